@@ -1,0 +1,1 @@
+//! Capture readers: pcap, pcapng, link layers, bug-report zips.

@@ -1,0 +1,11 @@
+//! `tether run` (placeholder until its issue lands).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("tether run: not implemented yet");
+    ExitCode::from(2)
+}

@@ -1,0 +1,96 @@
+//! Protocol decoders: sniffing, then WebSocket, RFB and SPICE, all sans-IO.
+//!
+//! Every decoder implements [`StreamDecoder`]: it is fed the reassembled
+//! bytes of one connection, both directions interleaved in capture order,
+//! and writes timeline [`Event`]s to an [`EventSink`]. "Need more bytes" is
+//! never an error: a decoder keeps a bounded carry-over and waits. Malformed
+//! input becomes an `EventKind::Finding` with its location; a decoder that
+//! can no longer find message boundaries says so once and then only counts
+//! bytes.
+
+pub mod pipeline;
+pub mod rfb;
+pub mod sniff;
+pub mod spice;
+pub mod ws;
+
+use crate::timeline::{ConnectionId, Direction, Event, Micros};
+
+pub use sniff::Protocol;
+
+/// Where decoded events go.
+pub trait EventSink {
+    fn event(&mut self, event: Event);
+}
+
+impl EventSink for Vec<Event> {
+    fn event(&mut self, event: Event) {
+        self.push(event);
+    }
+}
+
+/// A run of in-order bytes in one direction.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    pub at: Micros,
+    /// 1-based capture frame that carried the last of these bytes.
+    pub frame: u64,
+    pub direction: Direction,
+    /// Offset of `bytes[0]` within this direction's stream (for a decoder
+    /// fed by WebSocket, within the inner stream).
+    pub stream_offset: u64,
+    pub bytes: &'a [u8],
+}
+
+/// How one direction of a stream ended, as the decoder is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    Fin,
+    Rst,
+    EndOfCapture,
+}
+
+/// A sans-IO protocol decoder for one connection.
+pub trait StreamDecoder: Send {
+    /// The protocol stack below and including this decoder, e.g.
+    /// `["tcp", "ws", "rfb"]` once the WebSocket decoder knows its inner
+    /// protocol.
+    fn stack(&self) -> Vec<&'static str>;
+
+    /// In-order bytes of one direction.
+    fn data(&mut self, chunk: Chunk<'_>, out: &mut dyn EventSink);
+
+    /// `len` bytes of one direction were never captured. The decoder must
+    /// resynchronise if it can, or report that it cannot.
+    fn gap(
+        &mut self,
+        at: Micros,
+        direction: Direction,
+        stream_offset: u64,
+        len: u64,
+        out: &mut dyn EventSink,
+    );
+
+    /// One direction ended. Called at most once per direction.
+    fn end(&mut self, at: Micros, direction: Direction, how: StreamEnd, out: &mut dyn EventSink);
+}
+
+/// Hints a decoder may need that are not in its own bytes.
+#[derive(Clone, Debug, Default)]
+pub struct StreamContext {
+    pub connection: ConnectionId,
+    /// The stream began mid-session (no handshake captured). For SPICE this
+    /// carries the channel type the port convention or a zip names.
+    pub mid_stream_spice_channel: Option<u8>,
+}
+
+/// Builds the decoder for a sniffed protocol, or `None` for protocols
+/// tether does not decode (TLS, unknown): those keep their timing only.
+pub fn decoder_for(protocol: Protocol, ctx: &StreamContext) -> Option<Box<dyn StreamDecoder>> {
+    match protocol {
+        Protocol::Spice => Some(Box::new(spice::SpiceDecoder::new(ctx))),
+        Protocol::Rfb => Some(Box::new(rfb::RfbDecoder::new(ctx))),
+        Protocol::WebSocket => Some(Box::new(ws::WsDecoder::new(ctx))),
+        Protocol::Tls | Protocol::Http | Protocol::Unknown => None,
+    }
+}

@@ -1,0 +1,1 @@
+//! Runs flows through sniffing and the protocol decoders.

@@ -1,0 +1,21 @@
+//! The websocket decoder (placeholder: frames nothing yet; its own issue fills it in).
+
+use crate::decode::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd};
+use crate::timeline::{Direction, Micros};
+
+pub struct WsDecoder {}
+
+impl WsDecoder {
+    pub fn new(_ctx: &StreamContext) -> WsDecoder {
+        WsDecoder {}
+    }
+}
+
+impl StreamDecoder for WsDecoder {
+    fn stack(&self) -> Vec<&'static str> {
+        vec!["tcp", "ws"]
+    }
+    fn data(&mut self, _chunk: Chunk<'_>, _out: &mut dyn EventSink) {}
+    fn gap(&mut self, _at: Micros, _d: Direction, _o: u64, _len: u64, _out: &mut dyn EventSink) {}
+    fn end(&mut self, _at: Micros, _d: Direction, _how: StreamEnd, _out: &mut dyn EventSink) {}
+}

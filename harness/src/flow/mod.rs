@@ -1,0 +1,1 @@
+//! TCP reassembly: directional byte streams plus open/FIN/RST/gap events.

@@ -1,0 +1,1 @@
+//! The virtual-clock model: simulation loop, environment actors, client profiles.
