@@ -1,1 +1,3 @@
 //! Capture readers: pcap, pcapng, link layers, bug-report zips.
+
+pub mod bugreport;

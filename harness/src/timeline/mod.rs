@@ -262,3 +262,5 @@ pub struct Event {
     #[serde(flatten)]
     pub kind: EventKind,
 }
+
+pub mod synthetic;

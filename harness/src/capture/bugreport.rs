@@ -1,0 +1,1 @@
+//! ryll bug-report zips (placeholder; issue 5 fills it in).

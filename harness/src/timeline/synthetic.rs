@@ -1,0 +1,1 @@
+//! Synthetic timelines in TOML (placeholder; issue 6 fills it in).
