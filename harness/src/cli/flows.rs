@@ -1,11 +1,126 @@
-//! `tether flows` (placeholder until its issue lands).
+//! `tether flows FILE...`: one row per TCP connection.
 
+use super::input;
+use crate::decode::pipeline::{FlowTable, flow_table};
+use crate::flow::FlowConfig;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Captures (pcap or pcapng); `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("tether flows: not implemented yet");
-    ExitCode::from(2)
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let mut tables = Vec::new();
+    let mut failed = false;
+    for path in &args.files {
+        let name = input::display_name(path);
+        let table = input::open(path)
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|r| flow_table(r, name, FlowConfig::default()).map_err(|e| e.to_string()));
+        match table {
+            Ok(t) => tables.push(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let res = match args.format {
+        Format::Json => {
+            // One file: the array the issue names; several: one object per file.
+            if tables.len() == 1 && args.files.len() == 1 {
+                serde_json::to_writer_pretty(&mut out, &tables[0].rows)
+                    .map_err(std::io::Error::from)
+            } else {
+                serde_json::to_writer_pretty(&mut out, &tables).map_err(std::io::Error::from)
+            }
+            .and_then(|_| writeln!(out))
+        }
+        Format::Text => tables.iter().try_for_each(|t| render_text(t, &mut out)),
+    };
+    if let Err(e) = res
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
+    }
+}
+
+pub fn render_text(t: &FlowTable, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} connections, {} frames ({} TCP, {} other, {} IP fragments, {} malformed)",
+        t.file,
+        t.rows.len(),
+        t.stats.frames,
+        t.stats.tcp_segments,
+        t.stats.not_tcp,
+        t.stats.ip_fragments,
+        t.stats.malformed
+    )?;
+    writeln!(
+        out,
+        "{:>4}  {:<22} {:<22} {:>10} {:>10} {:>10} {:>10} {:>6} {:>4}  {:<13} protocol",
+        "#", "client", "server", "start", "duration", "c→s", "s→c", "segs", "gaps", "end"
+    )?;
+    for r in &t.rows {
+        let end = match r.closed_by {
+            Some(who) => format!("{} by {who}", serde_plain(&r.end)),
+            None => serde_plain(&r.end),
+        };
+        writeln!(
+            out,
+            "{:>4}  {:<22} {:<22} {:>10.3} {:>10.3} {:>10} {:>10} {:>6} {:>4}  {:<13} {}",
+            r.connection.0,
+            r.client,
+            r.server,
+            r.start,
+            r.duration,
+            human_bytes(r.bytes_c2s),
+            human_bytes(r.bytes_s2c),
+            r.segments,
+            r.gaps,
+            end,
+            r.protocol.as_str()
+        )?;
+    }
+    for d in &t.diagnostics {
+        writeln!(out, "  {d}")?;
+    }
+    Ok(())
+}
+
+fn serde_plain<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

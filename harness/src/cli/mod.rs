@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 pub mod decode;
 pub mod flows;
+mod input;
 pub mod replay;
 pub mod run;
 

@@ -1,1 +1,631 @@
-//! Runs flows through sniffing and the protocol decoders.
+//! Runs a capture through reassembly, sniffing and the protocol decoders.
+//!
+//! Per connection: the first bytes each way are held until sniffing names
+//! the protocol, then replayed into the decoder in capture order; from then
+//! on bytes stream straight through. Nothing here keeps more than the
+//! sniffing prefix per connection, unless the caller asks for events.
+
+use super::sniff::{self, MAX_SNIFF_BYTES, Protocol, Sniff};
+use super::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd, decoder_for};
+use crate::capture::{CaptureError, Frame, Segments};
+use crate::flow::{ConnSummary, EndKind, FlowConfig, FlowEvent, FlowSink, Reassembler};
+use crate::timeline::{
+    CloseKind, ConnectionId, Direction, Event, EventKind, Finding, Micros, OpenKind,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// What to keep while decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecodeOptions {
+    /// Keep every event (for `tether decode --events`, triage and tests);
+    /// otherwise only counts, findings and liveness are kept.
+    pub keep_events: bool,
+    pub flow: FlowConfig,
+}
+
+/// Per-direction activity of one connection.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Activity {
+    /// Decoded messages by name.
+    pub messages: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<Micros>,
+    pub pings: u64,
+    pub pongs: u64,
+}
+
+/// Everything decoded from one connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionReport {
+    pub connection: ConnectionId,
+    pub client: String,
+    pub server: String,
+    pub protocol: Protocol,
+    pub stack: Vec<&'static str>,
+    pub c2s: Activity,
+    pub s2c: Activity,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+}
+
+/// A decoded capture.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeReport {
+    pub file: String,
+    pub stats: crate::capture::CaptureStats,
+    /// Capture-level diagnostics (record and link layer).
+    pub diagnostics: Vec<Finding>,
+    pub flows: Vec<ConnSummary>,
+    pub connections: Vec<ConnectionReport>,
+}
+
+struct Pending {
+    at: Micros,
+    frame: u64,
+    dir: Direction,
+    offset: u64,
+    len: usize,
+}
+
+enum Stage {
+    Sniffing {
+        prefix: [Vec<u8>; 2],
+        pending: Vec<Pending>,
+    },
+    Decoding(Box<dyn StreamDecoder>),
+    /// Not decodable (TLS, unknown): timing only.
+    Opaque,
+}
+
+struct ConnState {
+    report: ConnectionReport,
+    stage: Stage,
+    ctx: StreamContext,
+    ended: [bool; 2],
+}
+
+/// Counts and optionally keeps the events of one connection.
+struct ReportSink<'a> {
+    report: &'a mut ConnectionReport,
+    keep: bool,
+}
+
+impl EventSink for ReportSink<'_> {
+    fn event(&mut self, ev: Event) {
+        let act = match ev.direction {
+            Some(Direction::ClientToServer) => Some(&mut self.report.c2s),
+            Some(Direction::ServerToClient) => Some(&mut self.report.s2c),
+            None => None,
+        };
+        match &ev.kind {
+            EventKind::Message { name, .. } => {
+                if let Some(act) = act {
+                    *act.messages.entry(name.to_string()).or_insert(0) += 1;
+                }
+            }
+            EventKind::Ping { .. } => {
+                if let Some(act) = act {
+                    act.pings += 1;
+                }
+            }
+            EventKind::Pong { .. } => {
+                if let Some(act) = act {
+                    act.pongs += 1;
+                }
+            }
+            EventKind::Finding(f) => {
+                let mut f = f.clone();
+                if f.location.connection.is_none() {
+                    f.location.connection = Some(ev.connection);
+                }
+                self.report.findings.push(f);
+            }
+            _ => {}
+        }
+        if self.keep {
+            self.report.events.push(ev);
+        }
+    }
+}
+
+/// The decode stage as a [`FlowSink`]: feed it flow events, then call
+/// [`Decoder::finish`].
+pub struct Decoder {
+    options: DecodeOptions,
+    conns: Vec<Option<ConnState>>,
+    done: Vec<ConnectionReport>,
+    diagnostics: Vec<Finding>,
+    file: String,
+}
+
+impl Decoder {
+    pub fn new(file: &str, options: DecodeOptions) -> Decoder {
+        Decoder {
+            options,
+            conns: Vec::new(),
+            done: Vec::new(),
+            diagnostics: Vec::new(),
+            file: file.to_string(),
+        }
+    }
+
+    fn state(&mut self, conn: ConnectionId) -> Option<&mut ConnState> {
+        self.conns.get_mut(conn.0 as usize).and_then(Option::as_mut)
+    }
+
+    pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
+        for state in std::mem::take(&mut self.conns).into_iter().flatten() {
+            self.done.push(state.report);
+        }
+        self.done.sort_by_key(|r| r.connection);
+        (self.done, self.diagnostics)
+    }
+
+    fn open(
+        &mut self,
+        conn: ConnectionId,
+        at: Micros,
+        client: std::net::SocketAddr,
+        server: std::net::SocketAddr,
+        how: OpenKind,
+    ) {
+        let idx = conn.0 as usize;
+        if self.conns.len() <= idx {
+            self.conns.resize_with(idx + 1, || None);
+        }
+        let mut ctx = StreamContext {
+            connection: conn,
+            mid_stream_spice_channel: None,
+        };
+        let mut report = ConnectionReport {
+            connection: conn,
+            client: client.to_string(),
+            server: server.to_string(),
+            protocol: Protocol::Unknown,
+            stack: vec!["tcp"],
+            c2s: Activity::default(),
+            s2c: Activity::default(),
+            findings: Vec::new(),
+            events: Vec::new(),
+        };
+        let mut stage = Stage::Sniffing {
+            prefix: [Vec::new(), Vec::new()],
+            pending: Vec::new(),
+        };
+        // Bug-report captures have no handshake; their ports name the channel.
+        if how == OpenKind::MidStream
+            && let Some(ch) = sniff::ryll_port_channel(client.port(), server.port())
+        {
+            ctx.mid_stream_spice_channel = Some(ch);
+            if let Some(d) = decoder_for(Protocol::Spice, &ctx) {
+                report.protocol = Protocol::Spice;
+                report.stack = d.stack();
+                stage = Stage::Decoding(d);
+            }
+        }
+        if self.options.keep_events {
+            report.events.push(Event {
+                at,
+                connection: conn,
+                channel: None,
+                direction: None,
+                kind: EventKind::Open { how },
+            });
+        }
+        self.conns[idx] = Some(ConnState {
+            report,
+            stage,
+            ctx,
+            ended: [false, false],
+        });
+    }
+}
+
+fn touch(report: &mut ConnectionReport, dir: Direction, at: Micros) {
+    let act = match dir {
+        Direction::ClientToServer => &mut report.c2s,
+        Direction::ServerToClient => &mut report.s2c,
+    };
+    act.first.get_or_insert(at);
+    act.last = Some(at);
+}
+
+impl ConnState {
+    fn data(&mut self, chunk: Chunk<'_>, keep: bool) {
+        touch(&mut self.report, chunk.direction, chunk.at);
+        match &mut self.stage {
+            Stage::Decoding(d) => {
+                let mut sink = ReportSink {
+                    report: &mut self.report,
+                    keep,
+                };
+                d.data(chunk, &mut sink);
+            }
+            Stage::Opaque => {}
+            Stage::Sniffing { prefix, pending } => {
+                let p = &mut prefix[chunk.direction.index()];
+                let room = MAX_SNIFF_BYTES.saturating_sub(p.len());
+                let take = chunk.bytes.len().min(room);
+                p.extend_from_slice(&chunk.bytes[..take]);
+                pending.push(Pending {
+                    at: chunk.at,
+                    frame: chunk.frame,
+                    dir: chunk.direction,
+                    offset: chunk.stream_offset,
+                    len: take,
+                });
+                let verdict = sniff::sniff(&prefix[0], &prefix[1]);
+                let full = prefix[0].len() + prefix[1].len() >= MAX_SNIFF_BYTES;
+                let protocol = match verdict {
+                    Sniff::Known(p) => p,
+                    Sniff::NeedMore if full || take < chunk.bytes.len() => Protocol::Unknown,
+                    Sniff::NeedMore => return,
+                };
+                self.start_decoding(protocol, keep);
+                // Bytes beyond the sniffing prefix go straight on.
+                if take < chunk.bytes.len() {
+                    self.data(
+                        Chunk {
+                            stream_offset: chunk.stream_offset + take as u64,
+                            bytes: &chunk.bytes[take..],
+                            ..chunk
+                        },
+                        keep,
+                    );
+                }
+            }
+        }
+    }
+
+    fn start_decoding(&mut self, protocol: Protocol, keep: bool) {
+        let Stage::Sniffing { prefix, pending } = std::mem::replace(&mut self.stage, Stage::Opaque)
+        else {
+            return;
+        };
+        self.report.protocol = protocol;
+        let Some(mut decoder) = decoder_for(protocol, &self.ctx) else {
+            if protocol == Protocol::Tls {
+                self.report.stack = vec!["tcp", "tls"];
+            }
+            return;
+        };
+        self.report.stack = decoder.stack();
+        let mut used = [0usize; 2];
+        {
+            let mut sink = ReportSink {
+                report: &mut self.report,
+                keep,
+            };
+            for p in pending {
+                let i = p.dir.index();
+                let bytes = &prefix[i][used[i]..used[i] + p.len];
+                used[i] += p.len;
+                decoder.data(
+                    Chunk {
+                        at: p.at,
+                        frame: p.frame,
+                        direction: p.dir,
+                        stream_offset: p.offset,
+                        bytes,
+                    },
+                    &mut sink,
+                );
+            }
+        }
+        self.report.stack = decoder.stack();
+        self.stage = Stage::Decoding(decoder);
+    }
+
+    /// Sniffing cannot wait any longer (gap or end): decide on what we have.
+    fn settle(&mut self, keep: bool) {
+        if let Stage::Sniffing { prefix, .. } = &self.stage {
+            let protocol = match sniff::sniff(&prefix[0], &prefix[1]) {
+                Sniff::Known(p) => p,
+                Sniff::NeedMore => Protocol::Unknown,
+            };
+            self.start_decoding(protocol, keep);
+        }
+    }
+}
+
+impl FlowSink for Decoder {
+    fn flow_event(&mut self, event: FlowEvent<'_>) {
+        let keep = self.options.keep_events;
+        match event {
+            FlowEvent::Open {
+                conn,
+                at,
+                client,
+                server,
+                how,
+                ..
+            } => self.open(conn, at, client, server, how),
+            FlowEvent::Data {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                bytes,
+            } => {
+                if let Some(st) = self.state(conn) {
+                    st.data(
+                        Chunk {
+                            at,
+                            frame,
+                            direction: dir,
+                            stream_offset: offset,
+                            bytes,
+                        },
+                        keep,
+                    );
+                }
+            }
+            FlowEvent::Gap {
+                conn,
+                at,
+                dir,
+                offset,
+                len,
+                ..
+            } => {
+                if let Some(st) = self.state(conn) {
+                    st.settle(keep);
+                    let mut sink = ReportSink {
+                        report: &mut st.report,
+                        keep,
+                    };
+                    sink.event(Event {
+                        at,
+                        connection: conn,
+                        channel: None,
+                        direction: Some(dir),
+                        kind: EventKind::Gap { len },
+                    });
+                    if let Stage::Decoding(d) = &mut st.stage {
+                        d.gap(at, dir, offset, len, &mut sink);
+                    }
+                }
+            }
+            FlowEvent::Fin { conn, at, dir, .. } => self.end(conn, at, Some(dir), StreamEnd::Fin),
+            FlowEvent::Rst { conn, at, dir, .. } => self.end(conn, at, Some(dir), StreamEnd::Rst),
+            FlowEvent::End { conn, at } => self.end(conn, at, None, StreamEnd::EndOfCapture),
+            FlowEvent::Diagnostic(mut f) => {
+                f.location.file.get_or_insert_with(|| self.file.clone());
+                if let Some(st) = f
+                    .location
+                    .connection
+                    .and_then(|c| self.conns.get_mut(c.0 as usize))
+                    .and_then(Option::as_mut)
+                {
+                    st.report.findings.push(f);
+                } else {
+                    self.diagnostics.push(f);
+                }
+            }
+        }
+    }
+}
+
+impl Decoder {
+    fn end(&mut self, conn: ConnectionId, at: Micros, dir: Option<Direction>, how: StreamEnd) {
+        let keep = self.options.keep_events;
+        let Some(st) = self.state(conn) else { return };
+        st.settle(keep);
+        let dirs: Vec<Direction> = match (dir, how) {
+            // A RST ends both directions at once.
+            (Some(_), StreamEnd::Rst) | (None, _) => {
+                vec![Direction::ClientToServer, Direction::ServerToClient]
+            }
+            (Some(d), _) => vec![d],
+        };
+        let close = match how {
+            StreamEnd::Fin => CloseKind::Fin,
+            StreamEnd::Rst => CloseKind::Rst,
+            StreamEnd::EndOfCapture => CloseKind::EndOfCapture,
+        };
+        let mut sink = ReportSink {
+            report: &mut st.report,
+            keep,
+        };
+        sink.event(Event {
+            at,
+            connection: conn,
+            channel: None,
+            direction: dir,
+            kind: EventKind::Close(close),
+        });
+        for d in dirs {
+            if st.ended[d.index()] {
+                continue;
+            }
+            st.ended[d.index()] = true;
+            if let Stage::Decoding(dec) = &mut st.stage {
+                dec.end(at, d, how, &mut sink);
+            }
+        }
+    }
+}
+
+/// Reads, reassembles and decodes a whole capture.
+pub fn decode_capture<R: Read>(
+    src: R,
+    file: &str,
+    options: DecodeOptions,
+) -> Result<DecodeReport, CaptureError> {
+    let mut segments = Segments::new(src, file)?;
+    let mut reassembler = Reassembler::new(options.flow);
+    let mut decoder = Decoder::new(file, options);
+    while let Some(frame) = segments.next_frame() {
+        if let Frame::Tcp(seg) = frame {
+            reassembler.segment(&seg, &mut decoder);
+        }
+    }
+    reassembler.finish(&mut decoder);
+    let (connections, mut flow_diags) = decoder.finish();
+    let mut diagnostics = std::mem::take(&mut segments.diagnostics);
+    diagnostics.append(&mut flow_diags);
+    Ok(DecodeReport {
+        file: file.to_string(),
+        stats: segments.stats.clone(),
+        diagnostics,
+        flows: reassembler.into_summaries(),
+        connections,
+    })
+}
+
+/// One row of `tether flows`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowRow {
+    pub connection: ConnectionId,
+    pub client: String,
+    pub server: String,
+    /// Seconds since the capture's first packet.
+    pub start: f64,
+    /// Seconds since the Unix epoch (or since the client's clock origin for
+    /// bug-report captures).
+    pub start_abs: f64,
+    pub duration: f64,
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+    pub segments: u64,
+    pub segments_c2s: u64,
+    pub segments_s2c: u64,
+    /// Frame bytes on the wire each way, as tshark's conversation table counts.
+    pub wire_bytes_c2s: u64,
+    pub wire_bytes_s2c: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub end: EndKind,
+    pub closed_by: Option<&'static str>,
+    pub opened: OpenKind,
+    pub protocol: Protocol,
+}
+
+/// The `tether flows` table for one capture, with the capture diagnostics.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowTable {
+    pub file: String,
+    pub rows: Vec<FlowRow>,
+    pub stats: crate::capture::CaptureStats,
+    pub diagnostics: Vec<Finding>,
+}
+
+/// Sniffs each connection from its first bytes without decoding further.
+struct SniffSink {
+    prefixes: Vec<[Vec<u8>; 2]>,
+    spice_ports: Vec<bool>,
+    diagnostics: Vec<Finding>,
+}
+
+impl FlowSink for SniffSink {
+    fn flow_event(&mut self, event: FlowEvent<'_>) {
+        match event {
+            FlowEvent::Open {
+                conn,
+                client,
+                server,
+                how,
+                ..
+            } => {
+                let idx = conn.0 as usize;
+                if self.prefixes.len() <= idx {
+                    self.prefixes.resize_with(idx + 1, Default::default);
+                    self.spice_ports.resize(idx + 1, false);
+                }
+                self.spice_ports[idx] = how == OpenKind::MidStream
+                    && sniff::ryll_port_channel(client.port(), server.port()).is_some();
+            }
+            FlowEvent::Data {
+                conn, dir, bytes, ..
+            } => {
+                if let Some(p) = self.prefixes.get_mut(conn.0 as usize) {
+                    let p = &mut p[dir.index()];
+                    let room = MAX_SNIFF_BYTES.saturating_sub(p.len());
+                    p.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+            }
+            FlowEvent::Diagnostic(f) => self.diagnostics.push(f),
+            _ => {}
+        }
+    }
+}
+
+/// Builds the flow table of a capture in one streaming pass.
+pub fn flow_table<R: Read>(
+    src: R,
+    file: &str,
+    config: FlowConfig,
+) -> Result<FlowTable, CaptureError> {
+    let mut segments = Segments::new(src, file)?;
+    let mut reassembler = Reassembler::new(config);
+    let mut sink = SniffSink {
+        prefixes: Vec::new(),
+        spice_ports: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let mut first_ts: Option<Micros> = None;
+    while let Some(frame) = segments.next_frame() {
+        if let Frame::Tcp(seg) = frame {
+            first_ts.get_or_insert(seg.ts);
+            reassembler.segment(&seg, &mut sink);
+        }
+    }
+    reassembler.finish(&mut sink);
+    let origin = first_ts.unwrap_or_default();
+    let rows = reassembler
+        .summaries()
+        .iter()
+        .map(|s| {
+            let idx = s.id.0 as usize;
+            let protocol = if sink.spice_ports.get(idx).copied().unwrap_or(false) {
+                Protocol::Spice
+            } else {
+                match sink.prefixes.get(idx) {
+                    Some([c, srv]) => match sniff::sniff(c, srv) {
+                        Sniff::Known(p) => p,
+                        Sniff::NeedMore => Protocol::Unknown,
+                    },
+                    None => Protocol::Unknown,
+                }
+            };
+            FlowRow {
+                connection: s.id,
+                client: s.client.to_string(),
+                server: s.server.to_string(),
+                start: s.start.saturating_sub(origin).as_secs_f64(),
+                start_abs: s.start.as_secs_f64(),
+                duration: s.last.saturating_sub(s.start).as_secs_f64(),
+                bytes_c2s: s.c2s.bytes,
+                bytes_s2c: s.s2c.bytes,
+                segments: s.c2s.segments + s.s2c.segments,
+                segments_c2s: s.c2s.segments,
+                segments_s2c: s.s2c.segments,
+                wire_bytes_c2s: s.c2s.wire_bytes,
+                wire_bytes_s2c: s.s2c.wire_bytes,
+                gaps: s.c2s.gaps + s.s2c.gaps,
+                gap_bytes: s.c2s.gap_bytes + s.s2c.gap_bytes,
+                end: s.end,
+                closed_by: s.closed_by.map(Direction::sender),
+                opened: s.opened,
+                protocol,
+            }
+        })
+        .collect();
+    let mut diagnostics = std::mem::take(&mut segments.diagnostics);
+    diagnostics.extend(sink.diagnostics.into_iter().map(|mut f| {
+        f.location.file.get_or_insert_with(|| file.to_string());
+        f
+    }));
+    Ok(FlowTable {
+        file: file.to_string(),
+        rows,
+        stats: segments.stats.clone(),
+        diagnostics,
+    })
+}

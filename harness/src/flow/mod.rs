@@ -1,1 +1,734 @@
 //! TCP reassembly: directional byte streams plus open/FIN/RST/gap events.
+//!
+//! Sans-IO: segments go in through [`Reassembler::segment`], ordered
+//! [`FlowEvent`]s come out through a [`FlowSink`]. Bytes are delivered
+//! exactly once per direction, in sequence order; the first bytes seen for
+//! a sequence range win, and a later copy that differs is reported. Bytes
+//! that never appear become a `Gap` and the stream carries on after them.
+
+use crate::capture::TcpSegment;
+use crate::timeline::{ConnectionId, Direction, Finding, Location, Micros, OpenKind, Severity};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+/// Limits that keep memory bounded whatever the capture holds.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowConfig {
+    /// Out-of-order bytes held per direction before the hole in front of
+    /// them is declared a gap.
+    pub max_out_of_order_bytes: usize,
+    /// Connections tracked at once; later ones are counted and skipped.
+    pub max_connections: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            max_out_of_order_bytes: 4 << 20,
+            max_connections: 1 << 18,
+        }
+    }
+}
+
+/// Bytes of recently delivered data kept per direction, to check that a
+/// retransmission carries the same bytes as the original.
+const RETRANSMIT_CHECK_BYTES: usize = 4096;
+/// A connection reports at most this many inconsistent overlaps.
+const MAX_OVERLAP_REPORTS: u32 = 8;
+
+/// What happened on a connection, in capture order.
+#[derive(Debug)]
+pub enum FlowEvent<'a> {
+    Open {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        client: SocketAddr,
+        server: SocketAddr,
+        how: OpenKind,
+    },
+    Data {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        bytes: &'a [u8],
+    },
+    Gap {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        len: u64,
+    },
+    Fin {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+    },
+    Rst {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+    },
+    /// The capture ended with this connection still open (no RST and not
+    /// both FINs), or it was superseded by a new connection on its 4-tuple.
+    End {
+        conn: ConnectionId,
+        at: Micros,
+    },
+    Diagnostic(Finding),
+}
+
+pub trait FlowSink {
+    fn flow_event(&mut self, event: FlowEvent<'_>);
+}
+
+impl<F: FnMut(FlowEvent<'_>)> FlowSink for F {
+    fn flow_event(&mut self, event: FlowEvent<'_>) {
+        self(event)
+    }
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndKind {
+    Fin,
+    Rst,
+    Open,
+}
+
+/// Per-direction counters of one connection.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct DirStats {
+    /// Payload bytes delivered in order (retransmissions counted once).
+    pub bytes: u64,
+    /// TCP segments, every one captured, as tshark counts frames.
+    pub segments: u64,
+    /// Frame bytes on the wire, as tshark's conversation table counts.
+    pub wire_bytes: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub retransmitted_bytes: u64,
+}
+
+/// Everything `tether flows` says about one connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnSummary {
+    pub id: ConnectionId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub opened: OpenKind,
+    pub start: Micros,
+    pub last: Micros,
+    pub first_frame: u64,
+    pub c2s: DirStats,
+    pub s2c: DirStats,
+    pub end: EndKind,
+    /// Who sent the first FIN or RST.
+    pub closed_by: Option<Direction>,
+}
+
+#[derive(Default)]
+struct Half {
+    /// Sequence number of stream offset 0.
+    base: Option<u32>,
+    next: u64,
+    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo_bytes: usize,
+    fin_at: Option<u64>,
+    fin_done: bool,
+    rst: bool,
+    recent: Vec<u8>,
+    last_frame: u64,
+}
+
+impl Half {
+    /// Stream offset of a sequence number, unwrapped around `next`.
+    fn offset_of(&self, seq: u32) -> Option<i64> {
+        let base = self.base?;
+        let next_seq = base.wrapping_add(self.next as u32);
+        let delta = seq.wrapping_sub(next_seq) as i32;
+        Some(self.next as i64 + i64::from(delta))
+    }
+}
+
+struct Conn {
+    id: ConnectionId,
+    client: SocketAddr,
+    halves: [Half; 2],
+    client_isn: Option<u32>,
+    overlap_reports: u32,
+    closed: bool,
+}
+
+pub struct Reassembler {
+    config: FlowConfig,
+    active: HashMap<(SocketAddr, SocketAddr), Conn>,
+    summaries: Vec<ConnSummary>,
+    dropped_connections: u64,
+    last_ts: Micros,
+}
+
+/// Ports that are servers when a connection is first seen mid-stream.
+fn is_server_port(port: u16) -> bool {
+    matches!(port, 80 | 443 | 5900..=5999 | 5700..=5799 | 6080 | 8080 | 8443 | 3000 | 8000 | 8888)
+        || port < 1024
+}
+
+impl Reassembler {
+    pub fn new(config: FlowConfig) -> Reassembler {
+        Reassembler {
+            config,
+            active: HashMap::new(),
+            summaries: Vec::new(),
+            dropped_connections: 0,
+            last_ts: Micros::ZERO,
+        }
+    }
+
+    pub fn summaries(&self) -> &[ConnSummary] {
+        &self.summaries
+    }
+
+    pub fn into_summaries(self) -> Vec<ConnSummary> {
+        self.summaries
+    }
+
+    /// Connections skipped because `max_connections` were open.
+    pub fn dropped_connections(&self) -> u64 {
+        self.dropped_connections
+    }
+
+    fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+        if a <= b { (a, b) } else { (b, a) }
+    }
+
+    pub fn segment(&mut self, seg: &TcpSegment<'_>, sink: &mut dyn FlowSink) {
+        self.last_ts = self.last_ts.max(seg.ts);
+        let key = Self::key(seg.src, seg.dst);
+        let is_new_syn = seg.syn && !seg.ack_flag;
+        if let Some(conn) = self.active.get(&key) {
+            let replaced = is_new_syn
+                && (conn.closed
+                    || conn.client_isn.is_none()
+                    || conn.client_isn != Some(seg.seq)
+                    || conn.client != seg.src);
+            if replaced && let Some(old) = self.active.remove(&key) {
+                self.finish_conn(old, seg.ts, sink);
+            }
+        }
+        if !self.active.contains_key(&key) {
+            if self.active.len() >= self.config.max_connections {
+                self.dropped_connections += 1;
+                if self.dropped_connections == 1 {
+                    sink.flow_event(FlowEvent::Diagnostic(Finding::new(
+                        Severity::Error,
+                        "flow.connection_limit",
+                        format!(
+                            "more than {} connections open at once; later ones are skipped",
+                            self.config.max_connections
+                        ),
+                        Location {
+                            frame: Some(seg.frame),
+                            ..Location::default()
+                        },
+                    )));
+                }
+                return;
+            }
+            let (client, server, how) = if seg.syn && !seg.ack_flag {
+                (seg.src, seg.dst, OpenKind::Syn)
+            } else if seg.syn {
+                (seg.dst, seg.src, OpenKind::SynAck)
+            } else if is_server_port(seg.src.port()) && !is_server_port(seg.dst.port()) {
+                (seg.dst, seg.src, OpenKind::MidStream)
+            } else if is_server_port(seg.dst.port()) && !is_server_port(seg.src.port()) {
+                (seg.src, seg.dst, OpenKind::MidStream)
+            } else if seg.src.port() < seg.dst.port() {
+                (seg.dst, seg.src, OpenKind::MidStream)
+            } else {
+                (seg.src, seg.dst, OpenKind::MidStream)
+            };
+            let id = ConnectionId(self.summaries.len() as u32);
+            self.summaries.push(ConnSummary {
+                id,
+                client,
+                server,
+                opened: how,
+                start: seg.ts,
+                last: seg.ts,
+                first_frame: seg.frame,
+                c2s: DirStats::default(),
+                s2c: DirStats::default(),
+                end: EndKind::Open,
+                closed_by: None,
+            });
+            self.active.insert(
+                key,
+                Conn {
+                    id,
+                    client,
+                    halves: [Half::default(), Half::default()],
+                    client_isn: if how == OpenKind::Syn {
+                        Some(seg.seq)
+                    } else {
+                        None
+                    },
+                    overlap_reports: 0,
+                    closed: false,
+                },
+            );
+            sink.flow_event(FlowEvent::Open {
+                conn: id,
+                at: seg.ts,
+                frame: seg.frame,
+                client,
+                server,
+                how,
+            });
+        }
+        let Some(conn) = self.active.get_mut(&key) else {
+            return;
+        };
+        let summary = &mut self.summaries[conn.id.0 as usize];
+        let dir = if seg.src == conn.client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
+        summary.last = summary.last.max(seg.ts);
+        {
+            let stats = match dir {
+                Direction::ClientToServer => &mut summary.c2s,
+                Direction::ServerToClient => &mut summary.s2c,
+            };
+            stats.segments += 1;
+            stats.wire_bytes += u64::from(seg.wire_len);
+        }
+        handle_segment(&self.config, conn, summary, dir, seg, sink);
+    }
+
+    /// Ends the capture: flushes held bytes (as gaps where holes remain)
+    /// and reports connections still open.
+    pub fn finish(&mut self, sink: &mut dyn FlowSink) {
+        let mut open: Vec<Conn> = self.active.drain().map(|(_, c)| c).collect();
+        open.sort_by_key(|c| c.id);
+        let at = self.last_ts;
+        for conn in open {
+            self.finish_conn(conn, at, sink);
+        }
+    }
+
+    fn finish_conn(&mut self, mut conn: Conn, at: Micros, sink: &mut dyn FlowSink) {
+        let summary = &mut self.summaries[conn.id.0 as usize];
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let frame = conn.halves[dir.index()].last_frame;
+            flush_all(&mut conn, summary, dir, at, frame, sink);
+        }
+        let both_fin = conn.halves.iter().all(|h| h.fin_done);
+        let any_rst = conn.halves.iter().any(|h| h.rst);
+        if !both_fin && !any_rst {
+            sink.flow_event(FlowEvent::End { conn: conn.id, at });
+        }
+    }
+}
+
+fn stats_mut(summary: &mut ConnSummary, dir: Direction) -> &mut DirStats {
+    match dir {
+        Direction::ClientToServer => &mut summary.c2s,
+        Direction::ServerToClient => &mut summary.s2c,
+    }
+}
+
+fn handle_segment(
+    config: &FlowConfig,
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    seg: &TcpSegment<'_>,
+    sink: &mut dyn FlowSink,
+) {
+    let id = conn.id;
+    {
+        let half = &mut conn.halves[dir.index()];
+        half.last_frame = seg.frame;
+        if seg.syn {
+            if half.base.is_none() || (half.next == 0 && half.ooo.is_empty()) {
+                half.base = Some(seg.seq.wrapping_add(1));
+            }
+        } else if half.base.is_none() {
+            half.base = Some(seg.seq);
+        }
+    }
+
+    // The peer acknowledging bytes we never saw means they were lost from
+    // the capture, not from the connection: they will not come.
+    if seg.ack_flag {
+        let peer = dir.reverse();
+        let peer_half = &conn.halves[peer.index()];
+        if let Some(acked) = peer_half.offset_of(seg.ack) {
+            let mut limit = acked;
+            if let Some(fin) = peer_half.fin_at {
+                limit = limit.min(fin as i64);
+            }
+            let next = peer_half.next as i64;
+            let first_held = peer_half.ooo.keys().next().map(|&o| o as i64);
+            let lost = limit > next + 1 || first_held.is_some_and(|f| f <= limit && limit > next);
+            if lost && limit - next < (1 << 30) {
+                gap_to(conn, summary, peer, limit as u64, seg.ts, seg.frame, sink);
+                drain(conn, summary, peer, seg.ts, seg.frame, sink);
+            }
+        }
+    }
+
+    let payload_len = seg.payload.len() as u64;
+    let seq = if seg.syn {
+        seg.seq.wrapping_add(1)
+    } else {
+        seg.seq
+    };
+    let Some(offset) = conn.halves[dir.index()].offset_of(seq) else {
+        return;
+    };
+    if payload_len > 0 || seg.missing_tail > 0 {
+        accept(config, conn, summary, dir, offset, seg, sink);
+    }
+    if seg.fin {
+        let fin_at = (offset + payload_len as i64 + i64::from(seg.missing_tail)).max(0) as u64;
+        let half = &mut conn.halves[dir.index()];
+        if half.fin_at.is_none() {
+            half.fin_at = Some(fin_at);
+        }
+        if summary.closed_by.is_none() {
+            summary.closed_by = Some(dir);
+            summary.end = EndKind::Fin;
+        }
+        maybe_fin(conn, dir, seg.ts, seg.frame, sink);
+    }
+    if seg.rst {
+        flush_all(conn, summary, dir, seg.ts, seg.frame, sink);
+        let half = &mut conn.halves[dir.index()];
+        if !half.rst {
+            half.rst = true;
+            sink.flow_event(FlowEvent::Rst {
+                conn: id,
+                at: seg.ts,
+                frame: seg.frame,
+                dir,
+            });
+        }
+        if summary.end != EndKind::Rst
+            && (summary.closed_by.is_none() || summary.end == EndKind::Fin)
+        {
+            // A RST decides how the connection ended even after a FIN; the
+            // side that closed first stays whoever sent the first FIN.
+            summary.end = EndKind::Rst;
+            if summary.closed_by.is_none() {
+                summary.closed_by = Some(dir);
+            }
+        }
+        conn.closed = true;
+    }
+    if conn.halves.iter().all(|h| h.fin_done) {
+        conn.closed = true;
+    }
+}
+
+fn maybe_fin(conn: &mut Conn, dir: Direction, at: Micros, frame: u64, sink: &mut dyn FlowSink) {
+    let half = &mut conn.halves[dir.index()];
+    if let Some(fin) = half.fin_at
+        && !half.fin_done
+        && half.next >= fin
+    {
+        half.fin_done = true;
+        sink.flow_event(FlowEvent::Fin {
+            conn: conn.id,
+            at,
+            frame,
+            dir,
+        });
+    }
+}
+
+/// Takes one segment's payload at stream `offset`.
+fn accept(
+    config: &FlowConfig,
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    offset: i64,
+    seg: &TcpSegment<'_>,
+    sink: &mut dyn FlowSink,
+) {
+    let id = conn.id;
+    let mut bytes = seg.payload;
+    let mut offset = offset;
+    let next = conn.halves[dir.index()].next as i64;
+    let end = offset + bytes.len() as i64;
+    if offset < next {
+        // Old data: compare what we still remember, then drop it.
+        let overlap_end = end.min(next);
+        let old_len = (overlap_end - offset).max(0) as u64;
+        stats_mut(summary, dir).retransmitted_bytes += old_len;
+        let half = &conn.halves[dir.index()];
+        let recent_start = next - half.recent.len() as i64;
+        let cmp_from = offset.max(recent_start);
+        if cmp_from < overlap_end {
+            let a = &half.recent
+                [(cmp_from - recent_start) as usize..(overlap_end - recent_start) as usize];
+            let b = &bytes[(cmp_from - offset) as usize..(overlap_end - offset) as usize];
+            if a != b {
+                report_overlap(conn, dir, cmp_from as u64, seg, sink);
+            }
+        }
+        if end <= next {
+            return;
+        }
+        bytes = &bytes[(next - offset) as usize..];
+        offset = next;
+    }
+    let offset = offset as u64;
+    if offset == conn.halves[dir.index()].next {
+        deliver(conn, summary, dir, bytes, seg.ts, seg.frame, sink);
+        if seg.missing_tail > 0 {
+            let to = conn.halves[dir.index()].next + u64::from(seg.missing_tail);
+            gap_to(conn, summary, dir, to, seg.ts, seg.frame, sink);
+        }
+        drain(conn, summary, dir, seg.ts, seg.frame, sink);
+    } else {
+        hold(conn, dir, offset, bytes, seg, sink);
+        if conn.halves[dir.index()].ooo_bytes > config.max_out_of_order_bytes {
+            // Too much waiting on a hole: the hole is a gap.
+            if let Some(&first) = conn.halves[dir.index()].ooo.keys().next() {
+                sink.flow_event(FlowEvent::Diagnostic(Finding::new(
+                    Severity::Warning,
+                    "flow.out_of_order_limit",
+                    format!(
+                        "more than {} bytes held behind a hole; declaring it a gap",
+                        config.max_out_of_order_bytes
+                    ),
+                    Location {
+                        frame: Some(seg.frame),
+                        connection: Some(id),
+                        direction: Some(dir),
+                        stream_offset: Some(conn.halves[dir.index()].next),
+                        ..Location::default()
+                    },
+                )));
+                gap_to(conn, summary, dir, first, seg.ts, seg.frame, sink);
+                drain(conn, summary, dir, seg.ts, seg.frame, sink);
+            }
+        }
+    }
+    maybe_fin(conn, dir, seg.ts, seg.frame, sink);
+}
+
+fn report_overlap(
+    conn: &mut Conn,
+    dir: Direction,
+    at_offset: u64,
+    seg: &TcpSegment<'_>,
+    sink: &mut dyn FlowSink,
+) {
+    conn.overlap_reports += 1;
+    if conn.overlap_reports > MAX_OVERLAP_REPORTS {
+        return;
+    }
+    sink.flow_event(FlowEvent::Diagnostic(Finding::new(
+        Severity::Warning,
+        "flow.inconsistent_overlap",
+        "a retransmitted or overlapping segment carries different bytes; the first-seen bytes were kept",
+        Location {
+            frame: Some(seg.frame),
+            connection: Some(conn.id),
+            direction: Some(dir),
+            stream_offset: Some(at_offset),
+            ..Location::default()
+        },
+    )));
+}
+
+/// Stores out-of-order bytes, keeping bytes already held where they overlap.
+fn hold(
+    conn: &mut Conn,
+    dir: Direction,
+    offset: u64,
+    bytes: &[u8],
+    seg: &TcpSegment<'_>,
+    sink: &mut dyn FlowSink,
+) {
+    let mut pieces: Vec<(u64, &[u8])> = Vec::new();
+    let mut cur = offset;
+    let end = offset + bytes.len() as u64;
+    let mut mismatch_at = None;
+    {
+        let half = &conn.halves[dir.index()];
+        // Held ranges that may overlap [offset, end).
+        let start_key = half
+            .ooo
+            .range(..=offset)
+            .next_back()
+            .map(|(&k, _)| k)
+            .unwrap_or(offset);
+        for (&k, v) in half.ooo.range(start_key..end) {
+            let k_end = k + v.len() as u64;
+            if k_end <= cur {
+                continue;
+            }
+            if k > cur {
+                pieces.push((cur, &bytes[(cur - offset) as usize..(k - offset) as usize]));
+            }
+            let ov_from = cur.max(k);
+            let ov_to = end.min(k_end);
+            if ov_from < ov_to
+                && mismatch_at.is_none()
+                && bytes[(ov_from - offset) as usize..(ov_to - offset) as usize]
+                    != v[(ov_from - k) as usize..(ov_to - k) as usize]
+            {
+                mismatch_at = Some(ov_from);
+            }
+            cur = cur.max(k_end);
+            if cur >= end {
+                break;
+            }
+        }
+        if cur < end {
+            pieces.push((cur, &bytes[(cur - offset) as usize..]));
+        }
+    }
+    if let Some(at) = mismatch_at {
+        report_overlap(conn, dir, at, seg, sink);
+    }
+    let half = &mut conn.halves[dir.index()];
+    for (o, b) in pieces {
+        if !b.is_empty() {
+            half.ooo_bytes += b.len();
+            half.ooo.insert(o, b.to_vec());
+        }
+    }
+}
+
+fn deliver(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    bytes: &[u8],
+    at: Micros,
+    frame: u64,
+    sink: &mut dyn FlowSink,
+) {
+    if bytes.is_empty() {
+        return;
+    }
+    let half = &mut conn.halves[dir.index()];
+    let offset = half.next;
+    half.next += bytes.len() as u64;
+    if bytes.len() >= RETRANSMIT_CHECK_BYTES {
+        half.recent.clear();
+        half.recent
+            .extend_from_slice(&bytes[bytes.len() - RETRANSMIT_CHECK_BYTES..]);
+    } else {
+        half.recent.extend_from_slice(bytes);
+        if half.recent.len() > 2 * RETRANSMIT_CHECK_BYTES {
+            let cut = half.recent.len() - RETRANSMIT_CHECK_BYTES;
+            half.recent.drain(..cut);
+        }
+    }
+    stats_mut(summary, dir).bytes += bytes.len() as u64;
+    sink.flow_event(FlowEvent::Data {
+        conn: conn.id,
+        at,
+        frame,
+        dir,
+        offset,
+        bytes,
+    });
+}
+
+/// Delivers held bytes that have become contiguous.
+fn drain(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    at: Micros,
+    frame: u64,
+    sink: &mut dyn FlowSink,
+) {
+    loop {
+        let half = &mut conn.halves[dir.index()];
+        let Some((&k, _)) = half.ooo.iter().next() else {
+            break;
+        };
+        if k > half.next {
+            break;
+        }
+        let Some(v) = half.ooo.remove(&k) else { break };
+        half.ooo_bytes -= v.len();
+        let skip = (half.next - k) as usize;
+        if skip < v.len() {
+            deliver(conn, summary, dir, &v[skip..], at, frame, sink);
+        }
+    }
+    maybe_fin(conn, dir, at, frame, sink);
+}
+
+/// Declares `[next, to)` missing and moves past it.
+fn gap_to(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    to: u64,
+    at: Micros,
+    frame: u64,
+    sink: &mut dyn FlowSink,
+) {
+    let half = &mut conn.halves[dir.index()];
+    if to <= half.next {
+        return;
+    }
+    let len = to - half.next;
+    let offset = half.next;
+    half.next = to;
+    half.recent.clear();
+    let st = stats_mut(summary, dir);
+    st.gaps += 1;
+    st.gap_bytes += len;
+    sink.flow_event(FlowEvent::Gap {
+        conn: conn.id,
+        at,
+        frame,
+        dir,
+        offset,
+        len,
+    });
+}
+
+/// Delivers everything held, with gaps for the holes, then a pending FIN.
+fn flush_all(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    at: Micros,
+    frame: u64,
+    sink: &mut dyn FlowSink,
+) {
+    while let Some(&first) = conn.halves[dir.index()].ooo.keys().next() {
+        gap_to(conn, summary, dir, first, at, frame, sink);
+        drain(conn, summary, dir, at, frame, sink);
+    }
+    let half = &conn.halves[dir.index()];
+    if let Some(fin) = half.fin_at
+        && !half.fin_done
+        && half.next < fin
+    {
+        gap_to(conn, summary, dir, fin, at, frame, sink);
+    }
+    maybe_fin(conn, dir, at, frame, sink);
+}
