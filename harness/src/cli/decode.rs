@@ -1,11 +1,132 @@
-//! `tether decode` (placeholder until its issue lands).
+//! `tether decode FILE...`: per connection, the protocol stack, message
+//! counts each way, liveness and findings; `--events` lists every event.
 
+use super::input;
+use crate::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
+use crate::timeline::EventKind;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Captures (pcap or pcapng); `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also list every decoded event.
+    #[arg(long)]
+    pub events: bool,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("tether decode: not implemented yet");
-    ExitCode::from(2)
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let options = DecodeOptions {
+        keep_events: args.events,
+        ..DecodeOptions::default()
+    };
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for path in &args.files {
+        let name = input::display_name(path);
+        let res = input::open(path)
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|r| decode_capture(r, name, options).map_err(|e| e.to_string()));
+        match res {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let res = match args.format {
+        Format::Json => if reports.len() == 1 && args.files.len() == 1 {
+            serde_json::to_writer_pretty(&mut out, &reports[0])
+        } else {
+            serde_json::to_writer_pretty(&mut out, &reports)
+        }
+        .map_err(std::io::Error::from)
+        .and_then(|_| writeln!(out)),
+        Format::Text => reports.iter().try_for_each(|r| render_text(r, &mut out)),
+    };
+    if let Err(e) = res
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn render_conn(c: &ConnectionReport, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "connection {} {} → {}  {}",
+        c.connection.0,
+        c.client,
+        c.server,
+        c.stack.join("/")
+    )?;
+    for (label, act, counts) in [
+        ("c→s", &c.c2s, &c.counts.c2s),
+        ("s→c", &c.s2c, &c.counts.s2c),
+    ] {
+        let span = match (act.first, act.last) {
+            (Some(f), Some(l)) => format!("active {f} .. {l}"),
+            _ => "silent".to_string(),
+        };
+        let msgs: Vec<String> = counts.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        writeln!(
+            out,
+            "  {label}: {span}; {}",
+            if msgs.is_empty() {
+                "-".to_string()
+            } else {
+                msgs.join(" ")
+            }
+        )?;
+    }
+    for e in &c.events {
+        let dir = e.direction.map(|d| d.as_str()).unwrap_or("   ");
+        let what = match &e.kind {
+            EventKind::Message { name, len, .. } => format!("{name} ({len} B)"),
+            EventKind::Finding(f) => format!("{f}"),
+            other => serde_json::to_string(other).unwrap_or_default(),
+        };
+        let ch = e.channel.as_deref().unwrap_or("");
+        writeln!(out, "    {} {dir} {ch} {what}", e.at)?;
+    }
+    for f in &c.findings {
+        writeln!(out, "  {f}")?;
+    }
+    Ok(())
+}
+
+pub fn render_text(r: &DecodeReport, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} connections, {} frames",
+        r.file,
+        r.connections.len(),
+        r.stats.frames
+    )?;
+    for d in &r.diagnostics {
+        writeln!(out, "  {d}")?;
+    }
+    for c in &r.connections {
+        render_conn(c, out)?;
+    }
+    Ok(())
 }

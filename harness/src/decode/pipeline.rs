@@ -25,11 +25,16 @@ pub struct DecodeOptions {
     pub flow: FlowConfig,
 }
 
+/// Decoded messages by name, each way.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Counts {
+    pub c2s: BTreeMap<String, u64>,
+    pub s2c: BTreeMap<String, u64>,
+}
+
 /// Per-direction activity of one connection.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Activity {
-    /// Decoded messages by name.
-    pub messages: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first: Option<Micros>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +51,7 @@ pub struct ConnectionReport {
     pub server: String,
     pub protocol: Protocol,
     pub stack: Vec<&'static str>,
+    pub counts: Counts,
     pub c2s: Activity,
     pub s2c: Activity,
     pub findings: Vec<Finding>,
@@ -104,8 +110,18 @@ impl EventSink for ReportSink<'_> {
         };
         match &ev.kind {
             EventKind::Message { name, .. } => {
-                if let Some(act) = act {
-                    *act.messages.entry(name.to_string()).or_insert(0) += 1;
+                let counts = match ev.direction {
+                    Some(Direction::ClientToServer) => Some(&mut self.report.counts.c2s),
+                    Some(Direction::ServerToClient) => Some(&mut self.report.counts.s2c),
+                    None => None,
+                };
+                if let Some(counts) = counts {
+                    match counts.get_mut(name.as_ref()) {
+                        Some(n) => *n += 1,
+                        None => {
+                            counts.insert(name.to_string(), 1);
+                        }
+                    }
                 }
             }
             EventKind::Ping { .. } => {
@@ -188,6 +204,7 @@ impl Decoder {
             server: server.to_string(),
             protocol: Protocol::Unknown,
             stack: vec!["tcp"],
+            counts: Counts::default(),
             c2s: Activity::default(),
             s2c: Activity::default(),
             findings: Vec::new(),
