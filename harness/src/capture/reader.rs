@@ -585,14 +585,14 @@ impl<R: Read> CaptureReader<R> {
                 Step::Skipped
             }
             Block::InterfaceDescription(idb) => {
-                let units = match idb.ts_resolution() {
-                    Some(u) if u > 0 => u,
-                    _ => {
+                let units = match units_per_second(idb.if_tsresol) {
+                    Some(u) => u,
+                    None => {
                         diags.push(Finding::new(
                             Severity::Warning,
                             "capture.bad_tsresol",
                             format!(
-                                "interface if_tsresol {} is invalid; assuming microseconds",
+                                "interface if_tsresol {:#04x} is out of range; assuming microseconds",
                                 idb.if_tsresol
                             ),
                             self.location(self.offset),
@@ -678,6 +678,18 @@ impl<R: Read> CaptureReader<R> {
             State::PcapNg { interfaces, .. } => interfaces.get(id).copied(),
             State::Pcap { .. } => None,
         }
+    }
+}
+
+/// Timestamp units per second for an `if_tsresol` byte: 10^n, or 2^n when
+/// the top bit is set. (pcap-parser 0.16's `ts_resolution` rejects every
+/// power-of-two resolution, so tether decodes the byte itself.)
+fn units_per_second(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        (n <= 63).then(|| 1u64 << n)
+    } else {
+        10u64.checked_pow(n)
     }
 }
 

@@ -382,8 +382,17 @@ fn handle_segment(
             let first_held = peer_half.ooo.keys().next().map(|&o| o as i64);
             let lost = limit > next + 1 || first_held.is_some_and(|f| f <= limit && limit > next);
             if lost && limit - next < (1 << 30) {
-                gap_to(conn, summary, peer, limit as u64, seg.ts, seg.frame, sink);
-                drain(conn, summary, peer, seg.ts, seg.frame, sink);
+                let limit = limit as u64;
+                while let Some(&first) = conn.halves[peer.index()].ooo.keys().next() {
+                    if first > limit {
+                        break;
+                    }
+                    gap_to(conn, summary, peer, first, seg.ts, seg.frame, sink);
+                    drain(conn, summary, peer, seg.ts, seg.frame, sink);
+                }
+                if limit > conn.halves[peer.index()].next + 1 {
+                    gap_to(conn, summary, peer, limit, seg.ts, seg.frame, sink);
+                }
             }
         }
     }

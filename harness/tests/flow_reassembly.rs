@@ -1,0 +1,234 @@
+//! Reassembly properties: any segmentation, reordering and duplication of
+//! a byte stream reassembles to exactly the original bytes, with a gap
+//! event exactly where bytes never arrived.
+
+use proptest::prelude::*;
+use std::net::SocketAddr;
+use tether::capture::TcpSegment;
+use tether::flow::{FlowConfig, FlowEvent, Reassembler};
+use tether::timeline::{Direction, Micros};
+
+fn seg<'a>(frame: u64, seq: u32, syn: bool, fin: bool, payload: &'a [u8]) -> TcpSegment<'a> {
+    TcpSegment {
+        frame,
+        ts: Micros(frame),
+        src: "10.0.0.1:1234".parse::<SocketAddr>().unwrap(),
+        dst: "10.0.0.2:80".parse::<SocketAddr>().unwrap(),
+        seq,
+        ack: 0,
+        syn,
+        ack_flag: false,
+        fin,
+        rst: false,
+        payload,
+        missing_tail: 0,
+        wire_len: 54 + payload.len() as u32,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Out {
+    Data(u64, Vec<u8>),
+    Gap(u64, u64),
+    Fin,
+}
+
+fn reassemble(isn: u32, stream_len: usize, pieces: &[(usize, Vec<u8>)]) -> Vec<Out> {
+    let mut out = Vec::new();
+    let mut sink = |e: FlowEvent<'_>| match e {
+        FlowEvent::Data {
+            dir, offset, bytes, ..
+        } => {
+            assert_eq!(dir, Direction::ClientToServer);
+            out.push(Out::Data(offset, bytes.to_vec()));
+        }
+        FlowEvent::Gap { offset, len, .. } => out.push(Out::Gap(offset, len)),
+        FlowEvent::Fin { .. } => out.push(Out::Fin),
+        _ => {}
+    };
+    let mut r = Reassembler::new(FlowConfig::default());
+    r.segment(&seg(0, isn, true, false, b""), &mut sink);
+    for (i, (off, bytes)) in pieces.iter().enumerate() {
+        let seq = isn.wrapping_add(1).wrapping_add(*off as u32);
+        r.segment(&seg(i as u64 + 1, seq, false, false, bytes), &mut sink);
+    }
+    let fin_seq = isn.wrapping_add(1).wrapping_add(stream_len as u32);
+    r.segment(
+        &seg(pieces.len() as u64 + 1, fin_seq, false, true, b""),
+        &mut sink,
+    );
+    r.finish(&mut sink);
+    out
+}
+
+/// Cuts `data` into segments, drops some, duplicates some (re-cut), and
+/// shuffles within a window.
+fn scenario() -> impl Strategy<Value = (u32, Vec<u8>, Vec<(usize, Vec<u8>)>)> {
+    (
+        prop_oneof![Just(u32::MAX - 700), any::<u32>()],
+        prop::collection::vec(any::<u8>(), 1..3000),
+        prop::collection::vec(1usize..400, 1..40),
+        prop::collection::vec((any::<bool>(), any::<bool>(), 0usize..5), 1..40),
+        any::<u64>(),
+    )
+        .prop_map(|(isn, data, cuts, fates, seed)| {
+            let mut pieces = Vec::new();
+            let mut off = 0;
+            let mut i = 0;
+            while off < data.len() {
+                let len = cuts[i % cuts.len()].min(data.len() - off);
+                let (drop, dup, shift) = fates[i % fates.len()];
+                if !drop || i % 3 != 0 {
+                    pieces.push((off, data[off..off + len].to_vec()));
+                }
+                if dup {
+                    // A retransmission cut differently: overlaps its neighbours.
+                    let from = off.saturating_sub(shift * 7);
+                    let to = (off + len + shift * 5).min(data.len());
+                    pieces.push((from, data[from..to].to_vec()));
+                }
+                off += len;
+                i += 1;
+            }
+            // Deterministic shuffle within windows of 4 segments.
+            let mut s = seed;
+            for w in pieces.chunks_mut(4) {
+                for k in (1..w.len()).rev() {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    w.swap(k, (s >> 33) as usize % (k + 1));
+                }
+            }
+            (isn, data, pieces)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn reassembles_exactly_with_gaps_where_bytes_are_missing((isn, data, pieces) in scenario()) {
+        let mut covered = vec![false; data.len()];
+        for (off, b) in &pieces {
+            for c in &mut covered[*off..*off + b.len()] { *c = true; }
+        }
+        let out = reassemble(isn, data.len(), &pieces);
+
+        // Rebuild: data runs must carry the original bytes at their offsets,
+        // gaps must be exactly the uncovered runs, in order, once each.
+        let mut pos = 0u64;
+        let mut expected_gaps = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            if !covered[i] {
+                let start = i;
+                while i < data.len() && !covered[i] { i += 1; }
+                expected_gaps.push((start as u64, (i - start) as u64));
+            } else { i += 1; }
+        }
+        let mut gaps = Vec::new();
+        let mut saw_fin = false;
+        for o in &out {
+            match o {
+                Out::Data(off, b) => {
+                    prop_assert_eq!(*off, pos, "data out of order");
+                    prop_assert_eq!(&b[..], &data[*off as usize..*off as usize + b.len()]);
+                    pos += b.len() as u64;
+                }
+                Out::Gap(off, len) => {
+                    prop_assert_eq!(*off, pos, "gap out of order");
+                    gaps.push((*off, *len));
+                    pos += len;
+                }
+                Out::Fin => { saw_fin = true; prop_assert_eq!(pos, data.len() as u64); }
+            }
+        }
+        prop_assert_eq!(pos, data.len() as u64);
+        prop_assert!(saw_fin);
+        prop_assert_eq!(gaps, expected_gaps);
+    }
+}
+
+#[test]
+fn inconsistent_retransmission_is_reported_and_first_bytes_win() {
+    let mut diags = Vec::new();
+    let mut data = Vec::new();
+    let mut sink = |e: FlowEvent<'_>| match e {
+        FlowEvent::Data { bytes, .. } => data.extend_from_slice(bytes),
+        FlowEvent::Diagnostic(f) => diags.push(f),
+        _ => {}
+    };
+    let mut r = Reassembler::new(FlowConfig::default());
+    r.segment(&seg(1, 99, true, false, b""), &mut sink);
+    r.segment(&seg(2, 100, false, false, b"hello"), &mut sink);
+    r.segment(&seg(3, 100, false, false, b"HELLO"), &mut sink);
+    // Out of order, then an overlapping copy that disagrees.
+    r.segment(&seg(4, 110, false, false, b"world"), &mut sink);
+    r.segment(&seg(5, 108, false, false, b"xxWORLD"), &mut sink);
+    r.finish(&mut sink);
+    // Bytes 5..8 never arrived (a gap); 8..10 came only in the second copy.
+    assert_eq!(data, b"helloxxworld");
+    let codes: Vec<_> = diags
+        .iter()
+        .map(|d| (d.code.as_ref(), d.location.frame, d.location.stream_offset))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("flow.inconsistent_overlap", Some(3), Some(0)),
+            ("flow.inconsistent_overlap", Some(5), Some(10))
+        ]
+    );
+}
+
+#[test]
+fn new_syn_on_a_closed_four_tuple_is_a_new_connection() {
+    let mut opens = 0;
+    let mut sink = |e: FlowEvent<'_>| {
+        if let FlowEvent::Open { .. } = e {
+            opens += 1
+        }
+    };
+    let mut r = Reassembler::new(FlowConfig::default());
+    r.segment(&seg(1, 10, true, false, b""), &mut sink);
+    r.segment(&seg(2, 10, true, false, b""), &mut sink); // SYN retransmission
+    r.segment(&seg(3, 11, false, false, b"abc"), &mut sink);
+    r.segment(&seg(4, 14, false, true, b""), &mut sink);
+    r.segment(&seg(5, 5000, true, false, b""), &mut sink); // port reuse
+    r.segment(&seg(6, 5001, false, false, b"de"), &mut sink);
+    r.finish(&mut sink);
+    assert_eq!(opens, 2);
+    let s = r.summaries();
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].c2s.bytes, s[1].c2s.bytes), (3, 2));
+}
+
+#[test]
+fn acked_but_never_captured_bytes_become_a_gap_at_once() {
+    let mut events = Vec::new();
+    let mut sink = |e: FlowEvent<'_>| match e {
+        FlowEvent::Gap {
+            offset, len, frame, ..
+        } => events.push(format!("gap {offset}+{len} @{frame}")),
+        FlowEvent::Data {
+            offset,
+            bytes,
+            frame,
+            ..
+        } => events.push(format!("data {offset}+{} @{frame}", bytes.len())),
+        _ => {}
+    };
+    let mut r = Reassembler::new(FlowConfig::default());
+    r.segment(&seg(1, 99, true, false, b""), &mut sink);
+    r.segment(&seg(2, 100, false, false, b"0123"), &mut sink);
+    // Bytes 4..8 are lost from the capture; 8..12 arrive and wait.
+    r.segment(&seg(3, 108, false, false, b"89ab"), &mut sink);
+    // The server acknowledges everything up to 12.
+    let mut ack = seg(4, 7000, false, false, b"");
+    std::mem::swap(&mut ack.src, &mut ack.dst);
+    ack.ack_flag = true;
+    ack.ack = 112;
+    r.segment(&ack, &mut sink);
+    assert_eq!(events, ["data 0+4 @2", "gap 4+4 @4", "data 8+4 @4"]);
+}
