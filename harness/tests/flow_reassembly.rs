@@ -63,7 +63,10 @@ fn reassemble(isn: u32, stream_len: usize, pieces: &[(usize, Vec<u8>)]) -> Vec<O
 
 /// Cuts `data` into segments, drops some, duplicates some (re-cut), and
 /// shuffles within a window.
-fn scenario() -> impl Strategy<Value = (u32, Vec<u8>, Vec<(usize, Vec<u8>)>)> {
+/// (initial sequence number, original stream, segments as (offset, bytes))
+type Scenario = (u32, Vec<u8>, Vec<(usize, Vec<u8>)>);
+
+fn scenario() -> impl Strategy<Value = Scenario> {
     (
         prop_oneof![Just(u32::MAX - 700), any::<u32>()],
         prop::collection::vec(any::<u8>(), 1..3000),
