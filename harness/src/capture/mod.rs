@@ -4,6 +4,7 @@
 //! segment to the caller, counting and reporting everything it skips.
 
 pub mod bugreport;
+pub mod generate;
 pub mod link;
 pub mod reader;
 pub mod writer;

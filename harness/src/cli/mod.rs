@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 pub mod decode;
 pub mod flows;
+pub mod generate;
 mod input;
 pub mod replay;
 pub mod run;
@@ -26,6 +27,8 @@ enum Command {
     Flows(flows::Args),
     /// Decode each connection's protocol stack into events and findings.
     Decode(decode::Args),
+    /// Write a deterministic large capture for streaming and throughput tests.
+    Gen(generate::Args),
     /// Run a synthetic timeline against a client profile and print the verdict.
     Run(run::Args),
     /// Run replay specs and compare each verdict with its golden snapshot.
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Flows(a) => flows::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Gen(a) => generate::run(a),
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
     }
