@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Captures (pcap or pcapng); `-` reads standard input.
+    /// Captures (pcap or pcapng) or directories of them; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
@@ -32,7 +32,8 @@ pub fn run(args: Args) -> ExitCode {
     };
     let mut reports = Vec::new();
     let mut failed = false;
-    for path in &args.files {
+    let files = input::expand(&args.files);
+    for path in &files {
         let name = input::display_name(path);
         let res = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
@@ -48,7 +49,7 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match args.format {
-        Format::Json => if reports.len() == 1 && args.files.len() == 1 {
+        Format::Json => if reports.len() == 1 && files.len() == 1 {
             serde_json::to_writer_pretty(&mut out, &reports[0])
         } else {
             serde_json::to_writer_pretty(&mut out, &reports)

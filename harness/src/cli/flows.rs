@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Captures (pcap or pcapng); `-` reads standard input.
+    /// Captures (pcap or pcapng) or directories of them; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
@@ -24,7 +24,8 @@ pub enum Format {
 pub fn run(args: Args) -> ExitCode {
     let mut tables = Vec::new();
     let mut failed = false;
-    for path in &args.files {
+    let files = input::expand(&args.files);
+    for path in &files {
         let name = input::display_name(path);
         let table = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
@@ -42,7 +43,7 @@ pub fn run(args: Args) -> ExitCode {
     let res = match args.format {
         Format::Json => {
             // One file: the array the issue names; several: one object per file.
-            if tables.len() == 1 && args.files.len() == 1 {
+            if tables.len() == 1 && files.len() == 1 {
                 serde_json::to_writer_pretty(&mut out, &tables[0].rows)
                     .map_err(std::io::Error::from)
             } else {

@@ -18,3 +18,35 @@ pub fn open(path: &str) -> io::Result<Box<dyn Read>> {
 pub fn display_name(path: &str) -> &str {
     if path == "-" { "<stdin>" } else { path }
 }
+
+/// Expands directories into the captures under them (sorted, recursive),
+/// so `tether flows corpora/` reads the whole corpus.
+pub fn expand(paths: &[String]) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            ) {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let path = std::path::Path::new(p);
+        if p != "-" && path.is_dir() {
+            walk(path, &mut out);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
