@@ -22,6 +22,8 @@ const MAX_RESYNC_SCAN: usize = 32 << 20;
 pub enum CaptureError {
     #[error("{file}: not a pcap or pcapng file (first bytes {magic})")]
     NotACapture { file: String, magic: String },
+    #[error("{file}: file ends inside the pcap file header ({have} of 24 bytes)")]
+    TruncatedHeader { file: String, have: usize },
     #[error("{file}: empty file")]
     Empty { file: String },
     #[error("{file}: {source}")]
@@ -124,6 +126,19 @@ impl<R: Read> CaptureReader<R> {
         if head.len() >= 4 && head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
             // Section header blocks are handled as blocks; nothing consumed.
             return Ok(r);
+        }
+        let magic_le = head
+            .get(..4)
+            .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+        let pcap_magic = matches!(
+            magic_le,
+            Some(0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1)
+        );
+        if pcap_magic && head.len() < 24 {
+            return Err(CaptureError::TruncatedHeader {
+                file: r.name,
+                have: head.len(),
+            });
         }
         match parse_pcap_header(head) {
             Ok((_, h)) => {
