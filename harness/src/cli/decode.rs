@@ -2,7 +2,9 @@
 //! counts each way, liveness and findings; `--events` lists every event.
 
 use super::input;
-use crate::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
+use crate::decode::pipeline::{
+    ConnectionReport, DecodeOptions, DecodeReport, decode_capture_parallel,
+};
 use crate::timeline::EventKind;
 use std::io::Write;
 use std::process::ExitCode;
@@ -17,6 +19,10 @@ pub struct Args {
     /// Also list every decoded event.
     #[arg(long)]
     pub events: bool,
+    /// Decoder threads (default: all cores). Output is identical for any
+    /// number.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -30,6 +36,9 @@ pub fn run(args: Args) -> ExitCode {
         keep_events: args.events,
         ..DecodeOptions::default()
     };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut reports = Vec::new();
     let mut failed = false;
     let files = input::expand(&args.files);
@@ -37,7 +46,9 @@ pub fn run(args: Args) -> ExitCode {
         let name = input::display_name(path);
         let res = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
-            .and_then(|r| decode_capture(r, name, options).map_err(|e| e.to_string()));
+            .and_then(|r| {
+                decode_capture_parallel(r, name, options, threads).map_err(|e| e.to_string())
+            });
         match res {
             Ok(r) => reports.push(r),
             Err(e) => {

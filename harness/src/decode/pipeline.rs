@@ -646,3 +646,333 @@ pub fn flow_table<R: Read>(
         diagnostics,
     })
 }
+
+/// A flow event that owns its bytes, to cross to a worker thread.
+enum OwnedFlowEvent {
+    Open {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        client: std::net::SocketAddr,
+        server: std::net::SocketAddr,
+        how: OpenKind,
+    },
+    Data {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    Gap {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        len: u64,
+    },
+    Fin {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+    },
+    Rst {
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+    },
+    End {
+        conn: ConnectionId,
+        at: Micros,
+    },
+    Diagnostic(Finding),
+}
+
+impl OwnedFlowEvent {
+    fn from_borrowed(e: FlowEvent<'_>) -> OwnedFlowEvent {
+        match e {
+            FlowEvent::Open {
+                conn,
+                at,
+                frame,
+                client,
+                server,
+                how,
+            } => OwnedFlowEvent::Open {
+                conn,
+                at,
+                frame,
+                client,
+                server,
+                how,
+            },
+            FlowEvent::Data {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                bytes,
+            } => OwnedFlowEvent::Data {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                bytes: bytes.to_vec(),
+            },
+            FlowEvent::Gap {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                len,
+            } => OwnedFlowEvent::Gap {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                len,
+            },
+            FlowEvent::Fin {
+                conn,
+                at,
+                frame,
+                dir,
+            } => OwnedFlowEvent::Fin {
+                conn,
+                at,
+                frame,
+                dir,
+            },
+            FlowEvent::Rst {
+                conn,
+                at,
+                frame,
+                dir,
+            } => OwnedFlowEvent::Rst {
+                conn,
+                at,
+                frame,
+                dir,
+            },
+            FlowEvent::End { conn, at } => OwnedFlowEvent::End { conn, at },
+            FlowEvent::Diagnostic(f) => OwnedFlowEvent::Diagnostic(f),
+        }
+    }
+
+    fn conn(&self) -> Option<ConnectionId> {
+        match self {
+            OwnedFlowEvent::Open { conn, .. }
+            | OwnedFlowEvent::Data { conn, .. }
+            | OwnedFlowEvent::Gap { conn, .. }
+            | OwnedFlowEvent::Fin { conn, .. }
+            | OwnedFlowEvent::Rst { conn, .. }
+            | OwnedFlowEvent::End { conn, .. } => Some(*conn),
+            OwnedFlowEvent::Diagnostic(f) => f.location.connection,
+        }
+    }
+
+    fn replay(&self, sink: &mut dyn FlowSink) {
+        let e = match self {
+            OwnedFlowEvent::Open {
+                conn,
+                at,
+                frame,
+                client,
+                server,
+                how,
+            } => FlowEvent::Open {
+                conn: *conn,
+                at: *at,
+                frame: *frame,
+                client: *client,
+                server: *server,
+                how: *how,
+            },
+            OwnedFlowEvent::Data {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                bytes,
+            } => FlowEvent::Data {
+                conn: *conn,
+                at: *at,
+                frame: *frame,
+                dir: *dir,
+                offset: *offset,
+                bytes,
+            },
+            OwnedFlowEvent::Gap {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                len,
+            } => FlowEvent::Gap {
+                conn: *conn,
+                at: *at,
+                frame: *frame,
+                dir: *dir,
+                offset: *offset,
+                len: *len,
+            },
+            OwnedFlowEvent::Fin {
+                conn,
+                at,
+                frame,
+                dir,
+            } => FlowEvent::Fin {
+                conn: *conn,
+                at: *at,
+                frame: *frame,
+                dir: *dir,
+            },
+            OwnedFlowEvent::Rst {
+                conn,
+                at,
+                frame,
+                dir,
+            } => FlowEvent::Rst {
+                conn: *conn,
+                at: *at,
+                frame: *frame,
+                dir: *dir,
+            },
+            OwnedFlowEvent::End { conn, at } => FlowEvent::End {
+                conn: *conn,
+                at: *at,
+            },
+            OwnedFlowEvent::Diagnostic(f) => FlowEvent::Diagnostic(f.clone()),
+        };
+        sink.flow_event(e);
+    }
+}
+
+/// Bytes batched per worker before they are handed over.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Routes each connection's events to one worker, in batches.
+struct Router {
+    senders: Vec<std::sync::mpsc::SyncSender<Vec<OwnedFlowEvent>>>,
+    batches: Vec<Vec<OwnedFlowEvent>>,
+    batch_bytes: Vec<usize>,
+    diagnostics: Vec<Finding>,
+}
+
+impl Router {
+    fn flush(&mut self, w: usize) {
+        if !self.batches[w].is_empty() {
+            let batch = std::mem::take(&mut self.batches[w]);
+            self.batch_bytes[w] = 0;
+            // A worker only goes away if it panicked; its report is lost either way.
+            let _ = self.senders[w].send(batch);
+        }
+    }
+}
+
+impl FlowSink for Router {
+    fn flow_event(&mut self, event: FlowEvent<'_>) {
+        let owned = OwnedFlowEvent::from_borrowed(event);
+        let Some(conn) = owned.conn() else {
+            if let OwnedFlowEvent::Diagnostic(f) = owned {
+                self.diagnostics.push(f);
+            }
+            return;
+        };
+        let w = conn.0 as usize % self.senders.len();
+        if let OwnedFlowEvent::Data { bytes, .. } = &owned {
+            self.batch_bytes[w] += bytes.len();
+        }
+        self.batch_bytes[w] += 64;
+        self.batches[w].push(owned);
+        if self.batch_bytes[w] >= BATCH_BYTES {
+            self.flush(w);
+        }
+    }
+}
+
+/// Like [`decode_capture`], with connections decoded on `threads` workers
+/// while this thread reads and reassembles. The report is identical to the
+/// single-threaded one: each connection is decoded by one worker in
+/// capture order, and reports are merged by connection number.
+pub fn decode_capture_parallel<R: Read>(
+    src: R,
+    file: &str,
+    options: DecodeOptions,
+    threads: usize,
+) -> Result<DecodeReport, CaptureError> {
+    if threads <= 1 {
+        return decode_capture(src, file, options);
+    }
+    let mut segments = Segments::new(src, file)?;
+    let mut reassembler = Reassembler::new(options.flow);
+    let mut receivers = Vec::new();
+    let mut router = Router {
+        senders: Vec::new(),
+        batches: Vec::new(),
+        batch_bytes: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    for _ in 0..threads {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<OwnedFlowEvent>>(4);
+        router.senders.push(tx);
+        router.batches.push(Vec::new());
+        router.batch_bytes.push(0);
+        receivers.push(rx);
+    }
+    let mut results: Vec<(Vec<ConnectionReport>, Vec<Finding>)> = Vec::new();
+    // Scoped threads: the reader stays on this thread (it need not be Send).
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for rx in receivers {
+            let done_tx = done_tx.clone();
+            let file = file.to_string();
+            scope.spawn(move || {
+                let mut decoder = Decoder::new(&file, options);
+                while let Ok(batch) = rx.recv() {
+                    for e in &batch {
+                        e.replay(&mut decoder);
+                    }
+                }
+                let _ = done_tx.send(decoder.finish());
+            });
+        }
+        drop(done_tx);
+        while let Some(frame) = segments.next_frame() {
+            if let Frame::Tcp(seg) = frame {
+                reassembler.segment(&seg, &mut router);
+            }
+        }
+        reassembler.finish(&mut router);
+        for w in 0..threads {
+            router.flush(w);
+        }
+        router.senders.clear();
+        results.extend(done_rx.iter());
+    });
+    let mut connections = Vec::new();
+    let mut diagnostics = std::mem::take(&mut segments.diagnostics);
+    diagnostics.append(&mut router.diagnostics);
+    for (mut conns, mut diags) in results {
+        connections.append(&mut conns);
+        diagnostics.append(&mut diags);
+    }
+    connections.sort_by_key(|c| c.connection);
+    Ok(DecodeReport {
+        file: file.to_string(),
+        stats: segments.stats.clone(),
+        diagnostics,
+        flows: reassembler.into_summaries(),
+        connections,
+    })
+}
