@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Time-bounded libFuzzer run of one target, seeded from the committed corpora.
+#   fuzz/run.sh TARGET [SECONDS]      (default 600 s)
+# Targets: capture_read reassembly decoder decode_file
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is
+# told to accept the sanitizer flags with RUSTC_BOOTSTRAP=1, since this
+# machine has no nightly. Crashes land in fuzz/artifacts/TARGET/.
+set -euo pipefail
+target=${1:?target}
+seconds=${2:-600}
+here=$(cd "$(dirname "$0")" && pwd)
+corpus="$here/corpus/$target"
+mkdir -p "$corpus"
+case "$target" in
+  capture_read|decode_file)
+    # Every capture we have, real and hostile, is a seed.
+    find "$here/../corpora" -type f \( -name '*.pcap' -o -name '*.pcapng' \) -size -2M \
+      -exec cp -n {} "$corpus/" \; ;;
+esac
+cd "$here/.."
+export RUSTC_BOOTSTRAP=1
+exec cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- \
+  -max_total_time="$seconds" -timeout=2 -rss_limit_mb=512 -print_final_stats=1
