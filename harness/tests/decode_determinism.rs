@@ -62,6 +62,7 @@ fn a_many_connection_capture_decodes_identically_on_any_thread_count() {
         seed: 3,
         concurrent: 40,
         bytes_per_connection: 256 << 10,
+        ..GenConfig::default()
     };
     generate(cfg, &mut bytes).unwrap();
     let single = serde_json::to_string(

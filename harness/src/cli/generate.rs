@@ -1,7 +1,7 @@
 //! `tether gen`: a deterministic large capture for streaming and
 //! throughput tests.
 
-use crate::capture::generate::{GenConfig, generate};
+use crate::capture::generate::{Content, GenConfig, generate};
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
@@ -15,6 +15,9 @@ pub struct Args {
     /// Connections open at once.
     #[arg(long, default_value_t = 32)]
     pub concurrent: usize,
+    /// What the connections carry.
+    #[arg(long, value_enum, default_value_t = Content::Realistic)]
+    pub content: Content,
     /// Output file; `-` for standard output.
     #[arg(short = 'o', long, default_value = "-")]
     pub output: String,
@@ -49,6 +52,7 @@ pub fn run(args: Args) -> ExitCode {
         size: args.size,
         seed: args.seed,
         concurrent: args.concurrent,
+        content: args.content,
         ..GenConfig::default()
     };
     let res = if args.output == "-" {
