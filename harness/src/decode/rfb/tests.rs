@@ -1,0 +1,1 @@
+//! Unit tests of the RFB decoder on constructed byte streams.
