@@ -62,6 +62,7 @@ pub mod enc {
     pub const XVP: i32 = -309;
     pub const FENCE: i32 = -312;
     pub const CONTINUOUS_UPDATES: i32 = -313;
+    pub const CURSOR_WITH_ALPHA: i32 = -314;
     pub const EXTENDED_MOUSE_BUTTONS: i32 = -316;
     pub const VMWARE_LED_STATE: i32 = 0x574d_5668;
     /// Extended Clipboard pseudo-encoding, 0xc0a1e5ce as S32.

@@ -22,7 +22,7 @@ use crate::timeline::{
 };
 use codes::{enc, encoding_name, security_type_name};
 use pixel::PixelFormat;
-use rect::{Progress, RectState};
+use rect::{Framer, Progress};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -176,7 +176,7 @@ struct Update {
     rects: u32,
     encodings: BTreeMap<i32, u32>,
     notes: Vec<(&'static str, Value)>,
-    rect: RectState,
+    rect: Framer,
 }
 
 /// Per-direction stream state.
@@ -903,7 +903,7 @@ impl RfbDecoder {
                     rects: 0,
                     encodings: BTreeMap::new(),
                     notes: Vec::new(),
-                    rect: RectState::Header,
+                    rect: Framer::default(),
                 });
                 self.server = ServerPhase::FramebufferUpdate;
                 Step::Used(4)
@@ -1057,7 +1057,7 @@ impl RfbDecoder {
             return Step::Used(0);
         }
         let pf = self.session.pixel_format;
-        let step = match rect::frame(&mut u.rect, pf, b) {
+        let step = match u.rect.frame(pf, b) {
             Progress::Need(n) => Step::Need(n),
             Progress::Fail { code, message } => {
                 self.finding(out, S, offset, Severity::Warning, code, message);

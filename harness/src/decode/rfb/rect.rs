@@ -199,8 +199,77 @@ macro_rules! try_px {
     };
 }
 
-/// One framing step at `state` over `b` (bytes from the current position).
-pub fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
+/// Frames the rectangles of one update, one step at a time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Framer {
+    state: RectState,
+    /// Cursor With Alpha carries its image in another encoding at 32-bit
+    /// RGBA, whatever the negotiated pixel format.
+    alpha_image: bool,
+}
+
+/// Cursor With Alpha's image format: four bytes a pixel, alpha included,
+/// so neither CPIXEL nor TPIXEL shrinks to three bytes.
+const RGBA: PixelFormat = PixelFormat {
+    bits_per_pixel: 32,
+    depth: 32,
+    big_endian: false,
+    true_colour: true,
+    red_max: 255,
+    green_max: 255,
+    blue_max: 255,
+    red_shift: 0,
+    green_shift: 8,
+    blue_shift: 16,
+};
+
+impl Framer {
+    /// One framing step over `b` (bytes from the current position).
+    pub fn frame(&mut self, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
+        let pf = if self.alpha_image { Some(RGBA) } else { pf };
+        let mut progress = frame(&mut self.state, pf, b);
+        if let Progress::Step {
+            used,
+            skip,
+            done,
+            header: Some(h),
+            ..
+        } = &mut progress
+            && h.encoding == enc::CURSOR_WITH_ALPHA
+        {
+            // The header step read the inner encoding; frame the image in it.
+            let inner = RectHeader {
+                encoding: i32::from_be_bytes([b[12], b[13], b[14], b[15]]),
+                ..*h
+            };
+            let mut head = [0u8; RectHeader::LEN];
+            head[..8].copy_from_slice(&b[..8]);
+            head[8..].copy_from_slice(&inner.encoding.to_be_bytes());
+            let mut rest = head.to_vec();
+            rest.extend_from_slice(&b[16..]);
+            match frame(&mut self.state, Some(RGBA), &rest) {
+                Progress::Need(n) => return Progress::Need(n + 4),
+                Progress::Step {
+                    used: u,
+                    skip: k,
+                    done: d,
+                    ..
+                } => {
+                    *used = u + 4;
+                    *skip = k;
+                    *done = d;
+                    self.alpha_image = !d;
+                }
+                fail @ Progress::Fail { .. } => return fail,
+            }
+        } else if let Progress::Step { done: true, .. } = progress {
+            self.alpha_image = false;
+        }
+        progress
+    }
+}
+
+fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
     match *state {
         RectState::Header => header(state, pf, b),
         RectState::Hextile(mut tiles) => {
@@ -492,6 +561,11 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
         }
         enc::X_CURSOR if w * h == 0 => 0,
         enc::X_CURSOR => 6 + 2 * w.div_ceil(8) * h,
+        enc::CURSOR_WITH_ALPHA => {
+            // Needs the inner encoding: the Framer takes it from here.
+            need!(b, used + 4);
+            0
+        }
         enc::QEMU_LED_STATE => 1,
         enc::VMWARE_LED_STATE => 4,
         enc::LAST_RECT
