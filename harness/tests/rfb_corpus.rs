@@ -515,6 +515,24 @@ fn public_traces_match_tshark_where_tshark_keeps_its_place() {
         5900,
         &[],
     );
+    // vnc-sample starts the server stream with a hole (frame 35: "previous
+    // segment not captured"); we resume at frame 35 as tshark does.
+    assert_tshark_agrees("public/wireshark-wiki/vnc-sample.pcap", 5901, &[]);
+    // Where every message has its own segment, the counts are equal.
+    for (rel, port) in [
+        (
+            "public/suricata-verify/rfb-protocol-3.8/04-vnc-openwall-3.8.pcap",
+            5900,
+        ),
+        (
+            "public/suricata-verify/rfb-rules/00-vnc-openwall-3.7.pcap",
+            5900,
+        ),
+        ("public/wireshark-wiki/vnc-sample.pcap", 5901),
+    ] {
+        let (theirs, ours) = count_by_type(rel, port);
+        assert_eq!(theirs, ours, "{rel}");
+    }
     assert_tshark_agrees(
         "public/suricata-verify/rfb-protocol-3.3/06-vnc-Password-3.3.pcap",
         5900,
@@ -556,5 +574,56 @@ fn public_traces_decode_with_only_expected_findings() {
     }
     insta::with_settings!({ snapshot_path => "../../golden", prepend_module_to_snapshot => false }, {
         insta::assert_json_snapshot!("rfb__corpus_counts_and_findings", all);
+    });
+}
+
+/// Handshake outcome of every RFB connection in the public traces, as a
+/// golden snapshot (the Zeek and Suricata facts above are asserted on the
+/// same events).
+#[test]
+fn handshake_outcomes_snapshot() {
+    const HANDSHAKE: [&str; 9] = [
+        "ProtocolVersion",
+        "SecurityTypes",
+        "SecurityType",
+        "SecurityTypeSelected",
+        "SecurityResult",
+        "ClientInit",
+        "ServerInit",
+        "ArdChallenge",
+        "VncAuthChallenge",
+    ];
+    let mut all = BTreeMap::new();
+    for rel in [
+        "public/zeek-rfb/vncmac.pcap",
+        "public/zeek-rfb/vnc-mac-to-linux.pcap",
+        "public/zeek-rfb/vnc-scanner.pcap",
+        "public/suricata-verify/rfb-failure/rfb_failure_16.pcap",
+        "public/suricata-verify/rfb-protocol-3.3/06-vnc-Password-3.3.pcap",
+        "public/suricata-verify/rfb-protocol-3.8/04-vnc-openwall-3.8.pcap",
+        "public/suricata-verify/rfb-rules/00-vnc-openwall-3.7.pcap",
+        "public/wireshark-wiki/vnc-sample.pcap",
+        "recorded/rfb-xvnc-viewer-vncauth.pcap",
+    ] {
+        for c in decode(rel) {
+            let steps: Vec<_> = c
+                .events
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Message { name, .. } if HANDSHAKE.contains(&name.as_ref()) => {
+                        Some(serde_json::json!({
+                            "dir": e.direction.unwrap().as_str(),
+                            "name": name,
+                            "detail": detail(e),
+                        }))
+                    }
+                    _ => None,
+                })
+                .collect();
+            all.insert(format!("{rel} {}", c.client), steps);
+        }
+    }
+    insta::with_settings!({ snapshot_path => "../../golden", prepend_module_to_snapshot => false }, {
+        insta::assert_json_snapshot!("rfb__handshake_outcomes", all);
     });
 }

@@ -19,6 +19,15 @@ type Script = Vec<(Direction, Vec<u8>)>;
 /// Feeds `script`, each send cut at `cuts` (fractions reused cyclically),
 /// every direction's offsets starting at `base`.
 fn run_with(dec: &mut RfbDecoder, script: &Script, cuts: &[usize], base: u64) -> Vec<Event> {
+    let mut out = feed(dec, script, cuts, base);
+    let end = Micros(1_000 + script.len() as u64);
+    dec.end(end, C, StreamEnd::Fin, &mut out);
+    dec.end(end, S, StreamEnd::Fin, &mut out);
+    out
+}
+
+/// Feeds `script` without ending the streams.
+fn feed(dec: &mut RfbDecoder, script: &Script, cuts: &[usize], base: u64) -> Vec<Event> {
     let mut out: Vec<Event> = Vec::new();
     let mut offsets = [base, base];
     let mut k = 0usize;
@@ -45,9 +54,6 @@ fn run_with(dec: &mut RfbDecoder, script: &Script, cuts: &[usize], base: u64) ->
             rest = &rest[n..];
         }
     }
-    let end = Micros(1_000 + script.len() as u64);
-    dec.end(end, C, StreamEnd::Fin, &mut out);
-    dec.end(end, S, StreamEnd::Fin, &mut out);
     out
 }
 
@@ -1124,24 +1130,65 @@ proptest! {
 }
 
 #[test]
-fn gap_stops_the_direction_with_a_located_finding() {
+fn after_a_gap_decoding_resumes_at_a_plausible_segment() {
     let mut dec = RfbDecoder::new(&StreamContext::default());
     let mut out: Vec<Event> = Vec::new();
-    let s = handshake_38();
-    let _ = run_with(&mut dec, &s, &[], 0);
+    let _ = feed(&mut dec, &handshake_38(), &[], 0);
     dec.gap(Micros(5), S, 500, 28, &mut out);
+    let mut send = |bytes: &[u8], offset: u64, out: &mut Vec<Event>| {
+        dec.data(
+            Chunk {
+                at: Micros(6),
+                frame: 9,
+                direction: S,
+                stream_offset: offset,
+                bytes,
+            },
+            out,
+        );
+    };
+    // The tail of some message: not a plausible start, only counted.
+    send(&[0x77, 1, 2, 3], 528, &mut out);
+    // An update whose rectangle lies outside the 1024x768 framebuffer: no.
+    send(&update(&[rect(1000, 0, 100, 10, 0, &[])]), 532, &mut out);
+    // A Bell alone in its segment: yes.
+    send(&[2], 548, &mut out);
+    send(
+        &update(&[rect(0, 0, 1, 1, 1, &[0, 0, 0, 0])]),
+        549,
+        &mut out,
+    );
+    assert_eq!(
+        findings(&out),
+        ["rfb.gap @Some(500)", "rfb.resynchronised @Some(548)"]
+    );
+    assert_eq!(find(&out, "Bell").len(), 1);
+    assert_eq!(find(&out, "FramebufferUpdate").len(), 1);
+}
+
+#[test]
+fn a_gap_in_the_handshake_stops_the_direction() {
+    let mut dec = RfbDecoder::new(&StreamContext::default());
+    let mut out: Vec<Event> = Vec::new();
+    let mut s = handshake_38();
+    s.truncate(3);
+    let _ = feed(&mut dec, &s, &[], 0);
+    dec.gap(Micros(5), S, 15, 16, &mut out);
     dec.data(
         Chunk {
             at: Micros(6),
-            frame: 99,
+            frame: 9,
             direction: S,
-            stream_offset: 528,
-            bytes: &[2],
+            stream_offset: 31,
+            bytes: &[0, 0, 0, 0],
         },
         &mut out,
     );
-    assert_eq!(findings(&out), ["rfb.gap @Some(500)"]);
-    assert!(find(&out, "Bell").is_empty());
+    assert_eq!(findings(&out), ["rfb.gap @Some(15)"]);
+    assert!(
+        out.iter()
+            .all(|e| !matches!(e.kind, EventKind::Message { .. }))
+    );
 }
 
 #[test]

@@ -108,6 +108,9 @@ struct Session {
     pixel_format: Option<PixelFormat>,
     /// The client's last SetEncodings.
     encodings: Vec<i32>,
+    /// Framebuffer size from ServerInit and resize rectangles; bounds the
+    /// rectangles a resynchronisation will believe.
+    framebuffer: (u16, u16),
     /// The server confirmed ExtendedMouseButtons with a pseudo-rectangle.
     ext_mouse_confirmed: bool,
     /// The rest of the connection is encrypted or otherwise unknown.
@@ -192,6 +195,9 @@ struct Flow {
     offset: u64,
     blocked: bool,
     stopped: bool,
+    /// After a gap: waiting for a segment that starts with a plausible
+    /// message.
+    resync: bool,
     ended: bool,
     at: Micros,
     frame: u64,
@@ -841,6 +847,7 @@ impl RfbDecoder {
                     ],
                 );
                 self.set_pixel_format(pf, S, offset + 4, out);
+                self.session.framebuffer = (w, h);
                 self.flow(S).skip = skip;
                 self.server = if self.session.security == Some(16) {
                     ServerPhase::TightInitCaps
@@ -1078,6 +1085,9 @@ impl RfbDecoder {
                     }
                 }
                 if let Some(n) = note {
+                    if let (Some(h), "resize") = (header, n.0) {
+                        self.session.framebuffer = (h.w, h.h);
+                    }
                     u.notes.push(n);
                 }
                 if done {
@@ -1441,6 +1451,44 @@ impl RfbDecoder {
         }
     }
 
+    /// Whether `b` (a segment after a gap) starts with a message that could
+    /// really be one: a known type with fields in range.
+    fn plausible_start(&self, d: Direction, b: &[u8]) -> bool {
+        let (fw, fh) = self.session.framebuffer;
+        let in_fb = |r: &[u8]| {
+            be16(r) as u32 + be16(&r[4..]) as u32 <= fw as u32
+                && be16(&r[2..]) as u32 + be16(&r[6..]) as u32 <= fh as u32
+        };
+        let zero = |r: &[u8]| r.iter().all(|&c| c == 0);
+        let Some(&t) = b.first() else {
+            return false;
+        };
+        match (d, t) {
+            (Direction::ServerToClient, 0) if b.len() >= 16 && b[1] == 0 => {
+                let n = be16(&b[2..]);
+                let rect = rect::RectHeader::parse(&b[4..16]);
+                let known = !codes::encoding_name(rect.encoding).starts_with("encoding ");
+                n > 0 && known && (rect.encoding < 0 || in_fb(&b[4..12]))
+            }
+            (Direction::ServerToClient, 1) => b.len() >= 6 && b[1] == 0,
+            (Direction::ServerToClient, 2) => b.len() == 1 || matches!(b[1], 0..=3),
+            (Direction::ServerToClient, 3) => {
+                b.len() >= 8 && zero(&b[1..4]) && be32(&b[4..]) < 1 << 24
+            }
+            (Direction::ClientToServer, 0) => {
+                b.len() >= 20 && zero(&b[1..4]) && matches!(b[4], 8 | 16 | 32)
+            }
+            (Direction::ClientToServer, 2) => b.len() >= 4 && b[1] == 0,
+            (Direction::ClientToServer, 3) => b.len() >= 10 && b[1] <= 1 && in_fb(&b[2..10]),
+            (Direction::ClientToServer, 4) => b.len() >= 8 && b[1] <= 1 && zero(&b[2..4]),
+            (Direction::ClientToServer, 5) => {
+                b.len() >= 6 && be16(&b[2..]) < fw.max(1) && be16(&b[4..]) < fh.max(1)
+            }
+            (Direction::ClientToServer, 6) => b.len() >= 8 && zero(&b[1..4]),
+            _ => false,
+        }
+    }
+
     /// True when `d` stands between messages with nothing held back.
     fn at_boundary(&self, d: Direction) -> bool {
         let f = &self.flows[d.index()];
@@ -1478,6 +1526,16 @@ impl StreamDecoder for RfbDecoder {
         }
         f.at = chunk.at;
         f.frame = chunk.frame;
+        if f.resync {
+            if !self.plausible_start(d, chunk.bytes) {
+                return;
+            }
+            self.flow(d).resync = false;
+            self.finding(out, d, chunk.stream_offset, Severity::Info, "rfb.resynchronised", format!(
+                "decoding of the {} stream resumes here: this segment starts with a plausible message",
+                d.sender()
+            ));
+        }
         self.feed(d, chunk.bytes, out);
     }
 
@@ -1494,14 +1552,45 @@ impl StreamDecoder for RfbDecoder {
             return;
         }
         f.at = at;
-        // RFB has no resynchronisation marker: a hole ends this direction.
-        self.finding(out, direction, stream_offset, Severity::Warning, "rfb.gap", format!(
-            "{len} bytes of the {} stream were not captured; RFB has no marker to resynchronise on, so the rest of this direction is only counted",
-            direction.sender()
-        ));
-        let f = self.flow(direction);
-        f.stopped = true;
         f.buf = Vec::new();
+        f.skip = 0;
+        f.blocked = false;
+        // RFB has no resynchronisation marker. After the handshake, message
+        // starts are recognisable enough to resume at a segment boundary
+        // (senders write whole messages); inside the handshake they are not.
+        let in_messages = match direction {
+            Direction::ServerToClient => matches!(
+                self.server,
+                ServerPhase::Messages | ServerPhase::FramebufferUpdate
+            ),
+            Direction::ClientToServer => self.client == ClientPhase::Messages,
+        };
+        let then = if in_messages {
+            "decoding resumes at the first segment that starts with a plausible message"
+        } else {
+            "the handshake cannot be resumed, so the rest of this direction is only counted"
+        };
+        self.finding(
+            out,
+            direction,
+            stream_offset,
+            Severity::Warning,
+            "rfb.gap",
+            format!(
+                "{len} bytes of the {} stream were not captured; {then}",
+                direction.sender()
+            ),
+        );
+        let f = self.flow(direction);
+        if in_messages {
+            f.resync = true;
+            if direction == Direction::ServerToClient {
+                self.update = None;
+                self.server = ServerPhase::Messages;
+            }
+        } else {
+            f.stopped = true;
+        }
     }
 
     fn end(&mut self, at: Micros, direction: Direction, _how: StreamEnd, out: &mut dyn EventSink) {
@@ -1534,6 +1623,3 @@ impl StreamDecoder for RfbDecoder {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,1 +1,0 @@
-//! Unit tests of the RFB decoder on constructed byte streams.
