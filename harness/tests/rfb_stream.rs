@@ -1202,3 +1202,42 @@ fn ending_inside_an_update_is_reported() {
     assert_eq!(findings(&events).len(), 1);
     assert!(findings(&events)[0].starts_with("rfb.ended_mid_message"));
 }
+
+#[test]
+fn png_control_is_only_valid_in_tight_png() {
+    let pf = pixel_format(32, 24);
+    let png = [vec![0xa0, 3], filler(3, 1)].concat();
+    let ok = update(&[rect(0, 0, 8, 8, -260, &png)]);
+    let events = run(&with_updates(&pf, std::slice::from_ref(&ok)));
+    assert_updates_framed(&events, &[ok]);
+    let bad = update(&[rect(0, 0, 8, 8, 7, &png)]);
+    let events = run(&with_updates(&pf, &[bad]));
+    assert_eq!(findings(&events).len(), 1);
+    assert!(findings(&events)[0].starts_with("rfb.tight_bad_control"));
+}
+
+#[test]
+fn a_pixel_format_change_applies_to_the_next_update() {
+    // 16 bpp at ServerInit (via SetPixelFormat); an update in flight when
+    // the client switches to 32 bpp is still 16 bpp.
+    let mut s = handshake_38();
+    s.push((C, [vec![0, 0, 0, 0], pixel_format(16, 16)].concat()));
+    let first = update(&[rect(0, 0, 4, 4, 0, &filler(32, 1))]);
+    s.push((S, first[..10].to_vec()));
+    s.push((C, [vec![0, 0, 0, 0], pixel_format(32, 24)].concat()));
+    s.push((S, first[10..].to_vec()));
+    let second = update(&[rect(0, 0, 4, 4, 0, &filler(64, 1))]);
+    s.push((S, second.clone()));
+    s.push(bell());
+    let events = run(&s);
+    assert!(findings(&events).is_empty(), "{:?}", findings(&events));
+    let lens: Vec<u64> = find(&events, "FramebufferUpdate")
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Message { len, .. } => *len,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(lens, [first.len() as u64, second.len() as u64]);
+    assert_eq!(find(&events, "Bell").len(), 1);
+}

@@ -179,6 +179,9 @@ struct Update {
     rects: u32,
     encodings: BTreeMap<i32, u32>,
     notes: Vec<(&'static str, Value)>,
+    /// The format in force when the update began: a SetPixelFormat seen
+    /// meanwhile applies to later updates only.
+    pixel_format: Option<PixelFormat>,
     rect: Framer,
 }
 
@@ -910,6 +913,7 @@ impl RfbDecoder {
                     rects: 0,
                     encodings: BTreeMap::new(),
                     notes: Vec::new(),
+                    pixel_format: self.session.pixel_format,
                     rect: Framer::default(),
                 });
                 self.server = ServerPhase::FramebufferUpdate;
@@ -1063,7 +1067,7 @@ impl RfbDecoder {
             self.server = ServerPhase::Messages;
             return Step::Used(0);
         }
-        let pf = self.session.pixel_format;
+        let pf = u.pixel_format;
         let step = match u.rect.frame(pf, b) {
             Progress::Need(n) => Step::Need(n),
             Progress::Fail { code, message } => {

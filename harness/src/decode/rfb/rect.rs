@@ -90,6 +90,8 @@ pub enum RectState {
     Tight {
         w: u16,
         h: u16,
+        /// TightPNG, where control 0xA (PNG) is allowed.
+        png: bool,
     },
 }
 
@@ -423,13 +425,13 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
             };
             step(used, skip, done)
         }
-        RectState::Tight { w, h } => {
+        RectState::Tight { w, h, png } => {
             need!(b, 1);
             let tpixel = try_px!(pixel(pf, PixelFormat::tpixel, enc::TIGHT));
             let control = b[0];
             let (used, skip) = match control >> 4 {
                 8 => (1, tpixel),
-                9 | 10 => match compact_len(&b[1..]) {
+                9 | 10 if control >> 4 == 9 || png => match compact_len(&b[1..]) {
                     Ok((len, k)) => (1 + k, len),
                     Err(more) => return Progress::Need(1 + more),
                 },
@@ -518,7 +520,11 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
             0
         }
         enc::TIGHT | enc::TIGHT_PNG => {
-            *state = RectState::Tight { w: r.w, h: r.h };
+            *state = RectState::Tight {
+                w: r.w,
+                h: r.h,
+                png: r.encoding == enc::TIGHT_PNG,
+            };
             done = false;
             0
         }
