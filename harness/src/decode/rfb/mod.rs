@@ -1041,34 +1041,16 @@ impl RfbDecoder {
 
     fn update_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
         const S: Direction = Direction::ServerToClient;
-        let Some(mut u) = self.update.take() else {
+        // The hot path borrows the update in place; only its end and a
+        // failure need the whole decoder.
+        let Some(u) = self.update.as_mut() else {
             self.server = ServerPhase::Messages;
             return Step::Used(0);
         };
         if u.left == 0 {
-            let mut detail = vec![
-                ("type", json!(0)),
-                ("rects", json!(u.rects)),
-                (
-                    "encodings",
-                    json!(
-                        u.encodings
-                            .iter()
-                            .map(|(e, n)| (encoding_name(*e).into_owned(), *n))
-                            .collect::<BTreeMap<_, _>>()
-                    ),
-                ),
-            ];
-            if u.announced == 0xffff {
-                detail.push(("last_rect", json!(true)));
-            }
-            detail.extend(u.notes);
-            self.message(out, S, "FramebufferUpdate", offset - u.start, detail);
-            self.server = ServerPhase::Messages;
-            return Step::Used(0);
+            return self.finish_update(offset, out);
         }
-        let pf = u.pixel_format;
-        let step = match u.rect.frame(pf, b) {
+        match u.rect.frame(u.pixel_format, b) {
             Progress::Need(n) => Step::Need(n),
             Progress::Fail { code, message } => {
                 self.finding(out, S, offset, Severity::Warning, code, message);
@@ -1100,12 +1082,39 @@ impl RfbDecoder {
                         u.left = 0;
                     }
                 }
-                self.flow(S).skip = skip;
+                self.flows[S.index()].skip = skip;
                 Step::Used(used)
             }
+        }
+    }
+
+    fn finish_update(&mut self, offset: u64, out: &mut dyn EventSink) -> Step {
+        self.server = ServerPhase::Messages;
+        let Some(u) = self.update.take() else {
+            return Step::Used(0);
         };
-        self.update = Some(u);
-        step
+        let encodings: BTreeMap<_, _> = u
+            .encodings
+            .iter()
+            .map(|(e, n)| (encoding_name(*e).into_owned(), *n))
+            .collect();
+        let mut detail = vec![
+            ("type", json!(0)),
+            ("rects", json!(u.rects)),
+            ("encodings", json!(encodings)),
+        ];
+        if u.announced == 0xffff {
+            detail.push(("last_rect", json!(true)));
+        }
+        detail.extend(u.notes);
+        self.message(
+            out,
+            Direction::ServerToClient,
+            "FramebufferUpdate",
+            offset - u.start,
+            detail,
+        );
+        Step::Used(0)
     }
 
     fn client_after_security(
