@@ -1241,3 +1241,40 @@ fn a_pixel_format_change_applies_to_the_next_update() {
     assert_eq!(lens, [first.len() as u64, second.len() as u64]);
     assert_eq!(find(&events, "Bell").len(), 1);
 }
+
+#[test]
+fn a_direction_waiting_too_long_for_the_other_gives_up_bounded() {
+    // 70 KiB from the server before the client has sent its version: the
+    // server side cannot be read yet and may not hold more than 64 KiB.
+    let s: Script = vec![
+        (
+            S,
+            [b"RFB 003.008\n".to_vec(), vec![1, 1], vec![0; 70 * 1024]].concat(),
+        ),
+        (C, b"RFB 003.008\n".to_vec()),
+    ];
+    let events = run_with(
+        &mut RfbDecoder::new(&StreamContext::default()),
+        &s,
+        &[4096],
+        0,
+    );
+    let f = findings(&events);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].starts_with("rfb.stalled_handshake"), "{f:?}");
+    assert_eq!(find(&events, "ProtocolVersion").len(), 2);
+}
+
+#[test]
+fn an_unknown_client_message_stops_only_the_client_side() {
+    let mut s = handshake_38();
+    s.push((C, vec![7, 0, 0, 0]));
+    s.push((C, vec![4, 1, 0, 0, 0, 0, 0, 0x61]));
+    s.push(bell());
+    let events = run(&s);
+    let f = findings(&events);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].starts_with("rfb.unknown_message_type"), "{f:?}");
+    assert!(find(&events, "KeyEvent").is_empty());
+    assert_eq!(find(&events, "Bell").len(), 1);
+}
