@@ -1019,7 +1019,7 @@ fn hextile_tiles() -> impl Strategy<Value = Vec<(u8, u8)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
     fn client_messages_round_trip(msgs in prop::collection::vec(client_msg(), 1..12)) {

@@ -277,34 +277,53 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
         RectState::Hextile(mut tiles) => {
             need!(b, 1);
             let bpp = try_px!(pixel(pf, PixelFormat::bytes_per_pixel, enc::HEXTILE));
-            let mask = b[0];
-            let (tw, th) = tiles.dims();
-            let (used, skip) = if mask & 1 != 0 {
-                (1, tw * th * bpp)
-            } else {
-                let mut len = 1usize;
-                if mask & 2 != 0 {
-                    len += bpp as usize;
+            // Walk every tile already in `b` in one step (tiles are small);
+            // stop at a tile whose header or pixels run past it.
+            let mut pos = 0usize;
+            loop {
+                let rest = &b[pos..];
+                let Some(&mask) = rest.first() else {
+                    *state = RectState::Hextile(tiles);
+                    return step(pos, 0, false);
+                };
+                let (tw, th) = tiles.dims();
+                let (head, payload) = if mask & 1 != 0 {
+                    (1, tw * th * bpp)
+                } else {
+                    let mut len = 1usize;
+                    if mask & 2 != 0 {
+                        len += bpp as usize;
+                    }
+                    if mask & 4 != 0 {
+                        len += bpp as usize;
+                    }
+                    let subrects = mask & 8 != 0;
+                    if subrects {
+                        len += 1;
+                    }
+                    if rest.len() < len {
+                        *state = RectState::Hextile(tiles);
+                        return if pos == 0 {
+                            Progress::Need(len)
+                        } else {
+                            step(pos, 0, false)
+                        };
+                    }
+                    let n = if subrects { rest[len - 1] as u64 } else { 0 };
+                    let each = if mask & 16 != 0 { bpp + 2 } else { 2 };
+                    (len, n * each)
+                };
+                let done = tiles.advance();
+                if done {
+                    *state = RectState::Header;
+                    return step(pos + head, payload, true);
                 }
-                if mask & 4 != 0 {
-                    len += bpp as usize;
+                if payload > (rest.len() - head) as u64 {
+                    *state = RectState::Hextile(tiles);
+                    return step(pos + head, payload, false);
                 }
-                let subrects = mask & 8 != 0;
-                if subrects {
-                    len += 1;
-                }
-                need!(b, len);
-                let n = if subrects { b[len - 1] as u64 } else { 0 };
-                let each = if mask & 16 != 0 { bpp + 2 } else { 2 };
-                (len, n * each)
-            };
-            let done = tiles.advance();
-            *state = if done {
-                RectState::Header
-            } else {
-                RectState::Hextile(tiles)
-            };
-            step(used, skip, done)
+                pos += head + payload as usize;
+            }
         }
         RectState::Trle {
             mut tiles,
