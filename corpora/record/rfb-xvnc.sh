@@ -8,6 +8,9 @@
 #                                 and types/moves the pointer in the viewer
 #                                 through XTEST, so both directions carry
 #                                 traffic.
+#   rfb-xvnc-viewer-vencrypt-tls.pcap  Xvnc with VeNCrypt TLSVnc and the same
+#                                 viewer: the handshake up to the TLS start
+#                                 is readable, the rest only has timing.
 #   rfb-xvnc-scripted-<enc>.pcap  the same server with SecurityTypes None and
 #                                 a small scripted client that asks for one
 #                                 encoding only (Raw, Hextile, RRE, ZRLE,
@@ -16,8 +19,9 @@
 # Next to each capture it writes <capture>.tshark.txt: the tshark VNC field
 # dump and packet list the tests compare against, so tests never need tshark.
 #
-# Only 127.0.0.1, ports 26001-26009 and X displays :61-:63 are used. Every
-# process started here is ended by its PID.
+# Only 127.0.0.1, ports 26001-26009 and X displays :61-:65 are used. Every
+# process started here is ended by its PID. SECTIONS (default
+# "vncauth scripted vencrypt") picks which captures to (re)record.
 set -euo pipefail
 
 OUT=$(cd "$(dirname "$0")/../recorded" && pwd)
@@ -210,11 +214,16 @@ if [ "${1:-}" = --tshark-only ]; then
     for name in raw hextile rre zrle tight; do
         tshark_dump "$OUT/rfb-xvnc-scripted-$name.pcap" $NONE_PORT
     done
+    tshark_dump "$OUT/rfb-xvnc-viewer-vencrypt-tls.pcap" 26003
     exit 0
 fi
 
-# 1. Xvnc with VNC auth + remote-viewer.
+SECTIONS=${SECTIONS:-vncauth scripted vencrypt}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 printf '%s\n' "$PASSWORD" | vncpasswd -f >"$WORK/passwd"
+
+# 1. Xvnc with VNC auth + remote-viewer.
+if want vncauth; then
 start_xvnc $SERVER_DISPLAY $AUTH_PORT 480x300 -SecurityTypes VncAuth -PasswordFile "$WORK/passwd"
 Xvfb ":$VIEWER_DISPLAY" -screen 0 800x600x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 PIDS+=($!)
@@ -240,8 +249,10 @@ kill "$VIEWER"
 wait "$VIEWER" 2>/dev/null || true
 capture_stop
 tshark_dump "$CAP" $AUTH_PORT
+fi
 
 # 2. Xvnc with no auth + scripted client, one encoding per capture.
+if want scripted; then
 # Small desktop: a full Raw update of 320x200x4 is 250 KiB.
 start_xvnc 62 $NONE_PORT 320x200 -SecurityTypes None
 for pair in raw:0 hextile:5 rre:2 zrle:16 tight:7; do
@@ -257,4 +268,29 @@ for pair in raw:0 hextile:5 rre:2 zrle:16 tight:7; do
     capture_stop
     tshark_dump "$CAP" $NONE_PORT
 done
+fi
+
+# 3. Xvnc with VeNCrypt TLSVnc (anonymous TLS, then VNC auth inside) and
+# remote-viewer.
+if want vencrypt; then
+    TLS_PORT=26003
+    start_xvnc 64 $TLS_PORT 320x200 -SecurityTypes TLSVnc -PasswordFile "$WORK/passwd"
+    Xvfb :65 -screen 0 640x480x24 -nolisten tcp >"$WORK/xvfb65.log" 2>&1 &
+    PIDS+=($!)
+    sleep 1
+    printf '[virt-viewer]\ntype=vnc\nhost=127.0.0.1\nport=%s\npassword=%s\n' \
+        "$TLS_PORT" "$PASSWORD" >"$WORK/tls.vv"
+    CAP="$OUT/rfb-xvnc-viewer-vencrypt-tls.pcap"
+    capture_start $TLS_PORT "$CAP"
+    DISPLAY=:65 remote-viewer "$WORK/tls.vv" >"$WORK/viewer-tls.log" 2>&1 &
+    VIEWER=$!
+    PIDS+=($VIEWER)
+    sleep 2
+    python3 "$WORK/xact.py" draw :64 10 0.1
+    sleep 1
+    kill "$VIEWER"
+    wait "$VIEWER" 2>/dev/null || true
+    capture_stop
+    tshark_dump "$CAP" $TLS_PORT
+fi
 ls -la "$OUT"/rfb-*

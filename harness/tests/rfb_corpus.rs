@@ -558,6 +558,7 @@ fn public_traces_decode_with_only_expected_findings() {
         "recorded/rfb-xvnc-scripted-rre.pcap",
         "recorded/rfb-xvnc-scripted-zrle.pcap",
         "recorded/rfb-xvnc-scripted-tight.pcap",
+        "recorded/rfb-xvnc-viewer-vencrypt-tls.pcap",
     ] {
         let conns: Vec<_> = decode(rel)
             .into_iter()
@@ -626,4 +627,33 @@ fn handshake_outcomes_snapshot() {
     insta::with_settings!({ snapshot_path => "../../golden", prepend_module_to_snapshot => false }, {
         insta::assert_json_snapshot!("rfb__handshake_outcomes", all);
     });
+}
+
+/// Xvnc with VeNCrypt TLSVnc and a real viewer: the handshake is read up to
+/// the TLS start, said once, and the connection keeps its timing after.
+#[test]
+fn vencrypt_tls_session_is_read_to_the_tls_start_and_timed_after() {
+    let rel = "recorded/rfb-xvnc-viewer-vencrypt-tls.pcap";
+    let conns = decode(rel);
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    let codes: Vec<_> = c.findings.iter().map(|f| f.code.to_string()).collect();
+    assert_eq!(codes, ["rfb.opaque_after_security"]);
+    assert_eq!(
+        detail(message(c, "VeNCryptSubtypeSelected").unwrap())["subtype"],
+        258
+    );
+    assert_eq!(
+        detail(message(c, "SecurityTypeSelected").unwrap())["type"],
+        19
+    );
+    let opaque_at = c
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Finding(_)))
+        .unwrap()
+        .at;
+    // TLS records kept flowing for seconds after the decoder went opaque.
+    assert!(c.s2c.last.unwrap().0 > opaque_at.0 + 1_000_000);
+    assert!(c.c2s.last.unwrap().0 > opaque_at.0 + 1_000_000);
 }

@@ -781,7 +781,26 @@ impl RfbDecoder {
                     self.server = ServerPhase::SecurityResult;
                     return Step::Used(0);
                 }
-                self.go_opaque(out, S, offset, format!("VeNCrypt subtype {t} starts TLS or an exchange tether does not follow; timing only from here"));
+                let why = match t {
+                    257..=262 => {
+                        const TLS: [&str; 6] = [
+                            "TLSNone",
+                            "TLSVnc",
+                            "TLSPlain",
+                            "X509None",
+                            "X509Vnc",
+                            "X509Plain",
+                        ];
+                        format!(
+                            "VeNCrypt subtype {t} ({}) wraps the rest of the connection in TLS; timing only from here",
+                            TLS[(t - 257) as usize]
+                        )
+                    }
+                    _ => format!(
+                        "VeNCrypt subtype {t} is an exchange tether does not follow; timing only from here"
+                    ),
+                };
+                self.go_opaque(out, S, offset, why);
                 Step::Stop
             }
             ServerPhase::SecurityResult => {
