@@ -1278,3 +1278,58 @@ fn an_unknown_client_message_stops_only_the_client_side() {
     assert!(find(&events, "KeyEvent").is_empty());
     assert_eq!(find(&events, "Bell").len(), 1);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Handshake messages round trip: versions, offered types (with VNC
+    /// auth among them), challenge/response, result, shared flag and
+    /// ServerInit fields, for 3.3, 3.7 and 3.8.
+    #[test]
+    fn handshake_messages_round_trip(
+        minor in prop::sample::select(vec![3u16, 7, 8]),
+        mut offered in prop::collection::vec(3u8..=255, 0..6),
+        challenge in prop::array::uniform16(any::<u8>()),
+        response in prop::array::uniform16(any::<u8>()),
+        shared in any::<bool>(),
+        w in any::<u16>(), h in any::<u16>(),
+        bpp in prop::sample::select(vec![8u8, 16, 32]),
+        name in "[ -~]{0,40}",
+    ) {
+        offered.push(2);
+        let version = format!("RFB 003.{minor:03}\n").into_bytes();
+        let mut s: Script = vec![(S, version.clone()), (C, version)];
+        if minor == 3 {
+            s.push((S, vec![0, 0, 0, 2]));
+        } else {
+            s.push((S, [vec![offered.len() as u8], offered.clone()].concat()));
+            s.push((C, vec![2]));
+        }
+        s.push((S, challenge.to_vec()));
+        s.push((C, response.to_vec()));
+        s.push((S, vec![0, 0, 0, 0]));
+        s.push((C, vec![shared as u8]));
+        s.push((S, server_init(w, h, &pixel_format(bpp, 24.min(bpp)), name.as_bytes())));
+        let events = run(&s);
+        prop_assert!(findings(&events).is_empty(), "{:?}", findings(&events));
+        for e in find(&events, "ProtocolVersion") {
+            prop_assert_eq!(&detail(e)["version"], &json!(format!("003.{minor:03}")));
+        }
+        if minor == 3 {
+            prop_assert_eq!(&detail(find(&events, "SecurityType")[0])["type"], &json!(2));
+        } else {
+            prop_assert_eq!(&detail(find(&events, "SecurityTypes")[0])["types"], &json!(offered));
+            prop_assert_eq!(&detail(find(&events, "SecurityTypeSelected")[0])["type"], &json!(2));
+        }
+        let hexs = |b: &[u8]| b.iter().map(|c| format!("{c:02x}")).collect::<String>();
+        prop_assert_eq!(&detail(find(&events, "VncAuthChallenge")[0])["challenge"], &json!(hexs(&challenge)));
+        prop_assert_eq!(&detail(find(&events, "VncAuthResponse")[0])["response"], &json!(hexs(&response)));
+        prop_assert_eq!(&detail(find(&events, "SecurityResult")[0])["ok"], &json!(true));
+        prop_assert_eq!(&detail(find(&events, "ClientInit")[0])["shared"], &json!(shared));
+        let init = detail(find(&events, "ServerInit")[0]);
+        prop_assert_eq!(&init["width"], &json!(w));
+        prop_assert_eq!(&init["height"], &json!(h));
+        prop_assert_eq!(&init["name"], &json!(name));
+        prop_assert_eq!(&init["pixel_format"]["bits_per_pixel"], &json!(bpp));
+    }
+}
