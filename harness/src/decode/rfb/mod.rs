@@ -404,14 +404,16 @@ impl RfbDecoder {
                     f.blocked = false;
                     self.wake(d.reverse(), out);
                 }
+                // Longer than any header RFB defines, or (a framing bug) asking
+                // for bytes already held: stop rather than buffer or spin.
                 Step::Need(n) if n > MAX_NEED || (from_buf && n <= f.buf.len()) => {
-                    let offset = f.offset;
+                    let (offset, held) = (f.offset, f.buf.len());
                     self.stop(
                         out,
                         d,
                         offset,
                         "rfb.oversized_header",
-                        format!("a header of {n} bytes is more than tether buffers"),
+                        format!("a header of {n} bytes was asked for with {held} held; the carry-over limit is {MAX_NEED} bytes"),
                     );
                     self.flows[i].stopped = true;
                     return;
