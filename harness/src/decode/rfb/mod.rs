@@ -1,21 +1,1659 @@
-//! The rfb decoder (placeholder: frames nothing yet; its own issue fills it in).
+//! The RFB (VNC) decoder: handshake to last rectangle, both directions.
+//!
+//! Sans-IO and streaming. Each direction is a small state machine that
+//! reads one header at a time and skips payloads by count, so memory stays
+//! at one header (or one SetEncodings list) whatever the rectangle sizes.
+//! What one direction needs from the other (the negotiated version, the
+//! chosen security type, the client's pixel format) lives in [`Session`].
+//! When a direction cannot go on before the other has said something (the
+//! server's reply to a security choice not yet seen), it is *blocked*: its
+//! bytes wait, bounded, and are decoded as soon as the other side has
+//! spoken. Events are therefore the same for any chunking of the bytes.
+//!
+//! Facts: `shared/protocol-facts.md` §2 and rfbproto `rfbproto.rst`.
+
+pub mod codes;
+pub mod pixel;
+pub mod rect;
 
 use crate::decode::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd};
-use crate::timeline::{Direction, Micros};
+use crate::timeline::{
+    ConnectionId, Direction, Event, EventKind, Finding, Location, Micros, Severity,
+};
+use codes::{enc, encoding_name, security_type_name};
+use pixel::PixelFormat;
+use rect::{Framer, Progress};
+use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-pub struct RfbDecoder {}
+/// Longest text (desktop name, failure reason) kept in an event; the rest
+/// is skipped.
+pub const MAX_TEXT: usize = 1024;
+/// Largest header a step may ask for: SetEncodings with 65 535 entries.
+const MAX_NEED: usize = 4 + 4 * 65_535;
+/// Bytes a blocked direction may hold while the other side is silent.
+const MAX_BLOCKED: usize = 64 * 1024;
+/// SetEncodings entries shown in an event.
+const MAX_SHOWN_ENCODINGS: usize = 64;
+
+/// Text for an event: UTF-8 as is; anything else (control bytes, invalid
+/// UTF-8) escaped byte by byte as `\xNN`, the way Zeek prints it.
+pub fn text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => {
+            let mut s = String::with_capacity(b.len());
+            for &c in b {
+                if (0x20..0x7f).contains(&c) {
+                    s.push(c as char);
+                } else {
+                    s.push_str(&format!("\\x{c:02x}"));
+                }
+            }
+            s
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|c| format!("{c:02x}")).collect()
+}
+
+/// Handshake rules as the client's version selects them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rules {
+    V3_3,
+    V3_7,
+    V3_8,
+}
+
+fn rules_for(major: u16, minor: u16) -> Rules {
+    // 3.5 reads as 3.3 (rfbproto); Apple's 3.889 and 4.x/5.x follow 3.8.
+    match (major, minor) {
+        (3, 0..=6) => Rules::V3_3,
+        (3, 7) => Rules::V3_7,
+        (0..=2, _) => Rules::V3_3,
+        _ => Rules::V3_8,
+    }
+}
+
+fn parse_version(b: &[u8]) -> Option<(u16, u16)> {
+    if !crate::decode::sniff::is_rfb_version(b) {
+        return None;
+    }
+    let num = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<u16>().ok();
+    Some((num(&b[4..7])?, num(&b[8..11])?))
+}
+
+/// What both directions need to know.
+#[derive(Debug, Default)]
+struct Session {
+    server_version: Option<(u16, u16)>,
+    client_version: Option<(u16, u16)>,
+    /// Types the server offered (3.7+), once seen.
+    offered: Option<Vec<u8>>,
+    /// The security type in force: server's pick (3.3) or client's (3.7+).
+    security: Option<u32>,
+    ard_key_len: Option<u16>,
+    tight_tunnels: Option<u32>,
+    tight_auths: Option<u32>,
+    tight_auth: Option<u32>,
+    vencrypt_offered: bool,
+    vencrypt_subtype: Option<u32>,
+    /// The server refused (security failure): no more protocol.
+    refused: bool,
+    /// Pixel format of FramebufferUpdate pixels: ServerInit's, then the
+    /// client's SetPixelFormat.
+    pixel_format: Option<PixelFormat>,
+    /// The client's last SetEncodings.
+    encodings: Vec<i32>,
+    /// Framebuffer size from ServerInit and resize rectangles; bounds the
+    /// rectangles a resynchronisation will believe.
+    framebuffer: (u16, u16),
+    /// The server confirmed ExtendedMouseButtons with a pseudo-rectangle.
+    ext_mouse_confirmed: bool,
+    /// The rest of the connection is encrypted or otherwise unknown.
+    opaque: bool,
+}
+
+impl Session {
+    fn rules(&self) -> Option<Rules> {
+        self.client_version.map(|(a, b)| rules_for(a, b))
+    }
+    fn client_allows(&self, encoding: i32) -> bool {
+        self.encodings.contains(&encoding)
+    }
+    /// Apple's 3.889 servers send no reason after a failed SecurityResult
+    /// (seen in Zeek's vncmac.pcap; tshark calls that message malformed).
+    fn failure_has_reason(&self) -> bool {
+        self.rules() == Some(Rules::V3_8) && self.server_version != Some((3, 889))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ServerPhase {
+    Version,
+    Security,
+    AwaitChoice,
+    VncChallenge,
+    ArdParams,
+    TightTunnels,
+    TightAwaitTunnel,
+    TightAuths,
+    TightAwaitAuth,
+    VeNCryptVersion,
+    VeNCryptAck,
+    VeNCryptSubtypes,
+    VeNCryptAwaitSubtype,
+    SecurityResult,
+    ServerInit,
+    TightInitCaps,
+    Messages,
+    FramebufferUpdate,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientPhase {
+    Version,
+    SecurityChoice,
+    VncResponse,
+    ArdResponse,
+    TightTunnel,
+    TightAuth,
+    VeNCryptVersion,
+    VeNCryptSubtype,
+    VeNCryptPlain,
+    ClientInit,
+    Messages,
+    Closed,
+}
+
+/// The FramebufferUpdate being framed.
+#[derive(Debug)]
+struct Update {
+    start: u64,
+    announced: u16,
+    left: u32,
+    rects: u32,
+    encodings: BTreeMap<i32, u32>,
+    notes: Vec<(&'static str, Value)>,
+    /// The format in force when the update began: a SetPixelFormat seen
+    /// meanwhile applies to later updates only.
+    pixel_format: Option<PixelFormat>,
+    rect: Framer,
+}
+
+/// Per-direction stream state.
+#[derive(Debug, Default)]
+struct Flow {
+    /// Carry-over: the start of a header not yet complete, or bytes of a
+    /// blocked direction.
+    buf: Vec<u8>,
+    /// Payload bytes still to skip.
+    skip: u64,
+    /// Stream offset of the next byte to decode (buf[0] when buf is not
+    /// empty).
+    offset: u64,
+    blocked: bool,
+    stopped: bool,
+    /// After a gap: waiting for a segment that starts with a plausible
+    /// message.
+    resync: bool,
+    ended: bool,
+    at: Micros,
+    frame: u64,
+}
+
+enum Step {
+    /// Read this many bytes (0: the state moved on without input).
+    Used(usize),
+    Need(usize),
+    /// Waits for the other direction.
+    Blocked,
+    /// This direction can no longer be framed.
+    Stop,
+}
+
+pub struct RfbDecoder {
+    connection: ConnectionId,
+    stack: &'static [&'static str],
+    session: Session,
+    server: ServerPhase,
+    client: ClientPhase,
+    update: Option<Update>,
+    flows: [Flow; 2],
+}
+
+macro_rules! need {
+    ($b:expr, $n:expr) => {
+        if $b.len() < $n {
+            return Step::Need($n);
+        }
+    };
+}
+
+fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
 
 impl RfbDecoder {
-    pub fn new(_ctx: &StreamContext) -> RfbDecoder {
-        RfbDecoder {}
+    /// RFB straight on TCP.
+    pub fn new(ctx: &StreamContext) -> RfbDecoder {
+        RfbDecoder::with_stack(ctx, &["tcp", "rfb"])
+    }
+
+    /// RFB carried in WebSocket binary messages: the WebSocket decoder feeds
+    /// the inner byte stream (inner stream offsets) to this decoder.
+    pub fn over_websocket(ctx: &StreamContext) -> RfbDecoder {
+        RfbDecoder::with_stack(ctx, &["tcp", "ws", "rfb"])
+    }
+
+    fn with_stack(ctx: &StreamContext, stack: &'static [&'static str]) -> RfbDecoder {
+        RfbDecoder {
+            connection: ctx.connection,
+            stack,
+            session: Session::default(),
+            server: ServerPhase::Version,
+            client: ClientPhase::Version,
+            update: None,
+            flows: [Flow::default(), Flow::default()],
+        }
+    }
+
+    fn flow(&mut self, d: Direction) -> &mut Flow {
+        &mut self.flows[d.index()]
+    }
+
+    fn location(&self, d: Direction, offset: u64) -> Location {
+        let f = &self.flows[d.index()];
+        Location {
+            frame: (f.frame > 0).then_some(f.frame),
+            connection: Some(self.connection),
+            direction: Some(d),
+            stream_offset: Some(offset),
+            ..Location::default()
+        }
+    }
+
+    fn emit(&self, out: &mut dyn EventSink, d: Direction, kind: EventKind) {
+        out.event(Event {
+            at: self.flows[d.index()].at,
+            connection: self.connection,
+            channel: None,
+            direction: Some(d),
+            kind,
+        });
+    }
+
+    fn message(
+        &self,
+        out: &mut dyn EventSink,
+        d: Direction,
+        name: &'static str,
+        len: u64,
+        detail: Vec<(&'static str, Value)>,
+    ) {
+        self.emit(
+            out,
+            d,
+            EventKind::Message {
+                protocol: "rfb",
+                name: Cow::Borrowed(name),
+                len,
+                detail: detail
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Borrowed(k), v))
+                    .collect(),
+            },
+        );
+    }
+
+    fn finding(
+        &self,
+        out: &mut dyn EventSink,
+        d: Direction,
+        offset: u64,
+        severity: Severity,
+        code: &'static str,
+        message: String,
+    ) {
+        let location = self.location(d, offset);
+        self.emit(
+            out,
+            d,
+            EventKind::Finding(Finding::new(severity, code, message, location)),
+        );
+    }
+
+    /// The rest of the connection cannot be read (encryption or an
+    /// exchange tether does not follow): say so once, keep only timing.
+    fn go_opaque(&mut self, out: &mut dyn EventSink, d: Direction, offset: u64, why: String) {
+        if !self.session.opaque {
+            self.session.opaque = true;
+            self.finding(
+                out,
+                d,
+                offset,
+                Severity::Info,
+                "rfb.opaque_after_security",
+                why,
+            );
+        }
+        for f in &mut self.flows {
+            f.stopped = true;
+            f.buf = Vec::new();
+        }
+    }
+
+    fn stop(
+        &mut self,
+        out: &mut dyn EventSink,
+        d: Direction,
+        offset: u64,
+        code: &'static str,
+        message: String,
+    ) -> Step {
+        self.finding(out, d, offset, Severity::Warning, code, message);
+        Step::Stop
+    }
+
+    /// Feeds `input` (starting at stream offset `offset`) to direction `d`.
+    fn feed(&mut self, d: Direction, mut input: &[u8], out: &mut dyn EventSink) {
+        let i = d.index();
+        loop {
+            if self.flows[i].stopped {
+                return;
+            }
+            let f = &mut self.flows[i];
+            if f.skip > 0 {
+                let from_buf = !f.buf.is_empty();
+                let avail = if from_buf { f.buf.len() } else { input.len() };
+                let n = (f.skip.min(avail as u64)) as usize;
+                if n == 0 {
+                    return;
+                }
+                if from_buf {
+                    f.buf.drain(..n);
+                } else {
+                    input = &input[n..];
+                }
+                f.skip -= n as u64;
+                f.offset += n as u64;
+                continue;
+            }
+            let from_buf = !f.buf.is_empty();
+            let offset = f.offset;
+            let buf = std::mem::take(&mut f.buf);
+            let data: &[u8] = if from_buf { &buf } else { input };
+            let step = self.step(d, data, offset, out);
+            let f = &mut self.flows[i];
+            f.buf = buf;
+            match step {
+                Step::Used(n) => {
+                    if from_buf {
+                        f.buf.drain(..n);
+                    } else {
+                        input = &input[n..];
+                    }
+                    f.offset += n as u64;
+                    f.blocked = false;
+                    self.wake(d.reverse(), out);
+                }
+                // Longer than any header RFB defines, or (a framing bug) asking
+                // for bytes already held: stop rather than buffer or spin.
+                Step::Need(n) if n > MAX_NEED || (from_buf && n <= f.buf.len()) => {
+                    let (offset, held) = (f.offset, f.buf.len());
+                    self.stop(
+                        out,
+                        d,
+                        offset,
+                        "rfb.oversized_header",
+                        format!("a header of {n} bytes was asked for with {held} held; the carry-over limit is {MAX_NEED} bytes"),
+                    );
+                    self.flows[i].stopped = true;
+                    return;
+                }
+                Step::Need(n) => {
+                    if from_buf {
+                        let take = (n - f.buf.len()).min(input.len());
+                        if take == 0 {
+                            return;
+                        }
+                        f.buf.extend_from_slice(&input[..take]);
+                        input = &input[take..];
+                    } else {
+                        f.buf.extend_from_slice(input);
+                        return;
+                    }
+                }
+                Step::Blocked => {
+                    f.blocked = true;
+                    if f.buf.len() + input.len() > MAX_BLOCKED {
+                        let offset = f.offset;
+                        self.stop(out, d, offset, "rfb.stalled_handshake", format!(
+                            "the {} sent more than {MAX_BLOCKED} bytes before the {} said what they depend on",
+                            d.sender(),
+                            d.reverse().sender()
+                        ));
+                        let f = &mut self.flows[i];
+                        f.stopped = true;
+                        f.buf = Vec::new();
+                        return;
+                    }
+                    f.buf.extend_from_slice(input);
+                    return;
+                }
+                Step::Stop => {
+                    let f = &mut self.flows[i];
+                    f.stopped = true;
+                    f.buf = Vec::new();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The other direction may have been waiting for what `d` just decoded.
+    fn wake(&mut self, d: Direction, out: &mut dyn EventSink) {
+        if self.flows[d.index()].blocked && !self.flows[d.index()].stopped {
+            self.flows[d.index()].blocked = false;
+            self.feed(d, &[], out);
+        }
+    }
+
+    fn step(&mut self, d: Direction, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        match d {
+            Direction::ServerToClient => self.server_step(b, offset, out),
+            Direction::ClientToServer => self.client_step(b, offset, out),
+        }
+    }
+
+    fn version(
+        &mut self,
+        d: Direction,
+        b: &[u8],
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) -> Result<(u16, u16), Step> {
+        if b.len() < 12 {
+            return Err(Step::Need(12));
+        }
+        match parse_version(&b[..12]) {
+            Some(v) => {
+                self.message(
+                    out,
+                    d,
+                    "ProtocolVersion",
+                    12,
+                    vec![("version", json!(format!("{:03}.{:03}", v.0, v.1)))],
+                );
+                Ok(v)
+            }
+            None => Err(self.stop(
+                out,
+                d,
+                offset,
+                "rfb.bad_version",
+                format!("ProtocolVersion expected, got {:?}", text(&b[..12])),
+            )),
+        }
+    }
+
+    /// A u32 length then text, kept up to [`MAX_TEXT`], the rest skipped.
+    /// Returns (bytes read, text, bytes to skip).
+    fn text_at(b: &[u8], at: usize) -> Result<(usize, String, u64), Step> {
+        need_r(b, at + 4)?;
+        let len = be32(&b[at..]) as u64;
+        let shown = len.min(MAX_TEXT as u64) as usize;
+        need_r(b, at + 4 + shown)?;
+        Ok((
+            at + 4 + shown,
+            text(&b[at + 4..at + 4 + shown]),
+            len - shown as u64,
+        ))
+    }
+
+    fn server_after_security(
+        &mut self,
+        t: u32,
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) -> ServerPhase {
+        match t {
+            1 => self.after_none(),
+            2 => ServerPhase::VncChallenge,
+            16 => ServerPhase::TightTunnels,
+            19 => ServerPhase::VeNCryptVersion,
+            30 => ServerPhase::ArdParams,
+            _ => {
+                self.go_opaque(out, Direction::ServerToClient, offset, format!(
+                    "security type {t} ({}) is not followed by tether; the rest of the connection keeps its timing only",
+                    security_type_name(t)
+                ));
+                ServerPhase::Closed
+            }
+        }
+    }
+
+    /// After security type None: only 3.8 sends a SecurityResult. Every
+    /// real authentication ends with one, whatever the version.
+    fn after_none(&self) -> ServerPhase {
+        if self.session.rules() == Some(Rules::V3_8) {
+            ServerPhase::SecurityResult
+        } else {
+            ServerPhase::ServerInit
+        }
+    }
+
+    fn server_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        match self.server {
+            ServerPhase::Version => {
+                let v = match self.version(S, b, offset, out) {
+                    Ok(v) => v,
+                    Err(s) => return s,
+                };
+                self.session.server_version = Some(v);
+                if v == (0, 0) {
+                    self.go_opaque(out, S, offset, "RFB 000.000 is an UltraVNC repeater greeting; the relayed session is not followed".into());
+                    return Step::Stop;
+                }
+                self.server = ServerPhase::Security;
+                Step::Used(12)
+            }
+            ServerPhase::Security => {
+                let Some(rules) = self.session.rules() else {
+                    return Step::Blocked;
+                };
+                if rules == Rules::V3_3 {
+                    need!(b, 4);
+                    let t = be32(b);
+                    if t == 0 {
+                        let (used, reason, skip) = match Self::text_at(b, 4) {
+                            Ok(v) => v,
+                            Err(s) => return s,
+                        };
+                        self.session.refused = true;
+                        self.message(
+                            out,
+                            S,
+                            "SecurityType",
+                            used as u64 + skip,
+                            vec![("type", json!(0)), ("reason", json!(reason))],
+                        );
+                        self.server = ServerPhase::Closed;
+                        self.flow(S).skip = skip;
+                        return Step::Used(used);
+                    }
+                    self.session.security = Some(t);
+                    self.message(
+                        out,
+                        S,
+                        "SecurityType",
+                        4,
+                        vec![("type", json!(t)), ("name", json!(security_type_name(t)))],
+                    );
+                    self.server = self.server_after_security(t, offset, out);
+                    return Step::Used(4);
+                }
+                need!(b, 1);
+                let n = b[0] as usize;
+                if n == 0 {
+                    let (used, reason, skip) = match Self::text_at(b, 1) {
+                        Ok(v) => v,
+                        Err(s) => return s,
+                    };
+                    self.session.refused = true;
+                    self.message(
+                        out,
+                        S,
+                        "SecurityTypes",
+                        used as u64 + skip,
+                        vec![("types", json!([])), ("reason", json!(reason))],
+                    );
+                    self.server = ServerPhase::Closed;
+                    self.flow(S).skip = skip;
+                    return Step::Used(used);
+                }
+                need!(b, 1 + n);
+                let types = b[1..1 + n].to_vec();
+                let names: Vec<_> = types
+                    .iter()
+                    .map(|&t| security_type_name(t as u32))
+                    .collect();
+                self.message(
+                    out,
+                    S,
+                    "SecurityTypes",
+                    1 + n as u64,
+                    vec![("types", json!(types)), ("names", json!(names))],
+                );
+                self.session.offered = Some(types);
+                self.server = ServerPhase::AwaitChoice;
+                Step::Used(1 + n)
+            }
+            ServerPhase::AwaitChoice => {
+                let Some(t) = self.session.security else {
+                    return Step::Blocked;
+                };
+                self.server = self.server_after_security(t, offset, out);
+                Step::Used(0)
+            }
+            ServerPhase::VncChallenge => {
+                need!(b, 16);
+                self.message(
+                    out,
+                    S,
+                    "VncAuthChallenge",
+                    16,
+                    vec![("challenge", json!(hex(&b[..16])))],
+                );
+                self.server = ServerPhase::SecurityResult;
+                Step::Used(16)
+            }
+            ServerPhase::ArdParams => {
+                need!(b, 4);
+                let key_len = be16(&b[2..]);
+                self.session.ard_key_len = Some(key_len);
+                let len = 4 + 2 * key_len as u64;
+                self.message(
+                    out,
+                    S,
+                    "ArdChallenge",
+                    len,
+                    vec![("generator", json!(be16(b))), ("key_len", json!(key_len))],
+                );
+                self.flow(S).skip = 2 * key_len as u64;
+                self.server = ServerPhase::SecurityResult;
+                Step::Used(4)
+            }
+            ServerPhase::TightTunnels => {
+                need!(b, 4);
+                let n = be32(b);
+                self.session.tight_tunnels = Some(n);
+                self.message(
+                    out,
+                    S,
+                    "TightTunnels",
+                    4 + 16 * n as u64,
+                    vec![("count", json!(n))],
+                );
+                self.flow(S).skip = 16 * n as u64;
+                self.server = if n > 0 {
+                    ServerPhase::TightAwaitTunnel
+                } else {
+                    ServerPhase::TightAuths
+                };
+                Step::Used(4)
+            }
+            ServerPhase::TightAwaitTunnel => {
+                if self.client == ClientPhase::TightTunnel {
+                    return Step::Blocked;
+                }
+                self.server = ServerPhase::TightAuths;
+                Step::Used(0)
+            }
+            ServerPhase::TightAuths => {
+                need!(b, 4);
+                let n = be32(b);
+                self.session.tight_auths = Some(n);
+                self.message(
+                    out,
+                    S,
+                    "TightAuthTypes",
+                    4 + 16 * n as u64,
+                    vec![("count", json!(n))],
+                );
+                self.flow(S).skip = 16 * n as u64;
+                self.server = if n > 0 {
+                    ServerPhase::TightAwaitAuth
+                } else {
+                    self.after_none()
+                };
+                Step::Used(4)
+            }
+            ServerPhase::TightAwaitAuth => {
+                let Some(code) = self.session.tight_auth else {
+                    return Step::Blocked;
+                };
+                self.server = match code {
+                    1 => self.after_none(),
+                    2 => ServerPhase::VncChallenge,
+                    _ => {
+                        self.go_opaque(
+                            out,
+                            S,
+                            offset,
+                            format!("Tight authentication {code} is not followed by tether"),
+                        );
+                        return Step::Stop;
+                    }
+                };
+                Step::Used(0)
+            }
+            ServerPhase::VeNCryptVersion => {
+                need!(b, 2);
+                self.message(
+                    out,
+                    S,
+                    "VeNCryptVersion",
+                    2,
+                    vec![("version", json!(format!("{}.{}", b[0], b[1])))],
+                );
+                self.server = ServerPhase::VeNCryptAck;
+                Step::Used(2)
+            }
+            ServerPhase::VeNCryptAck => {
+                need!(b, 1);
+                self.message(out, S, "VeNCryptAck", 1, vec![("ok", json!(b[0] == 0))]);
+                if b[0] != 0 {
+                    self.session.refused = true;
+                    self.server = ServerPhase::Closed;
+                } else {
+                    self.server = ServerPhase::VeNCryptSubtypes;
+                }
+                Step::Used(1)
+            }
+            ServerPhase::VeNCryptSubtypes => {
+                need!(b, 1);
+                let n = b[0] as usize;
+                need!(b, 1 + 4 * n);
+                let types: Vec<u32> = b[1..1 + 4 * n].chunks(4).map(be32).collect();
+                self.message(
+                    out,
+                    S,
+                    "VeNCryptSubtypes",
+                    1 + 4 * n as u64,
+                    vec![("subtypes", json!(types))],
+                );
+                self.session.vencrypt_offered = true;
+                self.server = ServerPhase::VeNCryptAwaitSubtype;
+                Step::Used(1 + 4 * n)
+            }
+            ServerPhase::VeNCryptAwaitSubtype => {
+                let Some(t) = self.session.vencrypt_subtype else {
+                    return Step::Blocked;
+                };
+                if t == 256 {
+                    self.server = ServerPhase::SecurityResult;
+                    return Step::Used(0);
+                }
+                let why = match t {
+                    257..=262 => {
+                        const TLS: [&str; 6] = [
+                            "TLSNone",
+                            "TLSVnc",
+                            "TLSPlain",
+                            "X509None",
+                            "X509Vnc",
+                            "X509Plain",
+                        ];
+                        format!(
+                            "VeNCrypt subtype {t} ({}) wraps the rest of the connection in TLS; timing only from here",
+                            TLS[(t - 257) as usize]
+                        )
+                    }
+                    _ => format!(
+                        "VeNCrypt subtype {t} is an exchange tether does not follow; timing only from here"
+                    ),
+                };
+                self.go_opaque(out, S, offset, why);
+                Step::Stop
+            }
+            ServerPhase::SecurityResult => {
+                need!(b, 4);
+                let result = be32(b);
+                if result == 0 {
+                    self.message(
+                        out,
+                        S,
+                        "SecurityResult",
+                        4,
+                        vec![("result", json!(0)), ("ok", json!(true))],
+                    );
+                    self.server = ServerPhase::ServerInit;
+                    return Step::Used(4);
+                }
+                if self.session.failure_has_reason() {
+                    let (used, reason, skip) = match Self::text_at(b, 4) {
+                        Ok(v) => v,
+                        Err(s) => return s,
+                    };
+                    self.session.refused = true;
+                    self.server = ServerPhase::Closed;
+                    self.message(
+                        out,
+                        S,
+                        "SecurityResult",
+                        used as u64 + skip,
+                        vec![
+                            ("result", json!(result)),
+                            ("ok", json!(false)),
+                            ("reason", json!(reason)),
+                        ],
+                    );
+                    self.flow(S).skip = skip;
+                    return Step::Used(used);
+                }
+                self.session.refused = true;
+                self.server = ServerPhase::Closed;
+                self.message(
+                    out,
+                    S,
+                    "SecurityResult",
+                    4,
+                    vec![("result", json!(result)), ("ok", json!(false))],
+                );
+                Step::Used(4)
+            }
+            ServerPhase::ServerInit => {
+                let (used, name, skip) = match Self::text_at(b, 20) {
+                    Ok(v) => v,
+                    Err(s) => return s,
+                };
+                let pf = PixelFormat::parse(&b[4..20]);
+                let (w, h) = (be16(b), be16(&b[2..]));
+                self.message(
+                    out,
+                    S,
+                    "ServerInit",
+                    used as u64 + skip,
+                    vec![
+                        ("width", json!(w)),
+                        ("height", json!(h)),
+                        ("pixel_format", pf.to_json()),
+                        ("name", json!(name)),
+                    ],
+                );
+                self.set_pixel_format(pf, S, offset + 4, out);
+                self.session.framebuffer = (w, h);
+                self.flow(S).skip = skip;
+                self.server = if self.session.security == Some(16) {
+                    ServerPhase::TightInitCaps
+                } else {
+                    ServerPhase::Messages
+                };
+                Step::Used(used)
+            }
+            ServerPhase::TightInitCaps => {
+                need!(b, 8);
+                let n = be16(b) as u64 + be16(&b[2..]) as u64 + be16(&b[4..]) as u64;
+                self.flow(S).skip = 16 * n;
+                self.server = ServerPhase::Messages;
+                Step::Used(8)
+            }
+            ServerPhase::Messages => self.server_message(b, offset, out),
+            ServerPhase::FramebufferUpdate => self.update_step(b, offset, out),
+            ServerPhase::Closed => {
+                need!(b, 1);
+                self.stop(
+                    out,
+                    S,
+                    offset,
+                    "rfb.data_after_close",
+                    "the server kept sending after refusing the connection".into(),
+                )
+            }
+        }
+    }
+
+    fn set_pixel_format(
+        &mut self,
+        pf: PixelFormat,
+        d: Direction,
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) {
+        if pf.bytes_per_pixel().is_none() {
+            self.finding(out, d, offset, Severity::Warning, "rfb.bad_pixel_format", format!(
+                "bits-per-pixel {} is not 8, 16 or 32; rectangles carrying pixels cannot be framed",
+                pf.bits_per_pixel
+            ));
+        }
+        self.session.pixel_format = Some(pf);
+    }
+
+    fn server_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        need!(b, 1);
+        let t = b[0];
+        let ty = ("type", json!(t));
+        match t {
+            0 => {
+                need!(b, 4);
+                let n = be16(&b[2..]);
+                self.update = Some(Update {
+                    start: offset,
+                    announced: n,
+                    left: n as u32,
+                    rects: 0,
+                    encodings: BTreeMap::new(),
+                    notes: Vec::new(),
+                    pixel_format: self.session.pixel_format,
+                    rect: Framer::default(),
+                });
+                self.server = ServerPhase::FramebufferUpdate;
+                Step::Used(4)
+            }
+            1 => {
+                need!(b, 6);
+                let n = be16(&b[4..]) as u64;
+                self.message(out, S, "SetColourMapEntries", 6 + 6 * n, vec![ty, ("first", json!(be16(&b[2..]))), ("colours", json!(n))]);
+                self.flow(S).skip = 6 * n;
+                Step::Used(6)
+            }
+            2 => {
+                self.message(out, S, "Bell", 1, vec![ty]);
+                Step::Used(1)
+            }
+            3 => {
+                need!(b, 8);
+                let len = self.cut_text_len(be32(&b[4..]));
+                self.message(out, S, "ServerCutText", 8 + len, vec![ty, ("text_len", json!(len))]);
+                self.flow(S).skip = len;
+                Step::Used(8)
+            }
+            150 => {
+                self.message(out, S, "EndOfContinuousUpdates", 1, vec![ty]);
+                Step::Used(1)
+            }
+            248 => self.fence(S, "ServerFence", b, offset, out),
+            250 => {
+                need!(b, 4);
+                self.message(out, S, "xvp", 4, vec![ty, ("version", json!(b[2])), ("code", json!(b[3]))]);
+                Step::Used(4)
+            }
+            253 => self.gii(S, b, out),
+            255 => {
+                need!(b, 4);
+                let (sub, op) = (b[1], be16(&b[2..]));
+                match (sub, op) {
+                    (1, 0 | 1) => {
+                        self.message(out, S, "QemuAudio", 4, vec![ty, ("op", json!(if op == 0 { "end" } else { "begin" }))]);
+                        Step::Used(4)
+                    }
+                    (1, 2) => {
+                        need!(b, 8);
+                        let len = be32(&b[4..]) as u64;
+                        self.message(out, S, "QemuAudio", 8 + len, vec![ty, ("op", json!("data")), ("data_len", json!(len))]);
+                        self.flow(S).skip = len;
+                        Step::Used(8)
+                    }
+                    _ => self.stop(out, S, offset, "rfb.unknown_message_type", format!("QEMU server message subtype {sub} operation {op} is not defined; the rest of this direction is only counted")),
+                }
+            }
+            _ => self.stop(out, S, offset, "rfb.unknown_message_type", format!("server message type {t} is not defined; the rest of this direction is only counted")),
+        }
+    }
+
+    /// Cut text length; negative means Extended Clipboard when the client
+    /// asked for it.
+    fn cut_text_len(&self, raw: u32) -> u64 {
+        let signed = raw as i32;
+        if signed < 0 && self.session.client_allows(enc::EXTENDED_CLIPBOARD) {
+            signed.unsigned_abs() as u64
+        } else {
+            raw as u64
+        }
+    }
+
+    fn fence(
+        &mut self,
+        d: Direction,
+        name: &'static str,
+        b: &[u8],
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) -> Step {
+        need!(b, 9);
+        let len = b[8] as u64;
+        if len > 64 {
+            self.finding(
+                out,
+                d,
+                offset,
+                Severity::Warning,
+                "rfb.fence_payload_too_long",
+                format!("{name} payload of {len} bytes; at most 64 are allowed"),
+            );
+        }
+        self.message(
+            out,
+            d,
+            name,
+            9 + len,
+            vec![
+                ("type", json!(b[0])),
+                ("flags", json!(be32(&b[4..]))),
+                ("payload_len", json!(len)),
+            ],
+        );
+        self.flow(d).skip = len;
+        Step::Used(9)
+    }
+
+    fn gii(&mut self, d: Direction, b: &[u8], out: &mut dyn EventSink) -> Step {
+        need!(b, 4);
+        let big_endian = b[1] & 0x80 != 0;
+        let len = if big_endian {
+            u16::from_be_bytes([b[2], b[3]])
+        } else {
+            u16::from_le_bytes([b[2], b[3]])
+        } as u64;
+        self.message(
+            out,
+            d,
+            "gii",
+            4 + len,
+            vec![
+                ("type", json!(b[0])),
+                ("subtype", json!(b[1] & 0x7f)),
+                ("len", json!(len)),
+            ],
+        );
+        self.flow(d).skip = len;
+        Step::Used(4)
+    }
+
+    fn update_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        // The hot path borrows the update in place; only its end and a
+        // failure need the whole decoder.
+        let Some(u) = self.update.as_mut() else {
+            self.server = ServerPhase::Messages;
+            return Step::Used(0);
+        };
+        if u.left == 0 {
+            return self.finish_update(offset, out);
+        }
+        match u.rect.frame(u.pixel_format, b) {
+            Progress::Need(n) => Step::Need(n),
+            Progress::Fail { code, message } => {
+                self.finding(out, S, offset, Severity::Warning, code, message);
+                Step::Stop
+            }
+            Progress::Step {
+                used,
+                skip,
+                done,
+                header,
+                note,
+            } => {
+                if let Some(h) = header {
+                    u.rects += 1;
+                    *u.encodings.entry(h.encoding).or_default() += 1;
+                    if h.encoding == enc::EXTENDED_MOUSE_BUTTONS {
+                        self.session.ext_mouse_confirmed = true;
+                    }
+                }
+                if let Some(n) = note {
+                    if let (Some(h), "resize") = (header, n.0) {
+                        self.session.framebuffer = (h.w, h.h);
+                    }
+                    u.notes.push(n);
+                }
+                if done {
+                    u.left -= 1;
+                    if header.is_some_and(|h| h.encoding == enc::LAST_RECT) {
+                        u.left = 0;
+                    }
+                }
+                self.flows[S.index()].skip = skip;
+                Step::Used(used)
+            }
+        }
+    }
+
+    fn finish_update(&mut self, offset: u64, out: &mut dyn EventSink) -> Step {
+        self.server = ServerPhase::Messages;
+        let Some(u) = self.update.take() else {
+            return Step::Used(0);
+        };
+        let encodings: BTreeMap<_, _> = u
+            .encodings
+            .iter()
+            .map(|(e, n)| (encoding_name(*e).into_owned(), *n))
+            .collect();
+        let mut detail = vec![
+            ("type", json!(0)),
+            ("rects", json!(u.rects)),
+            ("encodings", json!(encodings)),
+        ];
+        if u.announced == 0xffff {
+            detail.push(("last_rect", json!(true)));
+        }
+        detail.extend(u.notes);
+        self.message(
+            out,
+            Direction::ServerToClient,
+            "FramebufferUpdate",
+            offset - u.start,
+            detail,
+        );
+        Step::Used(0)
+    }
+
+    fn client_after_security(
+        &mut self,
+        t: u32,
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) -> ClientPhase {
+        match t {
+            1 => ClientPhase::ClientInit,
+            2 => ClientPhase::VncResponse,
+            16 => ClientPhase::TightTunnel,
+            19 => ClientPhase::VeNCryptVersion,
+            30 => ClientPhase::ArdResponse,
+            _ => {
+                self.go_opaque(out, Direction::ClientToServer, offset, format!(
+                    "security type {t} ({}) is not followed by tether; the rest of the connection keeps its timing only",
+                    security_type_name(t)
+                ));
+                ClientPhase::Closed
+            }
+        }
+    }
+
+    fn client_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        match self.client {
+            ClientPhase::Version => {
+                let v = match self.version(C, b, offset, out) {
+                    Ok(v) => v,
+                    Err(s) => return s,
+                };
+                if let Some(sv) = self.session.server_version
+                    && v > sv
+                    && sv != (3, 889)
+                {
+                    self.finding(
+                        out,
+                        C,
+                        offset,
+                        Severity::Warning,
+                        "rfb.client_version_above_server",
+                        format!(
+                            "client answered {}.{} to a server offering {}.{}",
+                            v.0, v.1, sv.0, sv.1
+                        ),
+                    );
+                }
+                self.session.client_version = Some(v);
+                self.client = ClientPhase::SecurityChoice;
+                Step::Used(12)
+            }
+            ClientPhase::SecurityChoice => {
+                if self.session.refused {
+                    self.client = ClientPhase::Closed;
+                    return Step::Used(0);
+                }
+                if self.session.rules() == Some(Rules::V3_3) {
+                    let Some(t) = self.session.security else {
+                        return Step::Blocked;
+                    };
+                    self.client = self.client_after_security(t, offset, out);
+                    return Step::Used(0);
+                }
+                let Some(offered) = &self.session.offered else {
+                    return Step::Blocked;
+                };
+                need!(b, 1);
+                let t = b[0];
+                if !offered.contains(&t) {
+                    self.finding(
+                        out,
+                        C,
+                        offset,
+                        Severity::Warning,
+                        "rfb.security_type_not_offered",
+                        format!("client chose security type {t}, which the server did not offer"),
+                    );
+                }
+                self.session.security = Some(t as u32);
+                self.message(
+                    out,
+                    C,
+                    "SecurityTypeSelected",
+                    1,
+                    vec![
+                        ("type", json!(t)),
+                        ("name", json!(security_type_name(t as u32))),
+                    ],
+                );
+                self.client = self.client_after_security(t as u32, offset, out);
+                Step::Used(1)
+            }
+            ClientPhase::VncResponse => {
+                need!(b, 16);
+                self.message(
+                    out,
+                    C,
+                    "VncAuthResponse",
+                    16,
+                    vec![("response", json!(hex(&b[..16])))],
+                );
+                self.client = ClientPhase::ClientInit;
+                Step::Used(16)
+            }
+            ClientPhase::ArdResponse => {
+                let Some(key_len) = self.session.ard_key_len else {
+                    return Step::Blocked;
+                };
+                // 128 bytes of encrypted credentials, then the client's key.
+                let len = 128 + key_len as usize;
+                need!(b, len);
+                self.message(out, C, "ArdResponse", len as u64, vec![]);
+                self.client = ClientPhase::ClientInit;
+                Step::Used(len)
+            }
+            ClientPhase::TightTunnel => {
+                let Some(n) = self.session.tight_tunnels else {
+                    return Step::Blocked;
+                };
+                if n > 0 {
+                    need!(b, 4);
+                    let code = be32(b);
+                    self.message(
+                        out,
+                        C,
+                        "TightTunnelSelected",
+                        4,
+                        vec![("code", json!(code))],
+                    );
+                    if code != 0 {
+                        self.go_opaque(
+                            out,
+                            C,
+                            offset,
+                            format!("Tight tunnel {code} wraps the rest of the stream"),
+                        );
+                        return Step::Stop;
+                    }
+                    self.client = ClientPhase::TightAuth;
+                    return Step::Used(4);
+                }
+                self.client = ClientPhase::TightAuth;
+                Step::Used(0)
+            }
+            ClientPhase::TightAuth => {
+                let Some(n) = self.session.tight_auths else {
+                    return Step::Blocked;
+                };
+                if n == 0 {
+                    self.client = ClientPhase::ClientInit;
+                    return Step::Used(0);
+                }
+                need!(b, 4);
+                let code = be32(b);
+                self.message(out, C, "TightAuthSelected", 4, vec![("code", json!(code))]);
+                self.session.tight_auth = Some(code);
+                self.client = match code {
+                    1 => ClientPhase::ClientInit,
+                    2 => ClientPhase::VncResponse,
+                    _ => ClientPhase::Closed,
+                };
+                Step::Used(4)
+            }
+            ClientPhase::VeNCryptVersion => {
+                need!(b, 2);
+                self.message(
+                    out,
+                    C,
+                    "VeNCryptVersion",
+                    2,
+                    vec![("version", json!(format!("{}.{}", b[0], b[1])))],
+                );
+                if (b[0], b[1]) != (0, 2) {
+                    self.go_opaque(
+                        out,
+                        C,
+                        offset,
+                        format!(
+                            "VeNCrypt {}.{} is not followed by tether (only 0.2)",
+                            b[0], b[1]
+                        ),
+                    );
+                    return Step::Stop;
+                }
+                self.client = ClientPhase::VeNCryptSubtype;
+                Step::Used(2)
+            }
+            ClientPhase::VeNCryptSubtype => {
+                if !self.session.vencrypt_offered {
+                    if self.session.refused {
+                        self.client = ClientPhase::Closed;
+                        return Step::Used(0);
+                    }
+                    return Step::Blocked;
+                }
+                need!(b, 4);
+                let t = be32(b);
+                self.message(
+                    out,
+                    C,
+                    "VeNCryptSubtypeSelected",
+                    4,
+                    vec![("subtype", json!(t))],
+                );
+                self.session.vencrypt_subtype = Some(t);
+                self.client = if t == 256 {
+                    ClientPhase::VeNCryptPlain
+                } else {
+                    ClientPhase::Closed
+                };
+                Step::Used(4)
+            }
+            ClientPhase::VeNCryptPlain => {
+                need!(b, 8);
+                let len = be32(b) as u64 + be32(&b[4..]) as u64;
+                // Credentials are never put in an event.
+                self.message(out, C, "VeNCryptPlainCredentials", 8 + len, vec![]);
+                self.flow(C).skip = len;
+                self.client = ClientPhase::ClientInit;
+                Step::Used(8)
+            }
+            ClientPhase::ClientInit => {
+                need!(b, 1);
+                self.message(out, C, "ClientInit", 1, vec![("shared", json!(b[0] != 0))]);
+                self.client = ClientPhase::Messages;
+                Step::Used(1)
+            }
+            ClientPhase::Messages => self.client_message(b, offset, out),
+            ClientPhase::Closed => {
+                need!(b, 1);
+                if self.session.opaque {
+                    return Step::Stop;
+                }
+                self.stop(
+                    out,
+                    C,
+                    offset,
+                    "rfb.data_after_close",
+                    "the client kept sending after the server refused the connection".into(),
+                )
+            }
+        }
+    }
+
+    fn client_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        need!(b, 1);
+        let t = b[0];
+        let ty = ("type", json!(t));
+        match t {
+            0 => {
+                need!(b, 20);
+                let pf = PixelFormat::parse(&b[4..20]);
+                self.message(out, C, "SetPixelFormat", 20, vec![ty, ("pixel_format", pf.to_json())]);
+                self.set_pixel_format(pf, C, offset + 4, out);
+                Step::Used(20)
+            }
+            2 => {
+                need!(b, 4);
+                let n = be16(&b[2..]) as usize;
+                need!(b, 4 + 4 * n);
+                let list: Vec<i32> = b[4..4 + 4 * n].chunks(4).map(|c| be32(c) as i32).collect();
+                let shown = &list[..list.len().min(MAX_SHOWN_ENCODINGS)];
+                self.message(out, C, "SetEncodings", 4 + 4 * n as u64, vec![ty, ("count", json!(n)), ("encodings", json!(shown))]);
+                self.session.encodings = list;
+                Step::Used(4 + 4 * n)
+            }
+            3 => {
+                need!(b, 10);
+                self.message(out, C, "FramebufferUpdateRequest", 10, vec![
+                    ty,
+                    ("incremental", json!(b[1] != 0)),
+                    ("rect", json!([be16(&b[2..]), be16(&b[4..]), be16(&b[6..]), be16(&b[8..])])),
+                ]);
+                Step::Used(10)
+            }
+            4 => {
+                need!(b, 8);
+                self.message(out, C, "KeyEvent", 8, vec![ty, ("down", json!(b[1] != 0)), ("keysym", json!(be32(&b[4..])))]);
+                Step::Used(8)
+            }
+            5 => {
+                need!(b, 6);
+                let extended = b[1] & 0x80 != 0
+                    && self.session.ext_mouse_confirmed
+                    && self.session.client_allows(enc::EXTENDED_MOUSE_BUTTONS);
+                let len = if extended { 7 } else { 6 };
+                need!(b, len);
+                self.message(out, C, "PointerEvent", len as u64, vec![ty, ("buttons", json!(b[1])), ("x", json!(be16(&b[2..]))), ("y", json!(be16(&b[4..])))]);
+                Step::Used(len)
+            }
+            6 => {
+                need!(b, 8);
+                let len = self.cut_text_len(be32(&b[4..]));
+                self.message(out, C, "ClientCutText", 8 + len, vec![ty, ("text_len", json!(len))]);
+                self.flow(C).skip = len;
+                Step::Used(8)
+            }
+            150 => {
+                need!(b, 10);
+                self.message(out, C, "EnableContinuousUpdates", 10, vec![
+                    ty,
+                    ("enable", json!(b[1] != 0)),
+                    ("rect", json!([be16(&b[2..]), be16(&b[4..]), be16(&b[6..]), be16(&b[8..])])),
+                ]);
+                Step::Used(10)
+            }
+            248 => self.fence(C, "ClientFence", b, offset, out),
+            250 => {
+                need!(b, 4);
+                self.message(out, C, "xvp", 4, vec![ty, ("version", json!(b[2])), ("code", json!(b[3]))]);
+                Step::Used(4)
+            }
+            251 => {
+                need!(b, 8);
+                let n = b[6] as u64;
+                self.message(out, C, "SetDesktopSize", 8 + 16 * n, vec![ty, ("width", json!(be16(&b[2..]))), ("height", json!(be16(&b[4..]))), ("screens", json!(n))]);
+                self.flow(C).skip = 16 * n;
+                Step::Used(8)
+            }
+            253 => self.gii(C, b, out),
+            255 => {
+                need!(b, 2);
+                match b[1] {
+                    0 => {
+                        need!(b, 12);
+                        self.message(out, C, "QemuExtendedKeyEvent", 12, vec![ty, ("down", json!(be16(&b[2..]) != 0)), ("keysym", json!(be32(&b[4..]))), ("keycode", json!(be32(&b[8..])))]);
+                        Step::Used(12)
+                    }
+                    1 => {
+                        need!(b, 4);
+                        let op = be16(&b[2..]);
+                        let len = match op {
+                            0 | 1 => 4,
+                            2 => 10,
+                            _ => return self.stop(out, C, offset, "rfb.unknown_message_type", format!("QEMU audio operation {op} is not defined; the rest of this direction is only counted")),
+                        };
+                        need!(b, len);
+                        self.message(out, C, "QemuAudio", len as u64, vec![ty, ("op", json!(op))]);
+                        Step::Used(len)
+                    }
+                    sub => self.stop(out, C, offset, "rfb.unknown_message_type", format!("QEMU client message subtype {sub} is not defined; the rest of this direction is only counted")),
+                }
+            }
+            _ => self.stop(out, C, offset, "rfb.unknown_message_type", format!("client message type {t} is not defined; the rest of this direction is only counted")),
+        }
+    }
+
+    /// Whether `b` (a segment after a gap) starts with a message that could
+    /// really be one: a known type with fields in range.
+    fn plausible_start(&self, d: Direction, b: &[u8]) -> bool {
+        let (fw, fh) = self.session.framebuffer;
+        let in_fb = |r: &[u8]| {
+            be16(r) as u32 + be16(&r[4..]) as u32 <= fw as u32
+                && be16(&r[2..]) as u32 + be16(&r[6..]) as u32 <= fh as u32
+        };
+        let zero = |r: &[u8]| r.iter().all(|&c| c == 0);
+        let Some(&t) = b.first() else {
+            return false;
+        };
+        match (d, t) {
+            (Direction::ServerToClient, 0) if b.len() >= 16 && b[1] == 0 => {
+                let n = be16(&b[2..]);
+                let rect = rect::RectHeader::parse(&b[4..16]);
+                let known = !codes::encoding_name(rect.encoding).starts_with("encoding ");
+                n > 0 && known && (rect.encoding < 0 || in_fb(&b[4..12]))
+            }
+            (Direction::ServerToClient, 1) => b.len() >= 6 && b[1] == 0,
+            (Direction::ServerToClient, 2) => b.len() == 1 || matches!(b[1], 0..=3),
+            (Direction::ServerToClient, 3) => {
+                b.len() >= 8 && zero(&b[1..4]) && be32(&b[4..]) < 1 << 24
+            }
+            (Direction::ClientToServer, 0) => {
+                b.len() >= 20 && zero(&b[1..4]) && matches!(b[4], 8 | 16 | 32)
+            }
+            (Direction::ClientToServer, 2) => b.len() >= 4 && b[1] == 0,
+            (Direction::ClientToServer, 3) => b.len() >= 10 && b[1] <= 1 && in_fb(&b[2..10]),
+            (Direction::ClientToServer, 4) => b.len() >= 8 && b[1] <= 1 && zero(&b[2..4]),
+            (Direction::ClientToServer, 5) => {
+                b.len() >= 6 && be16(&b[2..]) < fw.max(1) && be16(&b[4..]) < fh.max(1)
+            }
+            (Direction::ClientToServer, 6) => b.len() >= 8 && zero(&b[1..4]),
+            _ => false,
+        }
+    }
+
+    /// True when `d` stands between messages with nothing held back.
+    fn at_boundary(&self, d: Direction) -> bool {
+        let f = &self.flows[d.index()];
+        if f.stopped {
+            return true;
+        }
+        if !f.buf.is_empty() || f.skip > 0 {
+            return false;
+        }
+        d == Direction::ClientToServer || self.server != ServerPhase::FramebufferUpdate
+    }
+}
+
+fn need_r(b: &[u8], n: usize) -> Result<(), Step> {
+    if b.len() < n {
+        Err(Step::Need(n))
+    } else {
+        Ok(())
     }
 }
 
 impl StreamDecoder for RfbDecoder {
     fn stack(&self) -> Vec<&'static str> {
-        vec!["tcp", "rfb"]
+        self.stack.to_vec()
     }
-    fn data(&mut self, _chunk: Chunk<'_>, _out: &mut dyn EventSink) {}
-    fn gap(&mut self, _at: Micros, _d: Direction, _o: u64, _len: u64, _out: &mut dyn EventSink) {}
-    fn end(&mut self, _at: Micros, _d: Direction, _how: StreamEnd, _out: &mut dyn EventSink) {}
+
+    fn data(&mut self, chunk: Chunk<'_>, out: &mut dyn EventSink) {
+        let d = chunk.direction;
+        let f = self.flow(d);
+        if f.ended {
+            return;
+        }
+        if f.buf.is_empty() {
+            f.offset = chunk.stream_offset;
+        }
+        f.at = chunk.at;
+        f.frame = chunk.frame;
+        if f.resync {
+            if !self.plausible_start(d, chunk.bytes) {
+                return;
+            }
+            self.flow(d).resync = false;
+            self.finding(out, d, chunk.stream_offset, Severity::Info, "rfb.resynchronised", format!(
+                "decoding of the {} stream resumes here: this segment starts with a plausible message",
+                d.sender()
+            ));
+        }
+        self.feed(d, chunk.bytes, out);
+    }
+
+    fn gap(
+        &mut self,
+        at: Micros,
+        direction: Direction,
+        stream_offset: u64,
+        len: u64,
+        out: &mut dyn EventSink,
+    ) {
+        let f = self.flow(direction);
+        if f.stopped {
+            return;
+        }
+        f.at = at;
+        f.buf = Vec::new();
+        f.skip = 0;
+        f.blocked = false;
+        // RFB has no resynchronisation marker. After the handshake, message
+        // starts are recognisable enough to resume at a segment boundary
+        // (senders write whole messages); inside the handshake they are not.
+        let in_messages = match direction {
+            Direction::ServerToClient => matches!(
+                self.server,
+                ServerPhase::Messages | ServerPhase::FramebufferUpdate
+            ),
+            Direction::ClientToServer => self.client == ClientPhase::Messages,
+        };
+        let then = if in_messages {
+            "decoding resumes at the first segment that starts with a plausible message"
+        } else {
+            "the handshake cannot be resumed, so the rest of this direction is only counted"
+        };
+        self.finding(
+            out,
+            direction,
+            stream_offset,
+            Severity::Warning,
+            "rfb.gap",
+            format!(
+                "{len} bytes of the {} stream were not captured; {then}",
+                direction.sender()
+            ),
+        );
+        let f = self.flow(direction);
+        if in_messages {
+            f.resync = true;
+            if direction == Direction::ServerToClient {
+                self.update = None;
+                self.server = ServerPhase::Messages;
+            }
+        } else {
+            f.stopped = true;
+        }
+    }
+
+    fn end(&mut self, at: Micros, direction: Direction, _how: StreamEnd, out: &mut dyn EventSink) {
+        let f = self.flow(direction);
+        if f.ended {
+            return;
+        }
+        f.at = at;
+        f.ended = true;
+        if !self.at_boundary(direction) {
+            let f = &self.flows[direction.index()];
+            let offset = f.offset;
+            let pending = f.buf.len() as u64 + f.skip;
+            let what = if f.blocked {
+                format!("waiting for the {}", direction.reverse().sender())
+            } else {
+                "inside a message".to_string()
+            };
+            self.finding(
+                out,
+                direction,
+                offset,
+                Severity::Info,
+                "rfb.ended_mid_message",
+                format!(
+                    "the {} stream ended {what} ({pending} bytes held or still expected)",
+                    direction.sender()
+                ),
+            );
+        }
+    }
 }
