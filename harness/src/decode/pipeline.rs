@@ -55,6 +55,9 @@ pub struct ConnectionReport {
     pub c2s: Activity,
     pub s2c: Activity,
     pub findings: Vec<Finding>,
+    /// SPICE session and channel, when the decoder knows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<super::SessionInfo>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
 }
@@ -175,7 +178,10 @@ impl Decoder {
     }
 
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
-        for state in std::mem::take(&mut self.conns).into_iter().flatten() {
+        for mut state in std::mem::take(&mut self.conns).into_iter().flatten() {
+            if let Stage::Decoding(d) = &state.stage {
+                state.report.session = d.session();
+            }
             self.done.push(state.report);
         }
         self.done.sort_by_key(|r| r.connection);
@@ -208,6 +214,7 @@ impl Decoder {
             c2s: Activity::default(),
             s2c: Activity::default(),
             findings: Vec::new(),
+            session: None,
             events: Vec::new(),
         };
         let mut stage = Stage::Sniffing {
