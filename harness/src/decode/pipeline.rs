@@ -41,6 +41,11 @@ pub struct Activity {
     pub last: Option<Micros>,
     pub pings: u64,
     pub pongs: u64,
+    /// Round trips of the pongs this side sent, when their pings were seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_min: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_max: Option<Micros>,
 }
 
 /// Everything decoded from one connection.
@@ -132,9 +137,13 @@ impl EventSink for ReportSink<'_> {
                     act.pings += 1;
                 }
             }
-            EventKind::Pong { .. } => {
+            EventKind::Pong { rtt, .. } => {
                 if let Some(act) = act {
                     act.pongs += 1;
+                    if let Some(rtt) = *rtt {
+                        act.rtt_min = Some(act.rtt_min.map_or(rtt, |m| m.min(rtt)));
+                        act.rtt_max = Some(act.rtt_max.map_or(rtt, |m| m.max(rtt)));
+                    }
                 }
             }
             EventKind::Finding(f) => {

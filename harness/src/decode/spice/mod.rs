@@ -9,6 +9,7 @@
 //! by [`StreamContext::mid_stream_spice_channel`].
 
 pub mod names;
+pub mod report;
 pub mod wire;
 
 use crate::decode::{Chunk, EventSink, SessionInfo, StreamContext, StreamDecoder, StreamEnd};
@@ -67,6 +68,8 @@ enum State {
     /// Framing is gone (bad magic, absurd size, gap, SASL, failed link):
     /// bytes are only counted.
     Lost,
+    /// A mid-stream ring with no SPICE framing (ryll's playback bodies).
+    Unframed,
 }
 
 struct Half {
@@ -158,13 +161,21 @@ impl SpiceDecoder {
                 Half::new(State::LinkHeader, true),
             ),
         };
+        let mut halves = [c2s, s2c];
+        // ryll's playback ring holds bodies without headers (ryll-bugreport
+        // §2.1): nothing to frame, said once at the first byte.
+        if mid == Some(PLAYBACK) {
+            for h in &mut halves {
+                h.state = State::Unframed;
+            }
+        }
         SpiceDecoder {
             conn: ctx.connection,
             channel_type: mid,
             channel_id: None,
             session_id: None,
             mid_stream: mid.is_some(),
-            halves: [c2s, s2c],
+            halves,
             client_common_caps: None,
             server_common_caps: None,
             link_result: None,
@@ -271,7 +282,7 @@ impl SpiceDecoder {
                     prefix as usize
                 }
             }
-            State::Lost => 0,
+            State::Lost | State::Unframed => 0,
         }
     }
 
@@ -302,6 +313,18 @@ impl SpiceDecoder {
                     self.halves[i].buf.clear();
                 }
                 continue;
+            }
+            if self.halves[i].state == State::Unframed {
+                self.halves[i].state = State::Lost;
+                self.finding(
+                    here,
+                    pos,
+                    Severity::Info,
+                    "spice.unframed_ring",
+                    "ryll's playback ring records message bodies without headers; this direction is counted, not framed".to_string(),
+                    out,
+                );
+                return;
             }
             if self.halves[i].state == State::Lost {
                 return;
@@ -440,7 +463,7 @@ impl SpiceDecoder {
                     };
                 }
             }
-            State::Lost => {}
+            State::Lost | State::Unframed => {}
         }
     }
 
@@ -1126,7 +1149,7 @@ impl StreamDecoder for SpiceDecoder {
             *skip -= len;
             return;
         }
-        if self.halves[i].state == State::Lost {
+        if matches!(self.halves[i].state, State::Lost | State::Unframed) {
             return;
         }
         self.halves[i].state = State::Lost;
@@ -1157,7 +1180,7 @@ impl StreamDecoder for SpiceDecoder {
         self.halves[i].ended = true;
         let inside = match self.halves[i].state {
             State::Body { .. } => true,
-            State::Lost => false,
+            State::Lost | State::Unframed => false,
             _ => !self.halves[i].buf.is_empty(),
         };
         if inside && how != StreamEnd::EndOfCapture {
