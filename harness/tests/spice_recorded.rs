@@ -186,3 +186,28 @@ fn killed_server_session_matches_tshark() {
         assert_ne!(f.end, tether::flow::EndKind::Open, "{f:?}");
     }
 }
+
+/// The decode of each recorded capture as `tether decode` prints it, per
+/// session and channel, with every event: reviewed as golden snapshots.
+#[test]
+fn recorded_decodes_are_golden() {
+    for (name, snap) in [
+        ("spice-plain.pcap", "spice__plain"),
+        ("spice-password.pcap", "spice__password"),
+        ("spice-killed.pcap", "spice__killed"),
+    ] {
+        let r = decode(name, true);
+        let mut out = Vec::new();
+        tether::cli::decode::render_text(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        insta::with_settings!({ snapshot_path => "../../golden", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(snap, text);
+        });
+    }
+    // Message detail (link caps, MAIN_INIT, net-test PINGs, NOTIFY, PONG
+    // round trips) of the plain session's main channel.
+    let r = decode("spice-plain.pcap", true);
+    insta::with_settings!({ snapshot_path => "../../golden", prepend_module_to_snapshot => false }, {
+        insta::assert_json_snapshot!("spice__plain_main_events", r.connections[0].events);
+    });
+}
