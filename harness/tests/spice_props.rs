@@ -131,3 +131,36 @@ proptest! {
         prop_assert!(!ev.iter().any(|e| matches!(e.kind, EventKind::Finding(_))));
     }
 }
+
+proptest! {
+    /// Hostile bytes: never a panic, and a link-stage start or a
+    /// mid-stream start alike end in messages or located findings.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        c2s in proptest::collection::vec(any::<u8>(), 0..3000),
+        s2c in proptest::collection::vec(any::<u8>(), 0..3000),
+        redq in any::<bool>(),
+        mid in proptest::option::of(0u8..13),
+    ) {
+        let mut c = c2s.clone();
+        if redq {
+            let mut link = build::link_mess(1, 2, 0, &[0x0B], &[]);
+            link.extend_from_slice(&c);
+            c = link;
+        }
+        let ctx = StreamContext { mid_stream_spice_channel: mid, ..StreamContext::default() };
+        let mut d = SpiceDecoder::new(&ctx);
+        let mut out: Vec<Event> = Vec::new();
+        for (k, (dir, bytes)) in [(C2S, &c), (S2C, &s2c)].into_iter().enumerate() {
+            for (j, part) in bytes.chunks(97).enumerate() {
+                d.data(Chunk { at: Micros(k as u64), frame: j as u64, direction: dir, stream_offset: (j * 97) as u64, bytes: part }, &mut out);
+            }
+            d.end(Micros(9), dir, tether::decode::StreamEnd::Fin, &mut out);
+        }
+        for e in &out {
+            if let EventKind::Finding(f) = &e.kind {
+                prop_assert!(f.location.connection.is_some() && f.location.stream_offset.is_some(), "{f}");
+            }
+        }
+    }
+}

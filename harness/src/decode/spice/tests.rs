@@ -408,3 +408,105 @@ fn a_gap_inside_a_skipped_body_keeps_framing() {
     d.gap(Micros(5), S2C, 1015, 3, &mut ev);
     assert_eq!(codes(&ev), ["spice.lost_sync"]);
 }
+
+#[test]
+fn notify_and_wait_for_channels_carry_their_detail() {
+    let ctx = StreamContext {
+        mid_stream_spice_channel: Some(MAIN),
+        ..StreamContext::default()
+    };
+    let mut notify = 7u64.to_le_bytes().to_vec();
+    for v in [1u32, 2, 0, 6] {
+        notify.extend_from_slice(&v.to_le_bytes());
+    }
+    notify.extend_from_slice(b"hello\0");
+    let mut wait = vec![2u8];
+    wait.extend_from_slice(&[2, 0]);
+    wait.extend_from_slice(&9u64.to_le_bytes());
+    wait.extend_from_slice(&[4, 1]);
+    wait.extend_from_slice(&10u64.to_le_bytes());
+    let ev = run(
+        &ctx,
+        &[
+            (S2C, build::mini(7, &notify)),
+            (S2C, build::mini(5, &wait)),
+            (S2C, build::mini(1, &3u32.to_le_bytes())),
+            (S2C, build::mini(3, &[1, 2])),
+        ],
+    );
+    let details: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Message { detail, .. } => Some(serde_json::to_string(detail).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            r#"[["timestamp",7],["severity",1],["visibility",2],["what",0],["message","hello"]]"#,
+            r#"[["count",2],["channels",[{"channel":"display","channel_id":0,"channel_type":2,"serial":9},{"channel":"cursor","channel_id":1,"channel_type":4,"serial":10}]]]"#,
+            r#"[["flags",3],["need_flush",true],["need_data_transfer",true]]"#,
+            "[]",
+        ]
+    );
+    // A SET_ACK with a 2-byte body is too short for its fixed part.
+    assert_eq!(codes(&ev), ["spice.message_too_short"]);
+}
+
+#[test]
+fn playback_ring_is_counted_not_framed() {
+    let ctx = StreamContext {
+        mid_stream_spice_channel: Some(PLAYBACK),
+        ..StreamContext::default()
+    };
+    let ev = run(&ctx, &[(S2C, vec![0xAB; 4000]), (S2C, vec![0xCD; 100])]);
+    assert!(names(&ev).is_empty());
+    assert_eq!(codes(&ev), ["spice.unframed_ring"]);
+}
+
+#[test]
+fn a_stream_closed_inside_a_message_is_reported() {
+    let ctx = StreamContext {
+        mid_stream_spice_channel: Some(DISPLAY),
+        ..StreamContext::default()
+    };
+    let mut d = SpiceDecoder::new(&ctx);
+    let mut ev = Vec::new();
+    let msg = build::mini(304, &[1; 500]);
+    d.data(
+        Chunk {
+            at: Micros(0),
+            frame: 1,
+            direction: S2C,
+            stream_offset: 0,
+            bytes: &msg[..200],
+        },
+        &mut ev,
+    );
+    d.end(Micros(1), S2C, StreamEnd::Fin, &mut ev);
+    // Only a FIN or RST counts: a capture that just stops is not the peer's doing.
+    d.end(Micros(1), C2S, StreamEnd::EndOfCapture, &mut ev);
+    assert_eq!(codes(&ev), ["spice.truncated_message"]);
+}
+
+#[test]
+fn sasl_leaves_the_channel_counted_only() {
+    let units = vec![
+        (C2S, build::link_mess(0, MAIN, 0, &[0x0D], &[])),
+        (S2C, build::link_reply(0, &[0x0D], &[])),
+        (C2S, 2u32.to_le_bytes().to_vec()),
+        (C2S, b"sasl exchange".to_vec()),
+        (S2C, b"sasl reply".to_vec()),
+    ];
+    let ev = run(&linked_ctx(), &units);
+    assert_eq!(
+        names(&ev),
+        [
+            "SPICE_LINK_MESS",
+            "SPICE_LINK_REPLY",
+            "SPICE_LINK_AUTH_MECHANISM"
+        ]
+    );
+    assert_eq!(codes(&ev), ["spice.auth_not_decoded"]);
+}
