@@ -93,6 +93,7 @@ fn sample() -> (Vec<RingMessage>, FixtureEnd) {
             channel: "main",
             disconnect_kind: "ServerClosed",
             at: ms(47_500),
+            client_port: None,
         },
     )
 }
@@ -166,6 +167,32 @@ fn fixture_table_agrees_with_its_disconnect_cause() {
     insta::with_settings!({ snapshot_path => "../../golden", prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("bugreport__disconnect_main", render(&z));
     });
+}
+
+#[test]
+fn the_zip_names_a_ring_whose_ports_follow_no_convention() {
+    let (msgs, mut end) = sample();
+    end.client_port = Some(40_001);
+    let z = decode(&write_fixture(&msgs, &end, Flavor::Current));
+    assert!(z.disagreements.is_empty(), "{:?}", z.disagreements);
+    let ours = z.rows.iter().find(|r| r.source == "pcap").unwrap();
+    assert_eq!(ours.channel, "main");
+    assert_eq!((ours.pings, ours.pongs), (Some(6), Some(6)));
+    // Without the zip, the same pcap is not recognised as SPICE at all.
+    let pcap = {
+        let mut a =
+            zip::ZipArchive::new(Cursor::new(write_fixture(&msgs, &end, Flavor::Current))).unwrap();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut a.by_name("traffic.pcap").unwrap(), &mut v).unwrap();
+        v
+    };
+    let plain =
+        tether::decode::pipeline::decode_capture(&pcap[..], "t.pcap", DecodeOptions::default())
+            .unwrap();
+    assert_ne!(
+        plain.connections[0].protocol,
+        tether::decode::Protocol::Spice
+    );
 }
 
 #[test]

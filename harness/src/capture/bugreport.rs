@@ -460,6 +460,9 @@ pub struct FixtureEnd {
     pub channel: &'static str,
     pub disconnect_kind: &'static str,
     pub at: Micros,
+    /// Client port of the ring, when not ryll's convention (to test that
+    /// the zip's channel names a ring the ports do not).
+    pub client_port: Option<u16>,
 }
 
 /// Writes a ryll disconnect zip: `traffic.pcap` is the ring of
@@ -501,7 +504,10 @@ pub fn write_fixture(messages: &[RingMessage], end: &FixtureEnd, flavor: Flavor)
         if m.channel != end.channel {
             continue;
         }
-        let client: SocketAddr = SocketAddr::from(([10, 0, 0, 1], ryll_client_port(m.channel)));
+        let port = end
+            .client_port
+            .unwrap_or_else(|| ryll_client_port(m.channel));
+        let client = SocketAddr::from(([10, 0, 0, 1], port));
         // ryll splits messages into frames of at most 65495 payload bytes.
         for part in m.bytes.chunks(65_495) {
             let frame = if m.from_server {

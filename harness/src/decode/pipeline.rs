@@ -23,6 +23,9 @@ pub struct DecodeOptions {
     /// otherwise only counts, findings and liveness are kept.
     pub keep_events: bool,
     pub flow: FlowConfig,
+    /// The SPICE channel type of mid-stream connections whose ports follow
+    /// no known convention (a bug-report zip names its ring's channel).
+    pub spice_channel_hint: Option<u8>,
 }
 
 /// Decoded messages by name, each way.
@@ -233,6 +236,7 @@ impl Decoder {
         // Bug-report captures have no handshake; their ports name the channel.
         if how == OpenKind::MidStream
             && let Some(ch) = sniff::ryll_port_channel(client.port(), server.port())
+                .or(self.options.spice_channel_hint)
         {
             ctx.mid_stream_spice_channel = Some(ch);
             if let Some(d) = decoder_for(Protocol::Spice, &ctx) {

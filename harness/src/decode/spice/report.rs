@@ -130,6 +130,10 @@ pub fn decode_bugreport<R: Read>(
     limits: Limits,
 ) -> Result<ZipDecode, BugReportError> {
     let mut report = bugreport::read_bugreport_from(src, file, limits)?;
+    let mut options = options;
+    if options.spice_channel_hint.is_none() {
+        options.spice_channel_hint = report.channel().and_then(super::names::channel_type);
+    }
     let pcap_name = format!("{file}:traffic.pcap");
     let pcap = match report.traffic_pcap.take() {
         Some(bytes) => match decode_capture(&bytes[..], &pcap_name, options) {
