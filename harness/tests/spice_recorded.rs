@@ -184,6 +184,14 @@ fn killed_server_session_matches_tshark() {
     for (c, f) in r.connections.iter().zip(&r.flows) {
         assert!(c.session.as_ref().unwrap().disconnecting.is_none());
         assert_ne!(f.end, tether::flow::EndKind::Open, "{f:?}");
+        // The kernel closed the dead process's sockets: the server side
+        // went first on every channel.
+        assert_eq!(f.closed_by, Some(Direction::ServerToClient), "{f:?}");
+    }
+    // In the plain recording the client quit first.
+    let plain = decode("spice-plain.pcap", false);
+    for f in &plain.flows {
+        assert_eq!(f.closed_by, Some(Direction::ClientToServer), "{f:?}");
     }
 }
 
