@@ -1032,7 +1032,11 @@ impl SpiceDecoder {
         if let Some(ack) = &self.ack
             && ack.window > 0
         {
-            // ±1: whether the client counts the SET_ACK itself.
+            // spice-gtk counts each message down before handling it, and
+            // the SET_ACK itself not at all (its handler resets the count),
+            // so its ACKs for everything up to and including the PING are
+            // out; ryll's playback counts the SET_ACK too. One message of
+            // slack covers both.
             let due = ping.received.saturating_sub(1) / u64::from(ack.window);
             if ack.acks < due && !ack.reported_missing {
                 let (acks, window) = (ack.acks, ack.window);
