@@ -410,3 +410,61 @@ fn zip_bombs_are_refused() {
     .unwrap_err();
     assert!(matches!(err, BugReportError::NotAZip { .. }), "{err}");
 }
+
+fn member(zip: &[u8], name: &str) -> Vec<u8> {
+    let mut a = zip::ZipArchive::new(Cursor::new(zip.to_vec())).unwrap();
+    let mut f = a.by_name(name).unwrap();
+    let mut v = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut v).unwrap();
+    v
+}
+
+#[test]
+fn a_truncated_ring_may_hold_less_than_the_zip_counts() {
+    // The ring lost its oldest messages (the first ping pair) to eviction;
+    // the diagnostics still count the whole session.
+    let (msgs, end) = sample();
+    let whole = write_fixture(&msgs, &end, Flavor::Current);
+    let kept: Vec<RingMessage> = msgs
+        .iter()
+        .filter(|m| !(m.channel == "main" && m.at < ms(16_000)))
+        .cloned()
+        .collect();
+    let ring = write_fixture(&kept, &end, Flavor::Current);
+    let with_truncated = |truncated: bool| {
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&member(&whole, "metadata.json")).unwrap();
+        meta["traffic_capture"]["truncated"] = truncated.into();
+        let members = vec![
+            ("metadata.json", serde_json::to_vec(&meta).unwrap()),
+            ("session.json", member(&whole, "session.json")),
+            ("channel-state.json", member(&whole, "channel-state.json")),
+            ("traffic.pcap", member(&ring, "traffic.pcap")),
+            (
+                "disconnect-cause.json",
+                member(&whole, "disconnect-cause.json"),
+            ),
+        ];
+        decode(&write_zip(&members))
+    };
+    let z = with_truncated(true);
+    assert!(z.disagreements.is_empty(), "{:?}", z.disagreements);
+    let ours = z.rows.iter().find(|r| r.source == "pcap").unwrap();
+    assert_eq!((ours.pings, ours.pongs), (Some(4), Some(4)));
+    // The same pcap in a report that claims nothing was dropped disagrees.
+    let z = with_truncated(false);
+    let what: Vec<&str> = z
+        .disagreements
+        .iter()
+        .map(|f| f.message.split(", the pcap").next().unwrap())
+        .collect();
+    assert_eq!(
+        what,
+        [
+            "main: the zip says 6 PINGs received",
+            "main: the zip says 6 PONGs sent",
+            "main: the zip says 170 bytes received",
+            "main: the zip says 114 bytes sent",
+        ]
+    );
+}
