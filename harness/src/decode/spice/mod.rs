@@ -7,6 +7,10 @@
 //! buffering. Streams that start mid-session (ryll bug-report rings) are
 //! framed from their first byte with the mini header, the channel named
 //! by [`StreamContext::mid_stream_spice_channel`].
+//!
+//! Events carry the time of a message's last byte; a PONG's round trip is
+//! from its PING's last byte to its own, so main's 256 KB net-test PING
+//! does not count its own transfer time.
 
 pub mod names;
 pub mod report;
