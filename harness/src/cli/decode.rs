@@ -2,9 +2,11 @@
 //! counts each way, liveness and findings; `--events` lists every event.
 
 use super::input;
+use crate::capture::bugreport::Limits;
 use crate::decode::pipeline::{
     ConnectionReport, DecodeOptions, DecodeReport, decode_capture_parallel,
 };
+use crate::decode::spice::report::{ChannelRow, ZipDecode, decode_bugreport, pcap_rows};
 use crate::timeline::EventKind;
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,10 +42,26 @@ pub fn run(args: Args) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut reports = Vec::new();
+    let mut zips = Vec::new();
     let mut failed = false;
     let files = input::expand(&args.files);
     for path in &files {
         let name = input::display_name(path);
+        if input::is_zip(path) {
+            let res = input::open(path)
+                .map_err(|e| format!("{name}: {e}"))
+                .and_then(|r| {
+                    decode_bugreport(r, name, options, Limits::default()).map_err(|e| e.to_string())
+                });
+            match res {
+                Ok(z) => zips.push(z),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
+            continue;
+        }
         let res = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| {
@@ -60,6 +78,12 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match args.format {
+        Format::Json if !zips.is_empty() => {
+            let all = serde_json::json!({ "bug_reports": zips, "captures": reports });
+            serde_json::to_writer_pretty(&mut out, &all)
+                .map_err(std::io::Error::from)
+                .and_then(|_| writeln!(out))
+        }
         Format::Json => if reports.len() == 1 && files.len() == 1 {
             serde_json::to_writer_pretty(&mut out, &reports[0])
         } else {
@@ -67,7 +91,10 @@ pub fn run(args: Args) -> ExitCode {
         }
         .map_err(std::io::Error::from)
         .and_then(|_| writeln!(out)),
-        Format::Text => reports.iter().try_for_each(|r| render_text(r, &mut out)),
+        Format::Text => zips
+            .iter()
+            .try_for_each(|z| render_zip(z, &mut out))
+            .and_then(|_| reports.iter().try_for_each(|r| render_text(r, &mut out))),
     };
     if let Err(e) = res
         && e.kind() != std::io::ErrorKind::BrokenPipe
@@ -137,8 +164,121 @@ pub fn render_text(r: &DecodeReport, out: &mut dyn Write) -> std::io::Result<()>
     for d in &r.diagnostics {
         writeln!(out, "  {d}")?;
     }
+    let rows = pcap_rows(r);
+    let mut sessions: Vec<Option<u64>> = rows.iter().map(|r| r.session).collect();
+    sessions.dedup();
+    for session in sessions {
+        match session {
+            Some(id) => writeln!(out, "  spice session {id}:")?,
+            None => writeln!(out, "  spice, session unknown:")?,
+        }
+        let mine: Vec<ChannelRow> = rows
+            .iter()
+            .filter(|r| r.session == session)
+            .cloned()
+            .collect();
+        render_rows(&mine, out)?;
+    }
     for c in &r.connections {
         render_conn(c, out)?;
+    }
+    Ok(())
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_string(), T::to_string)
+}
+
+/// The per-channel table: one row per channel and source.
+pub fn render_rows(rows: &[ChannelRow], out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "    {:<9} {:<6} {:>5} {:>9} {:>9} {:>7} {:>8} {:>5} {:>5} {:>21} {:>13} {:>13}  ended",
+        "channel",
+        "source",
+        "conn",
+        "bytes in",
+        "bytes out",
+        "msgs in",
+        "msgs out",
+        "pings",
+        "pongs",
+        "rtt min..max (s)",
+        "last recv",
+        "last send"
+    )?;
+    for r in rows {
+        let rtt = match (r.rtt_min, r.rtt_max) {
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => "-".to_string(),
+        };
+        let secs = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{s:.6}"));
+        writeln!(
+            out,
+            "    {:<9} {:<6} {:>5} {:>9} {:>9} {:>7} {:>8} {:>5} {:>5} {:>21} {:>13} {:>13}  {}",
+            r.channel,
+            r.source,
+            opt(&r.connection),
+            opt(&r.bytes_in),
+            opt(&r.bytes_out),
+            opt(&r.messages_in),
+            opt(&r.messages_out),
+            opt(&r.pings),
+            opt(&r.pongs),
+            rtt,
+            secs(r.last_recv),
+            secs(r.last_send),
+            r.ended.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+/// A bug-report zip: its own diagnostics beside the pcap decode.
+pub fn render_zip(z: &ZipDecode, out: &mut dyn Write) -> std::io::Result<()> {
+    let r = &z.report;
+    let m = r.metadata.clone().unwrap_or_default();
+    let target = m.target.clone().or_else(|| {
+        m.target_host
+            .as_ref()
+            .map(|h| format!("{h}:{}", opt(&m.target_port)))
+    });
+    writeln!(
+        out,
+        "{}: ryll bug report, channel {}, ryll {}, target {}, uptime {} s",
+        r.file,
+        r.channel().unwrap_or("?"),
+        opt(&m.ryll_version),
+        target.as_deref().unwrap_or("-"),
+        opt(&m.session_uptime_secs)
+    )?;
+    writeln!(out, "  members: {}", r.members.join(" "))?;
+    if let Some(c) = &r.disconnect_cause {
+        writeln!(
+            out,
+            "  [zip] disconnect: channel {}, kind {}, keepalive fired {}, {:?}",
+            opt(&c.channel),
+            opt(&c.disconnect_kind),
+            opt(&c.keepalive_timeout_fired),
+            c.error_message.as_deref().unwrap_or("")
+        )?;
+    }
+    render_rows(&z.rows, out)?;
+    for f in &r.findings {
+        writeln!(out, "  [zip] {f}")?;
+    }
+    for f in &z.disagreements {
+        writeln!(out, "  [zip vs pcap] {f}")?;
+    }
+    if let Some(p) = &z.pcap {
+        for c in &p.connections {
+            for f in &c.findings {
+                writeln!(out, "  [pcap] {f}")?;
+            }
+        }
+        for d in &p.diagnostics {
+            writeln!(out, "  [pcap] {d}")?;
+        }
     }
     Ok(())
 }

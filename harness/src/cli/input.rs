@@ -50,3 +50,15 @@ pub fn expand(paths: &[String]) -> Vec<String> {
     }
     out
 }
+
+/// A ryll bug-report zip, by its first bytes (stdin is never a zip here:
+/// the zip reader needs the whole file).
+pub fn is_zip(path: &str) -> bool {
+    if path == "-" {
+        return false;
+    }
+    let mut magic = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|_| crate::capture::bugreport::looks_like_zip(&magic))
+}

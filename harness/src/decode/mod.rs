@@ -73,6 +73,30 @@ pub trait StreamDecoder: Send {
 
     /// One direction ended. Called at most once per direction.
     fn end(&mut self, at: Micros, direction: Direction, how: StreamEnd, out: &mut dyn EventSink);
+
+    /// Which session and channel this connection carries, for protocols
+    /// that have them (SPICE); read once when decoding ends.
+    fn session(&self) -> Option<SessionInfo> {
+        None
+    }
+}
+
+/// A SPICE connection's place in its session: channels of one session
+/// share `session_id` (the link connection id; main's MAIN_INIT assigns it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<u8>,
+    /// The link result, when the link stage was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_result: Option<String>,
+    /// The reason of a DISCONNECTING message, when one was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnecting: Option<String>,
 }
 
 /// Hints a decoder may need that are not in its own bytes.

@@ -23,6 +23,9 @@ pub struct DecodeOptions {
     /// otherwise only counts, findings and liveness are kept.
     pub keep_events: bool,
     pub flow: FlowConfig,
+    /// The SPICE channel type of mid-stream connections whose ports follow
+    /// no known convention (a bug-report zip names its ring's channel).
+    pub spice_channel_hint: Option<u8>,
 }
 
 /// Decoded messages by name, each way.
@@ -41,6 +44,11 @@ pub struct Activity {
     pub last: Option<Micros>,
     pub pings: u64,
     pub pongs: u64,
+    /// Round trips of the pongs this side sent, when their pings were seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_min: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_max: Option<Micros>,
 }
 
 /// Everything decoded from one connection.
@@ -55,6 +63,9 @@ pub struct ConnectionReport {
     pub c2s: Activity,
     pub s2c: Activity,
     pub findings: Vec<Finding>,
+    /// SPICE session and channel, when the decoder knows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<super::SessionInfo>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
 }
@@ -129,9 +140,13 @@ impl EventSink for ReportSink<'_> {
                     act.pings += 1;
                 }
             }
-            EventKind::Pong { .. } => {
+            EventKind::Pong { rtt, .. } => {
                 if let Some(act) = act {
                     act.pongs += 1;
+                    if let Some(rtt) = *rtt {
+                        act.rtt_min = Some(act.rtt_min.map_or(rtt, |m| m.min(rtt)));
+                        act.rtt_max = Some(act.rtt_max.map_or(rtt, |m| m.max(rtt)));
+                    }
                 }
             }
             EventKind::Finding(f) => {
@@ -175,7 +190,10 @@ impl Decoder {
     }
 
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
-        for state in std::mem::take(&mut self.conns).into_iter().flatten() {
+        for mut state in std::mem::take(&mut self.conns).into_iter().flatten() {
+            if let Stage::Decoding(d) = &state.stage {
+                state.report.session = d.session();
+            }
             self.done.push(state.report);
         }
         self.done.sort_by_key(|r| r.connection);
@@ -208,6 +226,7 @@ impl Decoder {
             c2s: Activity::default(),
             s2c: Activity::default(),
             findings: Vec::new(),
+            session: None,
             events: Vec::new(),
         };
         let mut stage = Stage::Sniffing {
@@ -217,6 +236,7 @@ impl Decoder {
         // Bug-report captures have no handshake; their ports name the channel.
         if how == OpenKind::MidStream
             && let Some(ch) = sniff::ryll_port_channel(client.port(), server.port())
+                .or(self.options.spice_channel_hint)
         {
             ctx.mid_stream_spice_channel = Some(ch);
             if let Some(d) = decoder_for(Protocol::Spice, &ctx) {
