@@ -64,7 +64,12 @@ pub mod enc {
     pub const CONTINUOUS_UPDATES: i32 = -313;
     pub const CURSOR_WITH_ALPHA: i32 = -314;
     pub const EXTENDED_MOUSE_BUTTONS: i32 = -316;
+    pub const VMWARE_CURSOR: i32 = 0x574d_5664;
+    pub const VMWARE_CURSOR_STATE: i32 = 0x574d_5665;
+    pub const VMWARE_CURSOR_POSITION: i32 = 0x574d_5666;
+    pub const VMWARE_KEY_REPEAT: i32 = 0x574d_5667;
     pub const VMWARE_LED_STATE: i32 = 0x574d_5668;
+    pub const VMWARE_VM_STATE: i32 = 0x574d_566a;
     /// Extended Clipboard pseudo-encoding, 0xc0a1e5ce as S32.
     pub const EXTENDED_CLIPBOARD: i32 = 0xc0a1_e5ce_u32 as i32;
 }

@@ -592,6 +592,27 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
             0
         }
         enc::QEMU_LED_STATE => 1,
+        enc::VMWARE_CURSOR => {
+            // U8 cursor type, U8 pad; classic cursors carry AND and XOR
+            // masks in the pixel format, alpha cursors RGBA.
+            used += 2;
+            need!(b, used);
+            match b[12] {
+                0 => {
+                    let bpp = try_px!(pixel(pf, PixelFormat::bytes_per_pixel, r.encoding));
+                    2 * w * h * bpp
+                }
+                1 => w * h * 4,
+                kind => {
+                    return fail(
+                        "rfb.bad_vmware_cursor",
+                        format!("VMware cursor type {kind} is neither 0 (classic) nor 1 (alpha)"),
+                    );
+                }
+            }
+        }
+        enc::VMWARE_CURSOR_STATE | enc::VMWARE_VM_STATE => 2,
+        enc::VMWARE_KEY_REPEAT => 10,
         enc::VMWARE_LED_STATE => 4,
         enc::LAST_RECT
         | enc::POINTER_POS
@@ -601,7 +622,8 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
         | enc::XVP
         | enc::FENCE
         | enc::CONTINUOUS_UPDATES
-        | enc::EXTENDED_MOUSE_BUTTONS => 0,
+        | enc::EXTENDED_MOUSE_BUTTONS
+        | enc::VMWARE_CURSOR_POSITION => 0,
         e => {
             return fail(
                 "rfb.unframeable_encoding",
