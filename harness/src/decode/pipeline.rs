@@ -175,7 +175,11 @@ impl Decoder {
     }
 
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
-        for state in std::mem::take(&mut self.conns).into_iter().flatten() {
+        for mut state in std::mem::take(&mut self.conns).into_iter().flatten() {
+            // A layered decoder (WebSocket) learns its inner protocol late.
+            if let Stage::Decoding(d) = &state.stage {
+                state.report.stack = d.stack();
+            }
             self.done.push(state.report);
         }
         self.done.sort_by_key(|r| r.connection);
