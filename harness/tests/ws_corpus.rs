@@ -31,6 +31,9 @@ const CAPTURES: &[&str] = &[
     "public/suricata-verify/websocket-control-frag/input.pcap",
     "public/suricata-verify/websocket-ping/input.pcap",
     "public/wireshark-wiki/websocket.pcap",
+    // Recorded here: noVNC in headless Chromium -> websockify -> Xvnc
+    // (corpora/record/ws-novnc.sh).
+    "recorded/ws-novnc.pcap",
 ];
 
 fn corpora() -> PathBuf {

@@ -35,11 +35,11 @@ impl Utf8Stream {
         if i == bytes.len() {
             return Ok(());
         }
-        // Bulk of the piece: std's validator, then only its incomplete tail
-        // goes through the byte state machine.
+        // Bulk of the piece: std's validator; from where it stops, the byte
+        // state machine finds the exact failing byte (std points at the
+        // start of the bad sequence) or keeps the incomplete tail's state.
         match std::str::from_utf8(&bytes[i..]) {
             Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_some() => Err(i + e.valid_up_to()),
             Err(e) => {
                 let tail = i + e.valid_up_to();
                 for (j, &b) in bytes[tail..].iter().enumerate() {
@@ -131,5 +131,8 @@ mod tests {
         assert_eq!(v.feed(b"\x90\x80\x80"), Err(0));
         let mut v = Utf8Stream::default();
         assert_eq!(v.feed(b"abc\xffdef"), Err(3));
+        // Whole or split, the failing byte is the one after F4.
+        let mut v = Utf8Stream::default();
+        assert_eq!(v.feed(b"ab\xf4\x90\x80"), Err(3));
     }
 }
