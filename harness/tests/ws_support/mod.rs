@@ -243,6 +243,15 @@ impl StreamDecoder for Recorder {
                         Cow::Borrowed("bytes"),
                         String::from_utf8_lossy(chunk.bytes).into_owned().into(),
                     ),
+                    (
+                        Cow::Borrowed("hex"),
+                        chunk
+                            .bytes
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<String>()
+                            .into(),
+                    ),
                 ],
             },
         });
@@ -287,6 +296,21 @@ pub fn inner_chunks(events: &[Event]) -> Vec<(Direction, u64, String)> {
                 detail(e, "offset").unwrap().as_u64().unwrap(),
                 detail(e, "bytes").unwrap().as_str().unwrap().to_string(),
             )
+        })
+        .collect()
+}
+
+/// The exact bytes the recorder saw one way, in order.
+pub fn inner_bytes(events: &[Event], dir: Direction) -> Vec<u8> {
+    events
+        .iter()
+        .filter(|e| e.direction == Some(dir))
+        .filter(|e| matches!(&e.kind, EventKind::Message { protocol: "inner", name, .. } if name == "chunk"))
+        .flat_map(|e| {
+            let hex = detail(e, "hex").unwrap().as_str().unwrap().to_string();
+            (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
         })
         .collect()
 }
