@@ -1070,9 +1070,11 @@ impl WsDecoder {
                     let utf8_incomplete =
                         m.opcode == OP_TEXT && !m.utf8_bad && !m.lossy && !m.utf8.is_complete();
                     let b64_leftover = m.base64 && !m.b64_bad && !m.b64_carry.is_empty();
-                    detail.push(("message_opcode", json!(m.opcode)));
-                    detail.push(("message_wire_len", json!(m.wire_len)));
-                    detail.push(("fragments", json!(m.fragments)));
+                    if m.fragments > 1 {
+                        detail.push(("message_opcode", json!(m.opcode)));
+                        detail.push(("message_wire_len", json!(m.wire_len)));
+                        detail.push(("fragments", json!(m.fragments)));
+                    }
                     if m.compressed {
                         detail.push(("compressed", json!(true)));
                         detail.push(("inflated", json!(!inflate_broken)));
