@@ -811,6 +811,20 @@ fn closing_handshake_and_tcp_ends() {
 }
 
 #[test]
+fn client_data_before_the_upgrade_response() {
+    let conv = Conv {
+        writes: vec![(C2S, request(""))],
+    }
+    .client(FrameSpec::new(OP_TEXT, b"too early".to_vec()))
+    .bytes(S2C, response(""))
+    .client(FrameSpec::new(OP_TEXT, b"fine".to_vec()));
+    assert_eq!(
+        codes(&decode(&conv)),
+        vec!["ws.data_before_upgrade_response"]
+    );
+}
+
+#[test]
 fn upgrade_request_and_refusal() {
     // A reconnect with an expired token: 401, then plain HTTP.
     let conv = Conv {

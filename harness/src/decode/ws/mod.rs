@@ -203,12 +203,8 @@ impl WsDecoder {
         dir: Direction,
         name: &'static str,
         len: u64,
-        detail: Vec<(&'static str, Value)>,
+        detail: Detail,
     ) {
-        let detail = detail
-            .into_iter()
-            .map(|(k, v)| (Cow::Borrowed(k), v))
-            .collect();
         self.emit(
             out,
             at,
@@ -337,16 +333,16 @@ impl WsDecoder {
         let r = handshake::request(head);
         let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
         let detail = vec![
-            ("method", json!(r.method)),
-            ("path", json!(r.path)),
-            ("query", opt(&r.query)),
-            ("host", opt(&r.host)),
-            ("origin", opt(&r.origin)),
-            ("key", opt(&r.key)),
-            ("version", opt(&r.ws_version)),
-            ("protocols", json!(r.protocols)),
+            (k("method"), json!(r.method)),
+            (k("path"), json!(r.path)),
+            (k("query"), opt(&r.query)),
+            (k("host"), opt(&r.host)),
+            (k("origin"), opt(&r.origin)),
+            (k("key"), opt(&r.key)),
+            (k("version"), opt(&r.ws_version)),
+            (k("protocols"), json!(r.protocols)),
             (
-                "extensions",
+                k("extensions"),
                 json!(
                     r.extensions
                         .iter()
@@ -411,12 +407,12 @@ impl WsDecoder {
             _ => None,
         };
         let detail = vec![
-            ("status", json!(r.status)),
-            ("reason", json!(r.reason)),
-            ("accept_valid", json!(accept_valid)),
-            ("protocol", json!(r.protocol)),
+            (k("status"), json!(r.status)),
+            (k("reason"), json!(r.reason)),
+            (k("accept_valid"), json!(accept_valid)),
+            (k("protocol"), json!(r.protocol)),
             (
-                "extensions",
+                k("extensions"),
                 json!(
                     r.extensions
                         .iter()
@@ -547,6 +543,21 @@ impl WsDecoder {
         let loc = self.loc(chunk.frame, dir, start);
         let at = chunk.at;
         let name = opcode_name(h.opcode);
+        // 6455 §4.1: the client sends no data before it has the response.
+        if dir == Direction::ClientToServer
+            && !self.neg.upgraded
+            && self.dirs[Direction::ServerToClient.index()].mode == Mode::Head
+        {
+            self.finding(
+                out,
+                at,
+                dir,
+                Severity::Warning,
+                "data_before_upgrade_response",
+                format!("client {name} frame before the server's upgrade response"),
+                loc.clone(),
+            );
+        }
         if self.dirs[d].close_sent {
             self.finding(
                 out,
@@ -970,18 +981,19 @@ impl WsDecoder {
         let h = f.h;
         let loc = self.loc(frame_no, dir, f.start);
         let wire_len = h.header_len as u64 + h.payload_len;
-        let mut detail = vec![
-            ("fin", json!(h.fin)),
-            ("rsv", json!(h.rsv)),
-            ("opcode", json!(h.opcode)),
-            ("masked", json!(h.mask.is_some())),
-            ("payload_len", json!(h.payload_len)),
-        ];
+        let mut detail = Vec::with_capacity(12);
+        detail.extend([
+            (k("fin"), json!(h.fin)),
+            (k("rsv"), json!(h.rsv)),
+            (k("opcode"), json!(h.opcode)),
+            (k("masked"), json!(h.mask.is_some())),
+            (k("payload_len"), json!(h.payload_len)),
+        ]);
         let name = opcode_name(h.opcode);
         match (f.sink, h.opcode) {
             (PayloadSink::Control, OP_PING) => {
                 let payload = std::mem::take(&mut self.dirs[d].ctrl);
-                detail.push(("payload", payload_repr(&payload)));
+                detail.push((k("payload"), payload_repr(&payload)));
                 self.message(out, at, dir, name, wire_len, detail);
                 self.emit(
                     out,
@@ -1009,8 +1021,8 @@ impl WsDecoder {
                     pings.drain(..=i);
                     at.saturating_sub(sent)
                 });
-                detail.push(("payload", payload_repr(&payload)));
-                detail.push(("solicited", json!(rtt.is_some())));
+                detail.push((k("payload"), payload_repr(&payload)));
+                detail.push((k("solicited"), json!(rtt.is_some())));
                 self.message(out, at, dir, name, wire_len, detail);
                 self.emit(
                     out,
@@ -1028,9 +1040,9 @@ impl WsDecoder {
                 let body = std::mem::take(&mut self.dirs[d].ctrl);
                 let (code, reason) = self.close_body(at, dir, &body, h.payload_len, &loc, out);
                 let reply = self.dirs[dir.reverse().index()].close_sent;
-                detail.push(("code", json!(code)));
-                detail.push(("reason", json!(reason)));
-                detail.push(("reply", json!(reply)));
+                detail.push((k("code"), json!(code)));
+                detail.push((k("reason"), json!(reason)));
+                detail.push((k("reply"), json!(reply)));
                 self.message(out, at, dir, name, wire_len, detail);
                 self.emit(
                     out,
@@ -1071,19 +1083,19 @@ impl WsDecoder {
                         m.opcode == OP_TEXT && !m.utf8_bad && !m.lossy && !m.utf8.is_complete();
                     let b64_leftover = m.base64 && !m.b64_bad && !m.b64_carry.is_empty();
                     if m.fragments > 1 {
-                        detail.push(("message_opcode", json!(m.opcode)));
-                        detail.push(("message_wire_len", json!(m.wire_len)));
-                        detail.push(("fragments", json!(m.fragments)));
+                        detail.push((k("message_opcode"), json!(m.opcode)));
+                        detail.push((k("message_wire_len"), json!(m.wire_len)));
+                        detail.push((k("fragments"), json!(m.fragments)));
                     }
                     if m.compressed {
-                        detail.push(("compressed", json!(true)));
-                        detail.push(("inflated", json!(!inflate_broken)));
+                        detail.push((k("compressed"), json!(true)));
+                        detail.push((k("inflated"), json!(!inflate_broken)));
                     }
                     if !(m.compressed && inflate_broken) {
-                        detail.push(("message_len", json!(m.plain_len)));
+                        detail.push((k("message_len"), json!(m.plain_len)));
                     }
                     if m.opcode == OP_TEXT && !m.preview.is_empty() {
-                        detail.push(("text", json!(String::from_utf8_lossy(&m.preview))));
+                        detail.push((k("text"), json!(String::from_utf8_lossy(&m.preview))));
                     }
                     if utf8_incomplete {
                         self.finding(
@@ -1309,9 +1321,9 @@ impl StreamDecoder for WsDecoder {
                     "abnormal_closure",
                     0,
                     vec![
-                        ("code", json!(1006)),
-                        ("tcp", json!(how_s)),
-                        ("ended_by", json!(dir.sender())),
+                        (k("code"), json!(1006)),
+                        (k("tcp"), json!(how_s)),
+                        (k("ended_by"), json!(dir.sender())),
                     ],
                 );
             }
@@ -1334,6 +1346,12 @@ impl StreamDecoder for WsDecoder {
         }
         self.inner.end(at, dir, how, out);
     }
+}
+
+type Detail = Vec<(Cow<'static, str>, Value)>;
+
+fn k(key: &'static str) -> Cow<'static, str> {
+    Cow::Borrowed(key)
 }
 
 /// Frame names: tshark's opcode names in lower case.
