@@ -874,3 +874,42 @@ fn upgrade_request_and_refusal() {
         ]
     );
 }
+
+#[test]
+fn hostile_handshakes_are_reported_not_fatal() {
+    // A head that never ends: bounded, reported once, nothing more decoded.
+    let mut endless = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n".to_vec();
+    endless.extend(std::iter::repeat_n(b'x', 40 * 1024));
+    let conv = Conv {
+        writes: vec![(C2S, endless)],
+    };
+    let ev = run(&conv, Chop::Every(1000));
+    assert_eq!(codes(&ev), vec!["ws.http_head_too_long"]);
+    // A header line without a colon.
+    let conv = Conv {
+        writes: vec![(C2S, b"GET / HTTP/1.1\r\nUpgrade websocket\r\n\r\n".to_vec())],
+    };
+    assert_eq!(codes(&decode(&conv)), vec!["ws.malformed_http_head"]);
+    // An old-draft request: wrong version, no key, not GET.
+    let conv = Conv {
+        writes: vec![(
+            C2S,
+            b"POST /x HTTP/1.0\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n\r\n".to_vec(),
+        )],
+    };
+    let ev = decode(&conv);
+    assert_eq!(codes(&ev), vec!["ws.bad_upgrade_request"]);
+    let EventKind::Finding(f) = &ev[1].kind else {
+        panic!("{:?}", ev[1])
+    };
+    assert!(
+        f.message.contains("not GET") && f.message.contains("HTTP/1.1"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("Key") && f.message.contains("\"8\""),
+        "{}",
+        f.message
+    );
+}

@@ -184,17 +184,19 @@ impl FrameSpec {
 /// several chunks unmasks piece by piece. Masking and unmasking are the
 /// same operation.
 pub fn unmask(buf: &mut [u8], key: [u8; 4], phase: usize) {
-    let r = phase % 4;
-    let k = [key[r], key[(r + 1) % 4], key[(r + 2) % 4], key[(r + 3) % 4]];
+    // Rotate the key so byte 0 of `buf` meets key[phase % 4]; as a
+    // little-endian word that is a rotation by whole bytes.
+    let k32 = u32::from_le_bytes(key).rotate_right(8 * (phase % 4) as u32);
     // Eight bytes at a time: 8 is a multiple of 4, so every word sees the
     // key in the same rotation.
-    let word = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let word = u64::from(k32) | (u64::from(k32) << 32);
     let (words, tail) = buf.as_chunks_mut::<8>();
     for w in words {
-        *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
+        *w = (u64::from_le_bytes(*w) ^ word).to_le_bytes();
     }
+    let k = k32.to_le_bytes();
     for (i, b) in tail.iter_mut().enumerate() {
-        *b ^= k[i % 4];
+        *b ^= k[i & 3];
     }
 }
 
