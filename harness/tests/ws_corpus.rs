@@ -204,9 +204,14 @@ fn check_against_tshark(rel: &str) -> DecodeReport {
         by_sender(&want),
         "{rel}: frames differ from tshark"
     );
+    check_handshake(rel, &report, &dump);
+    report
+}
 
-    // Handshake: request URI and key, response status and accept.
-    let hs = section(&dump, "WebSocket handshake");
+/// Request URI and key, response status, as tshark has them.
+fn check_handshake(rel: &str, report: &DecodeReport, dump: &str) {
+    let hs = section(dump, "WebSocket handshake");
+    assert!(!hs.is_empty(), "{rel}: no handshake in the tshark dump");
     for cols in hs {
         let from = format!("{}:{}", cols[2], cols[3]);
         let conn = report
@@ -245,7 +250,6 @@ fn check_against_tshark(rel: &str) -> DecodeReport {
             .collect();
         assert_eq!(names.len(), 1, "{rel}: one handshake message from {from}");
     }
-    report
 }
 
 #[test]
@@ -378,4 +382,27 @@ fn refused_upgrade_and_wrong_accept() {
         detail_of(resp[0], "accept_valid"),
         &serde_json::json!(false)
     );
+}
+
+#[test]
+fn recorded_refused_upgrade_is_a_401_on_the_timeline() {
+    // websockify with an auth plugin refusing noVNC's upgrade
+    // (corpora/record/ws-refused.sh): the stale-token reconnect on the wire.
+    let rel = "recorded/ws-refused.pcap";
+    let report = decode(rel);
+    let dump = std::fs::read_to_string(corpora().join(format!("{rel}.tshark.txt"))).unwrap();
+    assert!(tshark_frames(&dump).is_empty());
+    check_handshake(rel, &report, &dump);
+    let c = &report.connections[0];
+    let resp = messages(c, "upgrade_response");
+    assert_eq!(detail_of(resp[0], "status"), &serde_json::json!(401));
+    let req = messages(c, "upgrade_request");
+    assert_eq!(
+        detail_of(req[0], "query"),
+        &serde_json::json!("token=expired")
+    );
+    // Nothing is framed after a refusal, and a refusal is not a finding.
+    assert!(our_frames(c).is_empty());
+    assert!(c.findings.is_empty(), "{:?}", c.findings);
+    assert!(messages(c, "abnormal_closure").is_empty());
 }
