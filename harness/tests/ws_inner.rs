@@ -279,3 +279,26 @@ fn recorded_novnc_session_carries_rfb_inside_websocket() {
     assert_eq!(pings, paired);
     assert!(codes(&feed.events).is_empty(), "{:?}", codes(&feed.events));
 }
+
+#[test]
+fn spice_html5_style_stream_sniffs_as_spice() {
+    // spice-html5 through websockify: the client speaks first with the
+    // SPICE link header ("REDQ", version 2.2).
+    let mut link = b"REDQ".to_vec();
+    link.extend_from_slice(&2u32.to_le_bytes());
+    link.extend_from_slice(&2u32.to_le_bytes());
+    link.extend_from_slice(&18u32.to_le_bytes());
+    let conv = Conv::with_headers(
+        "Sec-WebSocket-Protocol: binary\r\n",
+        "Sec-WebSocket-Protocol: binary\r\n",
+    )
+    .client(FrameSpec::new(OP_BINARY, link.clone()));
+    let r = run_with(&conv, Chop::Octets, None, Some(recorder_factory));
+    assert_eq!(r.decoder.stack(), vec!["tcp", "ws", "spice"]);
+    assert_eq!(inner_bytes(&r.events, C2S), link);
+    // With the real decoders the stack names SPICE the same way.
+    let r = run(&conv, Chop::Writes);
+    assert!(codes(&r).is_empty());
+    let real = ws_support::run_with(&conv, Chop::Writes, None, None);
+    assert_eq!(real.decoder.stack(), vec!["tcp", "ws", "spice"]);
+}

@@ -7,6 +7,19 @@
 //! payload of at most 125 bytes, a 120-byte text preview, a 16 KiB HTTP
 //! head, and a fixed inflate buffer. Data payloads stream through.
 //!
+//! Findings (`ws.<rule>`, each located by frame, direction and stream
+//! offset): `unmasked_client_frame`, `masked_server_frame`,
+//! `control_frame_too_long`, `fragmented_control_frame`, `reserved_bits`,
+//! `reserved_opcode`, `non_minimal_length`, `length_top_bit`,
+//! `continuation_without_start`, `data_inside_fragmented_message`,
+//! `invalid_utf8_text`, `invalid_utf8_close_reason`,
+//! `close_payload_one_byte`, `invalid_close_code`, `close_code_never_sent`,
+//! `data_after_close`, `close_not_answered`, `inflate_failed`,
+//! `invalid_base64`, `bad_upgrade_request`, `bad_accept`,
+//! `unoffered_subprotocol`, `unoffered_extension`,
+//! `data_before_upgrade_response`, `malformed_http_head`,
+//! `http_head_too_long`, `gap_lost_framing`, `incomplete_at_end`.
+//!
 //! Event names follow tshark's opcode names in lower case (`text`,
 //! `binary`, `continuation`, `ping`, `pong`, `close`), one `Message` per
 //! frame, so per-name counts compare with tshark's frame counts. Ping, pong
