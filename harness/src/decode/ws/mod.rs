@@ -1321,7 +1321,10 @@ impl StreamDecoder for WsDecoder {
                 );
             }
         }
-        if self.neg.upgraded && how != StreamEnd::EndOfCapture {
+        // A direction whose framing was lost may have closed unseen: no
+        // claims about the closing handshake then.
+        let blind = self.dirs.iter().any(|x| x.mode == Mode::Opaque);
+        if self.neg.upgraded && how != StreamEnd::EndOfCapture && !blind {
             let sent = self.dirs[d].close_sent;
             let other_sent = self.dirs[dir.reverse().index()].close_sent;
             if !sent && !other_sent && !self.abnormal_reported {
