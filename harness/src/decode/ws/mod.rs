@@ -1264,9 +1264,9 @@ impl StreamDecoder for WsDecoder {
         {
             f.payload_done += len;
             let done = f.payload_done == f.h.payload_len;
-            let to_inner = f.sink == PayloadSink::Message
-                && dirst.msg.as_ref().is_some_and(|m| m.inner && !m.base64);
-            if let Some(m) = &mut dirst.msg {
+            let in_message = f.sink == PayloadSink::Message;
+            let to_inner = in_message && dirst.msg.as_ref().is_some_and(|m| m.inner && !m.base64);
+            if in_message && let Some(m) = &mut dirst.msg {
                 m.lossy = true;
                 if m.compressed {
                     dirst.inflate_broken = true;
