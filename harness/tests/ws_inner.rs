@@ -10,7 +10,7 @@ use base64::Engine;
 use std::path::Path;
 use tether::capture::{Frame, Segments};
 use tether::decode::ws::WsDecoder;
-use tether::decode::ws::frame::{FrameSpec, OP_BINARY, OP_PING, OP_TEXT};
+use tether::decode::ws::frame::{FrameSpec, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT};
 use tether::decode::{Chunk, StreamContext, StreamDecoder, StreamEnd};
 use tether::flow::{FlowConfig, FlowEvent, FlowSink, Reassembler};
 use tether::timeline::{Event, EventKind, Micros};
@@ -175,6 +175,28 @@ fn a_gap_inside_a_payload_keeps_framing_and_tells_the_inner_decoder() {
     assert_eq!(gaps, vec![(14, 4)]);
     let chunks = inner_chunks(&ev);
     assert_eq!(chunks.last().unwrap(), &(S2C, 20, "after".to_string()));
+    // A gap inside a close body: the close is on the timeline, but its
+    // code is not guessed from the bytes that remain.
+    let close = FrameSpec::new(OP_CLOSE, b"\x03\xe8bye".to_vec()).encode();
+    feed(&mut dec, &mut ev, S2C, &mut s, &close[..3]);
+    dec.gap(Micros(2), S2C, s, 3, &mut ev);
+    s += 3;
+    feed(&mut dec, &mut ev, S2C, &mut s, &close[6..]);
+    let closes: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Close(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closes,
+        vec![tether::timeline::CloseKind::WsClose {
+            code: None,
+            reason: String::new()
+        }]
+    );
+    assert!(codes(&ev).is_empty(), "{:?}", codes(&ev));
     // A gap across a frame header loses the framing: reported once.
     dec.gap(Micros(3), S2C, s, 100, &mut ev);
     assert_eq!(codes(&ev), vec!["ws.gap_lost_framing"]);

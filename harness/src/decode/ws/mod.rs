@@ -111,6 +111,8 @@ struct Dir {
     frame: Option<FrameState>,
     msg: Option<Msg>,
     ctrl: Vec<u8>,
+    /// Part of the current control payload was never captured.
+    ctrl_lossy: bool,
     close_sent: bool,
     pings: VecDeque<(Vec<u8>, Micros)>,
     inflater: Option<Decompress>,
@@ -133,6 +135,7 @@ impl Dir {
             frame: None,
             msg: None,
             ctrl: Vec::new(),
+            ctrl_lossy: false,
             close_sent: false,
             pings: VecDeque::new(),
             inflater: None,
@@ -683,6 +686,7 @@ impl WsDecoder {
             }
             if matches!(h.opcode, OP_CLOSE | OP_PING | OP_PONG) {
                 self.dirs[d].ctrl.clear();
+                self.dirs[d].ctrl_lossy = false;
                 PayloadSink::Control
             } else {
                 self.reserved_opcode(out, at, dir, h.opcode, loc);
@@ -1051,7 +1055,13 @@ impl WsDecoder {
             }
             (PayloadSink::Control, OP_CLOSE) => {
                 let body = std::mem::take(&mut self.dirs[d].ctrl);
-                let (code, reason) = self.close_body(at, dir, &body, h.payload_len, &loc, out);
+                // A close body with bytes missing cannot be judged.
+                let (code, reason) = if self.dirs[d].ctrl_lossy {
+                    detail.push((k("lost_bytes"), json!(true)));
+                    (None, String::new())
+                } else {
+                    self.close_body(at, dir, &body, h.payload_len, &loc, out)
+                };
                 let reply = self.dirs[dir.reverse().index()].close_sent;
                 detail.push((k("code"), json!(code)));
                 detail.push((k("reason"), json!(reason)));
@@ -1265,6 +1275,9 @@ impl StreamDecoder for WsDecoder {
             f.payload_done += len;
             let done = f.payload_done == f.h.payload_len;
             let in_message = f.sink == PayloadSink::Message;
+            if f.sink == PayloadSink::Control {
+                dirst.ctrl_lossy = true;
+            }
             let to_inner = in_message && dirst.msg.as_ref().is_some_and(|m| m.inner && !m.base64);
             if in_message && let Some(m) = &mut dirst.msg {
                 m.lossy = true;
