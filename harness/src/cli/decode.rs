@@ -7,7 +7,7 @@ use crate::decode::pipeline::{
     ConnectionReport, DecodeOptions, DecodeReport, decode_capture_parallel,
 };
 use crate::decode::spice::report::{ChannelRow, ZipDecode, decode_bugreport, pcap_rows};
-use crate::timeline::EventKind;
+use crate::timeline::{CloseKind, EventKind};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -139,11 +139,7 @@ fn render_conn(c: &ConnectionReport, out: &mut dyn Write) -> std::io::Result<()>
     }
     for e in &c.events {
         let dir = e.direction.map(|d| d.as_str()).unwrap_or("   ");
-        let what = match &e.kind {
-            EventKind::Message { name, len, .. } => format!("{name} ({len} B)"),
-            EventKind::Finding(f) => format!("{f}"),
-            other => serde_json::to_string(other).unwrap_or_default(),
-        };
+        let what = describe(&e.kind);
         let ch = e.channel.as_deref().unwrap_or("");
         writeln!(out, "    {} {dir} {ch} {what}", e.at)?;
     }
@@ -151,6 +147,81 @@ fn render_conn(c: &ConnectionReport, out: &mut dyn Write) -> std::io::Result<()>
         writeln!(out, "  {f}")?;
     }
     Ok(())
+}
+
+/// One event as a line of text: protocol, name, size and every detail
+/// field as `key=value` (strings bare unless they need quotes; empty
+/// values left out), for any protocol.
+pub fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Open { how } => format!("open ({})", json_word(&serde_json::json!(how))),
+        EventKind::Message {
+            protocol,
+            name,
+            len,
+            detail,
+        } => {
+            let mut s = format!("{protocol} {name} ({len} B)");
+            for (k, v) in detail {
+                let shown = match v {
+                    serde_json::Value::Null => continue,
+                    serde_json::Value::Array(a) if a.is_empty() => continue,
+                    v => json_word(v),
+                };
+                s.push_str(&format!(" {k}={shown}"));
+            }
+            s
+        }
+        EventKind::Ping {
+            protocol,
+            id,
+            payload_len,
+        } => {
+            let id = id.map(|i| format!(" id={i}")).unwrap_or_default();
+            format!("{protocol} ping{id} payload={payload_len} B")
+        }
+        EventKind::Pong {
+            protocol,
+            id,
+            payload_len,
+            rtt,
+        } => {
+            let id = id.map(|i| format!(" id={i}")).unwrap_or_default();
+            let rtt = match rtt {
+                Some(r) => format!(" rtt={r}s"),
+                None => " unsolicited".to_string(),
+            };
+            format!("{protocol} pong{id} payload={payload_len} B{rtt}")
+        }
+        EventKind::Close(c) => match c {
+            CloseKind::Fin => "tcp fin".to_string(),
+            CloseKind::Rst => "tcp rst".to_string(),
+            CloseKind::EndOfCapture => "end of capture".to_string(),
+            CloseKind::WsClose { code, reason } => {
+                let code = code.map_or("none".to_string(), |c| c.to_string());
+                format!(
+                    "ws close code={code} reason={}",
+                    json_word(&serde_json::json!(reason))
+                )
+            }
+            CloseKind::Protocol { name } => format!("close {name}"),
+        },
+        EventKind::Gap { len } => format!("gap {len} B"),
+        EventKind::Finding(f) => format!("{f}"),
+    }
+}
+
+/// A JSON value as one word: plain strings without quotes when that is
+/// unambiguous, everything else as compact JSON.
+fn json_word(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s)
+            if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '"') =>
+        {
+            s.clone()
+        }
+        v => v.to_string(),
+    }
 }
 
 pub fn render_text(r: &DecodeReport, out: &mut dyn Write) -> std::io::Result<()> {

@@ -192,6 +192,8 @@ impl Decoder {
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
         for mut state in std::mem::take(&mut self.conns).into_iter().flatten() {
             if let Stage::Decoding(d) = &state.stage {
+                // A layered decoder (WebSocket) learns its inner protocol late.
+                state.report.stack = d.stack();
                 state.report.session = d.session();
             }
             self.done.push(state.report);
