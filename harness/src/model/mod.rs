@@ -1,1 +1,4 @@
 //! The virtual-clock model: simulation loop, environment actors, client profiles.
+
+pub mod constants;
+pub mod duration;
