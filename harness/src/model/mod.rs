@@ -2,3 +2,4 @@
 
 pub mod constants;
 pub mod duration;
+pub mod spice_server;
