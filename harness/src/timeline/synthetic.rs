@@ -73,6 +73,7 @@ pub enum ServerBehaviour {
     /// Seed 002's belief: every channel is dropped after 30 s without a
     /// received byte. Contradicted by the source; kept to show the
     /// difference.
+    #[serde(rename = "seed-002-belief")]
     Seed002Belief,
 }
 
