@@ -136,6 +136,8 @@ struct Conn {
     dead_path: bool,
     /// Why the server closed it, for attribution.
     server_close: Option<ServerClose>,
+    /// The client application has seen this connection end.
+    client_saw_end: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -818,6 +820,7 @@ impl Sim {
                     lb_last_data: self.now,
                     dead_path: false,
                     server_close: None,
+                    client_saw_end: false,
                 });
                 self.live.push(id);
                 self.client_conn[channel] = Some(id);
@@ -1085,9 +1088,10 @@ impl Sim {
 
     fn client_closed(&mut self, conn: usize, how: ClosedHow) {
         let ch = self.conns[conn].client_ch;
-        if self.client_conn[ch] != Some(conn) {
+        if self.client_conn[ch] != Some(conn) || self.conns[conn].client_saw_end {
             return;
         }
+        self.conns[conn].client_saw_end = true;
         let st = &mut self.stats[ch];
         st.closed_at = Some(self.now);
         st.closed_by = Some(how.code().to_string());
@@ -1099,8 +1103,12 @@ impl Sim {
             Basis::Model,
         );
         self.conns[conn].open[CLIENT] = false;
-        // Read when the client's SessionLost note is drained.
-        self.lost_conn_server_close = self.conns[conn].server_close;
+        // Read when the client's SessionLost note is drained. Only a FIN
+        // or RST that came from the server's close carries its reason.
+        self.lost_conn_server_close = match how {
+            ClosedHow::Fin | ClosedHow::Reset => self.conns[conn].server_close,
+            _ => None,
+        };
         self.client.handle_closed(self.now, ch, how);
     }
 
