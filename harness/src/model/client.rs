@@ -78,15 +78,31 @@ impl Reconnect {
         }
     }
 
-    /// A disconnect or a failed attempt. `forbid` names a condition that
+    /// A disconnect of a working session. `forbid` names a condition that
     /// makes any retry pointless (single-use ticket, expired ticket).
     pub fn on_failure(&mut self, now: Micros, forbid: Option<String>) -> ReconnectDecision {
+        self.decide(now, forbid, true)
+    }
+
+    /// A reconnect attempt failed: same sequence, same budget, whatever
+    /// the time (the cluster window only groups disconnects).
+    pub fn on_attempt_failed(&mut self, now: Micros, forbid: Option<String>) -> ReconnectDecision {
+        self.decide(now, forbid, false)
+    }
+
+    fn decide(
+        &mut self,
+        now: Micros,
+        forbid: Option<String>,
+        disconnect: bool,
+    ) -> ReconnectDecision {
         if let Some(reason) = forbid {
             return ReconnectDecision::GiveUp { reason };
         }
-        let new_cluster = self
-            .cluster_start
-            .is_none_or(|s| now.0 - s.0.min(now.0) > self.policy.cluster_window.0);
+        let new_cluster = disconnect
+            && self
+                .cluster_start
+                .is_none_or(|s| now.0 - s.0.min(now.0) > self.policy.cluster_window.0);
         if new_cluster {
             self.cluster_start = Some(now);
             self.used = 0;
@@ -435,14 +451,7 @@ impl SpiceClient {
             LinkFailure::ConnectTimeout => "tcp.connect_timeout",
             LinkFailure::TicketRejected(_) => "spice.link_ticket_rejected",
         };
-        if self.attempt > 0 {
-            self.out
-                .push_back(ClientOutput::Note(ClientNote::AttemptFailed {
-                    attempt: self.attempt,
-                    why: why_text,
-                }));
-        }
-        self.lose_session(now, channel, cause.to_string());
+        self.lose_session(now, channel, cause.to_string(), Some(why_text));
     }
 
     pub fn handle_message(&mut self, now: Micros, channel: usize, msg: SpiceMsg) {
@@ -481,7 +490,7 @@ impl SpiceClient {
         }
         self.channels[channel].open = false;
         if matches!(self.phase, Phase::Up | Phase::Connecting) {
-            self.lose_session(now, channel, how.code().to_string());
+            self.lose_session(now, channel, how.code().to_string(), None);
         }
     }
 
@@ -534,8 +543,15 @@ impl SpiceClient {
         None
     }
 
-    fn lose_session(&mut self, now: Micros, channel: usize, cause: String) {
+    fn lose_session(&mut self, now: Micros, channel: usize, cause: String, why: Option<String>) {
         let was_up = self.phase == Phase::Up;
+        if !was_up && self.attempt > 0 {
+            self.out
+                .push_back(ClientOutput::Note(ClientNote::AttemptFailed {
+                    attempt: self.attempt,
+                    why: why.unwrap_or_else(|| cause.clone()),
+                }));
+        }
         self.close_all();
         if was_up || self.attempt == 0 {
             self.out
@@ -549,6 +565,7 @@ impl SpiceClient {
             None => ReconnectDecision::GiveUp {
                 reason: "no automatic reconnect in this profile".into(),
             },
+            Some(r) if !was_up && self.attempt > 0 => r.on_attempt_failed(now, forbid),
             Some(r) => r.on_failure(now, forbid),
         };
         match decision {
@@ -610,11 +627,9 @@ impl SpiceClient {
 
     pub fn handle_timeout(&mut self, now: Micros) {
         match self.phase {
-            Phase::WaitingToRetry => {
-                if self.retry_at.is_some_and(|t| t <= now) {
-                    self.retry_at = None;
-                    self.dial_main(now);
-                }
+            Phase::WaitingToRetry if self.retry_at.is_some_and(|t| t <= now) => {
+                self.retry_at = None;
+                self.dial_main(now);
             }
             Phase::Up => {
                 for i in 0..self.channels.len() {
@@ -635,7 +650,7 @@ impl SpiceClient {
                             .push_back(ClientOutput::Note(ClientNote::LivenessTimeout {
                                 channel: ChannelKind::Main,
                             }));
-                        self.lose_session(now, i, "client.liveness_timeout".into());
+                        self.lose_session(now, i, "client.liveness_timeout".into(), None);
                         return;
                     }
                     let kind = c.kind;
@@ -687,7 +702,15 @@ mod tests {
             r.on_failure(s(350), None),
             ReconnectDecision::GiveUp { .. }
         ));
-        // ...one after it starts a new cluster.
+        // ...one after it starts a new cluster, but a failed attempt never does.
+        let mut r2 = r.clone();
+        assert_eq!(at(r2.on_failure(s(1000), None)), (1, s(1001)));
+        assert_eq!(at(r2.on_attempt_failed(s(1400), None)), (2, s(1404)));
+        assert_eq!(at(r2.on_attempt_failed(s(1800), None)), (3, s(1816)));
+        assert!(matches!(
+            r2.on_attempt_failed(s(2200), None),
+            ReconnectDecision::GiveUp { .. }
+        ));
         assert_eq!(at(r.on_failure(s(401), None)), (1, s(402)));
         assert_eq!(
             r.on_failure(s(402), Some("single-use ticket".into())),

@@ -47,7 +47,7 @@ pub fn parse_duration(text: &str) -> Result<Micros, String> {
         let frac: u128 = frac_part.parse().map_err(|_| bad())?;
         let denom = 10u128.pow(frac_part.len() as u32);
         let scaled = frac * scale as u128;
-        if scaled % denom != 0 {
+        if !scaled.is_multiple_of(denom) {
             return Err(format!("duration {text:?} is finer than a microsecond"));
         }
         total += scaled / denom;
@@ -64,12 +64,12 @@ pub fn format_duration(d: Micros) -> String {
         return "0s".into();
     }
     for (unit, scale) in [("h", 3_600_000_000u64), ("m", 60_000_000)] {
-        if us % scale == 0 {
+        if us.is_multiple_of(scale) {
             return format!("{}{unit}", us / scale);
         }
     }
-    if us >= 1_000_000 || us % 1_000 != 0 {
-        if us < 1_000_000 && us % 1_000 != 0 {
+    if us >= 1_000_000 || !us.is_multiple_of(1_000) {
+        if us < 1_000_000 && !us.is_multiple_of(1_000) {
             return format!("{us}us");
         }
         let whole = us / 1_000_000;

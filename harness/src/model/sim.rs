@@ -692,10 +692,8 @@ impl Sim {
             self.note("script", what, Basis::Script);
         }
         match self.script[i].clone() {
-            ScriptEvent::UserActive { .. } => {
-                if self.client_stalled.is_none() {
-                    self.client.handle_user_input(self.now);
-                }
+            ScriptEvent::UserActive { .. } if self.client_stalled.is_none() => {
+                self.client.handle_user_input(self.now);
             }
             ScriptEvent::ServerData { channel, .. } => {
                 if self.server_running
@@ -1027,7 +1025,9 @@ impl Sim {
 
     fn deliver(&mut self, conn: usize, to: usize, item: Item) {
         let from = 1 - to;
-        if !self.conns[conn].open[to] && !(to == CLIENT && self.client_stalled.is_some()) {
+        // A stalled client's socket is open; its app just is not reading.
+        let listening = self.conns[conn].open[to] || to == CLIENT && self.client_stalled.is_some();
+        if !listening {
             // Nobody listens: the kernel answers with RST.
             if self.conns[conn].open[from] && self.path_up(self.now, conn) {
                 self.queue.push(
@@ -1248,10 +1248,8 @@ impl Sim {
 
     /// Next keepalive action of an endpoint: a probe, or the abort.
     fn keepalive_due(&self, conn: &Conn, e: usize) -> Option<Micros> {
-        if !conn.open[e]
-            || conn.pipes[e].retry_at.is_some()
-            || (e == SERVER && conn.server_ch.is_none())
-        {
+        // Keepalive runs on established connections only.
+        if !conn.open[e] || conn.pipes[e].retry_at.is_some() || conn.server_ch.is_none() {
             return None;
         }
         let ka = self.keepalive_for(e);

@@ -497,6 +497,9 @@ mod tests {
         }
     }
 
+    type Closes = Vec<(Micros, usize, ServerClose)>;
+    type Pings = Vec<(Micros, usize)>;
+
     /// Drives the server alone; `answer` decides whether a PING on a
     /// channel gets its PONG (after `rtt`). Returns what the server closed,
     /// when, and the times PINGs were sent per channel.
@@ -504,7 +507,7 @@ mod tests {
         server: &mut SpiceServer,
         horizon: Micros,
         answer: impl Fn(Micros, usize) -> bool,
-    ) -> (Vec<(Micros, usize, ServerClose)>, Vec<(Micros, usize)>) {
+    ) -> (Closes, Pings) {
         let rtt = Micros(20_000);
         let mut pending: Vec<(Micros, usize, u64)> = Vec::new();
         let (mut closes, mut pings) = (Vec::new(), Vec::new());
