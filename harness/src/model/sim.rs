@@ -229,11 +229,30 @@ struct ChannelStats {
     closed_by: Option<String>,
 }
 
+/// A low-level chain entry, formatted only if it makes it into a verdict
+/// (a day of pings would otherwise be tens of thousands of strings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Minor {
+    Ping { id: u64, kind: ChannelKind },
+    Pong { id: u64, kind: ChannelKind },
+    Text(String),
+}
+
+impl Minor {
+    fn render(&self) -> String {
+        match self {
+            Minor::Ping { id, kind } => format!("PING id {id} on {}", kind.as_str()),
+            Minor::Pong { id, kind } => format!("PONG id {id} on {}", kind.as_str()),
+            Minor::Text(t) => t.clone(),
+        }
+    }
+}
+
 /// Chain entries kept in full (script, disconnects, reconnects) and a
 /// ring of recent low-level ones (pings, pongs) merged in around the end.
 struct Recorder {
     major: Vec<(Micros, u64, ChainEntry)>,
-    minor: VecDeque<(Micros, u64, ChainEntry)>,
+    minor: VecDeque<(Micros, u64, &'static str, Minor)>,
     seq: u64,
 }
 
@@ -241,31 +260,32 @@ const MINOR_RING: usize = 12;
 const MAJOR_LIMIT: usize = 400;
 
 impl Recorder {
-    fn push(&mut self, at: Micros, actor: &'static str, what: String, basis: Basis, major: bool) {
-        let e = ChainEntry {
-            at: secs(at),
-            actor,
-            what,
-            basis,
-        };
+    fn push(&mut self, at: Micros, actor: &'static str, what: String, basis: Basis) {
         self.seq += 1;
-        if major {
-            if self.major.len() < MAJOR_LIMIT {
-                self.major.push((at, self.seq, e));
-            }
-        } else {
-            if self
-                .minor
-                .back()
-                .is_some_and(|(t, _, last)| *t == at && last.what == e.what)
-            {
-                return;
-            }
-            if self.minor.len() == MINOR_RING {
-                self.minor.pop_front();
-            }
-            self.minor.push_back((at, self.seq, e));
+        if self.major.len() < MAJOR_LIMIT {
+            let e = ChainEntry {
+                at: secs(at),
+                actor,
+                what,
+                basis,
+            };
+            self.major.push((at, self.seq, e));
         }
+    }
+
+    fn push_minor(&mut self, at: Micros, actor: &'static str, what: Minor) {
+        self.seq += 1;
+        if self
+            .minor
+            .back()
+            .is_some_and(|(t, _, _, last)| *t == at && *last == what)
+        {
+            return;
+        }
+        if self.minor.len() == MINOR_RING {
+            self.minor.pop_front();
+        }
+        self.minor.push_back((at, self.seq, actor, what));
     }
 }
 
@@ -476,10 +496,10 @@ impl Sim {
     }
 
     fn note(&mut self, actor: &'static str, what: String, basis: Basis) {
-        self.rec.push(self.now, actor, what, basis, true);
+        self.rec.push(self.now, actor, what, basis);
     }
-    fn minor(&mut self, actor: &'static str, what: String) {
-        self.rec.push(self.now, actor, what, Basis::Model, false);
+    fn minor(&mut self, actor: &'static str, what: Minor) {
+        self.rec.push_minor(self.now, actor, what);
     }
 
     fn violation(&mut self, code: &str, channel: Option<ChannelKind>, message: String) {
@@ -762,7 +782,7 @@ impl Sim {
                 };
                 if let SpiceMsg::Ping { id } = msg {
                     let kind = self.conns[conn].kind;
-                    self.minor("server", format!("PING id {id} on {}", kind.as_str()));
+                    self.minor("server", Minor::Ping { id, kind });
                 }
                 self.send(conn, SERVER, Item::Msg(msg));
             }
@@ -840,7 +860,7 @@ impl Sim {
                 match msg {
                     SpiceMsg::Pong { id } => {
                         self.stats[channel].pongs += 1;
-                        self.minor("client", format!("PONG id {id} on {}", kind.as_str()));
+                        self.minor("client", Minor::Pong { id, kind });
                     }
                     SpiceMsg::Unknown { code } => self.violation(
                         "client.unknown_message",
@@ -971,7 +991,7 @@ impl Sim {
         if major {
             self.note("client", what, Basis::Model);
         } else {
-            self.minor("client", what);
+            self.minor("client", Minor::Text(what));
         }
     }
 
@@ -1296,8 +1316,8 @@ impl Sim {
 
     fn handle_net_timeout(&mut self) {
         let now = self.now;
-        let live = self.live.clone();
-        for k in live {
+        for i in 0..self.live.len() {
+            let Some(&k) = self.live.get(i) else { break };
             for e in [CLIENT, SERVER] {
                 if self.conns[k].pipes[e].retry_at.is_some_and(|t| t <= now) {
                     self.retransmit(k, e);
@@ -1321,12 +1341,12 @@ impl Sim {
             let kind = self.conns[conn].kind;
             self.minor(
                 "network",
-                format!(
+                Minor::Text(format!(
                     "{} gives up retransmitting on {} after {} tries",
                     if from == CLIENT { "client" } else { "server" },
                     kind.as_str(),
                     self.retries2
-                ),
+                )),
             );
             self.conns[conn].pipes[from] = Pipe::default();
             self.abort(conn, from, ClosedHow::RetransmissionTimeout);
@@ -1440,17 +1460,23 @@ impl Sim {
         let cutoff = self.outage.as_ref().map_or(end, |o| o.at);
         let window = Micros(cutoff.0.saturating_sub(120_000_000));
         let mut chain: Vec<(Micros, u64, ChainEntry)> = self.rec.major.clone();
-        chain.extend(
-            self.rec
-                .minor
-                .iter()
-                .filter(|_| outcome != Outcome::Survived)
-                .cloned()
-                .collect::<Vec<_>>()
-                .iter()
-                .filter(|(t, _, _)| *t >= window && *t <= cutoff)
-                .cloned(),
-        );
+        if outcome != Outcome::Survived {
+            chain.extend(
+                self.rec
+                    .minor
+                    .iter()
+                    .filter(|(t, _, _, _)| *t >= window && *t <= cutoff)
+                    .map(|(t, seq, actor, m)| {
+                        let e = ChainEntry {
+                            at: secs(*t),
+                            actor,
+                            what: m.render(),
+                            basis: Basis::Model,
+                        };
+                        (*t, *seq, e)
+                    }),
+            );
+        }
         chain.sort_by_key(|(t, seq, _)| (*t, *seq));
         let channels = (0..self.client.channel_count())
             .map(|i| {

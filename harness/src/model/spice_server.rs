@@ -8,6 +8,7 @@
 
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{ChannelKind, ServerBehaviour};
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 /// A SPICE message as the model needs it: which one, not its bytes.
@@ -129,6 +130,8 @@ pub struct SpiceServer {
     channels: Vec<Channel>,
     out: VecDeque<ServerOutput>,
     next_ping_id: u64,
+    /// `poll_timeout`'s answer until the next input; the loop asks every step.
+    deadline: Cell<Option<Option<Micros>>>,
 }
 
 /// Ids of the three net-test PINGs on main (§1.14).
@@ -142,6 +145,7 @@ impl SpiceServer {
             out: VecDeque::new(),
             // Generic rounds use ids above the net test's.
             next_ping_id: 100,
+            deadline: Cell::new(None),
         }
     }
 
@@ -151,6 +155,7 @@ impl SpiceServer {
 
     /// A channel finished its link handshake. Returns its index.
     pub fn open_channel(&mut self, now: Micros, kind: ChannelKind) -> usize {
+        self.deadline.set(None);
         if kind == ChannelKind::Main {
             // Single client: a new main link replaces the old client.
             self.teardown_all(ServerClose::Replaced);
@@ -244,6 +249,7 @@ impl SpiceServer {
 
     /// The application has data for the client on `channel`.
     pub fn handle_app_data(&mut self, now: Micros, channel: usize) {
+        self.deadline.set(None);
         let Some(c) = self.channels.get(channel) else {
             return;
         };
@@ -260,6 +266,7 @@ impl SpiceServer {
     }
 
     pub fn handle_message(&mut self, now: Micros, channel: usize, msg: SpiceMsg) {
+        self.deadline.set(None);
         let Some(c) = self.channels.get_mut(channel) else {
             return;
         };
@@ -326,6 +333,7 @@ impl SpiceServer {
 
     /// The client closed the socket (FIN or RST reached the server).
     pub fn handle_peer_closed(&mut self, channel: usize) {
+        self.deadline.set(None);
         let Some(c) = self.channels.get_mut(channel) else {
             return;
         };
@@ -340,12 +348,14 @@ impl SpiceServer {
 
     /// The server's socket for `channel` holds unsent or unacked bytes.
     pub fn set_socket_busy(&mut self, channel: usize, busy: bool) {
+        self.deadline.set(None);
         if let Some(c) = self.channels.get_mut(channel) {
             c.socket_busy = busy;
         }
     }
 
     pub fn wedge(&mut self, channel: Option<ChannelKind>) {
+        self.deadline.set(None);
         for c in &mut self.channels {
             if channel.is_none_or(|k| k == c.kind) {
                 c.wedged = true;
@@ -354,6 +364,7 @@ impl SpiceServer {
     }
 
     pub fn stop_pinging(&mut self, channel: ChannelKind) {
+        self.deadline.set(None);
         for c in &mut self.channels {
             if c.kind == channel {
                 c.pinging = false;
@@ -364,6 +375,7 @@ impl SpiceServer {
 
     /// The process dies: every socket closes.
     pub fn kill(&mut self) {
+        self.deadline.set(None);
         self.teardown_all(ServerClose::Killed);
         self.channels.clear();
     }
@@ -409,13 +421,20 @@ impl SpiceServer {
     }
 
     pub fn poll_timeout(&self) -> Option<Micros> {
-        self.channels
+        if let Some(d) = self.deadline.get() {
+            return d;
+        }
+        let d = self
+            .channels
             .iter()
             .filter_map(|c| self.channel_deadline(c))
-            .min()
+            .min();
+        self.deadline.set(Some(d));
+        d
     }
 
     pub fn handle_timeout(&mut self, now: Micros) {
+        self.deadline.set(None);
         for idx in 0..self.channels.len() {
             let Some(due) = self.channel_deadline(&self.channels[idx]) else {
                 continue;
