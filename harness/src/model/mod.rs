@@ -3,6 +3,7 @@
 pub mod client;
 pub mod constants;
 pub mod duration;
+pub mod env;
 pub mod profile;
 pub mod replay;
 pub mod sim;
