@@ -554,8 +554,12 @@ impl Sim {
             } else {
                 None
             };
+            // A deadline that passed while its actor could not act (a
+            // stalled client) is due now, not in the past.
+            let now = self.now;
+            let (client_t, server_t) = (client_t.map(|t| t.max(now)), server_t.map(|t| t.max(now)));
             let queue_t = self.queue.peek_time();
-            let net_t = self.net_timeout();
+            let net_t = self.net_timeout().map(|t| t.max(now));
             let Some(next) = [queue_t, client_t, server_t, net_t]
                 .into_iter()
                 .flatten()
@@ -585,8 +589,20 @@ impl Sim {
             }
             self.now = next;
             if queue_t == Some(next) {
-                if let Some((_, ev)) = self.queue.pop() {
+                // Queued events go first at equal times, so everything
+                // queued for this instant can run before the actors'
+                // deadlines are asked again.
+                // Each counts as a step, so the livelock bound still holds.
+                while let Some((_, ev)) = self.queue.pop() {
                     self.dispatch(ev);
+                    self.drain();
+                    if self.queue.peek_time() != Some(next) {
+                        break;
+                    }
+                    self.steps += 1;
+                    if self.steps > self.max_steps {
+                        break;
+                    }
                 }
             } else if client_t == Some(next) {
                 self.client.handle_timeout(next);
