@@ -1,11 +1,96 @@
-//! `tether run` (placeholder until its issue lands).
+//! `tether run TIMELINE --profile NAME@VARIANT [--set NAME=VALUE]...`
+//! Exit status: 0 survived, 1 any other outcome, 2 bad input.
 
+use crate::model::profile::{PROFILES, resolve};
+use crate::model::sim::{constants_for, run_timeline};
+use crate::timeline::synthetic::Timeline;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Junit,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("tether run: not implemented yet");
-    ExitCode::from(2)
+#[derive(clap::Args)]
+pub struct Args {
+    /// Synthetic timeline (TOML).
+    pub timeline: Option<PathBuf>,
+    /// Client profile and variant, e.g. `ryll@landed`.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Override a constant, e.g. `--set connectivity_timeout=45s`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// List the profiles and their variants, or with a timeline and a
+    /// profile, every constant with its default and source.
+    #[arg(long)]
+    pub list: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    if args.list && (args.timeline.is_none() || args.profile.is_none()) {
+        for p in PROFILES {
+            println!("{}: {}", p.name, p.about);
+            for v in p.variants {
+                println!("  {}@{}: {}", p.name, v.name, v.about);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (Some(path), Some(profile)) = (&args.timeline, &args.profile) else {
+        eprintln!(
+            "tether run: a TIMELINE and --profile NAME@VARIANT are required (--list shows profiles)"
+        );
+        return ExitCode::from(2);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tether run: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let name = path.display().to_string();
+    let timeline = match Timeline::parse(&text, &name) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tether run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.list {
+        let (p, v) = match resolve(profile) {
+            Ok(pv) => pv,
+            Err(e) => {
+                eprintln!("tether run: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for (k, value, source) in constants_for(p, v, &timeline).iter() {
+            println!("{k} = {value}    # {source}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let verdict = match run_timeline(&timeline, &name, profile, &args.set) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("tether run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.format {
+        Format::Text => print!("{}", verdict.to_text()),
+        Format::Json => println!("{}", verdict.to_json()),
+        Format::Junit => print!("{}", verdict.to_junit(&name)),
+    }
+    if verdict.outcome == crate::verdict::Outcome::Survived {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -1,1 +1,10 @@
 //! The virtual-clock model: simulation loop, environment actors, client profiles.
+
+pub mod client;
+pub mod constants;
+pub mod duration;
+pub mod env;
+pub mod profile;
+pub mod replay;
+pub mod sim;
+pub mod spice_server;

@@ -1,1 +1,314 @@
-//! Verdict types and renderers.
+//! Verdict types and renderers (text, JSON, JUnit XML).
+
+use crate::timeline::Micros;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Survived,
+    Disconnected,
+    /// The session is gone and reconnecting it failed (budget spent, or
+    /// every attempt refused).
+    DeadSession,
+    /// The user cannot get back in although the session could be (an
+    /// attach slot or lease held by a ghost).
+    Blocked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Survived => "survived",
+            Outcome::Disconnected => "disconnected",
+            Outcome::DeadSession => "dead_session",
+            Outcome::Blocked => "blocked",
+        }
+    }
+}
+
+/// Seconds as the verdict prints them: a number, exact for µs values.
+pub fn secs(t: Micros) -> f64 {
+    t.as_secs_f64()
+}
+
+/// How an entry of the causal chain is known. Script entries are the
+/// input as given; model entries are what the simulation derived from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    Script,
+    Model,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChainEntry {
+    pub at: f64,
+    /// `client`, `server`, `network`, `lb`, `user`.
+    pub actor: &'static str,
+    pub what: String,
+    pub basis: Basis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReconnectAttempt {
+    pub attempt: u64,
+    pub scheduled_at: f64,
+    pub delay: String,
+    pub started_at: Option<f64>,
+    pub credential: Option<String>,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeaseEvent {
+    pub at: f64,
+    pub what: String,
+    pub expires_at: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Violation {
+    pub code: String,
+    pub at: f64,
+    pub channel: Option<String>,
+    pub message: String,
+    /// How many times it happened (the first is `at`).
+    pub count: u64,
+}
+
+/// What the client saw on one channel over the whole run (all
+/// generations).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ChannelSummary {
+    pub channel: String,
+    pub generations: u64,
+    pub messages_received: u64,
+    pub pings_received: u64,
+    pub pongs_sent: u64,
+    pub keepalives_sent: u64,
+    /// Longest time the client received nothing on this channel while it
+    /// was open, in seconds.
+    pub longest_silence: f64,
+    pub last_closed_at: Option<f64>,
+    pub last_closed_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// When the session was lost, in seconds; null when it survived.
+    pub at: Option<f64>,
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    pub violations: Vec<Violation>,
+    pub profile: String,
+    pub variant: String,
+    pub constants: BTreeMap<String, String>,
+    pub input: String,
+    pub horizon: f64,
+    pub environment: BTreeMap<String, String>,
+    /// Sessions that came up (the first connect plus successful reconnects).
+    pub sessions: u64,
+    pub chain: Vec<ChainEntry>,
+    pub reconnects: Vec<ReconnectAttempt>,
+    pub leases: Vec<LeaseEvent>,
+    pub channels: Vec<ChannelSummary>,
+    /// Simulation steps taken (a livelock guard bounds them).
+    pub steps: u64,
+}
+
+fn fmt_t(t: f64) -> String {
+    format!("T+{t:.3}s")
+}
+
+impl Verdict {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("verdict serialises")
+    }
+
+    /// One screen a person reads at a glance: the outcome line first.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let headline = match self.outcome {
+            Outcome::Survived => format!("SURVIVED the {} horizon", fmt_t(self.horizon)),
+            o => format!(
+                "{} at {}: {} on {}",
+                o.as_str().to_uppercase().replace('_', " "),
+                self.at.map_or("?".into(), fmt_t),
+                self.cause.as_deref().unwrap_or("?"),
+                self.channel.as_deref().unwrap_or("?"),
+            ),
+        };
+        let _ = writeln!(s, "{headline}");
+        let _ = writeln!(
+            s,
+            "  profile {}@{}  input {}  sessions {}  steps {}",
+            self.profile, self.variant, self.input, self.sessions, self.steps
+        );
+        let env: Vec<String> = self
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(s, "  environment {}", env.join(" "));
+        if !self.violations.is_empty() {
+            let _ = writeln!(s, "violations:");
+            for v in &self.violations {
+                let _ = writeln!(
+                    s,
+                    "  {} {} {}{} (x{})",
+                    fmt_t(v.at),
+                    v.code,
+                    v.channel
+                        .as_deref()
+                        .map(|c| format!("[{c}] "))
+                        .unwrap_or_default(),
+                    v.message,
+                    v.count
+                );
+            }
+        }
+        let _ = writeln!(s, "chain:");
+        for c in &self.chain {
+            let basis = match c.basis {
+                Basis::Script => "script",
+                Basis::Model => "model ",
+            };
+            let _ = writeln!(s, "  {:>14} {basis} {:<7} {}", fmt_t(c.at), c.actor, c.what);
+        }
+        if !self.reconnects.is_empty() {
+            let _ = writeln!(s, "reconnects:");
+            for r in &self.reconnects {
+                let _ = writeln!(
+                    s,
+                    "  #{} after {} at {}: {} [{}]",
+                    r.attempt,
+                    r.delay,
+                    r.started_at.map_or("-".into(), fmt_t),
+                    r.result,
+                    r.credential.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        if !self.leases.is_empty() {
+            let _ = writeln!(s, "leases:");
+            for l in &self.leases {
+                let _ = writeln!(s, "  {} {}", fmt_t(l.at), l.what);
+            }
+        }
+        let _ = writeln!(
+            s,
+            "channels:  rx  pings  pongs  keepalives  longest-silence  closed"
+        );
+        for c in &self.channels {
+            let _ = writeln!(
+                s,
+                "  {:<9} {:>5} {:>6} {:>6} {:>10} {:>15.3}s  {}",
+                c.channel,
+                c.messages_received,
+                c.pings_received,
+                c.pongs_sent,
+                c.keepalives_sent,
+                c.longest_silence,
+                match (&c.last_closed_at, &c.last_closed_by) {
+                    (Some(t), Some(by)) => format!("{} {by}", fmt_t(*t)),
+                    _ => "open".into(),
+                }
+            );
+        }
+        let consts: Vec<String> = self
+            .constants
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(s, "constants: {}", consts.join(" "));
+        s
+    }
+}
+
+/// XML text escaping for attribute and element content.
+pub fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {
+                o.push_str(&format!("&#{};", c as u32))
+            }
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// One JUnit test case: a name, and a failure message when it failed.
+pub struct JunitCase {
+    pub name: String,
+    pub failure: Option<String>,
+    pub output: String,
+}
+
+pub fn junit(suite: &str, cases: &[JunitCase]) -> String {
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        s,
+        "<testsuites name=\"{0}\" tests=\"{1}\" failures=\"{2}\">\n  <testsuite name=\"{0}\" tests=\"{1}\" failures=\"{2}\">",
+        xml_escape(suite),
+        cases.len(),
+        failures
+    );
+    for c in cases {
+        let _ = writeln!(
+            s,
+            "    <testcase classname=\"{}\" name=\"{}\">",
+            xml_escape(suite),
+            xml_escape(&c.name)
+        );
+        if let Some(f) = &c.failure {
+            let first = f.lines().next().unwrap_or("");
+            let _ = writeln!(
+                s,
+                "      <failure message=\"{}\">{}</failure>",
+                xml_escape(first),
+                xml_escape(f)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "      <system-out>{}</system-out>",
+            xml_escape(&c.output)
+        );
+        let _ = writeln!(s, "    </testcase>");
+    }
+    s.push_str("  </testsuite>\n</testsuites>\n");
+    s
+}
+
+impl Verdict {
+    pub fn to_junit(&self, name: &str) -> String {
+        let failure =
+            (self.outcome != Outcome::Survived || !self.violations.is_empty()).then(|| {
+                self.to_text()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        junit(
+            "tether run",
+            &[JunitCase {
+                name: name.to_string(),
+                failure,
+                output: self.to_text(),
+            }],
+        )
+    }
+}

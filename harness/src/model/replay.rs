@@ -1,0 +1,260 @@
+//! Replay specs (`replays/*.toml`): an input, a profile@variant, constant
+//! overrides and expectations. Each verdict is compared with its golden
+//! snapshot `golden/replay__<spec stem>.snap`, which is an insta snapshot
+//! (written by `harness/tests/replay_golden.rs`), so updates go through
+//! `cargo insta review`; `tether replay` reads the same file without insta
+//! and leaves a `.snap.new` beside it when the verdict differs.
+
+use super::duration::{format_duration, parse_duration};
+use super::sim::run_timeline;
+use crate::timeline::synthetic::Timeline;
+use crate::verdict::Verdict;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub outcome: Option<String>,
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    /// Earliest acceptable `at`, with a unit.
+    pub at_min: Option<String>,
+    pub at_max: Option<String>,
+    /// Exact number of distinct violations.
+    pub violations: Option<usize>,
+    pub min_sessions: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySpec {
+    #[serde(default)]
+    pub description: String,
+    /// Timeline path, relative to the spec file.
+    pub input: String,
+    pub profile: String,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// A spec ready to run: where it came from and what it names.
+#[derive(Clone, Debug)]
+pub struct LoadedSpec {
+    pub path: PathBuf,
+    pub name: String,
+    pub spec: ReplaySpec,
+    pub input_path: PathBuf,
+}
+
+/// Bad input: the spec or its timeline could not be read or understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn load_spec(path: &Path) -> Result<LoadedSpec, BadInput> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    let spec: ReplaySpec = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        BadInput(format!("{}:{line}: {}", path.display(), e.message().trim()))
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let input_path = path.parent().unwrap_or(Path::new(".")).join(&spec.input);
+    Ok(LoadedSpec {
+        path: path.to_path_buf(),
+        name,
+        spec,
+        input_path,
+    })
+}
+
+/// Every `*.toml` under the given directories (sorted) and the given files.
+pub fn collect_specs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BadInput> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| BadInput(format!("{}: {e}", p.display())))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            v.sort();
+            out.extend(v);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(BadInput(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a loaded spec's timeline with its profile and overrides.
+pub fn run_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
+    let text = std::fs::read_to_string(&spec.input_path).map_err(|e| {
+        BadInput(format!(
+            "{}: input {}: {e}",
+            spec.path.display(),
+            spec.input_path.display()
+        ))
+    })?;
+    let timeline = Timeline::parse(&text, &spec.spec.input).map_err(|e| BadInput(e.to_string()))?;
+    let overrides: Vec<String> = spec
+        .spec
+        .set
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    run_timeline(&timeline, &spec.spec.input, &spec.spec.profile, &overrides)
+        .map_err(|e| BadInput(format!("{}: {e}", spec.path.display())))
+}
+
+/// Expectations that do not hold, one message each.
+pub fn check_expectations(spec: &LoadedSpec, v: &Verdict) -> Result<Vec<String>, BadInput> {
+    let e = &spec.spec.expect;
+    let mut failed = Vec::new();
+    let mut want = |field: &str, want: &Option<String>, got: Option<&str>| {
+        if let Some(w) = want
+            && got != Some(w.as_str())
+        {
+            failed.push(format!(
+                "expected {field} {w}, got {}",
+                got.unwrap_or("none")
+            ));
+        }
+    };
+    want("outcome", &e.outcome, Some(v.outcome.as_str()));
+    want("cause", &e.cause, v.cause.as_deref());
+    want("channel", &e.channel, v.channel.as_deref());
+    let bound = |s: &Option<String>| -> Result<Option<f64>, BadInput> {
+        s.as_deref()
+            .map(|t| {
+                parse_duration(t)
+                    .map(|d| d.as_secs_f64())
+                    .map_err(|m| BadInput(format!("{}: expect: {m}", spec.path.display())))
+            })
+            .transpose()
+    };
+    if let Some(min) = bound(&e.at_min)?
+        && v.at.is_none_or(|a| a < min)
+    {
+        failed.push(format!(
+            "expected at >= {}, got {:?}",
+            format_secs(min),
+            v.at
+        ));
+    }
+    if let Some(max) = bound(&e.at_max)?
+        && v.at.is_none_or(|a| a > max)
+    {
+        failed.push(format!(
+            "expected at <= {}, got {:?}",
+            format_secs(max),
+            v.at
+        ));
+    }
+    if let Some(n) = e.violations
+        && v.violations.len() != n
+    {
+        failed.push(format!(
+            "expected {n} violations, got {}",
+            v.violations.len()
+        ));
+    }
+    if let Some(n) = e.min_sessions
+        && v.sessions < n
+    {
+        failed.push(format!(
+            "expected at least {n} sessions, got {}",
+            v.sessions
+        ));
+    }
+    Ok(failed)
+}
+
+fn format_secs(s: f64) -> String {
+    format_duration(crate::timeline::Micros::from_secs_f64(s))
+}
+
+/// The golden directory for a spec: `golden/` beside its `replays/`.
+pub fn default_golden_dir(spec_path: &Path) -> PathBuf {
+    let dir = spec_path.parent().unwrap_or(Path::new("."));
+    dir.join("..").join("golden")
+}
+
+pub fn snapshot_name(spec: &LoadedSpec) -> String {
+    format!("replay__{}", spec.name)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoldenStatus {
+    Matched,
+    Changed,
+    Missing,
+}
+
+impl GoldenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoldenStatus::Matched => "matched",
+            GoldenStatus::Changed => "changed",
+            GoldenStatus::Missing => "missing",
+        }
+    }
+}
+
+/// The body of an insta `.snap` file (after its `---` metadata header).
+pub fn snap_body(text: &str) -> &str {
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return text;
+    };
+    match rest.find("\n---\n") {
+        Some(p) => &rest[p + 5..],
+        None => text,
+    }
+}
+
+/// Compares `body` with the golden snapshot; on a difference writes
+/// `<name>.snap.new` in insta's format for `cargo insta review`.
+pub fn compare_golden(golden_dir: &Path, name: &str, body: &str) -> std::io::Result<GoldenStatus> {
+    let path = golden_dir.join(format!("{name}.snap"));
+    let status = match std::fs::read_to_string(&path) {
+        Ok(text) if snap_body(&text).trim_end() == body.trim_end() => GoldenStatus::Matched,
+        Ok(_) => GoldenStatus::Changed,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => GoldenStatus::Missing,
+        Err(e) => return Err(e),
+    };
+    let new_path = golden_dir.join(format!("{name}.snap.new"));
+    if status == GoldenStatus::Matched {
+        if new_path.exists() {
+            std::fs::remove_file(&new_path)?;
+        }
+    } else {
+        std::fs::write(
+            &new_path,
+            format!(
+                "---\nsource: harness/tests/replay_golden.rs\nexpression: verdict.to_json()\n---\n{}\n",
+                body.trim_end()
+            ),
+        )?;
+    }
+    Ok(status)
+}

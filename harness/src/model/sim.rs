@@ -1,0 +1,1556 @@
+//! The simulation loop: owns the virtual clock, the delivery queue and the
+//! network between a client actor and the environment actors. Time only
+//! moves here, by jumping to the next thing due: a queued event (ties
+//! broken by insertion order) or an actor's `poll_timeout`.
+//!
+//! The network model per connection and direction: latency; data sent
+//! while the path is down stays unacknowledged and is retransmitted on the
+//! Linux RTO schedule (200 ms doubling to 120 s) until `tcp_retries2`
+//! retransmissions, then the sender's socket aborts; keepalive probes run
+//! only on an idle socket with nothing unacknowledged and abort it after
+//! idle + interval × count without an answer; a load balancer's idle
+//! timer is reset by data only.
+
+use super::client::{ClientNote, ClientOutput, ClosedHow, LinkFailure, Phase, SpiceClient};
+use super::constants::{Constants, Value};
+use super::duration::format_duration;
+use super::profile::{Profile, Variant};
+use super::spice_server::{ServerClose, ServerConfig, ServerOutput, SpiceMsg, SpiceServer};
+use crate::timeline::Micros;
+use crate::timeline::synthetic::{ChannelKind, LbExpiry, ScriptEvent, ServerBehaviour, Timeline};
+use crate::verdict::{
+    Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
+};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+/// Every constant of a run: environment (defaults from protocol-facts.md
+/// and the timeline), then the profile's, then the variant's.
+pub fn constants_for(profile: &Profile, variant: &Variant, t: &Timeline) -> Constants {
+    use Value::*;
+    let ms = |n: u64| Duration(Micros(n * 1_000));
+    let sec = |n: u64| Duration(Micros(n * 1_000_000));
+    let mut c = Constants::default();
+    c.define(
+        "latency",
+        Duration(t.network.latency.0),
+        "timeline [network]",
+    );
+    c.define(
+        "ping_interval",
+        ms(15_000),
+        "SS red-channel-client.cpp:238 PING_TEST_TIMEOUT_MS",
+    );
+    c.define(
+        "long_ping_interval",
+        ms(300_000),
+        "SS red-channel-client.cpp:239 PING_TEST_LONG_TIMEOUT_MS",
+    );
+    c.define(
+        "ping_retry",
+        ms(100),
+        "SS red-channel-client.cpp:240 PING_TEST_IDLE_NET_TIMEOUT_MS",
+    );
+    c.define(
+        "connectivity_timeout",
+        ms(30_000),
+        "SS main-channel-client.cpp:39 CLIENT_CONNECTIVITY_TIMEOUT",
+    );
+    c.define(
+        "ack_window",
+        Count(20),
+        "SS red-channel-client.cpp:39 CLIENT_ACK_WINDOW",
+    );
+    c.define(
+        "server_tcp_keepalive_idle",
+        sec(600),
+        "SS reds.cpp:2326 KEEPALIVE_TIMEOUT",
+    );
+    c.define(
+        "server_tcp_keepalive_interval",
+        sec(75),
+        "LX tcp.h TCP_KEEPALIVE_INTVL",
+    );
+    c.define(
+        "server_tcp_keepalive_count",
+        Count(9),
+        "LX tcp.h TCP_KEEPALIVE_PROBES",
+    );
+    c.define("tcp_rto_min", ms(200), "LX tcp.h TCP_RTO_MIN");
+    c.define("tcp_rto_max", sec(120), "LX tcp.h TCP_RTO_MAX");
+    c.define("tcp_retries2", Count(15), "LX ip-sysctl.rst tcp_retries2");
+    c.define(
+        "tcp_syn_retries",
+        Count(6),
+        "LX ip-sysctl.rst tcp_syn_retries",
+    );
+    c.define(
+        "lb_idle_timeout",
+        Duration(t.lb.as_ref().map_or(Micros::ZERO, |l| l.idle_timeout.0)),
+        "timeline [lb]; 0s = no load balancer",
+    );
+    (profile.define)(&mut c);
+    (variant.apply)(&mut c);
+    c
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Item {
+    Msg(SpiceMsg),
+    Fin,
+}
+
+const CLIENT: usize = 0;
+const SERVER: usize = 1;
+
+#[derive(Clone, Copy, Debug)]
+struct Keepalive {
+    idle: Micros,
+    interval: Micros,
+    count: u64,
+}
+
+/// One direction's send queue: data held while the path is down.
+#[derive(Clone, Debug, Default)]
+struct Pipe {
+    held: VecDeque<Item>,
+    /// Next retransmission (or the abort, after `tcp_retries2`).
+    retry_at: Option<Micros>,
+    retries: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Conn {
+    client_ch: usize,
+    kind: ChannelKind,
+    server_ch: Option<usize>,
+    /// Endpoint sockets still open: [client, server].
+    open: [bool; 2],
+    /// Indexed by sending endpoint.
+    pipes: [Pipe; 2],
+    /// Last segment (data, ACK or probe answer) each endpoint received.
+    last_rx: [Micros; 2],
+    probes: [u64; 2],
+    lb_last_data: Micros,
+    /// The load balancer forgot this flow or the peer vanished.
+    dead_path: bool,
+    /// Why the server closed it, for attribution.
+    server_close: Option<ServerClose>,
+    /// The client application has seen this connection end.
+    client_saw_end: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Script(usize),
+    /// Occurrence `n` of a recurring script event.
+    Recurring(usize, u64),
+    Deliver {
+        conn: usize,
+        to: usize,
+        item: Item,
+    },
+    Reset {
+        conn: usize,
+        endpoint: usize,
+    },
+    DialStep {
+        conn: usize,
+        syn: u64,
+    },
+    Linked {
+        conn: usize,
+    },
+    LinkFailed {
+        conn: usize,
+        why: LinkFailure,
+    },
+    StallEnd,
+}
+
+/// The event queue: earliest first, equal times in insertion order.
+#[derive(Default)]
+pub struct EventQueue<E> {
+    heap: BinaryHeap<Reverse<(Micros, u64, usize)>>,
+    slots: Vec<Option<E>>,
+    free: Vec<usize>,
+    seq: u64,
+}
+
+impl<E> EventQueue<E> {
+    pub fn new() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            seq: 0,
+        }
+    }
+    pub fn push(&mut self, at: Micros, ev: E) {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(ev);
+                i
+            }
+            None => {
+                self.slots.push(Some(ev));
+                self.slots.len() - 1
+            }
+        };
+        self.heap.push(Reverse((at, self.seq, slot)));
+        self.seq += 1;
+    }
+    pub fn peek_time(&self) -> Option<Micros> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+    pub fn pop(&mut self) -> Option<(Micros, E)> {
+        let Reverse((at, _, slot)) = self.heap.pop()?;
+        self.free.push(slot);
+        self.slots[slot].take().map(|e| (at, e))
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+#[derive(Default, Clone)]
+struct ChannelStats {
+    generations: u64,
+    rx: u64,
+    pings: u64,
+    pongs: u64,
+    keepalives: u64,
+    longest_silence: Micros,
+    last_rx: Option<Micros>,
+    closed_at: Option<Micros>,
+    closed_by: Option<String>,
+}
+
+/// A low-level chain entry, formatted only if it makes it into a verdict
+/// (a day of pings would otherwise be tens of thousands of strings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Minor {
+    Ping { id: u64, kind: ChannelKind },
+    Pong { id: u64, kind: ChannelKind },
+    Text(String),
+}
+
+impl Minor {
+    fn render(&self) -> String {
+        match self {
+            Minor::Ping { id, kind } => format!("PING id {id} on {}", kind.as_str()),
+            Minor::Pong { id, kind } => format!("PONG id {id} on {}", kind.as_str()),
+            Minor::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Chain entries kept in full (script, disconnects, reconnects) and a
+/// ring of recent low-level ones (pings, pongs) merged in around the end.
+struct Recorder {
+    major: Vec<(Micros, u64, ChainEntry)>,
+    minor: VecDeque<(Micros, u64, &'static str, Minor)>,
+    seq: u64,
+}
+
+const MINOR_RING: usize = 12;
+const MAJOR_LIMIT: usize = 400;
+
+impl Recorder {
+    fn push(&mut self, at: Micros, actor: &'static str, what: String, basis: Basis) {
+        self.seq += 1;
+        if self.major.len() < MAJOR_LIMIT {
+            let e = ChainEntry {
+                at: secs(at),
+                actor,
+                what,
+                basis,
+            };
+            self.major.push((at, self.seq, e));
+        }
+    }
+
+    fn push_minor(&mut self, at: Micros, actor: &'static str, what: Minor) {
+        self.seq += 1;
+        if self
+            .minor
+            .back()
+            .is_some_and(|(t, _, _, last)| *t == at && *last == what)
+        {
+            return;
+        }
+        if self.minor.len() == MINOR_RING {
+            self.minor.pop_front();
+        }
+        self.minor.push_back((at, self.seq, actor, what));
+    }
+}
+
+struct Outage {
+    at: Micros,
+    channel: ChannelKind,
+    cause: String,
+}
+
+pub struct Sim {
+    now: Micros,
+    horizon: Micros,
+    max_steps: u64,
+    steps: u64,
+    queue: EventQueue<Ev>,
+    latency: Micros,
+    rto_min: Micros,
+    rto_max: Micros,
+    retries2: u64,
+    syn_retries: u64,
+    client_ka: Keepalive,
+    server_ka: Keepalive,
+    lb: Option<(Micros, LbExpiry)>,
+    blackholes: Vec<(Micros, Micros)>,
+    half_open_all: Option<Micros>,
+    conns: Vec<Conn>,
+    /// Connections with at least one open endpoint or data in flight.
+    live: Vec<usize>,
+    server: SpiceServer,
+    server_cfg: ServerConfig,
+    server_running: bool,
+    server_conn: Vec<usize>,
+    ticket_consumed: bool,
+    single_use: bool,
+    ticket_valid_until: Option<Micros>,
+    client: SpiceClient,
+    client_conn: Vec<Option<usize>>,
+    client_stalled: Option<Option<Micros>>,
+    backlog: VecDeque<(usize, Item)>,
+    script: Vec<ScriptEvent>,
+    rec: Recorder,
+    stats: Vec<ChannelStats>,
+    violations: Vec<Violation>,
+    reconnects: Vec<ReconnectAttempt>,
+    sessions: u64,
+    outage: Option<Outage>,
+    root_close: Option<(Micros, ChannelKind, ServerClose)>,
+    /// Set when the connection the client just lost was closed by the server.
+    lost_conn_server_close: Option<ServerClose>,
+    user_closed: bool,
+    /// A session came up since the last outage began.
+    recovered: bool,
+    profile: String,
+    variant: String,
+    constants: BTreeMap<String, String>,
+    input: String,
+    environment: BTreeMap<String, String>,
+}
+
+impl Sim {
+    pub fn new(
+        profile: &Profile,
+        variant: &Variant,
+        constants: &Constants,
+        timeline: &Timeline,
+        input: &str,
+    ) -> Sim {
+        let c = constants;
+        let server_cfg = ServerConfig {
+            ping_interval: c.duration("ping_interval"),
+            long_ping_interval: c.duration("long_ping_interval"),
+            ping_retry: c.duration("ping_retry"),
+            connectivity_timeout: c.duration("connectivity_timeout"),
+            ack_window: c.count("ack_window").min(u32::MAX as u64 / 4) as u32,
+            behaviour: timeline.server.behaviour,
+        };
+        let client_cfg = (profile.build)(c, timeline);
+        let n = client_cfg.channels.len();
+        let lb_idle = c.duration("lb_idle_timeout");
+        let lb = (lb_idle > Micros::ZERO).then(|| {
+            (
+                lb_idle,
+                timeline.lb.as_ref().map_or(LbExpiry::Rst, |l| l.on_expiry),
+            )
+        });
+        let mut environment = BTreeMap::new();
+        environment.insert(
+            "server".to_string(),
+            match timeline.server.behaviour {
+                ServerBehaviour::Source => "spice-server@ee6c01a2".to_string(),
+                ServerBehaviour::Seed002Belief => "spice-server@seed-002-belief".to_string(),
+            },
+        );
+        environment.insert(
+            "lb".into(),
+            match lb {
+                None => "none".into(),
+                Some((t, e)) => format!("idle {} then {:?}", format_duration(t), e).to_lowercase(),
+            },
+        );
+        environment.insert(
+            "ticket".into(),
+            format!(
+                "{}{}",
+                if timeline.server.single_use_ticket {
+                    "single-use"
+                } else {
+                    "reusable"
+                },
+                timeline
+                    .server
+                    .ticket_valid_until
+                    .map(|v| format!(", valid until {}", format_duration(v.0)))
+                    .unwrap_or_default()
+            ),
+        );
+        let mut blackholes = Vec::new();
+        let mut half_open_all = None;
+        for ev in &timeline.events {
+            match ev {
+                ScriptEvent::Blackhole { from, to } => blackholes.push((from.0, to.0)),
+                ScriptEvent::HalfOpen { at, channel: None } => {
+                    half_open_all = Some(half_open_all.map_or(at.0, |h: Micros| h.min(at.0)))
+                }
+                _ => {}
+            }
+        }
+        let mut queue = EventQueue::new();
+        for (i, ev) in timeline.events.iter().enumerate() {
+            let at = match ev {
+                ScriptEvent::UserActive { from, .. } | ScriptEvent::ServerData { from, .. } => {
+                    queue.push(from.0, Ev::Recurring(i, 0));
+                    continue;
+                }
+                ScriptEvent::Blackhole { from, .. } => from.0,
+                ScriptEvent::Keystroke { at }
+                | ScriptEvent::ServerStopsAnswering { at, .. }
+                | ScriptEvent::ServerStopsPinging { at, .. }
+                | ScriptEvent::ClientStalls { at, .. }
+                | ScriptEvent::ServerKilled { at }
+                | ScriptEvent::ServerRestarted { at }
+                | ScriptEvent::HalfOpen { at, .. }
+                | ScriptEvent::UserClose { at } => at.0,
+            };
+            queue.push(at, Ev::Script(i));
+        }
+        let ka = |p: &str| Keepalive {
+            idle: c.duration(&format!("{p}_tcp_keepalive_idle")),
+            interval: c.duration(&format!("{p}_tcp_keepalive_interval")),
+            count: c.count(&format!("{p}_tcp_keepalive_count")),
+        };
+        Sim {
+            now: Micros::ZERO,
+            horizon: timeline.horizon.0,
+            max_steps: 50_000_000,
+            steps: 0,
+            queue,
+            latency: c.duration("latency"),
+            rto_min: c.duration("tcp_rto_min").max(Micros(1)),
+            rto_max: c.duration("tcp_rto_max").max(Micros(1)),
+            retries2: c.count("tcp_retries2"),
+            syn_retries: c.count("tcp_syn_retries").min(30),
+            client_ka: ka("client"),
+            server_ka: ka("server"),
+            lb,
+            blackholes,
+            half_open_all,
+            conns: Vec::new(),
+            live: Vec::new(),
+            server: SpiceServer::new(server_cfg),
+            server_cfg,
+            server_running: true,
+            server_conn: Vec::new(),
+            ticket_consumed: false,
+            single_use: timeline.server.single_use_ticket,
+            ticket_valid_until: timeline.server.ticket_valid_until.map(|d| d.0),
+            client: SpiceClient::new(client_cfg),
+            client_conn: vec![None; n],
+            client_stalled: None,
+            backlog: VecDeque::new(),
+            script: timeline.events.clone(),
+            rec: Recorder {
+                major: Vec::new(),
+                minor: VecDeque::new(),
+                seq: 0,
+            },
+            stats: vec![ChannelStats::default(); n],
+            violations: Vec::new(),
+            reconnects: Vec::new(),
+            sessions: 0,
+            outage: None,
+            root_close: None,
+            lost_conn_server_close: None,
+            user_closed: false,
+            recovered: false,
+            profile: profile.name.to_string(),
+            variant: variant.name.to_string(),
+            constants: constants.snapshot(),
+            input: input.to_string(),
+            environment,
+        }
+    }
+
+    /// Bounds the number of steps (a livelock guard); default 50 million.
+    pub fn with_max_steps(mut self, n: u64) -> Sim {
+        self.max_steps = n;
+        self
+    }
+
+    fn note(&mut self, actor: &'static str, what: String, basis: Basis) {
+        self.rec.push(self.now, actor, what, basis);
+    }
+    fn minor(&mut self, actor: &'static str, what: Minor) {
+        self.rec.push_minor(self.now, actor, what);
+    }
+
+    fn violation(&mut self, code: &str, channel: Option<ChannelKind>, message: String) {
+        let ch = channel.map(|c| c.as_str().to_string());
+        if let Some(v) = self
+            .violations
+            .iter_mut()
+            .find(|v| v.code == code && v.channel == ch)
+        {
+            v.count += 1;
+            return;
+        }
+        self.violations.push(Violation {
+            code: code.to_string(),
+            at: secs(self.now),
+            channel: ch,
+            message,
+            count: 1,
+        });
+    }
+
+    fn path_up(&self, t: Micros, conn: usize) -> bool {
+        let c = &self.conns[conn];
+        !c.dead_path
+            && self.half_open_all.is_none_or(|h| t < h)
+            && !self.blackholes.iter().any(|&(a, b)| a <= t && t < b)
+    }
+
+    fn rto(&self, n: u64) -> Micros {
+        let shift = n.saturating_sub(1).min(40);
+        Micros(
+            self.rto_min
+                .0
+                .saturating_mul(1u64 << shift)
+                .min(self.rto_max.0),
+        )
+    }
+
+    // ---- the loop ----
+
+    pub fn run(mut self) -> Verdict {
+        self.client.start(Micros::ZERO);
+        self.drain();
+        loop {
+            let client_t = if self.client_stalled.is_some() {
+                None
+            } else {
+                self.client.poll_timeout()
+            };
+            let server_t = if self.server_running {
+                self.server.poll_timeout()
+            } else {
+                None
+            };
+            // A deadline that passed while its actor could not act (a
+            // stalled client) is due now, not in the past.
+            let now = self.now;
+            let (client_t, server_t) = (client_t.map(|t| t.max(now)), server_t.map(|t| t.max(now)));
+            let queue_t = self.queue.peek_time();
+            let net_t = self.net_timeout().map(|t| t.max(now));
+            let Some(next) = [queue_t, client_t, server_t, net_t]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
+            };
+            if next > self.horizon {
+                break;
+            }
+            self.steps += 1;
+            if self.steps > self.max_steps {
+                self.violation(
+                    "model.step_bound",
+                    None,
+                    format!("more than {} steps: livelock in the model", self.max_steps),
+                );
+                break;
+            }
+            if next < self.now {
+                self.violation(
+                    "model.time_backwards",
+                    None,
+                    format!("{next} < {}", self.now),
+                );
+                break;
+            }
+            self.now = next;
+            if queue_t == Some(next) {
+                // Queued events go first at equal times, so everything
+                // queued for this instant can run before the actors'
+                // deadlines are asked again.
+                // Each counts as a step, so the livelock bound still holds.
+                while let Some((_, ev)) = self.queue.pop() {
+                    self.dispatch(ev);
+                    self.drain();
+                    if self.queue.peek_time() != Some(next) {
+                        break;
+                    }
+                    self.steps += 1;
+                    if self.steps > self.max_steps {
+                        break;
+                    }
+                }
+            } else if client_t == Some(next) {
+                self.client.handle_timeout(next);
+            } else if server_t == Some(next) {
+                self.server.handle_timeout(next);
+            } else {
+                self.handle_net_timeout();
+            }
+            self.drain();
+        }
+        self.finish()
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Script(i) => self.script_event(i),
+            Ev::Recurring(i, n) => self.recurring(i, n),
+            Ev::Deliver { conn, to, item } => self.deliver(conn, to, item),
+            Ev::Reset { conn, endpoint } => self.abort(conn, endpoint, ClosedHow::Reset),
+            Ev::DialStep { conn, syn } => self.dial_step(conn, syn),
+            Ev::Linked { conn } => self.linked(conn),
+            Ev::LinkFailed { conn, why } => {
+                let c = &mut self.conns[conn];
+                c.open = [false, false];
+                let ch = c.client_ch;
+                if self.client_conn[ch] == Some(conn) {
+                    self.client.handle_link_failed(self.now, ch, why);
+                }
+            }
+            Ev::StallEnd => self.end_stall(),
+        }
+    }
+
+    fn script_event(&mut self, i: usize) {
+        let ev = self.script[i].clone();
+        let what = match &ev {
+            ScriptEvent::Keystroke { .. } => {
+                if self.client_stalled.is_none() {
+                    self.client.handle_user_input(self.now);
+                }
+                return;
+            }
+            ScriptEvent::ServerStopsAnswering { channel, .. } => {
+                self.server.wedge(*channel);
+                format!(
+                    "server stops reading and writing {}",
+                    channel.map_or("every channel", |c| c.as_str())
+                )
+            }
+            ScriptEvent::ServerStopsPinging { channel, .. } => {
+                self.server.stop_pinging(*channel);
+                format!("server stops sending PINGs on {}", channel.as_str())
+            }
+            ScriptEvent::ClientStalls { until, .. } => {
+                self.client_stalled = Some(until.map(|u| u.0));
+                if let Some(u) = until {
+                    self.queue.push(u.0, Ev::StallEnd);
+                }
+                match until {
+                    Some(u) => format!("client stops reading until {}", format_duration(u.0)),
+                    None => "client stops reading for good".into(),
+                }
+            }
+            ScriptEvent::ServerKilled { .. } => {
+                self.kill_server();
+                "server process killed; its kernel closes every socket".into()
+            }
+            ScriptEvent::ServerRestarted { .. } => {
+                if self.server_running {
+                    self.kill_server();
+                }
+                self.server_running = true;
+                "server (re)started, accepting connections".into()
+            }
+            ScriptEvent::Blackhole { to, .. } => {
+                format!("network blackhole until {}", format_duration(to.0))
+            }
+            ScriptEvent::HalfOpen { channel, .. } => {
+                for &k in &self.live {
+                    let c = &mut self.conns[k];
+                    if channel.is_none_or(|ch| ch == c.kind) {
+                        c.dead_path = true;
+                    }
+                }
+                format!(
+                    "half-open: the peer of {} vanishes without a trace",
+                    channel.map_or("every connection", |c| c.as_str())
+                )
+            }
+            ScriptEvent::UserClose { .. } => {
+                self.user_closed = true;
+                self.client.handle_user_close(self.now);
+                "user closes the session".into()
+            }
+            ScriptEvent::UserActive { .. } | ScriptEvent::ServerData { .. } => return,
+        };
+        self.note("script", what, Basis::Script);
+    }
+
+    fn recurring(&mut self, i: usize, n: u64) {
+        let (from, to, every) = match &self.script[i] {
+            ScriptEvent::UserActive { from, to, every } => (from.0, to.0, every.0),
+            ScriptEvent::ServerData {
+                from, to, every, ..
+            } => (from.0, to.0, every.0),
+            _ => return,
+        };
+        if n == 0 {
+            let what = match &self.script[i] {
+                ScriptEvent::UserActive { .. } => format!(
+                    "user active until {}, input every {}",
+                    format_duration(to),
+                    format_duration(every)
+                ),
+                ScriptEvent::ServerData { channel, .. } => format!(
+                    "server sends {} data until {} every {}",
+                    channel.as_str(),
+                    format_duration(to),
+                    format_duration(every)
+                ),
+                _ => String::new(),
+            };
+            self.note("script", what, Basis::Script);
+        }
+        match self.script[i].clone() {
+            ScriptEvent::UserActive { .. } if self.client_stalled.is_none() => {
+                self.client.handle_user_input(self.now);
+            }
+            ScriptEvent::ServerData { channel, .. } => {
+                if self.server_running
+                    && let Some(idx) = (0..self.server_conn.len()).rev().find(|&s| {
+                        self.server.channel_kind(s) == Some(channel) && self.server.is_open(s)
+                    })
+                {
+                    self.server.handle_app_data(self.now, idx);
+                }
+            }
+            _ => {}
+        }
+        let next = Micros(from.0.saturating_add(every.0.saturating_mul(n + 1)));
+        if next <= to && next > self.now {
+            self.queue.push(next, Ev::Recurring(i, n + 1));
+        }
+    }
+
+    fn kill_server(&mut self) {
+        self.server.kill();
+        self.drain();
+        self.server_running = false;
+        self.server = SpiceServer::new(self.server_cfg);
+        self.server_conn.clear();
+    }
+
+    fn end_stall(&mut self) {
+        if self
+            .client_stalled
+            .is_none_or(|u| u.is_none_or(|u| u > self.now))
+        {
+            return;
+        }
+        self.client_stalled = None;
+        self.note("client", "client reads again".into(), Basis::Model);
+        while let Some((conn, item)) = self.backlog.pop_front() {
+            self.client_receives(conn, item);
+            self.drain();
+        }
+    }
+
+    // ---- outputs ----
+
+    fn drain(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some(o) = self.server.poll_output() {
+                any = true;
+                self.server_output(o);
+            }
+            while let Some(o) = self.client.poll_output() {
+                any = true;
+                self.client_output(o);
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn server_output(&mut self, o: ServerOutput) {
+        match o {
+            ServerOutput::Send { channel, msg } => {
+                let Some(&conn) = self.server_conn.get(channel) else {
+                    return;
+                };
+                if let SpiceMsg::Ping { id } = msg {
+                    let kind = self.conns[conn].kind;
+                    self.minor("server", Minor::Ping { id, kind });
+                }
+                self.send(conn, SERVER, Item::Msg(msg));
+            }
+            ServerOutput::Close { channel, why } => {
+                let Some(&conn) = self.server_conn.get(channel) else {
+                    return;
+                };
+                let kind = self.conns[conn].kind;
+                self.conns[conn].server_close = Some(why);
+                // A teardown closes every channel at once; the first close
+                // of an instant is the root.
+                let first_now = self.root_close.is_none_or(|(t, _, _)| t != self.now);
+                if why != ServerClose::MainTornDown && first_now {
+                    self.root_close = Some((self.now, kind, why));
+                    let detail = match why {
+                        ServerClose::ConnectivityTimeout => format!(
+                            "server: {} unresponsive for more than {}, disconnecting",
+                            kind.as_str(),
+                            format_duration(self.server_cfg.connectivity_timeout)
+                        ),
+                        ServerClose::UnknownMessage(code) => format!(
+                            "server: unknown client message type {code} on {}, channel disconnected",
+                            kind.as_str()
+                        ),
+                        other => format!("server closes {}: {}", kind.as_str(), other.code()),
+                    };
+                    self.note("server", detail, Basis::Model);
+                }
+                if self.conns[conn].open[SERVER] {
+                    self.conns[conn].open[SERVER] = false;
+                    self.send_raw(conn, SERVER, Item::Fin);
+                }
+            }
+        }
+    }
+
+    fn client_output(&mut self, o: ClientOutput) {
+        match o {
+            ClientOutput::Dial {
+                channel,
+                credential,
+            } => {
+                let kind = self.client.channel_kind(channel);
+                let id = self.conns.len();
+                self.conns.push(Conn {
+                    client_ch: channel,
+                    kind,
+                    server_ch: None,
+                    open: [true, false],
+                    pipes: [Pipe::default(), Pipe::default()],
+                    last_rx: [self.now; 2],
+                    probes: [0; 2],
+                    lb_last_data: self.now,
+                    dead_path: false,
+                    server_close: None,
+                    client_saw_end: false,
+                });
+                self.live.push(id);
+                self.client_conn[channel] = Some(id);
+                self.stats[channel].generations += 1;
+                if kind == ChannelKind::Main
+                    && let Some(r) = self.reconnects.last_mut()
+                    && r.started_at.is_none()
+                {
+                    r.started_at = Some(secs(self.now));
+                    r.credential = Some(credential);
+                }
+                self.queue.push(self.now, Ev::DialStep { conn: id, syn: 0 });
+            }
+            ClientOutput::Send { channel, msg } => {
+                let Some(conn) = self.client_conn[channel] else {
+                    return;
+                };
+                let kind = self.client.channel_kind(channel);
+                match msg {
+                    SpiceMsg::Pong { id } => {
+                        self.stats[channel].pongs += 1;
+                        self.minor("client", Minor::Pong { id, kind });
+                    }
+                    SpiceMsg::Unknown { code } => self.violation(
+                        "client.unknown_message",
+                        Some(kind),
+                        format!(
+                            "client sent message type {code}, which SPICE does not define client-to-server (there is no client PING)"
+                        ),
+                    ),
+                    _ => {}
+                }
+                self.send(conn, CLIENT, Item::Msg(msg));
+            }
+            ClientOutput::Close { channel } => {
+                let st = &mut self.stats[channel];
+                if st.last_rx.is_some() {
+                    st.closed_at = Some(self.now);
+                    st.closed_by = Some("client.closed".into());
+                    st.last_rx = None;
+                }
+                if let Some(conn) = self.client_conn[channel]
+                    && self.conns[conn].open[CLIENT]
+                {
+                    self.conns[conn].open[CLIENT] = false;
+                    self.send_raw(conn, CLIENT, Item::Fin);
+                }
+            }
+            ClientOutput::Note(n) => self.client_note(n),
+        }
+    }
+
+    fn client_note(&mut self, n: ClientNote) {
+        let (what, major) = match n {
+            ClientNote::SessionUp { generation } => {
+                self.sessions += 1;
+                self.recovered = true;
+                if let Some(r) = self.reconnects.last_mut()
+                    && r.result == "pending"
+                {
+                    r.result = "session up".into();
+                }
+                (format!("session up (generation {generation})"), true)
+            }
+            ClientNote::SessionLost { channel, cause } => {
+                // A FIN or RST the server sent for a reason of its own: name
+                // that reason, when and on which channel it started.
+                let (cause, ch, at) = match (self.lost_conn_server_close.take(), self.root_close) {
+                    (Some(_), Some((t, k, why))) => (why.code().to_string(), k, t),
+                    _ => (cause, channel, self.now),
+                };
+                let what = format!(
+                    "session lost: first seen on {} ({}), attributed to {} on {}",
+                    channel.as_str(),
+                    self.stats_closed_label(channel),
+                    cause,
+                    ch.as_str()
+                );
+                let fresh = self.outage.is_none() || self.recovered;
+                if fresh {
+                    self.recovered = false;
+                    self.outage = Some(Outage {
+                        at,
+                        channel: ch,
+                        cause,
+                    });
+                }
+                (what, true)
+            }
+            ClientNote::LivenessTimeout { channel } => (
+                format!(
+                    "client: no data on {} for the liveness timeout",
+                    channel.as_str()
+                ),
+                true,
+            ),
+            ClientNote::KeepaliveSent { channel } => {
+                if let Some(i) = (0..self.client.channel_count())
+                    .find(|&i| self.client.channel_kind(i) == channel)
+                {
+                    self.stats[i].keepalives += 1;
+                }
+                (
+                    format!("client keepalive on idle {}", channel.as_str()),
+                    false,
+                )
+            }
+            ClientNote::AttemptScheduled { attempt, at, delay } => {
+                self.reconnects.push(ReconnectAttempt {
+                    attempt,
+                    scheduled_at: secs(self.now),
+                    delay: format_duration(delay),
+                    started_at: None,
+                    credential: None,
+                    result: "pending".into(),
+                });
+                (
+                    format!("reconnect attempt {attempt} scheduled for {}", fmt_secs(at)),
+                    true,
+                )
+            }
+            ClientNote::AttemptStarted {
+                attempt,
+                credential,
+            } => (
+                format!("reconnect attempt {attempt} dials main with {credential}"),
+                true,
+            ),
+            ClientNote::AttemptFailed { attempt, why } => {
+                if let Some(r) = self
+                    .reconnects
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.attempt == attempt)
+                {
+                    r.result = format!("failed: {why}");
+                }
+                if why.contains("single-use") {
+                    self.violation(
+                        "client.retry_with_consumed_ticket",
+                        Some(ChannelKind::Main),
+                        "reconnect reused a single-use ticket: a doomed retry".into(),
+                    );
+                }
+                (format!("reconnect attempt {attempt} failed: {why}"), true)
+            }
+            ClientNote::GaveUp { reason } => (format!("client gives up: {reason}"), true),
+            ClientNote::UserClosed => ("client closes every channel".into(), true),
+        };
+        if major {
+            self.note("client", what, Basis::Model);
+        } else {
+            self.minor("client", Minor::Text(what));
+        }
+    }
+
+    fn stats_closed_label(&self, channel: ChannelKind) -> String {
+        (0..self.client.channel_count())
+            .find(|&i| self.client.channel_kind(i) == channel)
+            .and_then(|i| self.stats[i].closed_by.clone())
+            .unwrap_or_else(|| "closed".into())
+    }
+
+    // ---- network ----
+
+    fn send(&mut self, conn: usize, from: usize, item: Item) {
+        if !self.conns[conn].open[from] {
+            return;
+        }
+        self.send_raw(conn, from, item);
+    }
+
+    fn send_raw(&mut self, conn: usize, from: usize, item: Item) {
+        let up = self.path_up(self.now, conn);
+        if matches!(item, Item::Msg(_)) && up {
+            // The load balancer sees application bytes only.
+            self.conns[conn].lb_last_data = self.now;
+        }
+        let held = !self.conns[conn].pipes[from].held.is_empty();
+        if up && !held {
+            self.queue.push(
+                Micros(self.now.0 + self.latency.0),
+                Ev::Deliver {
+                    conn,
+                    to: 1 - from,
+                    item,
+                },
+            );
+            return;
+        }
+        let first_rto = self.rto(1);
+        let p = &mut self.conns[conn].pipes[from];
+        p.held.push_back(item);
+        if p.retry_at.is_none() {
+            p.retry_at = Some(Micros(self.now.0 + first_rto.0));
+            p.retries = 0;
+            if from == SERVER
+                && let Some(s) = self.conns[conn].server_ch
+            {
+                self.server.set_socket_busy(s, true);
+            }
+        }
+    }
+
+    fn deliver(&mut self, conn: usize, to: usize, item: Item) {
+        let from = 1 - to;
+        // A stalled client's socket is open; its app just is not reading.
+        let listening = self.conns[conn].open[to] || to == CLIENT && self.client_stalled.is_some();
+        if !listening {
+            // Nobody listens: the kernel answers with RST.
+            if self.conns[conn].open[from] && self.path_up(self.now, conn) {
+                self.queue.push(
+                    Micros(self.now.0 + self.latency.0),
+                    Ev::Reset {
+                        conn,
+                        endpoint: from,
+                    },
+                );
+            }
+            return;
+        }
+        let c = &mut self.conns[conn];
+        c.last_rx[to] = self.now;
+        c.probes[to] = 0;
+        // The ACK reaches the sender; approximated as now.
+        c.last_rx[from] = self.now;
+        c.probes[from] = 0;
+        if to == SERVER {
+            let Some(s) = self.conns[conn].server_ch else {
+                return;
+            };
+            match item {
+                Item::Msg(m) => self.server.handle_message(self.now, s, m),
+                Item::Fin => {
+                    self.conns[conn].open[SERVER] = false;
+                    self.server.handle_peer_closed(s);
+                }
+            }
+        } else if self.client_stalled.is_some() {
+            self.backlog.push_back((conn, item));
+        } else {
+            self.client_receives(conn, item);
+        }
+    }
+
+    fn client_receives(&mut self, conn: usize, item: Item) {
+        let ch = self.conns[conn].client_ch;
+        if self.client_conn[ch] != Some(conn) {
+            return;
+        }
+        match item {
+            Item::Msg(m) => {
+                let st = &mut self.stats[ch];
+                st.rx += 1;
+                if let Some(last) = st.last_rx {
+                    st.longest_silence = st.longest_silence.max(self.now.saturating_sub(last));
+                }
+                st.last_rx = Some(self.now);
+                if let SpiceMsg::Ping { .. } = m {
+                    st.pings += 1;
+                }
+                self.client.handle_message(self.now, ch, m);
+            }
+            Item::Fin => self.client_closed(conn, ClosedHow::Fin),
+        }
+    }
+
+    fn client_closed(&mut self, conn: usize, how: ClosedHow) {
+        let ch = self.conns[conn].client_ch;
+        if self.client_conn[ch] != Some(conn) || self.conns[conn].client_saw_end {
+            return;
+        }
+        self.conns[conn].client_saw_end = true;
+        let st = &mut self.stats[ch];
+        st.closed_at = Some(self.now);
+        st.closed_by = Some(how.code().to_string());
+        st.last_rx = None;
+        let kind = self.conns[conn].kind;
+        self.note(
+            "network",
+            format!("client's {} connection ends: {}", kind.as_str(), how.code()),
+            Basis::Model,
+        );
+        self.conns[conn].open[CLIENT] = false;
+        // Read when the client's SessionLost note is drained. Only a FIN
+        // or RST that came from the server's close carries its reason.
+        self.lost_conn_server_close = match how {
+            ClosedHow::Fin | ClosedHow::Reset => self.conns[conn].server_close,
+            _ => None,
+        };
+        self.client.handle_closed(self.now, ch, how);
+    }
+
+    /// An endpoint's socket dies (RST, keepalive or retransmission limit).
+    fn abort(&mut self, conn: usize, endpoint: usize, how: ClosedHow) {
+        if !self.conns[conn].open[endpoint] {
+            return;
+        }
+        self.conns[conn].pipes[endpoint] = Pipe::default();
+        if endpoint == CLIENT {
+            if self.client_stalled.is_some() && how == ClosedHow::Reset {
+                self.conns[conn].open[CLIENT] = false;
+                self.backlog.push_back((conn, Item::Fin));
+                return;
+            }
+            self.client_closed(conn, how);
+        } else {
+            self.conns[conn].open[SERVER] = false;
+            let kind = self.conns[conn].kind;
+            self.note(
+                "network",
+                format!("server's {} socket ends: {}", kind.as_str(), how.code()),
+                Basis::Model,
+            );
+            if let Some(s) = self.conns[conn].server_ch {
+                self.server.handle_peer_closed(s);
+            }
+        }
+    }
+
+    fn dial_step(&mut self, conn: usize, syn: u64) {
+        if !self.conns[conn].open[CLIENT] {
+            return;
+        }
+        let two_way = Micros(2 * self.latency.0);
+        if syn > self.syn_retries {
+            self.queue.push(
+                self.now,
+                Ev::LinkFailed {
+                    conn,
+                    why: LinkFailure::ConnectTimeout,
+                },
+            );
+            return;
+        }
+        if self.path_up(self.now, conn) {
+            let ev = if self.server_running {
+                Ev::Linked { conn }
+            } else {
+                Ev::LinkFailed {
+                    conn,
+                    why: LinkFailure::Refused,
+                }
+            };
+            // SYN/SYN-ACK, then link message and reply.
+            let after = if self.server_running {
+                2 * two_way.0
+            } else {
+                two_way.0
+            };
+            self.queue.push(Micros(self.now.0 + after), ev);
+        } else {
+            let backoff = Micros(1_000_000u64 << syn.min(30));
+            self.queue.push(
+                Micros(self.now.0 + backoff.0),
+                Ev::DialStep { conn, syn: syn + 1 },
+            );
+        }
+    }
+
+    fn linked(&mut self, conn: usize) {
+        if !self.conns[conn].open[CLIENT] {
+            return;
+        }
+        let kind = self.conns[conn].kind;
+        let reject = if !self.server_running {
+            Some(LinkFailure::Refused)
+        } else if kind == ChannelKind::Main && self.single_use && self.ticket_consumed {
+            Some(LinkFailure::TicketRejected(
+                "ticket already used (single-use)",
+            ))
+        } else if kind == ChannelKind::Main
+            && self.ticket_valid_until.is_some_and(|v| self.now >= v)
+        {
+            Some(LinkFailure::TicketRejected("ticket expired"))
+        } else if kind != ChannelKind::Main && !self.server.is_open(0) && !self.server_has_main() {
+            Some(LinkFailure::TicketRejected(
+                "BAD_CONNECTION_ID: no such session",
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = reject {
+            self.queue.push(self.now, Ev::LinkFailed { conn, why });
+            return;
+        }
+        if kind == ChannelKind::Main {
+            self.ticket_consumed = true;
+            self.server_conn.clear();
+            self.server = SpiceServer::new(self.server_cfg);
+            // Old connections of this client lose their server side.
+            for k in self.live.clone() {
+                if k != conn && self.conns[k].open[SERVER] {
+                    self.conns[k].open[SERVER] = false;
+                    self.send_raw(k, SERVER, Item::Fin);
+                }
+            }
+        }
+        let s = self.server.open_channel(self.now, kind);
+        if self.server_conn.len() <= s {
+            self.server_conn.resize(s + 1, usize::MAX);
+        }
+        self.server_conn[s] = conn;
+        let c = &mut self.conns[conn];
+        c.server_ch = Some(s);
+        c.open[SERVER] = true;
+        c.last_rx = [self.now; 2];
+        c.lb_last_data = self.now;
+        let ch = c.client_ch;
+        self.stats[ch].last_rx = Some(self.now);
+        self.client.handle_linked(self.now, ch);
+    }
+
+    fn server_has_main(&self) -> bool {
+        (0..self.server_conn.len()).any(|s| {
+            self.server.channel_kind(s) == Some(ChannelKind::Main) && self.server.is_open(s)
+        })
+    }
+
+    fn keepalive_for(&self, endpoint: usize) -> Keepalive {
+        if endpoint == CLIENT {
+            self.client_ka
+        } else {
+            self.server_ka
+        }
+    }
+
+    /// Next keepalive action of an endpoint: a probe, or the abort.
+    fn keepalive_due(&self, conn: &Conn, e: usize) -> Option<Micros> {
+        // Keepalive runs on established connections only.
+        if !conn.open[e] || conn.pipes[e].retry_at.is_some() || conn.server_ch.is_none() {
+            return None;
+        }
+        let ka = self.keepalive_for(e);
+        if ka.idle == Micros::ZERO {
+            return None;
+        }
+        Some(Micros(
+            conn.last_rx[e]
+                .0
+                .saturating_add(ka.idle.0)
+                .saturating_add(ka.interval.0.saturating_mul(conn.probes[e])),
+        ))
+    }
+
+    fn lb_due(&self, conn: &Conn) -> Option<Micros> {
+        let (idle, _) = self.lb?;
+        (!conn.dead_path && (conn.open[CLIENT] || conn.open[SERVER]) && conn.server_ch.is_some())
+            .then(|| Micros(conn.lb_last_data.0.saturating_add(idle.0)))
+    }
+
+    fn net_timeout(&mut self) -> Option<Micros> {
+        let mut best: Option<Micros> = None;
+        let conns = &self.conns;
+        self.live.retain(|&k| {
+            let c = &conns[k];
+            c.open[CLIENT] || c.open[SERVER] || c.pipes.iter().any(|p| p.retry_at.is_some())
+        });
+        for &k in &self.live {
+            let c = &self.conns[k];
+            for e in [CLIENT, SERVER] {
+                for t in [c.pipes[e].retry_at, self.keepalive_due(c, e)]
+                    .into_iter()
+                    .flatten()
+                {
+                    best = Some(best.map_or(t, |b| b.min(t)));
+                }
+            }
+            if let Some(t) = self.lb_due(c) {
+                best = Some(best.map_or(t, |b| b.min(t)));
+            }
+        }
+        best
+    }
+
+    fn handle_net_timeout(&mut self) {
+        let now = self.now;
+        for i in 0..self.live.len() {
+            let Some(&k) = self.live.get(i) else { break };
+            for e in [CLIENT, SERVER] {
+                if self.conns[k].pipes[e].retry_at.is_some_and(|t| t <= now) {
+                    self.retransmit(k, e);
+                }
+                if self
+                    .keepalive_due(&self.conns[k], e)
+                    .is_some_and(|t| t <= now)
+                {
+                    self.keepalive(k, e);
+                }
+            }
+            if self.lb_due(&self.conns[k]).is_some_and(|t| t <= now) {
+                self.lb_expire(k);
+            }
+        }
+    }
+
+    fn retransmit(&mut self, conn: usize, from: usize) {
+        let p = &self.conns[conn].pipes[from];
+        if p.retries >= self.retries2 {
+            let kind = self.conns[conn].kind;
+            self.minor(
+                "network",
+                Minor::Text(format!(
+                    "{} gives up retransmitting on {} after {} tries",
+                    if from == CLIENT { "client" } else { "server" },
+                    kind.as_str(),
+                    self.retries2
+                )),
+            );
+            self.conns[conn].pipes[from] = Pipe::default();
+            self.abort(conn, from, ClosedHow::RetransmissionTimeout);
+            return;
+        }
+        if self.path_up(self.now, conn) {
+            let held = std::mem::take(&mut self.conns[conn].pipes[from].held);
+            self.conns[conn].pipes[from] = Pipe::default();
+            if from == SERVER
+                && let Some(s) = self.conns[conn].server_ch
+            {
+                self.server.set_socket_busy(s, false);
+            }
+            for item in held {
+                if matches!(item, Item::Msg(_)) {
+                    self.conns[conn].lb_last_data = self.now;
+                }
+                self.queue.push(
+                    Micros(self.now.0 + self.latency.0),
+                    Ev::Deliver {
+                        conn,
+                        to: 1 - from,
+                        item,
+                    },
+                );
+            }
+        } else {
+            let next = self.rto(self.conns[conn].pipes[from].retries + 2);
+            let p = &mut self.conns[conn].pipes[from];
+            p.retries += 1;
+            p.retry_at = Some(Micros(self.now.0 + next.0));
+        }
+    }
+
+    fn keepalive(&mut self, conn: usize, e: usize) {
+        let ka = self.keepalive_for(e);
+        let peer_open = self.conns[conn].open[1 - e];
+        if self.path_up(self.now, conn) {
+            if peer_open {
+                // The peer's kernel ACKs the probe: alive, whatever its app does.
+                let c = &mut self.conns[conn];
+                c.last_rx[e] = self.now;
+                c.probes[e] = 0;
+            } else {
+                self.abort(conn, e, ClosedHow::Reset);
+            }
+            return;
+        }
+        if self.conns[conn].probes[e] >= ka.count {
+            self.abort(conn, e, ClosedHow::KeepaliveTimeout);
+        } else {
+            self.conns[conn].probes[e] += 1;
+        }
+    }
+
+    fn lb_expire(&mut self, conn: usize) {
+        let Some((idle, expiry)) = self.lb else {
+            return;
+        };
+        let kind = self.conns[conn].kind;
+        self.conns[conn].dead_path = true;
+        self.note(
+            "lb",
+            format!(
+                "load balancer: {} idle for {}, {}",
+                kind.as_str(),
+                format_duration(idle),
+                match expiry {
+                    LbExpiry::Silent => "flow dropped silently",
+                    LbExpiry::Rst => "RST to both ends",
+                }
+            ),
+            Basis::Model,
+        );
+        if expiry == LbExpiry::Rst {
+            for e in [CLIENT, SERVER] {
+                self.queue.push(
+                    Micros(self.now.0 + self.latency.0),
+                    Ev::Reset { conn, endpoint: e },
+                );
+            }
+        }
+    }
+
+    // ---- verdict ----
+
+    fn finish(mut self) -> Verdict {
+        let end = self.now.max(self.horizon.min(self.now.max(self.horizon)));
+        let phase = self.client.phase();
+        let attempted = self.reconnects.iter().any(|r| r.started_at.is_some());
+        let outcome = match phase {
+            Phase::Up | Phase::Closed => Outcome::Survived,
+            Phase::GaveUp if attempted => Outcome::DeadSession,
+            _ => Outcome::Disconnected,
+        };
+        let (at, cause, channel) = match (&self.outage, outcome) {
+            (_, Outcome::Survived) => (
+                None,
+                self.user_closed.then(|| "user_close".to_string()),
+                None,
+            ),
+            (Some(o), _) => (
+                Some(secs(o.at)),
+                Some(o.cause.clone()),
+                Some(o.channel.as_str().to_string()),
+            ),
+            (None, _) => (Some(secs(end)), Some("never_connected".into()), None),
+        };
+        // The chain: every major entry, and the recent low-level ones that
+        // led to the end.
+        let cutoff = self.outage.as_ref().map_or(end, |o| o.at);
+        let window = Micros(cutoff.0.saturating_sub(120_000_000));
+        let mut chain: Vec<(Micros, u64, ChainEntry)> = self.rec.major.clone();
+        if outcome != Outcome::Survived {
+            chain.extend(
+                self.rec
+                    .minor
+                    .iter()
+                    .filter(|(t, _, _, _)| *t >= window && *t <= cutoff)
+                    .map(|(t, seq, actor, m)| {
+                        let e = ChainEntry {
+                            at: secs(*t),
+                            actor,
+                            what: m.render(),
+                            basis: Basis::Model,
+                        };
+                        (*t, *seq, e)
+                    }),
+            );
+        }
+        chain.sort_by_key(|(t, seq, _)| (*t, *seq));
+        let channels = (0..self.client.channel_count())
+            .map(|i| {
+                let st = &mut self.stats[i];
+                if let Some(last) = st.last_rx {
+                    st.longest_silence = st.longest_silence.max(end.saturating_sub(last));
+                }
+                ChannelSummary {
+                    channel: self.client.channel_kind(i).as_str().to_string(),
+                    generations: st.generations,
+                    messages_received: st.rx,
+                    pings_received: st.pings,
+                    pongs_sent: st.pongs,
+                    keepalives_sent: st.keepalives,
+                    longest_silence: secs(st.longest_silence),
+                    last_closed_at: st.closed_at.map(secs),
+                    last_closed_by: st.closed_by.clone(),
+                }
+            })
+            .collect();
+        Verdict {
+            outcome,
+            at,
+            cause,
+            channel,
+            violations: self.violations,
+            profile: self.profile,
+            variant: self.variant,
+            constants: self.constants,
+            input: self.input,
+            horizon: secs(self.horizon),
+            environment: self.environment,
+            sessions: self.sessions,
+            chain: chain.into_iter().map(|(_, _, e)| e).collect(),
+            reconnects: self.reconnects,
+            leases: Vec::new(),
+            channels,
+            steps: self.steps,
+        }
+    }
+}
+
+fn fmt_secs(t: Micros) -> String {
+    format!("T+{:.3}s", secs(t))
+}
+
+/// Resolves `profile@variant`, builds the constants, applies overrides
+/// (`name=value`) and runs the timeline.
+pub fn run_timeline(
+    timeline: &Timeline,
+    input: &str,
+    profile_spec: &str,
+    overrides: &[String],
+) -> Result<Verdict, String> {
+    let (profile, variant) = super::profile::resolve(profile_spec)?;
+    let mut constants = constants_for(profile, variant, timeline);
+    for o in overrides {
+        constants.set_assignment(o)?;
+    }
+    Ok(Sim::new(profile, variant, &constants, timeline, input).run())
+}

@@ -1,0 +1,263 @@
+//! The whole model (client profile + SPICE server + network + load
+//! balancer) on precisely constructed timelines, checked against the
+//! primary-source behaviour in protocol-facts.md §1.16 and §4.5.
+
+use tether::model::sim::run_timeline;
+use tether::timeline::synthetic::Timeline;
+use tether::verdict::{Outcome, Verdict};
+
+fn run(toml: &str, profile: &str, set: &[&str]) -> Verdict {
+    let t = Timeline::parse(toml, "test.toml").expect("timeline");
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    run_timeline(&t, "test.toml", profile, &set).expect("run")
+}
+
+#[test]
+fn a_client_that_stops_answering_is_dropped_by_main_30_to_75s_later() {
+    // The unanswered PING pair comes at most 15 s (+ a round trip) after
+    // the client stops; the drop is 30-60 s after that pair.
+    for stop in [1000u64, 1003, 1007, 1011, 1014, 2500] {
+        let v = run(
+            &format!(
+                "horizon = \"2h\"\n[[event]]\nkind = \"client_stalls\"\nat = \"{stop}s\"\nuntil = \"{}s\"\n",
+                stop + 200
+            ),
+            "spice-gtk",
+            &[],
+        );
+        assert_eq!(v.outcome, Outcome::Disconnected, "{}", v.to_text());
+        assert_eq!(v.cause.as_deref(), Some("server.connectivity_timeout"));
+        assert_eq!(v.channel.as_deref(), Some("main"));
+        let delay = v.at.unwrap() - stop as f64;
+        assert!(
+            delay > 30.0 && delay <= 75.1,
+            "stop {stop}: dropped after {delay}"
+        );
+    }
+}
+
+#[test]
+fn a_client_that_answers_is_never_dropped_and_idle_channels_stay() {
+    let v = run("horizon = \"24h\"\n", "spice-gtk", &[]);
+    assert_eq!(v.outcome, Outcome::Survived, "{}", v.to_text());
+    assert_eq!(v.sessions, 1);
+    for c in &v.channels {
+        assert_eq!(c.generations, 1, "{}", c.channel);
+        assert_eq!(c.last_closed_at, None, "{}", c.channel);
+        // Idle non-main channels hear from the server every 300 s only.
+        let expect = if c.channel == "main" || c.channel == "display" {
+            15.1
+        } else {
+            300.1
+        };
+        assert!(
+            c.longest_silence <= expect,
+            "{}: {}",
+            c.channel,
+            c.longest_silence
+        );
+    }
+}
+
+#[test]
+fn the_seed_belief_variant_drops_idle_channels_the_source_keeps() {
+    let v = run(
+        "horizon = \"1h\"\n[server]\nbehaviour = \"seed-002-belief\"\n",
+        "spice-gtk",
+        &[],
+    );
+    assert_eq!(v.outcome, Outcome::Disconnected);
+    assert_eq!(v.cause.as_deref(), Some("server.idle_timeout_seed_belief"));
+    // 30 s after the 100 ms ping pair was answered.
+    assert!((v.at.unwrap() - 30.2).abs() < 0.05, "{:?}", v.at);
+    assert_eq!(v.environment["server"], "spice-server@seed-002-belief");
+}
+
+#[test]
+fn unacked_data_into_a_half_open_connection_dies_at_the_retransmission_limit() {
+    // Keepalive off so only retransmission can notice; the user types every
+    // second on inputs into a peer that is gone from T+100 s.
+    let v = run(
+        r#"horizon = "2h"
+channels = ["main", "inputs"]
+[[event]]
+kind = "user_active"
+from = "1s"
+to = "2h"
+every = "1s"
+[[event]]
+kind = "half_open"
+at = "100.5s"
+"#,
+        "spice-gtk",
+        &["client_tcp_keepalive_idle=0s"],
+    );
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("tcp.retransmission_timeout"),
+        "{}",
+        v.to_text()
+    );
+    assert_eq!(v.channel.as_deref(), Some("inputs"));
+    // First unacked keystroke at 101 s; RTO 0.2 s doubling to 120 s,
+    // 15 retransmissions: 924.6 s (LX tcp_retries2).
+    assert!((v.at.unwrap() - (101.0 + 924.6)).abs() < 1e-6, "{:?}", v.at);
+}
+
+#[test]
+fn keepalive_detects_a_vanished_idle_peer_after_idle_plus_interval_times_count() {
+    let v = run(
+        "horizon = \"1h\"\nchannels = [\"main\"]\n[[event]]\nkind = \"half_open\"\nat = \"1000s\"\n",
+        "spice-gtk",
+        &[],
+    );
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("tcp.keepalive_timeout"),
+        "{}",
+        v.to_text()
+    );
+    // Last segment received at most 15 s before (main is pinged every
+    // 15 s); dead 30 + 15 x 3 = 75 s after it.
+    let delay = v.at.unwrap() - 1000.0;
+    assert!(delay > 59.0 && delay <= 75.0, "{delay}");
+}
+
+#[test]
+fn load_balancer_idle_timer_is_reset_by_data_only() {
+    // Client keepalive probes every 30 s on idle channels do not count:
+    // the first channel idle for 60 s of data is reset at 60 s.
+    let v = run(
+        "horizon = \"1h\"\n[lb]\nidle_timeout = \"60s\"\non_expiry = \"rst\"\n",
+        "spice-gtk",
+        &[],
+    );
+    assert_eq!(v.cause.as_deref(), Some("tcp.reset"), "{}", v.to_text());
+    // Idle channels' last data was the answered 100 ms ping pair (+ link).
+    assert!((v.at.unwrap() - 60.2).abs() < 0.1, "{:?}", v.at);
+    // Raising the LB timeout above the 300 s ping cadence keeps it alive.
+    let v = run(
+        "horizon = \"1h\"\n[lb]\nidle_timeout = \"60s\"\non_expiry = \"rst\"\n",
+        "spice-gtk",
+        &["lb_idle_timeout=301s"],
+    );
+    assert_eq!(v.outcome, Outcome::Survived, "{}", v.to_text());
+}
+
+#[test]
+fn silent_load_balancer_expiry_leaves_a_half_open_connection() {
+    let v = run(
+        "horizon = \"1h\"\nchannels = [\"main\", \"inputs\"]\n[lb]\nidle_timeout = \"60s\"\non_expiry = \"silent\"\n",
+        "spice-gtk",
+        &[],
+    );
+    // Inputs' flow is forgotten at 60.2 s; the client's keepalive notices
+    // 30 + 15 x 3 s after the last answered probe.
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("tcp.keepalive_timeout"),
+        "{}",
+        v.to_text()
+    );
+    assert_eq!(v.channel.as_deref(), Some("inputs"));
+    assert!(
+        v.at.unwrap() > 60.2 && v.at.unwrap() <= 60.2 + 75.0,
+        "{:?}",
+        v.at
+    );
+}
+
+#[test]
+fn reconnect_with_backoff_recovers_a_server_restart() {
+    let timeline = "horizon = \"1h\"\n[[event]]\nkind = \"server_killed\"\nat = \"1800s\"\n[[event]]\nkind = \"server_restarted\"\nat = \"1803s\"\n";
+    let v = run(timeline, "ryll@landed", &[]);
+    assert_eq!(v.outcome, Outcome::Survived, "{}", v.to_text());
+    assert_eq!(v.sessions, 2);
+    // 1 s: refused (server down); 4 s later: linked.
+    let r: Vec<(&str, &str)> = v
+        .reconnects
+        .iter()
+        .map(|r| (r.delay.as_str(), r.result.as_str()))
+        .collect();
+    assert_eq!(
+        r,
+        vec![("1s", "failed: connection refused"), ("4s", "session up")]
+    );
+    assert_eq!(
+        v.reconnects[0].credential.as_deref(),
+        Some("vv-ticket, reused from generation 1")
+    );
+    // Without auto-reconnect the same timeline ends the session.
+    let v = run(timeline, "ryll@pre-k1", &[]);
+    assert_eq!(v.outcome, Outcome::Disconnected);
+    assert_eq!(v.cause.as_deref(), Some("server.killed"));
+    assert_eq!(v.at, Some(1800.0));
+}
+
+#[test]
+fn a_single_use_ticket_forbids_retry_and_retrying_anyway_is_a_dead_session() {
+    let timeline = "horizon = \"1h\"\n[server]\nsingle_use_ticket = true\n[[event]]\nkind = \"server_restarted\"\nat = \"600s\"\n";
+    let v = run(timeline, "ryll@landed", &[]);
+    assert_eq!(v.outcome, Outcome::Disconnected);
+    assert!(v.reconnects.is_empty());
+    assert!(v.violations.is_empty());
+    let v = run(timeline, "ryll@landed", &["honour_ticket_limits=false"]);
+    assert_eq!(v.outcome, Outcome::DeadSession, "{}", v.to_text());
+    assert_eq!(v.reconnects.len(), 3);
+    assert_eq!(v.violations[0].code, "client.retry_with_consumed_ticket");
+    assert_eq!(v.violations[0].count, 3);
+}
+
+#[test]
+fn a_client_ping_is_an_unknown_message_and_takes_the_session() {
+    let v = run(
+        "horizon = \"10m\"\n",
+        "ryll@c1-plan",
+        &["auto_reconnect=false"],
+    );
+    assert_eq!(v.outcome, Outcome::Disconnected, "{}", v.to_text());
+    assert_eq!(v.cause.as_deref(), Some("server.unknown_client_message"));
+    assert_eq!(v.channel.as_deref(), Some("main"));
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.code == "client.unknown_message")
+    );
+}
+
+#[test]
+fn the_mirror_timeout_fires_when_the_server_stops_pinging_main() {
+    let t = "horizon = \"1h\"\n[[event]]\nkind = \"server_stops_pinging\"\nat = \"600s\"\nchannel = \"main\"\n";
+    let v = run(t, "ryll@pre-k1", &[]);
+    assert_eq!(v.cause.as_deref(), Some("client.liveness_timeout"));
+    // Last main PING at most 15 s before 600 s; the mirror is 30 s.
+    assert!(
+        v.at.unwrap() > 615.0 && v.at.unwrap() <= 630.1,
+        "{:?}",
+        v.at
+    );
+    // spice-gtk has no such timer and the server never drops main while
+    // no round is outstanding.
+    assert_eq!(run(t, "spice-gtk", &[]).outcome, Outcome::Survived);
+    // An override moves it.
+    let v = run(t, "ryll@pre-k1", &["client_liveness_timeout=45s"]);
+    assert!(v.at.unwrap() > 630.0, "{:?}", v.at);
+    assert_eq!(v.constants["client_liveness_timeout"], "45s");
+}
+
+#[test]
+fn bad_profile_or_constant_is_an_error_not_a_verdict() {
+    let t = Timeline::parse("horizon = \"1h\"\n", "t").unwrap();
+    assert!(
+        run_timeline(&t, "t", "ryll@nope", &[])
+            .unwrap_err()
+            .contains("no variant")
+    );
+    assert!(
+        run_timeline(&t, "t", "nope", &[])
+            .unwrap_err()
+            .contains("unknown profile")
+    );
+    let e = run_timeline(&t, "t", "ryll@landed", &["ping_intervall=1s".into()]).unwrap_err();
+    assert!(e.contains("unknown constant"), "{e}");
+}

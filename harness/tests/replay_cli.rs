@@ -1,0 +1,213 @@
+//! `tether run` and `tether replay` as a user runs them: exit codes
+//! (0 match / 1 changed or failed expectation / 2 bad input), the
+//! `.snap.new` left for `cargo insta review`, and the output formats.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tether(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A scratch copy of one spec and its golden snapshot.
+fn scratch(name: &str, spec_body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tether-replay-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("replays")).unwrap();
+    std::fs::create_dir_all(dir.join("golden")).unwrap();
+    std::fs::write(dir.join("replays").join(format!("{name}.toml")), spec_body).unwrap();
+    std::fs::copy(
+        root().join("golden/replay__spice-gtk-lb-idle.snap"),
+        dir.join("golden").join(format!("replay__{name}.snap")),
+    )
+    .unwrap();
+    dir
+}
+
+fn lb_spec(extra: &str) -> String {
+    let input = root().join("corpora/synthetic/spice-lb-idle.toml");
+    format!(
+        "input = {:?}\nprofile = \"spice-gtk\"\n{extra}\n",
+        input.display().to_string()
+    )
+}
+
+#[test]
+fn replay_of_the_committed_set_matches() {
+    let (code, out, err) = tether(&["replay", "replays"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let (code, out, _) = tether(&["replay", "--format", "junit", "replays"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("<?xml") && out.contains("failures=\"0\"") && !out.contains("<failure")
+    );
+    let (code, out, _) = tether(&[
+        "replay",
+        "--format",
+        "json",
+        "replays/spice-gtk-lb-idle.toml",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["matched"], true);
+    assert_eq!(v[0]["verdict"]["cause"], "tcp.reset");
+}
+
+#[test]
+fn a_changed_verdict_exits_1_and_leaves_a_snap_new() {
+    // Same input as the golden lb-idle verdict (its `input` field differs,
+    // so first check the unchanged one matches when the input matches).
+    let dir = scratch("lb", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let spec = dir.join("replays/lb.toml");
+    let (code, out, err) = tether(&["replay", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("golden snapshot changed"), "{out}");
+    let new = std::fs::read_to_string(dir.join("golden/replay__lb.snap.new")).unwrap();
+    assert!(new.starts_with("---\nsource: harness/tests/replay_golden.rs\n"));
+    assert!(new.contains("\"lb_idle_timeout\": \"90s\""));
+    let (code, out, _) = tether(&["replay", "--format", "json", spec.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v[0]["matched"].clone(), v[0]["golden"].clone()),
+        (false.into(), "changed".into())
+    );
+    let (code, out, _) = tether(&["replay", "--format", "junit", spec.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("<failure message=\"verdict changed against golden snapshot\""),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_failed_expectation_exits_1_even_when_the_snapshot_matches() {
+    let dir = scratch("lbx", &lb_spec("[expect]\noutcome = \"survived\""));
+    // Make the golden snapshot match this run exactly.
+    let spec = dir.join("replays/lbx.toml");
+    let _ = tether(&["replay", spec.to_str().unwrap()]);
+    std::fs::rename(
+        dir.join("golden/replay__lbx.snap.new"),
+        dir.join("golden/replay__lbx.snap"),
+    )
+    .unwrap();
+    let (code, out, _) = tether(&["replay", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("expected outcome survived, got disconnected"),
+        "{out}"
+    );
+    assert!(!out.contains("golden snapshot"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_input_exits_2_and_names_the_place() {
+    let dir = scratch("bad", &lb_spec("[expect]\noutcom = \"survived\""));
+    let (code, _, err) = tether(&["replay", dir.join("replays").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:4") && err.contains("outcom"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("t.toml"),
+        "horizon = \"1h\"\n[[event]]\nkind = \"blackhole\"\nfrom = \"1m\"\nto = \"2 minutes\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = tether(&[
+        "run",
+        dir.join("t.toml").to_str().unwrap(),
+        "--profile",
+        "spice-gtk",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("t.toml:5:") && err.contains("field `to`"),
+        "{err}"
+    );
+    let (code, _, err) = tether(&[
+        "run",
+        "corpora/synthetic/spice-lb-idle.toml",
+        "--profile",
+        "spice-gtk",
+        "--set",
+        "nope=1s",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown constant `nope`"), "{err}");
+    let (code, _, _) = tether(&["replay", dir.join("missing").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn run_prints_a_verdict_with_the_required_json_fields() {
+    let (code, out, _) = tether(&[
+        "run",
+        "corpora/synthetic/spice-lb-idle.toml",
+        "--profile",
+        "spice-gtk@default",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for field in [
+        "outcome",
+        "at",
+        "cause",
+        "channel",
+        "violations",
+        "profile",
+        "variant",
+        "constants",
+    ] {
+        assert!(v.get(field).is_some(), "{field} missing");
+    }
+    assert_eq!(v["outcome"], "disconnected");
+    assert_eq!(v["at"], 60.2);
+    let (code, out, _) = tether(&[
+        "run",
+        "corpora/synthetic/spice-lb-idle.toml",
+        "--profile",
+        "spice-gtk",
+        "--set",
+        "lb_idle_timeout=15m",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["at"].is_null()),
+        (Some("survived"), true)
+    );
+    assert_eq!(v["constants"]["lb_idle_timeout"], "15m");
+    let (code, out, _) = tether(&[
+        "run",
+        "corpora/synthetic/spice-lb-idle.toml",
+        "--profile",
+        "spice-gtk",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("DISCONNECTED at T+60.200s: tcp.reset on inputs\n"),
+        "{out}"
+    );
+}
