@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time-bounded libFuzzer run of one target, seeded from the committed corpora.
 #   fuzz/run.sh TARGET [SECONDS]      (default 600 s)
-# Targets: capture_read reassembly decoder decode_file
+# Targets: capture_read reassembly decoder decode_file bugreport_zip timeline
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is
 # told to accept the sanitizer flags with RUSTC_BOOTSTRAP=1, since this
 # machine has no nightly. Crashes land in fuzz/artifacts/TARGET/.
@@ -15,6 +15,11 @@ case "$target" in
   capture_read|decode_file)
     # Every capture we have, real and hostile, is a seed.
     find "$here/../corpora" -type f \( -name '*.pcap' -o -name '*.pcapng' \) -size -2M \
+      -exec cp -n {} "$corpus/" \; ;;
+  bugreport_zip)
+    find "$here/../corpora" -type f -name '*.zip' -exec cp -n {} "$corpus/" \; ;;
+  timeline)
+    find "$here/../corpora/synthetic" "$here/../replays" -type f -name '*.toml' \
       -exec cp -n {} "$corpus/" \; ;;
 esac
 cd "$here/.."
