@@ -8,8 +8,9 @@
 
 use crate::capture::TcpSegment;
 use crate::timeline::{ConnectionId, Direction, Finding, Location, Micros, OpenKind, Severity};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Limits that keep memory bounded whatever the capture holds.
@@ -170,7 +171,10 @@ struct Conn {
 
 pub struct Reassembler {
     config: FlowConfig,
-    active: HashMap<(SocketAddr, SocketAddr), Conn>,
+    /// Fx, not SipHash: keys come from a capture, not from a network peer
+    /// that could aim collisions at us, and hashing was a fifth of the
+    /// pipeline's time.
+    active: FxHashMap<(SocketAddr, SocketAddr), Conn>,
     summaries: Vec<ConnSummary>,
     dropped_connections: u64,
     last_ts: Micros,
@@ -186,7 +190,7 @@ impl Reassembler {
     pub fn new(config: FlowConfig) -> Reassembler {
         Reassembler {
             config,
-            active: HashMap::new(),
+            active: FxHashMap::default(),
             summaries: Vec::new(),
             dropped_connections: 0,
             last_ts: Micros::ZERO,
@@ -645,7 +649,8 @@ fn deliver(
             .extend_from_slice(&bytes[bytes.len() - RETRANSMIT_CHECK_BYTES..]);
     } else {
         half.recent.extend_from_slice(bytes);
-        if half.recent.len() > 2 * RETRANSMIT_CHECK_BYTES {
+        // Trimming rarely keeps the memmove small next to the appends.
+        if half.recent.len() > 8 * RETRANSMIT_CHECK_BYTES {
             let cut = half.recent.len() - RETRANSMIT_CHECK_BYTES;
             half.recent.drain(..cut);
         }

@@ -24,6 +24,12 @@ pub enum Content {
     /// A mix of noVNC-through-websockify, VNC and SPICE sessions.
     #[default]
     Realistic,
+    /// noVNC through websockify only (`tcp/ws/rfb`).
+    Novnc,
+    /// VNC over TCP only (`tcp/rfb`).
+    Vnc,
+    /// SPICE sessions only (main, display, inputs).
+    Spice,
     /// Random bytes: large server bursts, small client messages.
     Opaque,
 }
@@ -357,10 +363,12 @@ pub fn generate<W: Write>(cfg: GenConfig, w: W) -> io::Result<GenStats> {
     let mut opened = 0u64;
     while out.stats.bytes < cfg.size {
         if conns.len() < cfg.concurrent.max(1) {
-            let app_mix = if cfg.content == Content::Opaque {
-                u8::MAX
-            } else {
-                rng.random_range(0..10u8)
+            let app_mix = match cfg.content {
+                Content::Realistic => rng.random_range(0..10u8),
+                Content::Novnc => 0,
+                Content::Vnc => 5,
+                Content::Spice => 7,
+                Content::Opaque => u8::MAX,
             };
             match app_mix {
                 0..=4 => {
