@@ -261,3 +261,30 @@ fn bad_profile_or_constant_is_an_error_not_a_verdict() {
     let e = run_timeline(&t, "t", "ryll@landed", &["ping_intervall=1s".into()]).unwrap_err();
     assert!(e.contains("unknown constant"), "{e}");
 }
+
+#[test]
+fn extreme_constants_give_an_error_or_a_verdict_never_a_panic() {
+    let t = Timeline::parse(
+        "horizon = \"1h\"\n[[event]]\nkind = \"blackhole\"\nfrom = \"10m\"\nto = \"20m\"\n",
+        "t",
+    )
+    .unwrap();
+    for name in [
+        "ping_interval",
+        "connectivity_timeout",
+        "latency",
+        "tcp_rto_max",
+        "client_tcp_keepalive_idle",
+        "lb_idle_timeout",
+        "reconnect_cluster_window",
+    ] {
+        // The largest duration there is: timers saturate instead of wrapping.
+        let v = run_timeline(&t, "t", "ryll@landed", &[format!("{name}=213503982d")]).unwrap();
+        assert!(
+            v.violations.iter().all(|x| !x.code.starts_with("model.")),
+            "{name}"
+        );
+    }
+    let e = run_timeline(&t, "t", "ryll@landed", &["connectivity_timeout=0s".into()]).unwrap_err();
+    assert_eq!(e, "connectivity_timeout must be positive");
+}

@@ -120,7 +120,7 @@ impl Reconnect {
         self.used += 1;
         ReconnectDecision::Retry {
             attempt: self.used,
-            at: Micros(now.0 + delay.0),
+            at: Micros(now.0.saturating_add(delay.0)),
             delay,
         }
     }
@@ -155,8 +155,10 @@ impl LeaseRenewal {
         if !keep_old_timers {
             self.timers.clear();
         }
-        self.timers
-            .push((Micros(now.0 + self.interval.0), self.generation));
+        self.timers.push((
+            Micros(now.0.saturating_add(self.interval.0)),
+            self.generation,
+        ));
     }
     pub fn poll_timeout(&self) -> Option<Micros> {
         self.timers.iter().map(|t| t.0).min()
@@ -173,7 +175,7 @@ impl LeaseRenewal {
             }
             if generation == current || !guard {
                 renew += 1;
-                next.push((Micros(now.0 + self.interval.0), generation));
+                next.push((Micros(now.0.saturating_add(self.interval.0)), generation));
             } else {
                 dropped += 1;
             }
@@ -655,7 +657,8 @@ impl SpiceClient {
                     }
                     let kind = c.kind;
                     let due = self.cfg.idle_keepalive.iter().find(|(k, _, idle)| {
-                        *k == kind && Micros(c.last_rx.max(c.last_tx).0 + idle.0) <= now
+                        *k == kind
+                            && Micros(c.last_rx.max(c.last_tx).0.saturating_add(idle.0)) <= now
                     });
                     if let Some(&(_, k, _)) = due {
                         self.send(now, i, k.msg());

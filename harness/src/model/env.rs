@@ -37,7 +37,7 @@ impl WsProxy {
     }
     pub fn handle_connect(&mut self, now: Micros) {
         self.open = true;
-        self.next_ping = self.heartbeat.map(|h| Micros(now.0 + h.0));
+        self.next_ping = self.heartbeat.map(|h| Micros(now.0.saturating_add(h.0)));
     }
     pub fn handle_client_ping(&mut self, _now: Micros) {
         if self.open {
@@ -65,7 +65,7 @@ impl WsProxy {
             && at <= now
         {
             self.out.push_back(WsProxyOutput::Ping);
-            self.next_ping = Some(Micros(now.0 + h.0));
+            self.next_ping = Some(Micros(now.0.saturating_add(h.0)));
         }
     }
     pub fn poll_output(&mut self) -> Option<WsProxyOutput> {
@@ -133,7 +133,7 @@ impl LeaseService {
             });
         }
         let renewed = self.lease.is_some();
-        let until = Micros(now.0 + self.lease_ttl.0);
+        let until = Micros(now.0.saturating_add(self.lease_ttl.0));
         self.lease = Some((holder.to_string(), until));
         self.history.push((
             now,
@@ -148,7 +148,7 @@ impl LeaseService {
         Ok(Token {
             id,
             holder: holder.to_string(),
-            expires_at: Micros(now.0 + self.token_ttl.0).min(until),
+            expires_at: Micros(now.0.saturating_add(self.token_ttl.0)).min(until),
         })
     }
 
@@ -233,7 +233,7 @@ impl SandboxHost {
                 now
             }
             SandboxState::Asleep => {
-                let ready_at = Micros(now.0 + self.wake_time.0);
+                let ready_at = Micros(now.0.saturating_add(self.wake_time.0));
                 self.state = SandboxState::Waking { ready_at };
                 ready_at
             }
@@ -250,7 +250,7 @@ impl SandboxHost {
     pub fn poll_timeout(&self) -> Option<Micros> {
         match self.state {
             SandboxState::Awake { last_activity } => {
-                Some(Micros(last_activity.0 + self.idle_sleep.0))
+                Some(Micros(last_activity.0.saturating_add(self.idle_sleep.0)))
             }
             SandboxState::Asleep => None,
             SandboxState::Waking { ready_at } => Some(ready_at),

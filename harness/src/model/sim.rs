@@ -440,7 +440,7 @@ impl Sim {
         Sim {
             now: Micros::ZERO,
             horizon: timeline.horizon.0,
-            max_steps: 50_000_000,
+            max_steps: 5_000_000,
             steps: 0,
             queue,
             latency: c.duration("latency"),
@@ -489,7 +489,8 @@ impl Sim {
         }
     }
 
-    /// Bounds the number of steps (a livelock guard); default 50 million.
+    /// Bounds the number of steps (a livelock guard); default 5 million (a
+    /// 24 h idle session takes about 70 000).
     pub fn with_max_steps(mut self, n: u64) -> Sim {
         self.max_steps = n;
         self
@@ -1036,7 +1037,7 @@ impl Sim {
         let held = !self.conns[conn].pipes[from].held.is_empty();
         if up && !held {
             self.queue.push(
-                Micros(self.now.0 + self.latency.0),
+                Micros(self.now.0.saturating_add(self.latency.0)),
                 Ev::Deliver {
                     conn,
                     to: 1 - from,
@@ -1049,7 +1050,7 @@ impl Sim {
         let p = &mut self.conns[conn].pipes[from];
         p.held.push_back(item);
         if p.retry_at.is_none() {
-            p.retry_at = Some(Micros(self.now.0 + first_rto.0));
+            p.retry_at = Some(Micros(self.now.0.saturating_add(first_rto.0)));
             p.retries = 0;
             if from == SERVER
                 && let Some(s) = self.conns[conn].server_ch
@@ -1067,7 +1068,7 @@ impl Sim {
             // Nobody listens: the kernel answers with RST.
             if self.conns[conn].open[from] && self.path_up(self.now, conn) {
                 self.queue.push(
-                    Micros(self.now.0 + self.latency.0),
+                    Micros(self.now.0.saturating_add(self.latency.0)),
                     Ev::Reset {
                         conn,
                         endpoint: from,
@@ -1179,7 +1180,7 @@ impl Sim {
         if !self.conns[conn].open[CLIENT] {
             return;
         }
-        let two_way = Micros(2 * self.latency.0);
+        let two_way = Micros(self.latency.0.saturating_mul(2));
         if syn > self.syn_retries {
             self.queue.push(
                 self.now,
@@ -1201,15 +1202,16 @@ impl Sim {
             };
             // SYN/SYN-ACK, then link message and reply.
             let after = if self.server_running {
-                2 * two_way.0
+                two_way.0.saturating_mul(2)
             } else {
                 two_way.0
             };
-            self.queue.push(Micros(self.now.0 + after), ev);
+            self.queue
+                .push(Micros(self.now.0.saturating_add(after)), ev);
         } else {
             let backoff = Micros(1_000_000u64 << syn.min(30));
             self.queue.push(
-                Micros(self.now.0 + backoff.0),
+                Micros(self.now.0.saturating_add(backoff.0)),
                 Ev::DialStep { conn, syn: syn + 1 },
             );
         }
@@ -1381,7 +1383,7 @@ impl Sim {
                     self.conns[conn].lb_last_data = self.now;
                 }
                 self.queue.push(
-                    Micros(self.now.0 + self.latency.0),
+                    Micros(self.now.0.saturating_add(self.latency.0)),
                     Ev::Deliver {
                         conn,
                         to: 1 - from,
@@ -1393,7 +1395,7 @@ impl Sim {
             let next = self.rto(self.conns[conn].pipes[from].retries + 2);
             let p = &mut self.conns[conn].pipes[from];
             p.retries += 1;
-            p.retry_at = Some(Micros(self.now.0 + next.0));
+            p.retry_at = Some(Micros(self.now.0.saturating_add(next.0)));
         }
     }
 
@@ -1440,7 +1442,7 @@ impl Sim {
         if expiry == LbExpiry::Rst {
             for e in [CLIENT, SERVER] {
                 self.queue.push(
-                    Micros(self.now.0 + self.latency.0),
+                    Micros(self.now.0.saturating_add(self.latency.0)),
                     Ev::Reset { conn, endpoint: e },
                 );
             }
@@ -1539,6 +1541,20 @@ fn fmt_secs(t: Micros) -> String {
     format!("T+{:.3}s", secs(t))
 }
 
+/// Constants that are timer periods and so may not be zero (keepalive idle
+/// and timeouts of `0s` mean "off" and are not listed).
+const POSITIVE_PERIODS: &[&str] = &[
+    "ping_interval",
+    "long_ping_interval",
+    "ping_retry",
+    "connectivity_timeout",
+    "tcp_rto_min",
+    "tcp_rto_max",
+    "client_tcp_keepalive_interval",
+    "server_tcp_keepalive_interval",
+    "idle_keepalive_after",
+];
+
 /// Resolves `profile@variant`, builds the constants, applies overrides
 /// (`name=value`) and runs the timeline.
 pub fn run_timeline(
@@ -1551,6 +1567,12 @@ pub fn run_timeline(
     let mut constants = constants_for(profile, variant, timeline);
     for o in overrides {
         constants.set_assignment(o)?;
+    }
+    // Periods of zero would fire forever at one instant.
+    for name in POSITIVE_PERIODS {
+        if constants.duration(name) == Micros::ZERO {
+            return Err(format!("{name} must be positive"));
+        }
     }
     Ok(Sim::new(profile, variant, &constants, timeline, input).run())
 }

@@ -171,7 +171,7 @@ impl SpiceServer {
             kind,
             open: true,
             interval,
-            ping_at: Some(Micros(now.0 + self.cfg.ping_retry.0)),
+            ping_at: Some(Micros(now.0.saturating_add(self.cfg.ping_retry.0))),
             round: None,
             last_round_done: now,
             net_test_left: 0,
@@ -224,7 +224,7 @@ impl SpiceServer {
         let c = &mut self.channels[idx];
         c.sent_since_tick = true;
         if let Some((_, in_flight)) = &mut c.ack {
-            *in_flight += 1;
+            *in_flight = in_flight.saturating_add(1);
         }
         self.out.push_back(ServerOutput::Send { channel: idx, msg });
     }
@@ -243,7 +243,7 @@ impl SpiceServer {
         if c.round.is_none() && c.pinging {
             let since = now.saturating_sub(c.last_round_done);
             let left = c.interval.saturating_sub(since);
-            c.ping_at = Some(Micros(now.0 + retry.0 + left.0));
+            c.ping_at = Some(Micros(now.0.saturating_add(retry.0).saturating_add(left.0)));
         }
     }
 
@@ -283,12 +283,14 @@ impl SpiceServer {
                         // Monitoring starts: main pings every 15 s and the
                         // 30 s connectivity timer runs.
                         c.interval = self.cfg.ping_interval;
-                        c.monitor_tick = Some(Micros(now.0 + self.cfg.connectivity_timeout.0));
+                        c.monitor_tick = Some(Micros(
+                            now.0.saturating_add(self.cfg.connectivity_timeout.0),
+                        ));
                         c.monitor_state = Monitor::Connected;
                         c.received_since_tick = false;
                         c.sent_since_tick = false;
                         if c.round.is_none() && c.pinging {
-                            c.ping_at = Some(Micros(now.0 + c.interval.0));
+                            c.ping_at = Some(Micros(now.0.saturating_add(c.interval.0)));
                         }
                     }
                 } else if let Some((rid, left)) = c.round
@@ -300,7 +302,7 @@ impl SpiceServer {
                         c.round = None;
                         c.last_round_done = now;
                         if c.pinging {
-                            c.ping_at = Some(Micros(now.0 + c.interval.0));
+                            c.ping_at = Some(Micros(now.0.saturating_add(c.interval.0)));
                         }
                     }
                 }
@@ -412,8 +414,13 @@ impl SpiceServer {
         if !c.open || c.wedged {
             return None;
         }
-        let belief = (self.cfg.behaviour == ServerBehaviour::Seed002Belief)
-            .then(|| Micros(c.last_received.0 + self.cfg.connectivity_timeout.0));
+        let belief = (self.cfg.behaviour == ServerBehaviour::Seed002Belief).then(|| {
+            Micros(
+                c.last_received
+                    .0
+                    .saturating_add(self.cfg.connectivity_timeout.0),
+            )
+        });
         [c.ping_at, c.monitor_tick, belief]
             .into_iter()
             .flatten()
@@ -444,7 +451,12 @@ impl SpiceServer {
             }
             if self.cfg.behaviour == ServerBehaviour::Seed002Belief {
                 let c = &self.channels[idx];
-                if Micros(c.last_received.0 + self.cfg.connectivity_timeout.0) <= now {
+                if Micros(
+                    c.last_received
+                        .0
+                        .saturating_add(self.cfg.connectivity_timeout.0),
+                ) <= now
+                {
                     self.close(idx, ServerClose::BeliefIdleTimeout);
                     continue;
                 }
@@ -466,7 +478,7 @@ impl SpiceServer {
         let c = &mut self.channels[idx];
         c.ping_at = None;
         if c.socket_busy || self.waiting_for_ack(idx) {
-            self.channels[idx].ping_at = Some(Micros(now.0 + retry.0));
+            self.channels[idx].ping_at = Some(Micros(now.0.saturating_add(retry.0)));
             return;
         }
         let id = self.next_ping_id;
@@ -497,7 +509,9 @@ impl SpiceServer {
         } else {
             Monitor::Connected
         };
-        c.monitor_tick = Some(Micros(now.0 + self.cfg.connectivity_timeout.0));
+        c.monitor_tick = Some(Micros(
+            now.0.saturating_add(self.cfg.connectivity_timeout.0),
+        ));
     }
 }
 
@@ -540,7 +554,7 @@ mod tests {
                     } => {
                         pings.push((now, channel));
                         if answer(now, channel) {
-                            pending.push((Micros(now.0 + rtt.0), channel, id));
+                            pending.push((Micros(now.0.saturating_add(rtt.0)), channel, id));
                         }
                     }
                     ServerOutput::Send { .. } => {}
