@@ -82,7 +82,13 @@ struct Conn {
     sent: u64,
     app: App,
     started: bool,
+    rounds: u32,
 }
+
+/// Exchanges after which a connection closes even if it carried little
+/// (SPICE main and inputs), so that they do not pile up and turn a large
+/// capture into one of tiny packets.
+const MAX_ROUNDS: u32 = 1500;
 
 struct Out<W: Write> {
     w: PcapWriter<W>,
@@ -165,6 +171,7 @@ impl Conn {
             sent: 0,
             app,
             started: false,
+            rounds: 0,
         })
     }
 
@@ -267,6 +274,7 @@ impl Conn {
     ) -> io::Result<()> {
         let first = !self.started;
         self.started = true;
+        self.rounds += 1;
         match &mut self.app {
             App::NoVnc(s) => {
                 if first {
@@ -417,7 +425,7 @@ pub fn generate<W: Write>(cfg: GenConfig, w: W) -> io::Result<GenStats> {
         let i = rng.random_range(0..conns.len());
         out.tick(&mut rng, 2_000);
         conns[i].step(&mut out, &mut rng, &mut writes, &noise)?;
-        if conns[i].sent >= cfg.bytes_per_connection {
+        if conns[i].sent >= cfg.bytes_per_connection || conns[i].rounds >= MAX_ROUNDS {
             conns.swap_remove(i).close(&mut out, &mut rng)?;
         }
     }
