@@ -4,6 +4,7 @@
 //! [`OTHER_PROFILES`] never reaches the SPICE registry.
 
 pub mod novnc;
+pub mod runner;
 
 use super::constants::Constants;
 use super::profile::Variant;
@@ -18,7 +19,7 @@ pub struct OtherProfile {
     pub run: fn(&Constants, &Variant, &Timeline, &str) -> Verdict,
 }
 
-pub const OTHER_PROFILES: &[OtherProfile] = &[novnc::NOVNC_DISPLAYTAB];
+pub const OTHER_PROFILES: &[OtherProfile] = &[novnc::NOVNC_DISPLAYTAB, runner::RUNNER_WS];
 
 /// `name@variant` for a profile of this module, or `None` for any other name.
 pub fn resolve(spec: &str) -> Option<Result<(&'static OtherProfile, &'static Variant), String>> {
