@@ -62,5 +62,8 @@ fn no_keepalive_is_dropped_by_the_lb_and_pings_keep_it() {
     assert_eq!(none.cause.as_deref(), Some("lb.idle_timeout"));
     assert_eq!(none.at, Some(60.0));
     assert_eq!(run(idle, "runner-ws@ping-only").outcome, Outcome::Survived);
-    assert_eq!(run(idle, "runner-ws@pong-deadline").outcome, Outcome::Survived);
+    assert_eq!(
+        run(idle, "runner-ws@pong-deadline").outcome,
+        Outcome::Survived
+    );
 }
