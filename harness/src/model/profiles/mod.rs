@@ -5,6 +5,7 @@
 
 pub mod novnc;
 pub mod runner;
+pub mod wormhole;
 
 use super::constants::Constants;
 use super::profile::Variant;
@@ -19,7 +20,11 @@ pub struct OtherProfile {
     pub run: fn(&Constants, &Variant, &Timeline, &str) -> Verdict,
 }
 
-pub const OTHER_PROFILES: &[OtherProfile] = &[novnc::NOVNC_DISPLAYTAB, runner::RUNNER_WS];
+pub const OTHER_PROFILES: &[OtherProfile] = &[
+    novnc::NOVNC_DISPLAYTAB,
+    runner::RUNNER_WS,
+    wormhole::WORMHOLE_PANE,
+];
 
 /// `name@variant` for a profile of this module, or `None` for any other name.
 pub fn resolve(spec: &str) -> Option<Result<(&'static OtherProfile, &'static Variant), String>> {
