@@ -26,8 +26,9 @@ proptest! {
         gap_ms in 1u64..120,
     ) {
         let v = burst("wormhole-pane@racy", n, gap_ms);
-        // Keystrokes before the add at +50 ms each start a reconnect.
-        let inside = (0..n).filter(|k| k * gap_ms < 50).count();
+        // Keystrokes up to the add at +50 ms each start a reconnect (on an
+        // exact tie the script's keystroke was queued first, so it wins).
+        let inside = (0..n).filter(|k| k * gap_ms <= 50).count();
         prop_assert_eq!(v.reconnects.len(), inside);
         prop_assert_eq!(v.violations.len(), usize::from(inside > 1));
         prop_assert_eq!(v.outcome, Outcome::Survived);

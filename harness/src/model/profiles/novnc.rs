@@ -251,10 +251,17 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     r.note(0, "user", "clicks take control: POST acquire", true);
     r.send_acquire(Purpose::Click);
     while let Some((at, ev)) = r.q.pop() {
-        if at.0 > r.horizon || r.steps >= MAX_STEPS {
+        if at.0 > r.horizon {
             break;
         }
         r.now = at.0;
+        if r.steps >= MAX_STEPS {
+            r.violate(
+                "model.step_bound",
+                format!("more than {MAX_STEPS} steps: livelock in the model"),
+            );
+            break;
+        }
         r.steps += 1;
         r.handle(ev);
     }

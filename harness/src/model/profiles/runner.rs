@@ -196,10 +196,20 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     }
     r.attach(0);
     while let Some((at, ev)) = r.q.pop() {
-        if at.0 > r.horizon || r.steps >= MAX_STEPS {
+        if at.0 > r.horizon {
             break;
         }
         r.now = at.0;
+        if r.steps >= MAX_STEPS {
+            r.violations.push(Violation {
+                code: "model.step_bound".into(),
+                at: secs(Micros(r.now)),
+                channel: None,
+                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
+                count: 1,
+            });
+            break;
+        }
         r.steps += 1;
         r.handle(ev);
     }

@@ -80,6 +80,9 @@ fn define(c: &mut Constants, t: &Timeline) {
     );
 }
 
+/// Livelock guard, as in sim.rs.
+const MAX_STEPS: u64 = 5_000_000;
+
 #[derive(Clone, Debug)]
 enum Ev {
     Keystroke,
@@ -129,6 +132,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     let mut lost: Option<u64> = None;
     let mut steps = 0u64;
     let mut violation: Option<Violation> = None;
+    let mut step_bound: Option<Violation> = None;
     let mut summary = ChannelSummary {
         channel: "pane".into(),
         generations: 1,
@@ -140,6 +144,16 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
             break;
         }
         steps += 1;
+        if steps > MAX_STEPS {
+            step_bound = Some(Violation {
+                code: "model.step_bound".into(),
+                at: secs(Micros(now)),
+                channel: None,
+                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
+                count: 1,
+            });
+            break;
+        }
         match ev {
             Ev::Unmodelled(name) => note(
                 now,
@@ -254,7 +268,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         at,
         cause,
         channel: (outcome != Outcome::Survived).then(|| "pane".into()),
-        violations: violation.into_iter().collect(),
+        violations: violation.into_iter().chain(step_bound).collect(),
         profile: WORMHOLE_PANE.name.into(),
         variant: variant.name.into(),
         constants: c.snapshot(),
