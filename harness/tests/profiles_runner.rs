@@ -67,3 +67,20 @@ fn no_keepalive_is_dropped_by_the_lb_and_pings_keep_it() {
         Outcome::Survived
     );
 }
+
+#[test]
+fn a_pong_wait_below_the_ping_interval_is_flagged_and_kills_healthy_peers() {
+    let t = Timeline::parse("horizon = \"10m\"\n", "t.toml").unwrap();
+    let v = run_timeline(
+        &t,
+        "t.toml",
+        "runner-ws@pong-deadline",
+        &["pong_wait=10s".into()],
+    )
+    .unwrap();
+    let codes: Vec<&str> = v.violations.iter().map(|x| x.code.as_str()).collect();
+    assert_eq!(codes, vec!["runner.pong_wait_not_above_ping_interval"]);
+    assert_eq!(v.outcome, Outcome::Disconnected);
+    assert_eq!(v.cause.as_deref(), Some("runner.pong_deadline"));
+    assert_eq!(v.at, Some(10.0));
+}
