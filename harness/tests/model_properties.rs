@@ -167,9 +167,15 @@ fn a_livelock_is_caught_by_the_step_bound() {
 fn the_model_never_names_a_real_clock() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = vec![root.join("timeline/synthetic.rs")];
-    for dir in ["model", "verdict"] {
-        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
-            files.push(e.path());
+    // Subdirectories too (model/profiles/).
+    let mut dirs = vec![root.join("model"), root.join("verdict")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else {
+                files.push(e.path());
+            }
         }
     }
     assert!(files.len() >= 8, "{files:?}");

@@ -40,6 +40,12 @@ pub fn run(args: Args) -> ExitCode {
                 println!("  {}@{}: {}", p.name, v.name, v.about);
             }
         }
+        for p in crate::model::profiles::OTHER_PROFILES {
+            println!("{}: {}", p.name, p.about);
+            for v in p.variants {
+                println!("  {}@{}: {}", p.name, v.name, v.about);
+            }
+        }
         return ExitCode::SUCCESS;
     }
     let (Some(path), Some(profile)) = (&args.timeline, &args.profile) else {
@@ -63,6 +69,21 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.list
+        && let Some(found) = crate::model::profiles::resolve(profile)
+    {
+        let (p, v) = match found {
+            Ok(pv) => pv,
+            Err(e) => {
+                eprintln!("tether run: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for (k, value, source) in crate::model::profiles::constants_for(p, v, &timeline).iter() {
+            println!("{k} = {value}    # {source}");
+        }
+        return ExitCode::SUCCESS;
+    }
     if args.list {
         let (p, v) = match resolve(profile) {
             Ok(pv) => pv,

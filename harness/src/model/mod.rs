@@ -5,6 +5,7 @@ pub mod constants;
 pub mod duration;
 pub mod env;
 pub mod profile;
+pub mod profiles;
 pub mod replay;
 pub mod sim;
 pub mod spice_server;

@@ -1563,6 +1563,9 @@ pub fn run_timeline(
     profile_spec: &str,
     overrides: &[String],
 ) -> Result<Verdict, String> {
+    if let Some(result) = super::profiles::try_run(timeline, input, profile_spec, overrides) {
+        return result;
+    }
     let (profile, variant) = super::profile::resolve(profile_spec)?;
     let mut constants = constants_for(profile, variant, timeline);
     for o in overrides {

@@ -1,0 +1,70 @@
+//! Profiles whose client is not a SPICE client: each runs its own small
+//! event loop on the virtual clock and returns the common [`Verdict`].
+//! `run_timeline` (sim.rs) asks here first, so a profile name found in
+//! [`OTHER_PROFILES`] never reaches the SPICE registry.
+
+pub mod novnc;
+pub mod runner;
+pub mod wormhole;
+
+use super::constants::Constants;
+use super::profile::Variant;
+use crate::timeline::synthetic::Timeline;
+use crate::verdict::Verdict;
+
+pub struct OtherProfile {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub variants: &'static [Variant],
+    pub define: fn(&mut Constants, &Timeline),
+    pub run: fn(&Constants, &Variant, &Timeline, &str) -> Verdict,
+}
+
+pub const OTHER_PROFILES: &[OtherProfile] = &[
+    novnc::NOVNC_DISPLAYTAB,
+    runner::RUNNER_WS,
+    wormhole::WORMHOLE_PANE,
+];
+
+/// `name@variant` for a profile of this module, or `None` for any other name.
+pub fn resolve(spec: &str) -> Option<Result<(&'static OtherProfile, &'static Variant), String>> {
+    let (name, variant) = spec.split_once('@').unwrap_or((spec, ""));
+    let profile = OTHER_PROFILES.iter().find(|p| p.name == name)?;
+    let found = if variant.is_empty() {
+        profile.variants.first()
+    } else {
+        profile.variants.iter().find(|v| v.name == variant)
+    };
+    Some(found.map(|v| (profile, v)).ok_or_else(|| {
+        let known: Vec<&str> = profile.variants.iter().map(|v| v.name).collect();
+        format!(
+            "profile `{name}` has no variant `{variant}` (known: {})",
+            known.join(", ")
+        )
+    }))
+}
+
+/// Every constant of a run: the profile's defaults, then the variant's.
+pub fn constants_for(profile: &OtherProfile, variant: &Variant, t: &Timeline) -> Constants {
+    let mut c = Constants::default();
+    (profile.define)(&mut c, t);
+    (variant.apply)(&mut c);
+    c
+}
+
+/// Runs `spec` if it names a profile of this module.
+pub fn try_run(
+    timeline: &Timeline,
+    input: &str,
+    spec: &str,
+    overrides: &[String],
+) -> Option<Result<Verdict, String>> {
+    let resolved = resolve(spec)?;
+    Some(resolved.and_then(|(profile, variant)| {
+        let mut c = constants_for(profile, variant, timeline);
+        for o in overrides {
+            c.set_assignment(o)?;
+        }
+        Ok((profile.run)(&c, variant, timeline, input))
+    }))
+}

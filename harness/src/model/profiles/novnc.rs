@@ -1,0 +1,898 @@
+//! `novnc-displaytab`: the canvas DisplayTab "take control" of seeds 000
+//! and 001 (PR #2216 and its e2e #2335).
+//!
+//! The user clicks take control: DisplayTab POSTs `acquire` with
+//! `ttl_seconds: 300`; the control service grants a 300 s lease and mints a
+//! signed session URL whose token is bound to the lease's `expires_at`;
+//! DisplayTab opens noVNC on it through websockify. When the lease expires
+//! the gateway ends the session (seed 000: "disconnects every ~5 minutes").
+//!
+//! Variants (seed 000):
+//! - `pre-2216`: no renewal, no reconnect;
+//! - `2216-first-cut`: 120 s renewal, reconnect on an unclean disconnect
+//!   dialing the cached signed URL (the token minted on click);
+//! - `2216`: 120 s renewal as the same holder, reconnect re-acquires a
+//!   fresh lease and token first, generation guard, no reconnect after a
+//!   clean disconnect.
+//!
+//! What noVNC calls clean (protocol-facts §4.1): a socket that closes while
+//! `connected` is clean whatever the close code (NV core/rfb.js:669-677);
+//! only `_fail()` (e.g. a socket closed while `connecting`) is unclean. PR
+//! #2216 reconnects on `!clean`, so by noVNC's own rule a dropped stream
+//! is not reconnected; `pr_clean_assumption=true` models what the PR
+//! assumed (a close other than 1000 is unclean). The verdict says when the
+//! two differ.
+//!
+//! Modelling choices not stated in the seeds, each a named constant: the
+//! renewal interval starts when the click's acquire answers (so the first
+//! renewal reaches the service at rtt + interval + latency after the
+//! click, against a lease ending at latency + TTL: hence the invariant
+//! interval < TTL − rtt); the gateway closes the stream with
+//! `lease_expiry_close_code` when the lease runs out; the stream is bound
+//! to the lease, not to the token it was dialed with (seed 001's TODO
+//! expects the same socket to live on through renewals).
+
+use super::super::constants::{Constants, Value};
+use super::super::duration::format_duration;
+use super::super::profile::Variant;
+use super::super::sim::EventQueue;
+use super::OtherProfile;
+use crate::timeline::Micros;
+use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
+use crate::verdict::{
+    Basis, ChainEntry, ChannelSummary, LeaseEvent, Outcome, ReconnectAttempt, Verdict, Violation,
+    secs,
+};
+use std::collections::BTreeMap;
+
+pub const NOVNC_DISPLAYTAB: OtherProfile = OtherProfile {
+    name: "novnc-displaytab",
+    about: "canvas DisplayTab take-control over noVNC + websockify (seeds 000, 001)",
+    variants: &[
+        Variant {
+            name: "pre-2216",
+            about: "300 s lease acquired on click only, no renewal, no reconnect",
+            apply: |_| {},
+        },
+        Variant {
+            name: "2216-first-cut",
+            about: "120 s renewal; reconnect on unclean disconnect with the cached signed URL",
+            apply: |c| {
+                set(c, "renewal", "true");
+                set(c, "auto_reconnect", "true");
+            },
+        },
+        Variant {
+            name: "2216",
+            about: "120 s renewal as the same holder; reconnect re-acquires a fresh lease+token; generation guard; no reconnect after a clean disconnect",
+            apply: |c| {
+                set(c, "renewal", "true");
+                set(c, "auto_reconnect", "true");
+                set(c, "reacquire_before_dial", "true");
+            },
+        },
+    ],
+    define,
+    run,
+};
+
+fn set(c: &mut Constants, name: &str, value: &str) {
+    c.set(name, value)
+        .unwrap_or_else(|e| unreachable!("variant table: {e}"));
+}
+
+const fn sec(n: u64) -> Micros {
+    Micros(n * 1_000_000)
+}
+
+fn define(c: &mut Constants, t: &Timeline) {
+    use Value::*;
+    c.define(
+        "latency",
+        Duration(t.network.latency.0),
+        "timeline [network]",
+    );
+    c.define(
+        "lease_ttl",
+        Duration(sec(300)),
+        "seed 000: acquireControl posts ttl_seconds: 300",
+    );
+    c.define("renewal", Flag(false), "seed 000 (added by #2216)");
+    c.define(
+        "renewal_interval",
+        Duration(sec(120)),
+        "seed 001: RENEWAL_INTERVAL_MS 120 s",
+    );
+    c.define("auto_reconnect", Flag(false), "seed 000 (added by #2216)");
+    c.define(
+        "reacquire_before_dial",
+        Flag(false),
+        "seed 000: reacquireSession() before reconnecting (the BLOCKER fix)",
+    );
+    c.define(
+        "reconnect_on_clean",
+        Flag(false),
+        "seed 000: no reconnect after a clean disconnect (noVNC ui.js itself reconnects on every disconnect, §4.2)",
+    );
+    c.define(
+        "reconnect_delay",
+        Duration(sec(5)),
+        "NV app/ui.js:196-197 reconnect_delay (DisplayTab's own delay is not in seed 000)",
+    );
+    c.define(
+        "pr_clean_assumption",
+        Flag(false),
+        "false = noVNC 1.7 (§4.1: close while connected is clean); true = PR #2216's belief (close code != 1000 is unclean)",
+    );
+    c.define(
+        "websockify_heartbeat",
+        Duration(Micros::ZERO),
+        "WSF websocketproxy.py:565-566 (0 = off; seed 000 companion CP#522 sets 30 s)",
+    );
+    c.define(
+        "proxy_kill_close_code",
+        Count(1006),
+        "websockify gone without a close frame (1006); 1000 = VNC target closed, WSF websocketproxy.py:280-294",
+    );
+    c.define(
+        "lease_expiry_close_code",
+        Count(1000),
+        "model assumption: the gateway ends an expired session normally",
+    );
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Click,
+    Renewal,
+    Reacquire { attempt: u64 },
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    ClientData,
+    ServerData,
+    ProxyKilled,
+    ProxyRestarted,
+    UserClose,
+    Unmodelled(&'static str),
+    AcquireArrives {
+        app_gen: u64,
+        purpose: Purpose,
+    },
+    AcquireAnswered {
+        app_gen: u64,
+        purpose: Purpose,
+        token: Option<usize>,
+    },
+    RenewTick {
+        app_gen: u64,
+    },
+    DialArrives {
+        attempt: u64,
+        token: usize,
+    },
+    DialAnswered {
+        attempt: u64,
+        token: usize,
+        refusal: Option<String>,
+    },
+    LeaseCheck,
+    Heartbeat {
+        stream_gen: u64,
+    },
+    LbCheck {
+        stream_gen: u64,
+    },
+    ReconnectDue {
+        app_gen: u64,
+    },
+}
+
+struct Token {
+    name: String,
+    expires: u64,
+}
+
+#[derive(PartialEq, Eq)]
+enum Stream {
+    Idle,
+    Connecting,
+    Connected,
+}
+
+/// Reconnect attempts kept in the verdict; the rest are counted.
+const RECORDED_ATTEMPTS: usize = 5;
+/// Livelock guard: a 24 h run with 1 s timers stays far below it.
+const MAX_STEPS: u64 = 5_000_000;
+
+struct Run<'a> {
+    c: &'a Constants,
+    latency: u64,
+    ttl: u64,
+    horizon: u64,
+    blackholes: Vec<(u64, u64)>,
+    lb_idle: Option<(u64, LbExpiry)>,
+    q: EventQueue<Ev>,
+    now: u64,
+    steps: u64,
+    // control service
+    lease_expires: Option<u64>,
+    lease_expired_noted: bool,
+    tokens: Vec<Token>,
+    // DisplayTab
+    app_gen: u64,
+    click_token: Option<usize>,
+    latest_token: Option<usize>,
+    renewing: bool,
+    inhibited: bool,
+    attempt: u64,
+    // stream
+    proxy_up: bool,
+    stream: Stream,
+    stream_gen: u64,
+    lb_last_data: u64,
+    last_rx: u64,
+    // verdict material
+    sessions: u64,
+    lost: Option<(u64, String)>,
+    chain: Vec<ChainEntry>,
+    reconnects: Vec<ReconnectAttempt>,
+    failed_attempts_unrecorded: u64,
+    leases: Vec<LeaseEvent>,
+    violations: BTreeMap<&'static str, Violation>,
+    summary: ChannelSummary,
+}
+
+fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+    let mut r = Run::new(c, t);
+    r.check_renewal_invariant();
+    r.schedule_script(t);
+    r.note(0, "user", "clicks take control: POST acquire", true);
+    r.send_acquire(Purpose::Click);
+    while let Some((at, ev)) = r.q.pop() {
+        if at.0 > r.horizon {
+            break;
+        }
+        r.now = at.0;
+        if r.steps >= MAX_STEPS {
+            r.violate(
+                "model.step_bound",
+                format!("more than {MAX_STEPS} steps: livelock in the model"),
+            );
+            break;
+        }
+        r.steps += 1;
+        r.handle(ev);
+    }
+    r.finish(variant, t, input)
+}
+
+impl<'a> Run<'a> {
+    fn new(c: &'a Constants, t: &Timeline) -> Self {
+        let lb_idle = t.lb.as_ref().map(|l| (l.idle_timeout.0.0, l.on_expiry));
+        Run {
+            c,
+            latency: c.duration("latency").0,
+            ttl: c.duration("lease_ttl").0,
+            horizon: t.horizon.0.0,
+            blackholes: Vec::new(),
+            lb_idle,
+            q: EventQueue::new(),
+            now: 0,
+            steps: 0,
+            lease_expires: None,
+            lease_expired_noted: false,
+            tokens: Vec::new(),
+            app_gen: 0,
+            click_token: None,
+            latest_token: None,
+            renewing: false,
+            inhibited: false,
+            attempt: 0,
+            proxy_up: true,
+            stream: Stream::Idle,
+            stream_gen: 0,
+            lb_last_data: 0,
+            last_rx: 0,
+            sessions: 0,
+            lost: None,
+            chain: Vec::new(),
+            reconnects: Vec::new(),
+            failed_attempts_unrecorded: 0,
+            leases: Vec::new(),
+            violations: BTreeMap::new(),
+            summary: ChannelSummary {
+                channel: "display".into(),
+                ..ChannelSummary::default()
+            },
+        }
+    }
+
+    fn note(&mut self, at: u64, actor: &'static str, what: impl Into<String>, script: bool) {
+        self.chain.push(ChainEntry {
+            at: secs(Micros(at)),
+            actor,
+            what: what.into(),
+            basis: if script { Basis::Script } else { Basis::Model },
+        });
+    }
+
+    fn violate(&mut self, code: &'static str, message: String) {
+        let at = secs(Micros(self.now));
+        self.violations
+            .entry(code)
+            .and_modify(|v| v.count += 1)
+            .or_insert(Violation {
+                code: code.into(),
+                at,
+                channel: Some("display".into()),
+                message,
+                count: 1,
+            });
+    }
+
+    fn rtt(&self) -> u64 {
+        2 * self.latency
+    }
+
+    /// Renewal interval < lease TTL − round trip: the interval starts when
+    /// the click's acquire answers, one round trip after the lease began.
+    fn check_renewal_invariant(&mut self) {
+        if !self.c.flag("renewal") {
+            return;
+        }
+        let interval = self.c.duration("renewal_interval").0;
+        let margin = self.ttl.saturating_sub(self.rtt());
+        if interval >= margin {
+            self.violate(
+                "novnc.renewal_interval_not_below_ttl_minus_rtt",
+                format!(
+                    "renewal every {} but the {} lease minus the {} round trip leaves {}",
+                    format_duration(Micros(interval)),
+                    format_duration(Micros(self.ttl)),
+                    format_duration(Micros(self.rtt())),
+                    format_duration(Micros(margin)),
+                ),
+            );
+        }
+    }
+
+    fn schedule_script(&mut self, t: &Timeline) {
+        let horizon = self.horizon;
+        let series = |q: &mut EventQueue<Ev>, from: u64, to: u64, every: u64, ev: Ev| {
+            // A zero period would never advance; the parser should refuse
+            // it, and here it means one occurrence.
+            let step = every.max(1);
+            let mut at = from;
+            while at <= to.min(horizon) {
+                q.push(Micros(at), ev.clone());
+                if every == 0 {
+                    break;
+                }
+                at += step;
+            }
+        };
+        for e in &t.events {
+            match e {
+                ScriptEvent::UserActive { from, to, every } => {
+                    series(&mut self.q, from.0.0, to.0.0, every.0.0, Ev::ClientData)
+                }
+                ScriptEvent::Keystroke { at, .. } => self.q.push(at.0, Ev::ClientData),
+                ScriptEvent::ServerData {
+                    from, to, every, ..
+                } => series(&mut self.q, from.0.0, to.0.0, every.0.0, Ev::ServerData),
+                ScriptEvent::ServerKilled { at } => self.q.push(at.0, Ev::ProxyKilled),
+                ScriptEvent::ServerRestarted { at } => self.q.push(at.0, Ev::ProxyRestarted),
+                ScriptEvent::UserClose { at } => self.q.push(at.0, Ev::UserClose),
+                ScriptEvent::Blackhole { from, to } => self.blackholes.push((from.0.0, to.0.0)),
+                other => {
+                    let at = match other {
+                        ScriptEvent::ServerStopsAnswering { at, .. }
+                        | ScriptEvent::ServerStopsPinging { at, .. }
+                        | ScriptEvent::ClientStalls { at, .. }
+                        | ScriptEvent::HalfOpen { at, .. } => at.0,
+                        _ => Micros::ZERO,
+                    };
+                    self.q.push(at, Ev::Unmodelled(other.name()));
+                }
+            }
+        }
+    }
+
+    fn network_down(&self, at: u64) -> bool {
+        self.blackholes.iter().any(|&(f, t)| at >= f && at < t)
+    }
+
+    fn lease_valid(&self) -> bool {
+        self.lease_expires.is_some_and(|e| self.now < e)
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::ClientData | Ev::ServerData => {
+                if self.stream == Stream::Connected && !self.network_down(self.now) {
+                    self.lb_last_data = self.now;
+                    if matches!(ev, Ev::ServerData) {
+                        self.received();
+                    }
+                }
+            }
+            Ev::ProxyKilled => {
+                self.proxy_up = false;
+                let code = self.c.count("proxy_kill_close_code");
+                self.note(self.now, "server", "websockify/VNC side goes away", true);
+                if self.stream == Stream::Connected {
+                    self.stream_closed(code, "proxy.closed");
+                }
+            }
+            Ev::ProxyRestarted => {
+                self.proxy_up = true;
+                self.note(self.now, "server", "websockify accepts again", true);
+            }
+            Ev::UserClose => {
+                self.note(self.now, "user", "disconnects (releases control)", true);
+                // The generation guard: answers to requests made before this
+                // are ignored, and the renewal timer stops.
+                self.app_gen += 1;
+                self.renewing = false;
+                self.inhibited = true;
+                self.lease_expires = None;
+                if self.stream != Stream::Idle {
+                    self.stream = Stream::Idle;
+                    self.stream_gen += 1;
+                    self.summary.last_closed_at = Some(secs(Micros(self.now)));
+                    self.summary.last_closed_by = Some("user".into());
+                }
+                self.lost.get_or_insert((self.now, "user.close".into()));
+            }
+            Ev::Unmodelled(name) => {
+                let what = format!("`{name}` is not modelled for novnc-displaytab; ignored");
+                self.note(self.now, "script", what, true);
+            }
+            Ev::AcquireArrives { app_gen, purpose } => self.acquire_arrives(app_gen, purpose),
+            Ev::AcquireAnswered {
+                app_gen,
+                purpose,
+                token,
+            } => self.acquire_answered(app_gen, purpose, token),
+            Ev::RenewTick { app_gen } => {
+                if app_gen != self.app_gen || !self.renewing {
+                    return;
+                }
+                self.send_acquire(Purpose::Renewal);
+                let next = self.now + self.c.duration("renewal_interval").0;
+                self.q.push(Micros(next), Ev::RenewTick { app_gen });
+            }
+            Ev::DialArrives { attempt, token } => {
+                let refusal = if self.network_down(self.now) {
+                    Some("no route (blackhole)".to_string())
+                } else if !self.proxy_up {
+                    Some("connection refused".to_string())
+                } else if self.now >= self.tokens[token].expires {
+                    Some(format!(
+                        "HTTP 401: token {} expired at T+{:.3}s",
+                        self.tokens[token].name,
+                        secs(Micros(self.tokens[token].expires))
+                    ))
+                } else {
+                    None
+                };
+                let back = self.now + self.latency;
+                self.q.push(
+                    Micros(back),
+                    Ev::DialAnswered {
+                        attempt,
+                        token,
+                        refusal,
+                    },
+                );
+            }
+            Ev::DialAnswered {
+                attempt,
+                token,
+                refusal,
+            } => self.dial_answered(attempt, token, refusal),
+            Ev::LeaseCheck => {
+                if self.lease_expires == Some(self.now) && !self.lease_expired_noted {
+                    self.lease_expired_noted = true;
+                    self.leases.push(LeaseEvent {
+                        at: secs(Micros(self.now)),
+                        what: "lease expired".into(),
+                        expires_at: Some(secs(Micros(self.now))),
+                    });
+                    self.note(self.now, "server", "control lease expired", false);
+                    if self.stream == Stream::Connected {
+                        let code = self.c.count("lease_expiry_close_code");
+                        self.stream_closed(code, "lease.expired");
+                    }
+                }
+            }
+            Ev::Heartbeat { stream_gen } => {
+                if stream_gen != self.stream_gen || self.stream != Stream::Connected {
+                    return;
+                }
+                if !self.network_down(self.now) {
+                    // Ping out, the browser's pong back: data both ways.
+                    self.lb_last_data = self.now;
+                    self.summary.pings_received += 1;
+                    self.summary.pongs_sent += 1;
+                    self.received();
+                }
+                let next = self.now + self.c.duration("websockify_heartbeat").0;
+                self.q.push(Micros(next), Ev::Heartbeat { stream_gen });
+            }
+            Ev::LbCheck { stream_gen } => {
+                let Some((idle, how)) = self.lb_idle else {
+                    return;
+                };
+                if stream_gen != self.stream_gen || self.stream != Stream::Connected {
+                    return;
+                }
+                let due = self.lb_last_data + idle;
+                if self.now < due {
+                    self.q.push(Micros(due), Ev::LbCheck { stream_gen });
+                    return;
+                }
+                let what = format!(
+                    "load balancer idle {} expires ({how:?})",
+                    format_duration(Micros(idle))
+                )
+                .to_lowercase();
+                self.note(self.now, "lb", what, false);
+                // Either way the browser's socket ends without a close frame
+                // (a silent expiry surfaces on the next write).
+                self.stream_closed(1006, "lb.idle_timeout");
+            }
+            Ev::ReconnectDue { app_gen } => {
+                if app_gen != self.app_gen {
+                    return;
+                }
+                self.attempt += 1;
+                let attempt = self.attempt;
+                if self.c.flag("reacquire_before_dial") {
+                    self.send_acquire(Purpose::Reacquire { attempt });
+                } else {
+                    let token = self.click_token.unwrap_or(0);
+                    self.dial(attempt, token);
+                }
+            }
+        }
+    }
+
+    fn received(&mut self) {
+        self.summary.messages_received += 1;
+        let gap = secs(Micros(self.now - self.last_rx));
+        if gap > self.summary.longest_silence {
+            self.summary.longest_silence = gap;
+        }
+        self.last_rx = self.now;
+    }
+
+    fn send_acquire(&mut self, purpose: Purpose) {
+        if self.network_down(self.now) {
+            // A failed fetch: DisplayTab swallows a renewal failure; a
+            // reconnect tries again after its delay.
+            let what = format!("{purpose:?} acquire lost in the blackhole").to_lowercase();
+            self.note(self.now, "network", what, false);
+            if let Purpose::Reacquire { attempt } = purpose {
+                self.record_attempt(attempt, None, "acquire failed (network)".into());
+                self.schedule_reconnect();
+            }
+            return;
+        }
+        let at = self.now + self.latency;
+        self.q.push(
+            Micros(at),
+            Ev::AcquireArrives {
+                app_gen: self.app_gen,
+                purpose,
+            },
+        );
+    }
+
+    /// The service's upsert: same holder ⇒ the lease is extended and a
+    /// fresh token bound to the new `expires_at` is minted.
+    fn acquire_arrives(&mut self, app_gen: u64, purpose: Purpose) {
+        let expires = self.now + self.ttl;
+        self.lease_expires = Some(expires);
+        self.lease_expired_noted = false;
+        self.tokens.push(Token {
+            name: format!("signed{}", self.tokens.len() + 1),
+            expires,
+        });
+        let token = self.tokens.len() - 1;
+        let what = match purpose {
+            Purpose::Click => "lease granted",
+            Purpose::Renewal => "lease renewed (same holder)",
+            Purpose::Reacquire { .. } => "lease re-acquired for reconnect",
+        };
+        self.leases.push(LeaseEvent {
+            at: secs(Micros(self.now)),
+            what: format!("{what}, token {}", self.tokens[token].name),
+            expires_at: Some(secs(Micros(expires))),
+        });
+        self.q.push(Micros(expires), Ev::LeaseCheck);
+        let back = self.now + self.latency;
+        self.q.push(
+            Micros(back),
+            Ev::AcquireAnswered {
+                app_gen,
+                purpose,
+                token: Some(token),
+            },
+        );
+    }
+
+    fn acquire_answered(&mut self, app_gen: u64, purpose: Purpose, token: Option<usize>) {
+        if app_gen != self.app_gen {
+            self.note(
+                self.now,
+                "client",
+                "stale acquire answer ignored (generation guard)",
+                false,
+            );
+            return;
+        }
+        let Some(token) = token else { return };
+        self.latest_token = Some(token);
+        match purpose {
+            Purpose::Click => {
+                self.click_token = Some(token);
+                if self.c.flag("renewal") {
+                    self.renewing = true;
+                    let next = self.now + self.c.duration("renewal_interval").0;
+                    self.q.push(
+                        Micros(next),
+                        Ev::RenewTick {
+                            app_gen: self.app_gen,
+                        },
+                    );
+                }
+                self.dial(0, token);
+            }
+            // The live stream keeps its URL; the fresh one waits in a ref.
+            Purpose::Renewal => {}
+            Purpose::Reacquire { attempt } => self.dial(attempt, token),
+        }
+    }
+
+    fn dial(&mut self, attempt: u64, token: usize) {
+        if self.now >= self.tokens[token].expires {
+            self.violate(
+                "novnc.dial_expired_token",
+                format!(
+                    "reconnect dials token {} which expired at T+{:.3}s",
+                    self.tokens[token].name,
+                    secs(Micros(self.tokens[token].expires))
+                ),
+            );
+        }
+        self.stream = Stream::Connecting;
+        let at = self.now + self.latency;
+        self.q.push(Micros(at), Ev::DialArrives { attempt, token });
+    }
+
+    fn dial_answered(&mut self, attempt: u64, token: usize, refusal: Option<String>) {
+        if self.stream != Stream::Connecting {
+            return;
+        }
+        let name = self.tokens[token].name.clone();
+        match refusal {
+            None => {
+                self.stream = Stream::Connected;
+                self.stream_gen += 1;
+                self.sessions += 1;
+                self.summary.generations += 1;
+                self.lb_last_data = self.now;
+                self.last_rx = self.now;
+                let what = format!("noVNC connected with token {name}");
+                self.note(self.now, "client", what, false);
+                if attempt > 0 {
+                    self.record_attempt(attempt, Some(name), "connected".into());
+                    self.lost = None;
+                }
+                let hb = self.c.duration("websockify_heartbeat").0;
+                if hb > 0 {
+                    self.q.push(
+                        Micros(self.now + hb),
+                        Ev::Heartbeat {
+                            stream_gen: self.stream_gen,
+                        },
+                    );
+                }
+                if let Some((idle, _)) = self.lb_idle {
+                    self.q.push(
+                        Micros(self.now + idle),
+                        Ev::LbCheck {
+                            stream_gen: self.stream_gen,
+                        },
+                    );
+                }
+            }
+            Some(why) => {
+                // noVNC: the socket closed while `connecting` ⇒ _fail ⇒
+                // clean = false (rfb.js:670-671).
+                self.stream = Stream::Idle;
+                self.record_attempt(attempt, Some(name), why.clone());
+                self.lost
+                    .get_or_insert((self.now, "novnc.connect_failed".into()));
+                if attempt > 0 && why.starts_with("HTTP 401") {
+                    self.lost = Some((self.lost_at(), "http.401_stale_token".into()));
+                }
+                self.after_disconnect(false, false);
+            }
+        }
+    }
+
+    fn lost_at(&self) -> u64 {
+        self.lost.as_ref().map_or(self.now, |l| l.0)
+    }
+
+    fn record_attempt(&mut self, attempt: u64, credential: Option<String>, result: String) {
+        if self.reconnects.len() >= RECORDED_ATTEMPTS && result != "connected" {
+            self.failed_attempts_unrecorded += 1;
+            return;
+        }
+        let delay = self.c.duration("reconnect_delay");
+        self.reconnects.push(ReconnectAttempt {
+            attempt,
+            scheduled_at: secs(Micros(self.now)),
+            delay: format_duration(delay),
+            started_at: Some(secs(Micros(self.now))),
+            credential,
+            result,
+        });
+    }
+
+    /// The stream closes while `connected`.
+    fn stream_closed(&mut self, code: u64, cause: &str) {
+        self.stream = Stream::Idle;
+        self.stream_gen += 1;
+        self.summary.last_closed_at = Some(secs(Micros(self.now)));
+        self.summary.last_closed_by = Some(cause.into());
+        self.lost.get_or_insert((self.now, cause.into()));
+        let novnc_clean = true;
+        let pr_clean = code == 1000;
+        let what = format!(
+            "WebSocket closed ({code}) while connected: noVNC reports clean=true (rfb.js:669-677){}",
+            if novnc_clean != pr_clean {
+                "; PR #2216 assumed unclean here and a reconnect"
+            } else {
+                ""
+            }
+        );
+        self.note(self.now, "client", what, false);
+        let clean = if self.c.flag("pr_clean_assumption") {
+            pr_clean
+        } else {
+            novnc_clean
+        };
+        self.after_disconnect(clean, novnc_clean != pr_clean);
+    }
+
+    fn after_disconnect(&mut self, clean: bool, differs: bool) {
+        if self.inhibited {
+            return;
+        }
+        let wants = self.c.flag("auto_reconnect") && (!clean || self.c.flag("reconnect_on_clean"));
+        if wants && clean {
+            self.violate(
+                "novnc.reconnect_after_clean_disconnect",
+                "reconnecting after a clean disconnect".into(),
+            );
+        }
+        if wants {
+            self.schedule_reconnect();
+            return;
+        }
+        if self.c.flag("auto_reconnect") && clean && differs {
+            self.note(
+                self.now,
+                "client",
+                "no reconnect: DisplayTab reconnects on !clean only, and noVNC said clean",
+                false,
+            );
+        }
+        // The control session is over: DisplayTab stops renewing.
+        if self.renewing {
+            self.renewing = false;
+            self.note(self.now, "client", "renewal timer stopped", false);
+        }
+    }
+
+    fn schedule_reconnect(&mut self) {
+        let at = self.now + self.c.duration("reconnect_delay").0;
+        self.q.push(
+            Micros(at),
+            Ev::ReconnectDue {
+                app_gen: self.app_gen,
+            },
+        );
+    }
+
+    fn finish(mut self, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+        let holding = self.stream == Stream::Connected && self.lease_valid_at_horizon();
+        if self.failed_attempts_unrecorded > 0 {
+            let what = format!(
+                "{} further reconnect attempts until the horizon, none connected",
+                self.failed_attempts_unrecorded
+            );
+            let end = self.horizon.min(self.now.max(self.lost_at()));
+            self.note(end, "client", what, false);
+        }
+        let (outcome, at, cause) = if holding {
+            (Outcome::Survived, None, None)
+        } else {
+            let (at, cause) = self
+                .lost
+                .clone()
+                .unwrap_or((self.now, "control.lost".into()));
+            let any_attempt = !self.reconnects.is_empty();
+            let outcome = if any_attempt {
+                Outcome::DeadSession
+            } else {
+                Outcome::Disconnected
+            };
+            (outcome, Some(secs(Micros(at))), Some(cause))
+        };
+        let mut environment = BTreeMap::new();
+        let hb = self.c.duration("websockify_heartbeat");
+        environment.insert(
+            "websockify".into(),
+            if hb > Micros::ZERO {
+                format!("--heartbeat {}", format_duration(hb))
+            } else {
+                "no heartbeat".into()
+            },
+        );
+        environment.insert(
+            "lb".into(),
+            match self.lb_idle {
+                None => "none".into(),
+                Some((i, e)) => {
+                    format!("idle {} then {e:?}", format_duration(Micros(i))).to_lowercase()
+                }
+            },
+        );
+        environment.insert(
+            "control".into(),
+            format!(
+                "lease ttl {}, same-holder upsert extends",
+                format_duration(Micros(self.ttl))
+            ),
+        );
+        environment.insert(
+            "novnc_clean_rule".into(),
+            if self.c.flag("pr_clean_assumption") {
+                "PR #2216 assumption: close code != 1000 is unclean".into()
+            } else {
+                "noVNC 1.7: close while connected is clean (rfb.js:669-677)".into()
+            },
+        );
+        Verdict {
+            outcome,
+            at,
+            cause,
+            channel: (outcome != Outcome::Survived).then(|| "display".into()),
+            violations: self.violations.into_values().collect(),
+            profile: NOVNC_DISPLAYTAB.name.into(),
+            variant: variant.name.into(),
+            constants: self.c.snapshot(),
+            input: input.into(),
+            horizon: secs(t.horizon.0),
+            environment,
+            sessions: self.sessions,
+            chain: self.chain,
+            reconnects: self.reconnects,
+            leases: self.leases,
+            channels: vec![self.summary],
+            steps: self.steps,
+        }
+    }
+
+    fn lease_valid_at_horizon(&mut self) -> bool {
+        self.now = self.horizon;
+        self.lease_valid()
+    }
+}

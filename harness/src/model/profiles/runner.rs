@@ -1,0 +1,459 @@
+//! `runner-ws`: the runner's WebSocket attach session of seed 003 (PR #516),
+//! behind a load balancer whose idle timer only data resets (AWS: "Sending
+//! a TCP keep-alive does not prevent this timeout"), with a single attach
+//! slot: a second attach is refused while the first is held.
+//!
+//! Variants (seed 003):
+//! - `no-keepalive`: no ticker, no pings, no deadlines;
+//! - `ping-only`: a WS ping every 15 s via WriteControl with a 20 s write
+//!   deadline; the write lands in the kernel send buffer, so on a
+//!   half-open peer it "succeeds" until TCP gives up retransmitting;
+//! - `pong-deadline`: as ping-only, plus a 45 s read deadline that pongs
+//!   (or any frame) reset; the reader trips it and frees the slot.
+//!
+//! The path runner → client is modelled as one TCP connection: data the
+//! vanished peer never acknowledges is retransmitted until `tcp_retries2`
+//! (≈ 924.6 s, protocol-facts §4.5), then the socket aborts and the
+//! handler tears down. The client's SDK retries the attach every
+//! `reconnect_delay`; the user is blocked when no retry gets in within
+//! `reconnect_budget` (seed 003 only says "within retry budget").
+
+use super::super::constants::{Constants, Value};
+use super::super::duration::format_duration;
+use super::super::profile::Variant;
+use super::super::sim::EventQueue;
+use super::OtherProfile;
+use crate::timeline::Micros;
+use crate::timeline::synthetic::{ScriptEvent, Timeline};
+use crate::verdict::{
+    Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
+};
+use std::collections::BTreeMap;
+
+pub const RUNNER_WS: OtherProfile = OtherProfile {
+    name: "runner-ws",
+    about: "runner WebSocket attach session behind a 60 s idle LB, single attach slot (seed 003)",
+    variants: &[
+        Variant {
+            name: "no-keepalive",
+            about: "no pings, no deadlines (before #516)",
+            apply: |_| {},
+        },
+        Variant {
+            name: "ping-only",
+            about: "WS ping every 15 s, 20 s write deadline; liveness = the write succeeding",
+            apply: |c| set(c, "ping", "true"),
+        },
+        Variant {
+            name: "pong-deadline",
+            about: "ping every 15 s plus a 45 s read deadline reset by pongs (#516)",
+            apply: |c| {
+                set(c, "ping", "true");
+                set(c, "pong_deadline", "true");
+            },
+        },
+    ],
+    define,
+    run,
+};
+
+fn set(c: &mut Constants, name: &str, value: &str) {
+    c.set(name, value)
+        .unwrap_or_else(|e| unreachable!("variant table: {e}"));
+}
+
+fn define(c: &mut Constants, t: &Timeline) {
+    use Value::*;
+    let sec = |n: u64| Duration(Micros(n * 1_000_000));
+    c.define(
+        "latency",
+        Duration(t.network.latency.0),
+        "timeline [network]",
+    );
+    c.define("ping", Flag(false), "seed 003 (PR #505 runKeepalive)");
+    c.define("ping_interval", sec(15), "seed 003: PingMessage every 15s");
+    c.define(
+        "write_deadline",
+        sec(20),
+        "seed 003: WriteControl with a 20s write deadline",
+    );
+    c.define("pong_deadline", Flag(false), "seed 003 (#516)");
+    c.define(
+        "pong_wait",
+        sec(45),
+        "seed 003: pongWait = 3 x keepalive interval",
+    );
+    c.define(
+        "tcp_retransmit_timeout",
+        Duration(Micros(924_600_000)),
+        "LX tcp_retries2=15 (protocol-facts §4.5)",
+    );
+    c.define(
+        "reconnect_delay",
+        sec(5),
+        "model: SDK retry spacing (not stated in seed 003)",
+    );
+    c.define(
+        "reconnect_budget",
+        sec(120),
+        "model: SDK retry budget (seed 003: 'within retry budget')",
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Data,
+    PeerVanishes,
+    Unmodelled(&'static str),
+    Ping { conn: u64 },
+    Pong { conn: u64 },
+    ReadDeadline { conn: u64 },
+    LbCheck { conn: u64 },
+    TcpAbort { conn: u64 },
+    Retry { attempt: u64 },
+}
+
+struct Run<'a> {
+    c: &'a Constants,
+    q: EventQueue<Ev>,
+    now: u64,
+    horizon: u64,
+    lb_idle: Option<u64>,
+    conn: u64,
+    slot_held: bool,
+    peer_alive: bool,
+    lb_last: u64,
+    last_read: u64,
+    first_unacked: Option<u64>,
+    vanished_at: Option<u64>,
+    sessions: u64,
+    lost: Option<(u64, String)>,
+    got_back_in: Option<u64>,
+    /// The vanished client's reattach did not get in within the budget.
+    blocked: bool,
+    chain: Vec<ChainEntry>,
+    reconnects: Vec<ReconnectAttempt>,
+    refused_unrecorded: u64,
+    violations: Vec<Violation>,
+    summary: ChannelSummary,
+    steps: u64,
+}
+
+const RECORDED_ATTEMPTS: usize = 5;
+const MAX_STEPS: u64 = 5_000_000;
+
+fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+    let mut r = Run {
+        c,
+        q: EventQueue::new(),
+        now: 0,
+        horizon: t.horizon.0.0,
+        lb_idle: t.lb.as_ref().map(|l| l.idle_timeout.0.0),
+        conn: 0,
+        slot_held: false,
+        peer_alive: true,
+        lb_last: 0,
+        last_read: 0,
+        first_unacked: None,
+        vanished_at: None,
+        sessions: 0,
+        lost: None,
+        got_back_in: None,
+        blocked: false,
+        chain: Vec::new(),
+        reconnects: Vec::new(),
+        refused_unrecorded: 0,
+        violations: Vec::new(),
+        summary: ChannelSummary {
+            channel: "attach".into(),
+            ..ChannelSummary::default()
+        },
+        steps: 0,
+    };
+    if c.flag("pong_deadline") && c.duration("pong_wait") <= c.duration("ping_interval") {
+        r.violations.push(Violation {
+            code: "runner.pong_wait_not_above_ping_interval".into(),
+            at: 0.0,
+            channel: Some("attach".into()),
+            message: "a healthy peer's pong cannot arrive before the read deadline".into(),
+            count: 1,
+        });
+    }
+    for e in &t.events {
+        match e {
+            ScriptEvent::UserActive { from, to, every } => {
+                let step = every.0.0.max(1);
+                let mut at = from.0.0;
+                while at <= to.0.0.min(r.horizon) {
+                    r.q.push(Micros(at), Ev::Data);
+                    at += step;
+                }
+            }
+            ScriptEvent::Keystroke { at, .. } => r.q.push(at.0, Ev::Data),
+            ScriptEvent::HalfOpen { at, .. } => r.q.push(at.0, Ev::PeerVanishes),
+            other => r.q.push(Micros::ZERO, Ev::Unmodelled(other.name())),
+        }
+    }
+    r.attach(0);
+    while let Some((at, ev)) = r.q.pop() {
+        if at.0 > r.horizon {
+            break;
+        }
+        r.now = at.0;
+        if r.steps >= MAX_STEPS {
+            r.violations.push(Violation {
+                code: "model.step_bound".into(),
+                at: secs(Micros(r.now)),
+                channel: None,
+                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
+                count: 1,
+            });
+            break;
+        }
+        r.steps += 1;
+        r.handle(ev);
+    }
+    r.finish(variant, t, input)
+}
+
+impl Run<'_> {
+    fn note(&mut self, actor: &'static str, what: impl Into<String>, script: bool) {
+        self.chain.push(ChainEntry {
+            at: secs(Micros(self.now)),
+            actor,
+            what: what.into(),
+            basis: if script { Basis::Script } else { Basis::Model },
+        });
+    }
+
+    fn latency(&self) -> u64 {
+        self.c.duration("latency").0
+    }
+
+    fn attach(&mut self, attempt: u64) {
+        self.conn += 1;
+        self.slot_held = true;
+        self.peer_alive = true;
+        self.first_unacked = None;
+        self.sessions += 1;
+        self.summary.generations += 1;
+        self.lb_last = self.now;
+        self.last_read = self.now;
+        let conn = self.conn;
+        let what = if attempt == 0 {
+            "attach session opened (slot taken)".to_string()
+        } else {
+            format!("reattach #{attempt} takes the free slot")
+        };
+        self.note("client", what, false);
+        if self.c.flag("ping") {
+            let at = self.now + self.c.duration("ping_interval").0;
+            self.q.push(Micros(at), Ev::Ping { conn });
+        }
+        if self.c.flag("pong_deadline") {
+            let at = self.now + self.c.duration("pong_wait").0;
+            self.q.push(Micros(at), Ev::ReadDeadline { conn });
+        }
+        if let Some(idle) = self.lb_idle {
+            self.q.push(Micros(self.now + idle), Ev::LbCheck { conn });
+        }
+    }
+
+    fn teardown(&mut self, cause: &str, what: String) {
+        self.note("runner", what, false);
+        self.slot_held = false;
+        self.conn += 1;
+        self.summary.last_closed_at = Some(secs(Micros(self.now)));
+        self.summary.last_closed_by = Some(cause.into());
+        if self.peer_alive {
+            // The client saw it too: the session is lost.
+            self.lost.get_or_insert((self.now, cause.into()));
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Data => {
+                if self.slot_held && self.peer_alive {
+                    self.lb_last = self.now;
+                    self.last_read = self.now;
+                    self.summary.messages_received += 1;
+                }
+            }
+            Ev::PeerVanishes => {
+                self.note("network", "the client vanishes: half-open TCP", true);
+                self.peer_alive = false;
+                self.vanished_at = Some(self.now);
+                self.lost = Some((self.now, "runner.attach_slot_held".into()));
+                let at = self.now + self.c.duration("reconnect_delay").0;
+                self.q.push(Micros(at), Ev::Retry { attempt: 1 });
+            }
+            Ev::Unmodelled(name) => {
+                let what = format!("`{name}` is not modelled for runner-ws; ignored");
+                self.note("script", what, true);
+            }
+            Ev::Ping { conn } => {
+                if conn != self.conn {
+                    return;
+                }
+                // Into the send buffer: WriteControl returns success well
+                // within the 20 s write deadline either way.
+                self.summary.keepalives_sent += 1;
+                self.lb_last = self.now;
+                if self.peer_alive {
+                    let at = self.now + 2 * self.latency();
+                    self.q.push(Micros(at), Ev::Pong { conn });
+                } else if self.first_unacked.is_none() {
+                    self.first_unacked = Some(self.now);
+                    let at = self.now + self.c.duration("tcp_retransmit_timeout").0;
+                    self.q.push(Micros(at), Ev::TcpAbort { conn });
+                }
+                let at = self.now + self.c.duration("ping_interval").0;
+                self.q.push(Micros(at), Ev::Ping { conn });
+            }
+            Ev::Pong { conn } => {
+                if conn == self.conn {
+                    self.lb_last = self.now;
+                    self.last_read = self.now;
+                    self.summary.messages_received += 1;
+                }
+            }
+            Ev::ReadDeadline { conn } => {
+                if conn != self.conn {
+                    return;
+                }
+                let due = self.last_read + self.c.duration("pong_wait").0;
+                if self.now < due {
+                    self.q.push(Micros(due), Ev::ReadDeadline { conn });
+                    return;
+                }
+                let what = format!(
+                    "read deadline: nothing read for {}, handler tears down and frees the slot",
+                    format_duration(self.c.duration("pong_wait"))
+                );
+                self.teardown("runner.pong_deadline", what);
+            }
+            Ev::LbCheck { conn } => {
+                let Some(idle) = self.lb_idle else { return };
+                if conn != self.conn {
+                    return;
+                }
+                let due = self.lb_last + idle;
+                if self.now < due {
+                    self.q.push(Micros(due), Ev::LbCheck { conn });
+                    return;
+                }
+                let what = format!(
+                    "load balancer idle {}: RST both ways",
+                    format_duration(Micros(idle))
+                );
+                self.teardown("lb.idle_timeout", what);
+            }
+            Ev::TcpAbort { conn } => {
+                if conn != self.conn {
+                    return;
+                }
+                let what = format!(
+                    "TCP gives up retransmitting the ping sent at T+{:.3}s: the next write fails, slot freed",
+                    secs(Micros(self.first_unacked.unwrap_or(self.now)))
+                );
+                self.teardown("tcp.retransmission_timeout", what);
+            }
+            Ev::Retry { attempt } => {
+                if self.got_back_in.is_some() {
+                    return;
+                }
+                if !self.slot_held {
+                    self.got_back_in = Some(self.now);
+                    let waited = self.now - self.vanished_at.unwrap_or(self.now);
+                    self.blocked = waited > self.c.duration("reconnect_budget").0;
+                    // A fresh session: what happens to it from here counts.
+                    self.lost = None;
+                    if self.refused_unrecorded > 0 {
+                        let what = format!(
+                            "{} more attempts were refused before this one (slot held)",
+                            self.refused_unrecorded
+                        );
+                        self.note("client", what, false);
+                    }
+                    self.record(attempt, "attached".into());
+                    self.attach(attempt);
+                    return;
+                }
+                self.record(attempt, "refused: attach slot held".into());
+                let at = self.now + self.c.duration("reconnect_delay").0;
+                self.q.push(
+                    Micros(at),
+                    Ev::Retry {
+                        attempt: attempt + 1,
+                    },
+                );
+            }
+        }
+    }
+
+    fn record(&mut self, attempt: u64, result: String) {
+        if self.reconnects.len() >= RECORDED_ATTEMPTS && result != "attached" {
+            self.refused_unrecorded += 1;
+            return;
+        }
+        self.reconnects.push(ReconnectAttempt {
+            attempt,
+            scheduled_at: secs(Micros(self.now)),
+            delay: format_duration(self.c.duration("reconnect_delay")),
+            started_at: Some(secs(Micros(self.now))),
+            credential: None,
+            result,
+        });
+    }
+
+    fn finish(mut self, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+        if self.got_back_in.is_none() && self.refused_unrecorded > 0 {
+            let what = format!(
+                "{} more attempts refused until the horizon (slot held)",
+                self.refused_unrecorded
+            );
+            self.note("client", what, false);
+        }
+        let stuck = self.vanished_at.is_some() && self.got_back_in.is_none();
+        let (outcome, at, cause) =
+            match (self.blocked || stuck, self.vanished_at, self.lost.clone()) {
+                (true, Some(v), _) => (
+                    Outcome::Blocked,
+                    Some(secs(Micros(v))),
+                    Some("runner.attach_slot_held".to_string()),
+                ),
+                (_, _, Some((at, cause))) => {
+                    (Outcome::Disconnected, Some(secs(Micros(at))), Some(cause))
+                }
+                _ => (Outcome::Survived, None, None),
+            };
+        let mut environment = BTreeMap::new();
+        environment.insert(
+            "lb".into(),
+            self.lb_idle.map_or("none".into(), |i| {
+                format!("idle {} (data only)", format_duration(Micros(i)))
+            }),
+        );
+        environment.insert("attach_slots".into(), "1".into());
+        Verdict {
+            outcome,
+            at,
+            cause,
+            channel: (outcome != Outcome::Survived).then(|| "attach".into()),
+            violations: self.violations,
+            profile: RUNNER_WS.name.into(),
+            variant: variant.name.into(),
+            constants: self.c.snapshot(),
+            input: input.into(),
+            horizon: secs(t.horizon.0),
+            environment,
+            sessions: self.sessions,
+            chain: self.chain,
+            reconnects: self.reconnects,
+            leases: Vec::new(),
+            channels: vec![self.summary],
+            steps: self.steps,
+        }
+    }
+}
