@@ -249,3 +249,38 @@ fn replay_shards_and_git_bisect_exit_code() {
     let (code, _, _) = tether(&["replay", "--git-bisect", "no/such/spec.toml"]);
     assert_eq!(code, 125);
 }
+
+#[test]
+fn plots_one_mark_per_point() {
+    let t = target("spice-gtk-client-stall.toml");
+    let dir = std::env::temp_dir().join(format!("tether-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let heat = run_on(2, &t, &axes_2d(), None);
+    let line = run_on(2, &t, &axes_2d()[..1], None);
+    for (report, name) in [(&heat, "heat"), (&line, "line")] {
+        for ext in ["svg", "png"] {
+            let path = dir.join(format!("{name}.{ext}"));
+            tether::sweep::plot::plot(report, &path).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            if ext == "png" {
+                assert_eq!(&bytes[1..4], b"PNG");
+            } else {
+                let svg = String::from_utf8(bytes).unwrap();
+                // One cell per point (plus the background) / one dot per point.
+                let (mark, extra) = if name == "heat" {
+                    ("<rect", 1)
+                } else {
+                    ("<circle", 0)
+                };
+                assert_eq!(
+                    svg.matches(mark).count(),
+                    report.points.len() + extra,
+                    "{name}"
+                );
+                // Both outcomes are drawn in their colours.
+                assert!(svg.contains("#2EA043"), "{name}: no survivor colour");
+            }
+        }
+    }
+    assert!(tether::sweep::plot::plot(&heat, &dir.join("x.jpg")).is_err());
+}

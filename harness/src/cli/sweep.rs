@@ -28,6 +28,10 @@ pub struct Args {
     pub shard: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also draw the sweep: `.svg` or `.png` (a line for one constant, a
+    /// heatmap for two). Repeat for both.
+    #[arg(long)]
+    pub plot: Vec<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -78,6 +82,11 @@ pub fn run(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e.0),
     };
+    for p in &args.plot {
+        if let Err(e) = crate::sweep::plot::plot(&report, p) {
+            return fail(e);
+        }
+    }
     match args.format {
         Format::Table => print!("{}", report.to_table()),
         Format::Csv => print!("{}", report.to_csv()),

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
+pub mod plot;
+
 /// A grid larger than this is refused rather than allocated: the sizes
 /// come from the command line.
 pub const MAX_POINTS: u64 = 4_000_000;
