@@ -10,5 +10,6 @@ pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod model;
+pub mod sweep;
 pub mod timeline;
 pub mod verdict;

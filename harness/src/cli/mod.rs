@@ -3,12 +3,15 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod bisect;
 pub mod decode;
 pub mod flows;
 pub mod generate;
 mod input;
+pub mod merge;
 pub mod replay;
 pub mod run;
+pub mod sweep;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,12 @@ enum Command {
     Run(run::Args),
     /// Run replay specs and compare each verdict with its golden snapshot.
     Replay(replay::Args),
+    /// Binary-search one constant of a replay spec for where its verdict flips.
+    Bisect(bisect::Args),
+    /// Run a replay spec over a grid of one or two constants, on all cores.
+    Sweep(sweep::Args),
+    /// Merge the JSON of `sweep --shard` or `replay --shard` runs into one report.
+    Merge(merge::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -43,5 +52,8 @@ pub fn main() -> ExitCode {
         Command::Gen(a) => generate::run(a),
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Bisect(a) => bisect::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Merge(a) => merge::run(a),
     }
 }

@@ -1,7 +1,7 @@
 //! `tether replay [DIR|SPEC...]`: runs every replay spec, compares each
 //! verdict with its golden snapshot and checks its expectations.
 //! Exit status: 0 all match, 1 a verdict changed or an expectation
-//! failed, 2 bad input.
+//! failed, 2 bad input (125 with `--git-bisect`, git's "cannot test").
 
 use crate::model::replay::{
     BadInput, GoldenStatus, check_expectations, collect_specs, compare_golden, default_golden_dir,
@@ -28,6 +28,13 @@ pub struct Args {
     pub golden: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Run only specs whose index in sorted order is K-1 modulo N (`K/N`).
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Exit 125 instead of 2 on bad input, so `git bisect run` skips a
+    /// commit it cannot test instead of aborting the bisection.
+    #[arg(long)]
+    pub git_bisect: bool,
 }
 
 struct Row {
@@ -44,9 +51,19 @@ fn run_all(args: &Args) -> Result<Vec<Row>, BadInput> {
     } else {
         args.paths.clone()
     };
-    let files = collect_specs(&paths)?;
+    let mut files = collect_specs(&paths)?;
     if files.is_empty() {
         return Err(BadInput("no replay specs found".into()));
+    }
+    // An empty shard (more shards than specs) is fine: nothing to fail.
+    if let Some(text) = &args.shard {
+        let shard = crate::sweep::Shard::parse(text).map_err(BadInput)?;
+        files = files
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.owns(*i as u64))
+            .map(|(_, f)| f)
+            .collect();
     }
     // Load and run everything first: one bad spec is bad input (exit 2)
     // whatever the others say.
@@ -77,7 +94,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tether replay: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(if args.git_bisect { 125 } else { 2 });
         }
     };
     let bad = |r: &Row| r.golden != GoldenStatus::Matched || !r.failed.is_empty();
