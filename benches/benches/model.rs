@@ -18,8 +18,8 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     for (name, text, profile) in [
         ("idle_day_spice_gtk", DAY, "spice-gtk"),
-        ("idle_day_ryll_landed", DAY, "ryll@landed"),
-        ("typing_day_ryll_landed", DAY_TYPING, "ryll@landed"),
+        ("idle_day_ryll_landed", DAY, "spice-ryll@phase02"),
+        ("typing_day_ryll_landed", DAY_TYPING, "spice-ryll@phase02"),
     ] {
         let t = Timeline::parse(text, name).unwrap();
         let v = run_timeline(&t, name, profile, &[]).unwrap();

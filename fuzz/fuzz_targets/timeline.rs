@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = toml::from_str::<ReplaySpec>(text);
     if let Ok(timeline) = Timeline::parse(text, "fuzz.toml") {
-        let _ = run_timeline(&timeline, "fuzz.toml", "ryll", &[]);
+        let _ = run_timeline(&timeline, "fuzz.toml", "spice-ryll", &[]);
     }
 });

@@ -105,7 +105,7 @@ fn lb_idle_timeout_against_the_long_ping_interval() {
 /// main traffic every ping_interval + 2 x latency.
 #[test]
 fn ryll_mirror_timeout_against_the_server_ping_interval() {
-    let t = Target::load(&spec("ryll-pre-k1-idle-day.toml")).unwrap();
+    let t = Target::load(&spec("spice-ryll-pre-phase02-idle-day.toml")).unwrap();
     for (extra, analytic) in [
         (vec![], us("15s") + 2 * us("10ms")),
         (

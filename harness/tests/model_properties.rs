@@ -104,9 +104,9 @@ fn timeline() -> impl Strategy<Value = Timeline> {
 fn profile() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         "spice-gtk",
-        "ryll@pre-k1",
-        "ryll@c1-plan",
-        "ryll@landed",
+        "spice-ryll@pre-phase02",
+        "spice-ryll@proactive-ping",
+        "spice-ryll@phase02",
     ])
 }
 

@@ -170,7 +170,7 @@ fn silent_load_balancer_expiry_leaves_a_half_open_connection() {
 #[test]
 fn reconnect_with_backoff_recovers_a_server_restart() {
     let timeline = "horizon = \"1h\"\n[[event]]\nkind = \"server_killed\"\nat = \"1800s\"\n[[event]]\nkind = \"server_restarted\"\nat = \"1803s\"\n";
-    let v = run(timeline, "ryll@landed", &[]);
+    let v = run(timeline, "spice-ryll@phase02", &[]);
     assert_eq!(v.outcome, Outcome::Survived, "{}", v.to_text());
     assert_eq!(v.sessions, 2);
     // 1 s: refused (server down); 4 s later: linked.
@@ -188,7 +188,7 @@ fn reconnect_with_backoff_recovers_a_server_restart() {
         Some("vv-ticket, reused from generation 1")
     );
     // Without auto-reconnect the same timeline ends the session.
-    let v = run(timeline, "ryll@pre-k1", &[]);
+    let v = run(timeline, "spice-ryll@pre-phase02", &[]);
     assert_eq!(v.outcome, Outcome::Disconnected);
     assert_eq!(v.cause.as_deref(), Some("server.killed"));
     assert_eq!(v.at, Some(1800.0));
@@ -197,11 +197,15 @@ fn reconnect_with_backoff_recovers_a_server_restart() {
 #[test]
 fn a_single_use_ticket_forbids_retry_and_retrying_anyway_is_a_dead_session() {
     let timeline = "horizon = \"1h\"\n[server]\nsingle_use_ticket = true\n[[event]]\nkind = \"server_restarted\"\nat = \"600s\"\n";
-    let v = run(timeline, "ryll@landed", &[]);
+    let v = run(timeline, "spice-ryll@phase02", &[]);
     assert_eq!(v.outcome, Outcome::Disconnected);
     assert!(v.reconnects.is_empty());
     assert!(v.violations.is_empty());
-    let v = run(timeline, "ryll@landed", &["honour_ticket_limits=false"]);
+    let v = run(
+        timeline,
+        "spice-ryll@phase02",
+        &["honour_ticket_limits=false"],
+    );
     assert_eq!(v.outcome, Outcome::DeadSession, "{}", v.to_text());
     assert_eq!(v.reconnects.len(), 3);
     assert_eq!(v.violations[0].code, "client.retry_with_consumed_ticket");
@@ -212,7 +216,7 @@ fn a_single_use_ticket_forbids_retry_and_retrying_anyway_is_a_dead_session() {
 fn a_client_ping_is_an_unknown_message_and_takes_the_session() {
     let v = run(
         "horizon = \"10m\"\n",
-        "ryll@c1-plan",
+        "spice-ryll@proactive-ping",
         &["auto_reconnect=false"],
     );
     assert_eq!(v.outcome, Outcome::Disconnected, "{}", v.to_text());
@@ -228,7 +232,7 @@ fn a_client_ping_is_an_unknown_message_and_takes_the_session() {
 #[test]
 fn the_mirror_timeout_fires_when_the_server_stops_pinging_main() {
     let t = "horizon = \"1h\"\n[[event]]\nkind = \"server_stops_pinging\"\nat = \"600s\"\nchannel = \"main\"\n";
-    let v = run(t, "ryll@pre-k1", &[]);
+    let v = run(t, "spice-ryll@pre-phase02", &[]);
     assert_eq!(v.cause.as_deref(), Some("client.liveness_timeout"));
     // Last main PING at most 15 s before 600 s; the mirror is 30 s.
     assert!(
@@ -240,7 +244,11 @@ fn the_mirror_timeout_fires_when_the_server_stops_pinging_main() {
     // no round is outstanding.
     assert_eq!(run(t, "spice-gtk", &[]).outcome, Outcome::Survived);
     // An override moves it.
-    let v = run(t, "ryll@pre-k1", &["client_liveness_timeout=45s"]);
+    let v = run(
+        t,
+        "spice-ryll@pre-phase02",
+        &["client_liveness_timeout=45s"],
+    );
     assert!(v.at.unwrap() > 630.0, "{:?}", v.at);
     assert_eq!(v.constants["client_liveness_timeout"], "45s");
 }
@@ -249,7 +257,7 @@ fn the_mirror_timeout_fires_when_the_server_stops_pinging_main() {
 fn bad_profile_or_constant_is_an_error_not_a_verdict() {
     let t = Timeline::parse("horizon = \"1h\"\n", "t").unwrap();
     assert!(
-        run_timeline(&t, "t", "ryll@nope", &[])
+        run_timeline(&t, "t", "spice-ryll@nope", &[])
             .unwrap_err()
             .contains("no variant")
     );
@@ -258,7 +266,7 @@ fn bad_profile_or_constant_is_an_error_not_a_verdict() {
             .unwrap_err()
             .contains("unknown profile")
     );
-    let e = run_timeline(&t, "t", "ryll@landed", &["ping_intervall=1s".into()]).unwrap_err();
+    let e = run_timeline(&t, "t", "spice-ryll@phase02", &["ping_intervall=1s".into()]).unwrap_err();
     assert!(e.contains("unknown constant"), "{e}");
 }
 
@@ -279,12 +287,24 @@ fn extreme_constants_give_an_error_or_a_verdict_never_a_panic() {
         "reconnect_cluster_window",
     ] {
         // The largest duration there is: timers saturate instead of wrapping.
-        let v = run_timeline(&t, "t", "ryll@landed", &[format!("{name}=213503982d")]).unwrap();
+        let v = run_timeline(
+            &t,
+            "t",
+            "spice-ryll@phase02",
+            &[format!("{name}=213503982d")],
+        )
+        .unwrap();
         assert!(
             v.violations.iter().all(|x| !x.code.starts_with("model.")),
             "{name}"
         );
     }
-    let e = run_timeline(&t, "t", "ryll@landed", &["connectivity_timeout=0s".into()]).unwrap_err();
+    let e = run_timeline(
+        &t,
+        "t",
+        "spice-ryll@phase02",
+        &["connectivity_timeout=0s".into()],
+    )
+    .unwrap_err();
     assert_eq!(e, "connectivity_timeout must be positive");
 }

@@ -18,7 +18,7 @@ pub enum Format {
 pub struct Args {
     /// Synthetic timeline (TOML).
     pub timeline: Option<PathBuf>,
-    /// Client profile and variant, e.g. `ryll@landed`.
+    /// Client profile and variant, e.g. `spice-ryll@phase02`.
     #[arg(long)]
     pub profile: Option<String>,
     /// Override a constant, e.g. `--set connectivity_timeout=45s`.

@@ -144,16 +144,16 @@ fn set(c: &mut Constants, name: &str, value: &str) {
 /// ryll (seed 002): a SPICE client with its own main-channel timeout, and
 /// the phase-02 work as variants.
 pub const RYLL: Profile = Profile {
-    name: "ryll",
+    name: "spice-ryll",
     about: "ryll SPICE client (seed 002)",
     variants: &[
         Variant {
-            name: "pre-k1",
+            name: "pre-phase02",
             about: "30 s mirror timeout on main, reactive PONG only, manual reconnect",
             apply: |c| set(c, "client_liveness_timeout", "30s"),
         },
         Variant {
-            name: "c1-plan",
+            name: "proactive-ping",
             about: "seed 002 as planned: client PING on idle channels (SPICE has none), 90 s mirror, auto-reconnect",
             apply: |c| {
                 set(c, "client_liveness_timeout", "90s");
@@ -164,7 +164,7 @@ pub const RYLL: Profile = Profile {
             },
         },
         Variant {
-            name: "landed",
+            name: "phase02",
             about: "what landed: spurious PONG on main and KEY_MODIFIERS on inputs when idle, 90 s mirror, auto-reconnect 1/4/16 s x3 per 5 min, no retry on doomed tickets",
             apply: |c| {
                 set(c, "client_liveness_timeout", "90s");
