@@ -24,5 +24,9 @@ case "$target" in
 esac
 cd "$here/.."
 export RUSTC_BOOTSTRAP=1
+extra=()
+# decode_file runs worker threads; glibc's per-thread destructor list is
+# reported as a 32-byte leak when they exit, which is not ours to fix.
+[ "$target" = decode_file ] && extra+=(-detect_leaks=0)
 exec cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- \
-  -max_total_time="$seconds" -timeout=2 -rss_limit_mb=512 -print_final_stats=1
+  -max_total_time="$seconds" -timeout=2 -rss_limit_mb=512 -print_final_stats=1 "${extra[@]}"
