@@ -207,6 +207,13 @@ tshark_dump() { # capture port
     } >"$cap.tshark.txt" 2>/dev/null
 }
 
+# `rfb-xvnc.sh --dump CAPTURE PORT` writes the dump of one capture (other
+# recipes use it, so all RFB dumps have one format).
+if [ "${1:-}" = --dump ]; then
+    tshark_dump "$2" "$3"
+    exit 0
+fi
+
 # `rfb-xvnc.sh --tshark-only [dir]` rewrites the dumps of existing captures.
 if [ "${1:-}" = --tshark-only ]; then
     OUT=${2:-$(cd "$(dirname "$0")/../recorded" && pwd)}

@@ -657,3 +657,58 @@ fn vencrypt_tls_session_is_read_to_the_tls_start_and_timed_after() {
     assert!(c.s2c.last.unwrap().0 > opaque_at.0 + 1_000_000);
     assert!(c.c2s.last.unwrap().0 > opaque_at.0 + 1_000_000);
 }
+
+/// One noVNC session, both legs (recipe corpora/record/rfb-novnc-legs.sh):
+/// the browser's WebSocket to websockify and websockify's plain RFB to
+/// Xvnc carry the same RFB bytes, so the two decodes must agree message
+/// for message, and the plain leg must agree with tshark (which does not
+/// decode RFB inside WebSocket).
+#[test]
+fn novnc_through_websockify_decodes_as_the_plain_leg_behind_it() {
+    let rel = "recorded/rfb-novnc-legs.pcap";
+    let conns = decode(rel);
+    let leg = |stack: &[&str]| {
+        conns
+            .iter()
+            .find(|c| c.stack == stack)
+            .unwrap_or_else(|| panic!("no {stack:?} connection"))
+    };
+    let (ws, plain) = (leg(&["tcp", "ws", "rfb"]), leg(&["tcp", "rfb"]));
+    assert!(ws.findings.is_empty(), "{:?}", ws.findings);
+    assert!(plain.findings.is_empty(), "{:?}", plain.findings);
+    let rfb_names = |events: &[tether::timeline::Event], d: Direction| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.direction == Some(d))
+            .filter_map(|e| match &e.kind {
+                EventKind::Message { protocol, name, .. } if *protocol == "rfb" => {
+                    Some(name.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for d in [Direction::ClientToServer, Direction::ServerToClient] {
+        let inner = rfb_names(&ws.events, d);
+        assert!(inner.len() > 10, "{d:?}: {inner:?}");
+        assert_eq!(inner, rfb_names(&plain.events, d), "{d:?}");
+    }
+    assert!(
+        rfb_names(&ws.events, Direction::ServerToClient)
+            .iter()
+            .filter(|n| *n == "FramebufferUpdate")
+            .count()
+            >= 3
+    );
+    // Frame 39 holds ServerFence, EndOfContinuousUpdates, then `03 000000
+    // fffffff8 1f000001 00000000`: a ServerCutText whose S32 length -8 is
+    // Extended Clipboard's caps message (8 bytes). tshark calls it type 0.
+    assert_tshark_agrees(
+        rel,
+        26001,
+        &[(
+            39,
+            "tshark reads Extended Clipboard's ServerCutText (length -8) as a FramebufferUpdate",
+        )],
+    );
+}
