@@ -258,3 +258,30 @@ fn search_logic_on_constructed_functions() {
         }
     );
 }
+
+/// noVNC #2216 renews its 300 s lease every renewal_interval as the same
+/// holder; a renewal lands one round trip (2 x 10 ms) after it is sent, so
+/// control holds for the hour exactly when the interval is below
+/// 300 s - 20 ms (the profile's own invariant).
+#[test]
+fn novnc_renewal_interval_against_the_lease_ttl() {
+    let t = Target::load(&spec("novnc-2216-renewal.toml")).unwrap();
+    let (below, above, lo_class, hi_class, _) =
+        bracket(&t, "renewal_interval", &[], "1s", "10m");
+    assert_within("renewal_interval", (below, above), us("300s") - 2 * us("10ms"));
+    assert_eq!(lo_class, survived());
+    assert_eq!(hi_class, disconnected("lease.expired"));
+}
+
+/// The runner's pings are the only data on an idle attach session, and
+/// the LB's 60 s idle timer is reset only by data: both the attach and
+/// every ping reach the LB one latency after they leave, so the session
+/// lives exactly when ping_interval < 60 s.
+#[test]
+fn runner_ping_interval_against_the_lb_idle_timeout() {
+    let t = Target::load(&spec("runner-ping-lb.toml")).unwrap();
+    let (below, above, lo_class, hi_class, _) = bracket(&t, "ping_interval", &[], "1s", "10m");
+    assert_within("ping_interval", (below, above), us("60s"));
+    assert_eq!(lo_class, survived());
+    assert_eq!(hi_class, disconnected("lb.idle_timeout"));
+}
