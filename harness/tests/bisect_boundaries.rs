@@ -285,3 +285,26 @@ fn runner_ping_interval_against_the_lb_idle_timeout() {
     assert_eq!(lo_class, survived());
     assert_eq!(hi_class, disconnected("lb.idle_timeout"));
 }
+
+/// The attach slot stays held until pong_wait after the server last read
+/// from the vanished client (its keystroke at 290 s); a reattach must get
+/// in within the 120 s budget after the vanish at 300 s, so the boundary
+/// is 300 s + 120 s - 290 s = 130 s.
+#[test]
+fn runner_pong_wait_against_the_attach_slot_budget() {
+    let t = Target::load(&spec("runner-pong-deadline.toml")).unwrap();
+    let (below, above, lo_class, hi_class, _) = bracket(&t, "pong_wait", &[], "16s", "20m");
+    assert_within("pong_wait", (below, above), us("130s"));
+    assert_eq!(lo_class, survived());
+    assert_eq!(
+        hi_class,
+        Class {
+            outcome: "blocked".into(),
+            cause: Some("runner.attach_slot_held".into()),
+        }
+    );
+    // The same boundary moves with the budget.
+    let (below, above, _, _, _) =
+        bracket(&t, "pong_wait", &["reconnect_budget=3m"], "16s", "20m");
+    assert_within("pong_wait", (below, above), us("190s"));
+}
