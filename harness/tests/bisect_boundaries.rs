@@ -266,9 +266,12 @@ fn search_logic_on_constructed_functions() {
 #[test]
 fn novnc_renewal_interval_against_the_lease_ttl() {
     let t = Target::load(&spec("novnc-2216-renewal.toml")).unwrap();
-    let (below, above, lo_class, hi_class, _) =
-        bracket(&t, "renewal_interval", &[], "1s", "10m");
-    assert_within("renewal_interval", (below, above), us("300s") - 2 * us("10ms"));
+    let (below, above, lo_class, hi_class, _) = bracket(&t, "renewal_interval", &[], "1s", "10m");
+    assert_within(
+        "renewal_interval",
+        (below, above),
+        us("300s") - 2 * us("10ms"),
+    );
     assert_eq!(lo_class, survived());
     assert_eq!(hi_class, disconnected("lease.expired"));
 }
@@ -304,7 +307,6 @@ fn runner_pong_wait_against_the_attach_slot_budget() {
         }
     );
     // The same boundary moves with the budget.
-    let (below, above, _, _, _) =
-        bracket(&t, "pong_wait", &["reconnect_budget=3m"], "16s", "20m");
+    let (below, above, _, _, _) = bracket(&t, "pong_wait", &["reconnect_budget=3m"], "16s", "20m");
     assert_within("pong_wait", (below, above), us("190s"));
 }

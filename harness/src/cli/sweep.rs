@@ -4,10 +4,8 @@
 //! Exit status: 0 the sweep ran (whatever its verdicts), 2 bad input.
 
 use crate::sweep::{Axis, Shard, Target, sweep};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -65,23 +63,25 @@ pub fn run(args: Args) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e.to_string()),
     };
-    // Progress on a terminal only, on stderr, so piped output stays clean.
-    let tty = std::io::stderr().is_terminal();
-    let done = AtomicU64::new(0);
     let mine = shard.map_or(total, |s| total / s.n + u64::from(total % s.n >= s.k));
-    let tick = || {
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if tty && (n.is_multiple_of(64) || n == mine) {
-            eprint!("\r{n}/{mine} points");
-            if n == mine {
-                eprintln!();
-            }
-        }
-    };
+    // indicatif draws only on a terminal, on stderr, so piped output stays
+    // clean; ProgressBar is shared across rayon's workers.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(mine),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} points, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let tick = || bar.inc(1);
     let report = match pool.install(|| sweep(&target, &axes, shard, &tick)) {
         Ok(r) => r,
         Err(e) => return fail(e.0),
     };
+    bar.finish_and_clear();
     for p in &args.plot {
         if let Err(e) = crate::sweep::plot::plot(&report, p) {
             return fail(e);
