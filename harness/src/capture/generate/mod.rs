@@ -275,16 +275,16 @@ impl Conn {
         let first = !self.started;
         self.started = true;
         self.rounds += 1;
+        if first && matches!(self.app, App::NoVnc(_)) {
+            // The HTTP upgrade goes out unframed, before any RFB.
+            let (req, resp) = ws::upgrade(rng, self.server.port());
+            self.send(out, rng, true, &req)?;
+            out.tick(rng, 2_000);
+            self.send(out, rng, false, &resp)?;
+        }
         match &mut self.app {
             App::NoVnc(s) => {
                 if first {
-                    let (req, resp) = ws::upgrade(rng, self.server.port());
-                    self.send(out, rng, true, &req)?;
-                    out.tick(rng, 2_000);
-                    self.send(out, rng, false, &resp)?;
-                    let App::NoVnc(s) = &mut self.app else {
-                        unreachable!()
-                    };
                     s.handshake(rng, writes);
                 } else {
                     s.round(rng, writes);

@@ -130,21 +130,17 @@ fn fail(code: &'static str, message: String) -> Progress {
 /// Tight's compact length: 1 to 3 bytes, 7 bits each, the third 8 bits.
 /// `Err(n)` asks for `n` bytes.
 pub fn compact_len(b: &[u8]) -> Result<(u64, usize), usize> {
-    let mut value = 0u64;
-    for i in 0..3 {
-        let Some(&byte) = b.get(i) else {
-            return Err(i + 1);
-        };
-        if i == 2 {
-            value |= (byte as u64) << 14;
-            return Ok((value, 3));
-        }
-        value |= ((byte & 0x7f) as u64) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok((value, i + 1));
-        }
+    let byte = |i: usize| b.get(i).copied().map(u64::from).ok_or(i + 1);
+    let b0 = byte(0)?;
+    if b0 & 0x80 == 0 {
+        return Ok((b0, 1));
     }
-    unreachable!("the loop returns by its third byte")
+    let b1 = byte(1)?;
+    if b1 & 0x80 == 0 {
+        return Ok(((b0 & 0x7f) | (b1 << 7), 2));
+    }
+    let b2 = byte(2)?;
+    Ok(((b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3))
 }
 
 /// A TRLE/ZRLE-style run length: bytes summed while they are 255, plus 1.
