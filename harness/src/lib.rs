@@ -12,4 +12,5 @@ pub mod flow;
 pub mod model;
 pub mod sweep;
 pub mod timeline;
+pub mod triage;
 pub mod verdict;

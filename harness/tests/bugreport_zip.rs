@@ -94,6 +94,7 @@ fn sample() -> (Vec<RingMessage>, FixtureEnd) {
             disconnect_kind: "ServerClosed",
             at: ms(47_500),
             client_port: None,
+            error_message: None,
         },
     )
 }

@@ -463,6 +463,8 @@ pub struct FixtureEnd {
     /// Client port of the ring, when not ryll's convention (to test that
     /// the zip's channel names a ring the ports do not).
     pub client_port: Option<u16>,
+    /// ryll's error text; `channel <name> disconnected` when `None`.
+    pub error_message: Option<&'static str>,
 }
 
 /// Writes a ryll disconnect zip: `traffic.pcap` is the ring of
@@ -588,7 +590,7 @@ pub fn write_fixture(messages: &[RingMessage], end: &FixtureEnd, flavor: Flavor)
     let uptime = end.at.as_secs_f64();
     let mut cause = serde_json::json!({
         "channel": end.channel,
-        "error_message": format!("channel {} disconnected", end.channel),
+        "error_message": end.error_message.map_or_else(|| format!("channel {} disconnected", end.channel), str::to_string),
         "error_kind": null,
         "keepalive_timeout_fired": end.disconnect_kind == "KeepaliveTimeout",
         "session_uptime_secs": uptime,

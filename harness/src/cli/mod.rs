@@ -12,6 +12,7 @@ pub mod merge;
 pub mod replay;
 pub mod run;
 pub mod sweep;
+pub mod triage;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,8 @@ enum Command {
     Bisect(bisect::Args),
     /// Run a replay spec over a grid of one or two constants, on all cores.
     Sweep(sweep::Args),
+    /// What ended the session in a capture or bug-report zip, and would a fix have saved it.
+    Triage(triage::Args),
     /// Merge the JSON of `sweep --shard` or `replay --shard` runs into one report.
     Merge(merge::Args),
 }
@@ -55,5 +58,6 @@ pub fn main() -> ExitCode {
         Command::Bisect(a) => bisect::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Triage(a) => triage::run(a),
     }
 }

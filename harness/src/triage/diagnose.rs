@@ -1,0 +1,834 @@
+//! What ended a session: observations from the bytes (and the zip), the
+//! inferences drawn from the environment's real rules, and competing
+//! explanations ranked by how much of the evidence each one fits.
+
+use super::session::{Channel, Session};
+use serde::Serialize;
+
+/// SPICE server ping intervals (protocol-facts §1.16): display and main
+/// (once connectivity monitoring starts) every 15 s, every other channel
+/// every 300 s.
+pub fn spice_ping_interval(channel: &str) -> f64 {
+    match channel {
+        "main" | "display" => 15.0,
+        _ => 300.0,
+    }
+}
+
+/// CLIENT_CONNECTIVITY_TIMEOUT, main only (protocol-facts §1.16).
+pub const SPICE_CONNECTIVITY_TICK: f64 = 30.0;
+
+/// Idle timeouts load balancers and proxies ship with (AWS ALB/nginx 60 s,
+/// GCP 30 s, Azure 4 min, HAProxy/ELB classic 350 s, 5 and 10 min, 1 h).
+const LB_TIMEOUTS: [f64; 9] = [30.0, 60.0, 100.0, 120.0, 240.0, 300.0, 350.0, 600.0, 3600.0];
+
+/// Closes this close to each other were done by one act.
+const SAME_INSTANT: f64 = 0.05;
+
+/// What one channel's record says, from the capture or from the zip.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChannelFacts {
+    pub channel: String,
+    /// `capture` or `zip`.
+    pub source: &'static str,
+    pub last_recv: Option<f64>,
+    pub last_send: Option<f64>,
+    pub pings_recv: u64,
+    pub pongs_sent: u64,
+    pub last_ping_recv: Option<f64>,
+    /// The first server ping the client never answered.
+    pub first_unanswered_ping: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub ended_by: Option<String>,
+}
+
+impl ChannelFacts {
+    pub fn from_channel(c: &Channel) -> ChannelFacts {
+        let first_close = c.closes.first();
+        ChannelFacts {
+            channel: c.name.clone(),
+            source: "capture",
+            last_recv: c.last_s2c,
+            last_send: c.last_c2s,
+            pings_recv: c.pings_s2c,
+            pongs_sent: c.pongs_c2s,
+            last_ping_recv: c
+                .marks
+                .iter()
+                .rev()
+                .find(|m| m.what == "ping" && m.dir == "s2c")
+                .map(|m| m.at),
+            first_unanswered_ping: c.unanswered_pings.first().copied(),
+            ended_at: first_close.map(|x| x.at),
+            ended_by: first_close.map(|x| format!("{} {}", x.by, x.how)),
+        }
+    }
+}
+
+/// A fact with its time and where it comes from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    pub text: String,
+    /// `capture`, `zip`, or `rule` (a fact about the environment, with its source).
+    pub source: &'static str,
+}
+
+/// One candidate explanation and how the evidence bears on it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub rank: usize,
+    pub cause: String,
+    /// What set the cause in motion, when that is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    pub summary: String,
+    pub supports: Vec<String>,
+    pub against: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionOutcome {
+    /// Still open when the capture ended.
+    Open,
+    /// Dropped, then a later generation came up and was still open.
+    Recovered,
+    /// Dropped and never came back.
+    Disconnected,
+    /// Dropped, and every reconnect attempt failed.
+    DeadSession,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnosis {
+    pub outcome: SessionOutcome,
+    /// When the session (its first lost generation) ended, T+ seconds.
+    pub at: Option<f64>,
+    /// The rule or timer that ended it, in the model's vocabulary.
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    /// What set it in motion, when that differs from the cause (e.g. a
+    /// client that stopped answering, for a server timer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Who closed first and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed: Option<String>,
+    pub observations: Vec<Evidence>,
+    pub inferences: Vec<Evidence>,
+    pub explanations: Vec<Explanation>,
+    /// Facts the what-if needs, in seconds since T+0.
+    #[serde(skip)]
+    pub env: EnvFacts,
+}
+
+/// The environment as the capture shows it, for re-running it.
+#[derive(Clone, Debug, Default)]
+pub struct EnvFacts {
+    pub client_stall: Option<(f64, Option<f64>)>,
+    pub server_killed: Option<f64>,
+    pub server_back: Option<f64>,
+    pub network_dead: Option<(f64, Option<f64>)>,
+    pub lb_idle: Option<(f64, bool)>,
+    pub token_lifetime: Option<f64>,
+    /// The end of what the capture can tell.
+    pub end: f64,
+}
+
+struct Candidate {
+    cause: &'static str,
+    origin: Option<&'static str>,
+    summary: String,
+    supports: Vec<String>,
+    against: Vec<String>,
+    /// Fits the timing the rule predicts.
+    fits: bool,
+}
+
+fn obs(at: Option<f64>, channel: Option<&str>, text: String, source: &'static str) -> Evidence {
+    Evidence {
+        at,
+        channel: channel.map(str::to_string),
+        text,
+        source,
+    }
+}
+
+fn t(s: f64) -> String {
+    format!("T+{s:.3}")
+}
+
+/// Diagnoses one session. `zip` carries the bug report's per-channel
+/// record when the input was a zip; `zip_end` its disconnect (time,
+/// kind, message).
+pub fn diagnose(
+    s: &Session,
+    zip: &[ChannelFacts],
+    zip_end: Option<(f64, String, String)>,
+) -> Diagnosis {
+    let mut observations = Vec::new();
+    let mut inferences = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut env = EnvFacts {
+        end: s.duration,
+        ..EnvFacts::default()
+    };
+
+    // Which generation was lost: the first that ended.
+    let lost = s.generations.iter().find(|g| g.ended_at.is_some());
+    let last = s.generations.last();
+    let mut end_at = lost.and_then(|g| g.ended_at);
+    if let Some((at, kind, msg)) = &zip_end {
+        observations.push(obs(
+            Some(*at),
+            None,
+            format!("the client recorded the disconnect: {kind} \"{msg}\""),
+            "zip",
+        ));
+        end_at = Some(end_at.map_or(*at, |e: f64| e.min(*at)));
+    }
+    let outcome = match (lost, last) {
+        (None, _) if zip_end.is_none() => SessionOutcome::Open,
+        (Some(l), Some(last)) if last.index > l.index && last.ended_at.is_none() => {
+            SessionOutcome::Recovered
+        }
+        _ if !s.attempts.is_empty()
+            && s.attempts
+                .iter()
+                .all(|a| end_at.is_none_or(|e| a.at >= e)) =>
+        {
+            SessionOutcome::DeadSession
+        }
+        _ => SessionOutcome::Disconnected,
+    };
+
+    // Observed closes of the lost generation.
+    let mut closed = None;
+    if let Some(g) = lost {
+        let mut closes: Vec<(f64, &str, &str, String)> = g
+            .channels
+            .iter()
+            .filter_map(|c| {
+                c.closes.first().map(|x| {
+                    let how = match x.code {
+                        Some(code) => format!("{} {code}", x.how),
+                        None => x.how.clone(),
+                    };
+                    (x.at, x.by, c.name.as_str(), how)
+                })
+            })
+            .collect();
+        closes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((at, by, ch, how)) = closes.first() {
+            closed = Some(format!("{by} {how} on {ch} at {}", t(*at)));
+            let same: Vec<&str> = closes
+                .iter()
+                .filter(|c| c.1 == *by && c.0 - at <= SAME_INSTANT)
+                .map(|c| c.2)
+                .collect();
+            observations.push(obs(
+                Some(*at),
+                Some(ch),
+                format!(
+                    "the {by} closed first ({how}); {} of {} connections closed by the {by} within {} ms: {}",
+                    same.len(),
+                    g.channels.len(),
+                    (SAME_INSTANT * 1000.0) as u32,
+                    same.join(", ")
+                ),
+                "capture",
+            ));
+        }
+        for c in &g.channels {
+            if c.closes.is_empty() && c.open_at_end {
+                observations.push(obs(
+                    None,
+                    Some(&c.name),
+                    "still open when the capture ended".into(),
+                    "capture",
+                ));
+            }
+        }
+    }
+    for a in &s.attempts {
+        let what = match a.result.as_str() {
+            "rst_to_syn" => "refused: RST to the SYN (nothing listening)".to_string(),
+            "no_answer" => "SYN never answered".to_string(),
+            r => match &a.upgrade {
+                Some(u) => format!(
+                    "upgrade {} refused with HTTP {}",
+                    u.target,
+                    u.status.unwrap_or(0)
+                ),
+                None => r.to_string(),
+            },
+        };
+        observations.push(obs(
+            Some(a.at),
+            None,
+            format!("connection {} {what}", a.connection),
+            "capture",
+        ));
+    }
+    if outcome == SessionOutcome::Recovered
+        && let Some(last) = last
+    {
+        observations.push(obs(
+            Some(last.started_at),
+            None,
+            format!(
+                "generation {} came up and was still open at the end",
+                last.index + 1
+            ),
+            "capture",
+        ));
+    }
+
+    let facts: Vec<ChannelFacts> = if zip.is_empty() {
+        lost.or(last)
+            .map(|g| g.channels.iter().map(ChannelFacts::from_channel).collect())
+            .unwrap_or_default()
+    } else {
+        zip.to_vec()
+    };
+
+    if s.kind == "spice" {
+        spice_rules(
+            s,
+            &facts,
+            end_at,
+            &zip_end,
+            &mut observations,
+            &mut inferences,
+            &mut candidates,
+            &mut env,
+        );
+    }
+    generic_rules(s, end_at, &mut observations, &mut candidates, &mut env);
+
+    // Rank: timing fits first, then fewest contradictions, then most support.
+    candidates.sort_by_key(|c| {
+        (
+            !c.fits,
+            c.against.len(),
+            std::cmp::Reverse(c.supports.len()),
+        )
+    });
+    let explanations: Vec<Explanation> = candidates
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| Explanation {
+            rank: i + 1,
+            cause: c.cause.to_string(),
+            origin: c.origin.map(str::to_string),
+            summary: c.summary,
+            supports: c.supports,
+            against: c.against,
+        })
+        .collect();
+    let best = explanations
+        .first()
+        .filter(|e| e.against.is_empty() || outcome != SessionOutcome::Open);
+    let (cause, channel, origin) = match best {
+        Some(e) if outcome != SessionOutcome::Open => {
+            let (cause, origin) = (e.cause.clone(), e.origin.clone());
+            let main_closed = lost.is_some_and(|g| {
+                g.channels
+                    .iter()
+                    .any(|c| c.name == "main" && !c.closes.is_empty())
+            });
+            let channel = if cause.starts_with("server.connectivity")
+                || (cause == "server.killed" && main_closed)
+            {
+                Some("main".to_string())
+            } else {
+                lost.and_then(|g| {
+                    g.channels
+                        .iter()
+                        .filter_map(|c| c.closes.first().map(|x| (x.at, &c.name)))
+                        .min_by(|a, b| a.0.total_cmp(&b.0))
+                        .map(|(_, n)| n.clone())
+                })
+                .or_else(|| zip_end.as_ref().and(zip.first().map(|f| f.channel.clone())))
+            };
+            (Some(cause), channel, origin)
+        }
+        _ => (None, None, None),
+    };
+    Diagnosis {
+        outcome,
+        at: if outcome == SessionOutcome::Open {
+            None
+        } else {
+            end_at
+        },
+        cause,
+        channel,
+        origin,
+        closed,
+        observations,
+        inferences,
+        explanations,
+        env,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spice_rules(
+    s: &Session,
+    facts: &[ChannelFacts],
+    end_at: Option<f64>,
+    zip_end: &Option<(f64, String, String)>,
+    observations: &mut Vec<Evidence>,
+    inferences: &mut Vec<Evidence>,
+    candidates: &mut Vec<Candidate>,
+    env: &mut EnvFacts,
+) {
+    let Some(end) = end_at else { return };
+    let src = facts.first().map_or("capture", |f| f.source);
+    let mut idle_normal = Vec::new();
+    for f in facts {
+        let Some(last) = f.last_recv else { continue };
+        let quiet = end - last;
+        let interval = spice_ping_interval(&f.channel);
+        // Seconds of quiet are not worth a word; minutes are.
+        if f.channel != "main" && f.channel != "display" && quiet > 15.0 {
+            if quiet < interval {
+                idle_normal.push(format!("{} ({:.1} s)", f.channel, quiet));
+            } else {
+                observations.push(obs(
+                    Some(last),
+                    Some(&f.channel),
+                    format!(
+                        "quiet for {quiet:.1} s before the end, longer than the server's {interval:.0} s ping interval"
+                    ),
+                    src,
+                ));
+            }
+        }
+        observations.push(obs(
+            Some(last),
+            Some(&f.channel),
+            format!(
+                "last received {}; last sent {}; {} PINGs received, {} PONGs sent",
+                t(last),
+                f.last_send.map_or("never".into(), t),
+                f.pings_recv,
+                f.pongs_sent
+            ),
+            src,
+        ));
+    }
+    if !idle_normal.is_empty() {
+        inferences.push(obs(
+            None,
+            None,
+            format!(
+                "silence on {} is expected: the server pings channels other than main and display only every 300 s (PING_TEST_LONG_TIMEOUT_MS, server/red-channel-client.cpp:239) and has no connectivity timer on them (main only, main-channel-client.cpp:155-163)",
+                idle_normal.join(", ")
+            ),
+            "rule",
+        ));
+    }
+
+    let main = facts.iter().find(|f| f.channel == "main");
+    // The client stopped answering main: a ping it received and never
+    // answered (capture), or more pings than pongs with the last ping
+    // after the last send (zip).
+    let stall_at = main.and_then(|m| {
+        m.first_unanswered_ping.or_else(|| {
+            (m.pings_recv > m.pongs_sent)
+                .then_some(())
+                .and(m.last_ping_recv)
+                .filter(|p| m.last_send.is_none_or(|s| s < *p))
+        })
+    });
+    let main_quiet_from = main.and_then(|m| m.last_recv);
+    let others_after: Vec<(String, f64)> = facts
+        .iter()
+        .filter(|f| f.channel != "main")
+        .filter_map(|f| Some((f.channel.clone(), f.last_recv?)))
+        .filter(|(_, l)| main_quiet_from.is_some_and(|m| *l > m + 1.0))
+        .collect();
+
+    if let Some(p) = stall_at {
+        let (lo, hi) = (p + SPICE_CONNECTIVITY_TICK, p + 2.0 * SPICE_CONNECTIVITY_TICK);
+        observations.push(obs(
+            Some(p),
+            Some("main"),
+            format!("the server's PING at {} on main was never answered", t(p)),
+            src,
+        ));
+        inferences.push(obs(
+            Some(lo),
+            Some("main"),
+            format!(
+                "the server's connectivity timer on main (30 s ticks, CLIENT_CONNECTIVITY_TIMEOUT) drops a client whose ping round is outstanding at two ticks: between {} and {}",
+                t(lo),
+                t(hi)
+            ),
+            "rule",
+        ));
+        let server_close = s
+            .generations
+            .iter()
+            .flat_map(|g| g.channels.iter())
+            .flat_map(|c| c.closes.iter())
+            .filter(|x| x.by == "server")
+            .map(|x| x.at)
+            .min_by(f64::total_cmp);
+        let mut supports = vec![format!(
+            "main: PING at {} unanswered; the server pings main every 15 s, so a client that reads main answers within milliseconds",
+            t(p)
+        )];
+        let mut against = Vec::new();
+        let mut fits = true;
+        match server_close {
+            Some(c) if c >= lo - 1.0 && c <= hi + 1.0 => supports.push(format!(
+                "the server closed at {}, inside the timer's window",
+                t(c)
+            )),
+            Some(c) => {
+                fits = false;
+                against.push(format!(
+                    "the server closed at {}, outside the timer's window {}..{}",
+                    t(c),
+                    t(lo),
+                    t(hi)
+                ));
+            }
+            None if end >= lo - 1.0 => supports.push(format!(
+                "the client noticed the end at {}, after the window opened (a client that is not reading sees the close late)",
+                t(end)
+            )),
+            None => {
+                fits = false;
+                against.push(format!("the session ended at {} before the timer could fire", t(end)));
+            }
+        }
+        if !others_after.is_empty() {
+            supports.push(format!(
+                "other channels kept receiving after main went quiet ({}), so the server and the network were alive: only main's reader stopped",
+                others_after
+                    .iter()
+                    .map(|(c, l)| format!("{c} until {}", t(*l)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        candidates.push(Candidate {
+            cause: "server.connectivity_timeout",
+            origin: Some("client.stopped_answering_main"),
+            summary: format!(
+                "the client stopped reading or answering main at ≈{}; the server's connectivity timer dropped it",
+                t(p)
+            ),
+            supports,
+            against,
+            fits,
+        });
+        let stall_end = zip_end.as_ref().map(|z| z.0).or_else(|| {
+            s.generations
+                .iter()
+                .flat_map(|g| g.channels.iter())
+                .flat_map(|c| c.closes.iter())
+                .filter(|x| x.by == "client")
+                .map(|x| x.at)
+                .min_by(f64::total_cmp)
+        });
+        env.client_stall = Some((p, stall_end));
+
+        // Competing: the network died at the stall.
+        let mut against = Vec::new();
+        if !others_after.is_empty() {
+            against.push(format!(
+                "{} still received after {}: the network delivered",
+                others_after[0].0,
+                t(p)
+            ));
+        }
+        candidates.push(Candidate {
+            cause: "network.outage",
+            origin: None,
+            summary: format!("the network stopped delivering at ≈{}", t(p)),
+            supports: vec!["main went quiet and its PING went unanswered".into()],
+            against,
+            fits: true,
+        });
+    }
+
+    // The seed-002 belief: idle channels are dropped after a quiet spell.
+    if !idle_normal.is_empty() {
+        candidates.push(Candidate {
+            cause: "server.idle_timeout_seed_belief",
+            origin: None,
+            summary: "the server dropped channels that were idle (seed 002's first hypothesis)".into(),
+            supports: vec![format!("{} were quiet before the end", idle_normal.join(", "))],
+            against: vec![
+                "spice-server has no connectivity timer on non-main channels (main-channel-client.cpp:155-163 is the only caller)".into(),
+                "their silence is shorter than the 300 s interval at which the server pings them".into(),
+            ],
+            fits: false,
+        });
+    }
+
+    if let Some((_, kind, _)) = zip_end
+        && kind == "KeepaliveTimeout"
+    {
+        candidates.push(Candidate {
+            cause: "client.liveness_timeout",
+            origin: None,
+            summary: "the client's own main-channel timeout fired".into(),
+            supports: vec!["disconnect_kind KeepaliveTimeout".into()],
+            against: vec![],
+            fits: true,
+        });
+    }
+}
+
+/// Rules that hold for any protocol: a server gone at once, refused
+/// reconnects, stale credentials, load-balancer idle drops, clean closes.
+fn generic_rules(
+    s: &Session,
+    end_at: Option<f64>,
+    observations: &mut Vec<Evidence>,
+    candidates: &mut Vec<Candidate>,
+    env: &mut EnvFacts,
+) {
+    let Some(end) = end_at else { return };
+    let Some(lost) = s.generations.iter().find(|g| g.ended_at.is_some()) else {
+        return;
+    };
+    let first_closes: Vec<(&Channel, &super::session::Close)> = lost
+        .channels
+        .iter()
+        .filter_map(|c| c.closes.first().map(|x| (c, x)))
+        .collect();
+    let server_first: Vec<_> = first_closes
+        .iter()
+        .filter(|(_, x)| x.by == "server" && x.at - end <= SAME_INSTANT)
+        .collect();
+    let goodbye = first_closes
+        .iter()
+        .find(|(_, x)| x.how == "ws_close" || x.how.contains("disconnecting"));
+    let refused_after: Vec<_> = s.attempts.iter().filter(|a| a.at >= end).collect();
+    let back = s
+        .generations
+        .iter()
+        .find(|g| g.started_at > end)
+        .map(|g| g.started_at);
+
+    // Server gone: every connection closed by the server at one instant,
+    // with no goodbye and nothing unanswered before it.
+    let all_server = !server_first.is_empty() && server_first.len() == lost.channels.len();
+    let unanswered_before = lost
+        .channels
+        .iter()
+        .any(|c| c.unanswered_pings.iter().any(|p| *p < end - 1.0));
+    if all_server && goodbye.is_none() {
+        let mut supports = vec![format!(
+            "the server closed all {} connections within {} ms at {}, without a protocol goodbye",
+            lost.channels.len(),
+            (SAME_INSTANT * 1000.0) as u32,
+            t(end)
+        )];
+        let mut against = Vec::new();
+        if refused_after.iter().any(|a| a.result == "rst_to_syn") {
+            supports.push("later connects were refused with RST: nothing was listening".into());
+        }
+        if unanswered_before {
+            against.push("a server PING was unanswered before the close: a liveness timer fits too".into());
+        }
+        let last_s2c = lost
+            .channels
+            .iter()
+            .filter_map(|c| c.last_s2c)
+            .fold(0.0f64, f64::max);
+        if end - last_s2c > 5.0 {
+            against.push(format!(
+                "the server had been silent for {:.1} s before closing",
+                end - last_s2c
+            ));
+        }
+        candidates.push(Candidate {
+            cause: "server.killed",
+            origin: None,
+            summary: format!(
+                "the server process ended at {} (its kernel closed every socket)",
+                t(end)
+            ),
+            supports,
+            against,
+            fits: true,
+        });
+        env.server_killed = Some(end);
+        env.server_back = back.or_else(|| {
+            refused_after
+                .iter()
+                .find(|a| a.result.starts_with("http_"))
+                .map(|a| a.at)
+        });
+    }
+
+    // Upgrades refused after the drop: stale or expired credentials.
+    let presented: Vec<(f64, String, Option<f64>)> = s
+        .generations
+        .iter()
+        .flat_map(|g| g.channels.iter())
+        .filter_map(|c| {
+            let u = c.upgrade.as_ref()?;
+            Some((u.at, u.credential.clone()?, u.credential_expires_at))
+        })
+        .collect();
+    if let Some(first) = presented.first()
+        && let Some(exp) = first.2
+    {
+        env.token_lifetime = Some((exp - first.0).max(1.0).ceil());
+    }
+    for a in &refused_after {
+        let Some(u) = &a.upgrade else { continue };
+        let Some(status) = u.status else { continue };
+        if status != 401 && status != 403 {
+            continue;
+        }
+        let mut supports = vec![format!(
+            "connection {} at {}: upgrade refused with HTTP {status}",
+            a.connection,
+            t(a.at)
+        )];
+        let mut against = Vec::new();
+        let reused = u
+            .credential
+            .as_ref()
+            .and_then(|c| presented.iter().find(|p| &p.1 == c && p.0 < a.at));
+        if let Some((at, cred, _)) = reused {
+            supports.push(format!(
+                "it presented the credential {cred} first used at {}",
+                t(*at)
+            ));
+        }
+        if let Some(exp) = u.credential_expires_at {
+            if exp <= a.at {
+                supports.push(format!(
+                    "the credential expired at {}, before the attempt",
+                    t(exp)
+                ));
+            } else {
+                against.push(format!("the credential was valid until {}", t(exp)));
+            }
+        }
+        if u.credential.is_none() {
+            against.push("no credential visible in the upgrade".into());
+        }
+        candidates.push(Candidate {
+            cause: "http.401_stale_token",
+            origin: None,
+            summary: "the reconnect presented a stale credential and was refused".into(),
+            supports,
+            against,
+            fits: reused.is_some() || u.credential_expires_at.is_some_and(|e| e <= a.at),
+        });
+        if env.server_back.is_none() {
+            env.server_back = Some(a.at);
+        }
+        break;
+    }
+
+    // Load balancer: a reset (or both sides' closes) after exactly one of
+    // the usual idle timeouts without data either way.
+    for (c, x) in &first_closes {
+        let last_data = [c.last_c2s, c.last_s2c]
+            .into_iter()
+            .flatten()
+            .filter(|l| *l < x.at - 0.5)
+            .fold(c.opened_at, f64::max);
+        let idle = x.at - last_data;
+        let Some(n) = LB_TIMEOUTS.iter().find(|n| (idle - **n).abs() <= 1.0) else {
+            continue;
+        };
+        let mut supports = vec![format!(
+            "{} was idle both ways for {idle:.1} s, then {} {} at {}",
+            c.name,
+            x.by,
+            x.how,
+            t(x.at)
+        )];
+        let rst_both = c.closes.iter().filter(|y| y.how == "rst").count() >= 2;
+        if rst_both {
+            supports.push("both ends received a reset: a middlebox, not either peer".into());
+        }
+        let pings = c.marks.iter().any(|m| m.what == "ping" && m.at > last_data);
+        let mut against = Vec::new();
+        if pings {
+            against.push("pings crossed during the quiet spell".into());
+        }
+        candidates.push(Candidate {
+            cause: "lb.idle_timeout",
+            origin: None,
+            summary: format!(
+                "an idle timeout of {n:.0} s between client and server dropped the connection"
+            ),
+            supports,
+            against,
+            fits: true,
+        });
+        env.lb_idle = Some((*n, x.how == "rst"));
+        break;
+    }
+
+    if let Some((c, x)) = goodbye {
+        let cause = if x.by == "client" {
+            "client.closed"
+        } else {
+            "server.closed"
+        };
+        candidates.push(Candidate {
+            cause,
+            origin: None,
+            summary: format!(
+                "the {} said goodbye on {} ({}{})",
+                x.by,
+                c.name,
+                x.how,
+                x.code.map(|k| format!(" {k}")).unwrap_or_default()
+            ),
+            supports: vec![format!("{} {} at {}", x.by, x.how, t(x.at))],
+            against: vec![],
+            fits: true,
+        });
+    } else if let Some((c, x)) = first_closes
+        .iter()
+        .filter(|(_, x)| x.by == "client")
+        .min_by(|a, b| a.1.at.total_cmp(&b.1.at))
+        && (x.at - end).abs() <= SAME_INSTANT
+    {
+        let quiet = c.last_s2c.map_or(0.0, |l| x.at - l);
+        candidates.push(Candidate {
+            cause: if quiet > 10.0 {
+                "client.liveness_timeout"
+            } else {
+                "client.closed"
+            },
+            origin: None,
+            summary: format!(
+                "the client closed {} first ({}) after {quiet:.1} s without hearing from the server",
+                c.name, x.how
+            ),
+            supports: vec![format!("client {} at {}", x.how, t(x.at))],
+            against: vec![],
+            fits: true,
+        });
+    }
+    if candidates.is_empty() {
+        observations.push(obs(
+            Some(end),
+            None,
+            "no rule tether knows fits this end".into(),
+            "rule",
+        ));
+    }
+}

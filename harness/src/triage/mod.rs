@@ -1,0 +1,355 @@
+//! Triage: a capture or bug-report zip → sessions on one clock, the
+//! recorded client's conformance to its profile, a diagnosis of what ended
+//! the session, and what-if re-runs of the same environment.
+
+pub mod conformance;
+pub mod diagnose;
+pub mod render;
+pub mod session;
+pub mod svg;
+pub mod whatif;
+
+use crate::decode::pipeline::DecodeReport;
+use crate::decode::spice::report::ZipDecode;
+use crate::timeline::Micros;
+use crate::timeline::synthetic::Timeline;
+use conformance::Violation;
+use diagnose::{ChannelFacts, Diagnosis};
+use serde::Serialize;
+use session::Session;
+use whatif::WhatIf;
+
+#[derive(Clone, Debug, Default)]
+pub struct TriageOptions {
+    /// `name@variant`; detected from the capture when `None`.
+    pub profile: Option<String>,
+    /// `name=value` constant overrides for conformance and what-if.
+    pub overrides: Vec<String>,
+    /// Skip the what-if runs.
+    pub no_what_if: bool,
+}
+
+/// One session triaged.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionTriage {
+    pub session: Session,
+    pub diagnosis: Diagnosis,
+    /// `name@variant`, and whether it was given or detected.
+    pub profile: Option<String>,
+    pub profile_basis: &'static str,
+    pub violations: Vec<Violation>,
+    /// The environment extracted for the what-if runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Timeline>,
+    pub what_if: Vec<WhatIf>,
+}
+
+/// The bug report's own per-channel record, labelled as such.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZipRecord {
+    pub file: String,
+    pub channel: Option<String>,
+    pub disconnect_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub ended_at: Option<f64>,
+    pub per_channel: Vec<ChannelFacts>,
+    /// Where the zip and its own pcap disagree, and damaged members.
+    pub findings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Triage {
+    pub input: String,
+    /// The session the headline is about (index into `sessions`).
+    pub primary: Option<usize>,
+    /// The primary session's outcome, time, cause and channel, for machines.
+    pub outcome: Option<&'static str>,
+    pub at: Option<f64>,
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    pub sessions: Vec<SessionTriage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip: Option<ZipRecord>,
+    /// Decode diagnostics (errors and warnings) from the capture.
+    pub findings: Vec<String>,
+}
+
+fn detect_profile(s: &Session, from_zip: bool) -> Option<&'static str> {
+    if from_zip {
+        return Some("spice-ryll@pre-phase02");
+    }
+    match s.kind.as_str() {
+        "spice" => Some("spice-gtk@default"),
+        "ws/rfb" => Some("novnc-displaytab@pre-2216"),
+        "ws" => Some("runner-ws@no-keepalive"),
+        _ => None,
+    }
+}
+
+fn zip_record(z: &ZipDecode) -> Option<ZipRecord> {
+    let cause = z.report.disconnect_cause.as_ref()?;
+    let channel = z.report.channel().map(str::to_string);
+    let per_channel = cause
+        .per_channel
+        .iter()
+        .map(|(name, d)| {
+            ChannelFacts {
+                channel: name.clone(),
+                source: "zip",
+                last_recv: d.last_recv_ts_secs,
+                last_send: d.last_send_ts_secs,
+                pings_recv: d.ping_recv_count.unwrap_or(0),
+                pongs_sent: d.pong_send_count.unwrap_or(0),
+                last_ping_recv: d.last_ping_recv_ts_secs,
+                // The zip counts pings and pongs; diagnosis compares them.
+                first_unanswered_ping: None,
+                ended_at: d.ended_at_secs,
+                ended_by: d.ended_by.clone(),
+            }
+        })
+        .collect();
+    let ended_at = channel
+        .as_ref()
+        .and_then(|c| cause.per_channel.get(c))
+        .and_then(|d| d.ended_at_secs)
+        .or(cause.session_uptime_secs);
+    Some(ZipRecord {
+        file: z.report.file.clone(),
+        channel,
+        disconnect_kind: cause.disconnect_kind.clone(),
+        error_message: cause.error_message.clone(),
+        ended_at,
+        per_channel,
+        findings: z
+            .report
+            .findings
+            .iter()
+            .chain(&z.disagreements)
+            .map(ToString::to_string)
+            .collect(),
+    })
+}
+
+/// Triage of a decoded capture (events kept), or of a bug-report zip's
+/// decode (`zip`), whose pcap is then `report`.
+pub fn triage(
+    input: &str,
+    report: Option<&DecodeReport>,
+    zip: Option<&ZipDecode>,
+    options: &TriageOptions,
+) -> Triage {
+    let zip_rec = zip.and_then(zip_record);
+    // A ryll zip's timestamps are its session clock, so T+0 is zero.
+    let origin = zip.map(|_| Micros::ZERO);
+    let mut sessions = report.map_or_else(Vec::new, |r| session::sessions(r, origin));
+    if sessions.is_empty()
+        && let Some(z) = &zip_rec
+    {
+        sessions.push(Session {
+            kind: "spice".into(),
+            server: "(zip: no traffic.pcap)".into(),
+            start: Micros::ZERO,
+            duration: z.ended_at.unwrap_or(0.0),
+            generations: Vec::new(),
+            attempts: Vec::new(),
+            relay_of: None,
+            bucket: 1.0,
+        });
+    }
+    let zip_facts: Vec<ChannelFacts> = zip_rec
+        .as_ref()
+        .map(|z| z.per_channel.clone())
+        .unwrap_or_default();
+    let zip_end = zip_rec.as_ref().and_then(|z| {
+        Some((
+            z.ended_at?,
+            z.disconnect_kind.clone().unwrap_or_else(|| "unknown".into()),
+            z.error_message.clone().unwrap_or_default(),
+        ))
+    });
+    let mut triaged: Vec<SessionTriage> = Vec::new();
+    for s in sessions {
+        let mut d = diagnose::diagnose(&s, &zip_facts, zip_end.clone());
+        if zip_end.is_some() {
+            d.env.end = d.env.end.max(zip_end.as_ref().map_or(0.0, |z| z.0));
+        }
+        let (profile, basis) = match &options.profile {
+            Some(p) => (Some(p.clone()), "given"),
+            None => (
+                detect_profile(&s, zip.is_some()).map(str::to_string),
+                "detected",
+            ),
+        };
+        let channels: Vec<String> = if zip_facts.is_empty() {
+            s.generations
+                .first()
+                .map(|g| g.channels.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default()
+        } else {
+            zip_facts
+                .iter()
+                .filter(|f| f.last_recv.is_some())
+                .map(|f| f.channel.clone())
+                .collect()
+        };
+        let timeline = whatif::extract(&s, &d.env, &channels);
+        let mut overrides = options.overrides.clone();
+        if let (Some(p), Some(life)) = (&profile, d.env.token_lifetime)
+            && p.starts_with("novnc")
+            && life < 300.0
+        {
+            // The token is bound to the lease; keep the profile's
+            // renewal-to-TTL ratio (120 s of 300 s).
+            overrides.insert(0, format!("lease_ttl={life}s"));
+            overrides.insert(1, format!("renewal_interval={}s", (life * 0.4).max(1.0)));
+        }
+        let mut violations = match &profile {
+            Some(p) => match whatif::constants(p, &timeline, &overrides) {
+                Ok(c) => conformance::check(&s, p, &c),
+                Err(_) => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        if let Some((end, _, _)) = &zip_end {
+            violations.extend(conformance::check_zip(&zip_facts, *end));
+            violations.sort_by(|a, b| a.at.total_cmp(&b.at).then(a.code.cmp(b.code)));
+        }
+        let what_if = match (&profile, d.outcome) {
+            (Some(p), o) if !options.no_what_if && o != diagnose::SessionOutcome::Open => {
+                let (name, variant) = p.split_once('@').unwrap_or((p, ""));
+                whatif::run_all(&timeline, input, name, variant, &overrides)
+            }
+            _ => Vec::new(),
+        };
+        triaged.push(SessionTriage {
+            session: s,
+            diagnosis: d,
+            profile,
+            profile_basis: basis,
+            violations,
+            environment: Some(timeline),
+            what_if,
+        });
+    }
+    link_relay_evidence(&mut triaged);
+    let primary = triaged
+        .iter()
+        .position(|t| t.session.relay_of.is_none() && t.diagnosis.cause.is_some())
+        .or_else(|| triaged.iter().position(|t| t.session.relay_of.is_none()))
+        .or(if triaged.is_empty() { None } else { Some(0) });
+    let head = primary.map(|i| &triaged[i].diagnosis);
+    let findings = report
+        .map(|r| {
+            r.diagnostics
+                .iter()
+                .chain(r.connections.iter().flat_map(|c| c.findings.iter()))
+                .filter(|f| f.severity >= crate::timeline::Severity::Warning)
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Triage {
+        input: input.to_string(),
+        primary,
+        outcome: head.map(|d| outcome_str(d.outcome)),
+        at: head.and_then(|d| d.at),
+        cause: head.and_then(|d| d.cause.clone()),
+        channel: head.and_then(|d| d.channel.clone()),
+        sessions: triaged,
+        zip: zip_rec,
+        findings,
+    }
+}
+
+pub fn outcome_str(o: diagnose::SessionOutcome) -> &'static str {
+    use diagnose::SessionOutcome::*;
+    match o {
+        Open => "open",
+        Recovered => "recovered",
+        Disconnected => "disconnected",
+        DeadSession => "dead_session",
+    }
+}
+
+/// A relay that closed its upstream leg at the instant its client-facing
+/// side died was itself the thing that died.
+fn link_relay_evidence(triaged: &mut [SessionTriage]) {
+    for i in 0..triaged.len() {
+        let Some(j) = triaged[i].session.relay_of else {
+            continue;
+        };
+        let (leg_start, leg_close) = {
+            let s = &triaged[i].session;
+            let close = s
+                .channels()
+                .filter_map(|c| c.closes.first())
+                .min_by(|a, b| a.at.total_cmp(&b.at))
+                .cloned();
+            (s.start.as_secs_f64(), close)
+        };
+        let Some(close) = leg_close else { continue };
+        let at = leg_start + close.at - triaged[j].session.start.as_secs_f64();
+        let text = format!(
+            "its upstream leg to {} was closed by the relay's side ({} {}) at T+{at:.3}",
+            triaged[i].session.server,
+            close.by,
+            close.how
+        );
+        let front = &mut triaged[j];
+        let near = front.diagnosis.at.is_some_and(|e| (e - at).abs() <= 0.05);
+        front.diagnosis.observations.push(diagnose::Evidence {
+            at: Some(at),
+            channel: None,
+            text: text.clone(),
+            source: "capture",
+        });
+        if near && close.by == "client" {
+            for e in &mut front.diagnosis.explanations {
+                if e.cause == "server.killed" {
+                    e.supports.push(format!(
+                        "{text}: the relay in between (websockify) ended both legs at once"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Decodes a capture or bug-report zip (`zip` says which) with every event
+/// kept, and triages it.
+pub fn triage_reader<R: std::io::Read>(
+    src: R,
+    name: &str,
+    zip: bool,
+    options: &TriageOptions,
+) -> Result<Triage, String> {
+    use crate::decode::pipeline::{DecodeOptions, decode_capture};
+    let decode = DecodeOptions {
+        keep_events: true,
+        ..DecodeOptions::default()
+    };
+    if zip {
+        let z = crate::decode::spice::report::decode_bugreport(
+            src,
+            name,
+            decode,
+            crate::capture::bugreport::Limits::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(triage(name, z.pcap.as_ref(), Some(&z), options))
+    } else {
+        let r = decode_capture(src, name, decode).map_err(|e| e.to_string())?;
+        Ok(triage(name, Some(&r), None, options))
+    }
+}
+
+/// A file by path: zips are recognised by their first bytes.
+pub fn triage_path(path: &std::path::Path, options: &TriageOptions) -> Result<Triage, String> {
+    let name = path.display().to_string();
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let mut magic = [0u8; 4];
+    let zip = std::io::Read::read_exact(&mut f, &mut magic)
+        .is_ok_and(|_| crate::capture::bugreport::looks_like_zip(&magic));
+    let f = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    triage_reader(std::io::BufReader::new(f), &name, zip, options)
+}

@@ -1,0 +1,299 @@
+//! Triage as text: the headline first, then the per-channel liveness
+//! table, observations and inferences (labelled), ranked explanations,
+//! violations and what-if runs.
+
+use super::{SessionTriage, Triage, outcome_str};
+use std::fmt::Write as _;
+
+fn t(s: Option<f64>) -> String {
+    s.map_or_else(|| "-".to_string(), |v| format!("T+{v:.3}"))
+}
+
+pub fn text(tr: &Triage) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "triage {}", tr.input);
+    if let (Some(i), Some(outcome)) = (tr.primary, tr.outcome) {
+        let _ = writeln!(
+            o,
+            "{} {} at {}: {} on {}{}",
+            tr.sessions[i].session.kind,
+            outcome.to_uppercase().replace('_', " "),
+            t(tr.at),
+            tr.cause.as_deref().unwrap_or("cause unknown"),
+            tr.channel.as_deref().unwrap_or("-"),
+            tr.sessions[i]
+                .diagnosis
+                .origin
+                .as_deref()
+                .map(|x| format!(" (origin: {x})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(z) = &tr.zip {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "bug report {} (the client's own record, disconnect-cause.json): channel {}, {} at {}: {}",
+            z.file,
+            z.channel.as_deref().unwrap_or("?"),
+            z.disconnect_kind.as_deref().unwrap_or("?"),
+            t(z.ended_at),
+            z.error_message.as_deref().unwrap_or("")
+        );
+        let _ = writeln!(
+            o,
+            "  {:<10} {:>12} {:>12} {:>6} {:>6} {:>12}  ended",
+            "channel", "last recv", "last send", "pings", "pongs", "last ping"
+        );
+        for f in &z.per_channel {
+            let _ = writeln!(
+                o,
+                "  {:<10} {:>12} {:>12} {:>6} {:>6} {:>12}  {}",
+                f.channel,
+                t(f.last_recv),
+                t(f.last_send),
+                f.pings_recv,
+                f.pongs_sent,
+                t(f.last_ping_recv),
+                match (&f.ended_by, f.ended_at) {
+                    (Some(b), at) => format!("{b} {}", t(at)),
+                    (None, _) => "-".into(),
+                }
+            );
+        }
+        for f in &z.findings {
+            let _ = writeln!(o, "  {f}");
+        }
+    }
+    for (i, st) in tr.sessions.iter().enumerate() {
+        let _ = writeln!(o);
+        session(&mut o, i, st);
+    }
+    if !tr.findings.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "decode findings: {}", tr.findings.len());
+        for f in tr.findings.iter().take(10) {
+            let _ = writeln!(o, "  {f}");
+        }
+    }
+    o
+}
+
+fn session(o: &mut String, i: usize, st: &SessionTriage) {
+    let s = &st.session;
+    let d = &st.diagnosis;
+    let relay = s
+        .relay_of
+        .map(|j| format!(", upstream leg of session {}", j + 1))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "session {}: {} to {}{relay}; T+0 = {} ({} clock), {:.3} s, {} generation{}, {} failed attempt{}",
+        i + 1,
+        s.kind,
+        s.server,
+        s.start,
+        if s.start == crate::timeline::Micros::ZERO {
+            "session"
+        } else {
+            "capture"
+        },
+        s.duration,
+        s.generations.len(),
+        if s.generations.len() == 1 { "" } else { "s" },
+        s.attempts.len(),
+        if s.attempts.len() == 1 { "" } else { "s" },
+    );
+    let _ = writeln!(
+        o,
+        "  {}{}",
+        outcome_str(d.outcome).to_uppercase().replace('_', " "),
+        match (&d.cause, d.at) {
+            (Some(c), at) => format!(
+                " at {}: {c} on {}",
+                t(at),
+                d.channel.as_deref().unwrap_or("-")
+            ),
+            (None, Some(at)) => format!(" at {}", t(Some(at))),
+            _ => String::new(),
+        }
+    );
+    if let Some(c) = &d.closed {
+        let _ = writeln!(o, "  first close: {c}");
+    }
+    let _ = writeln!(
+        o,
+        "  {:<4} {:<10} {:>5} {:>10} {:>10} {:>10} {:>7} {:>7} {:>9}  ended",
+        "gen", "channel", "conn", "opened", "last c→s", "last s→c", "ping↓", "pong↑", "silence"
+    );
+    for g in &s.generations {
+        for c in &g.channels {
+            let ended = match c.closes.first() {
+                Some(x) => format!(
+                    "{} {}{} {}",
+                    x.by,
+                    x.how,
+                    x.code.map(|k| format!(" {k}")).unwrap_or_default(),
+                    t(Some(x.at))
+                ),
+                None if c.open_at_end => "open at end".into(),
+                None => "-".into(),
+            };
+            let _ = writeln!(
+                o,
+                "  {:<4} {:<10} {:>5} {:>10} {:>10} {:>10} {:>7} {:>7} {:>8.1}s  {ended}",
+                g.index + 1,
+                c.name,
+                c.connection.to_string(),
+                t(Some(c.opened_at)),
+                t(c.last_c2s),
+                t(c.last_s2c),
+                c.pings_s2c,
+                c.pongs_c2s,
+                c.longest_s2c_silence,
+            );
+            if let Some(u) = &c.upgrade {
+                let _ = writeln!(
+                    o,
+                    "       upgrade {} → {}{}",
+                    u.target,
+                    u.status.map_or("no response".into(), |s| s.to_string()),
+                    u.credential_expires_at
+                        .map(|e| format!(" (credential expires {})", t(Some(e))))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    for a in &s.attempts {
+        let _ = writeln!(
+            o,
+            "  attempt {} at {}: {}{}",
+            a.connection,
+            t(Some(a.at)),
+            a.result,
+            a.upgrade
+                .as_ref()
+                .map(|u| format!(" ({})", u.target))
+                .unwrap_or_default()
+        );
+    }
+    if !d.observations.is_empty() {
+        let _ = writeln!(o, "  observed:");
+        for e in &d.observations {
+            let _ = writeln!(
+                o,
+                "    {:>11} {:<8} {} [{}]",
+                t(e.at),
+                e.channel.as_deref().unwrap_or(""),
+                e.text,
+                e.source
+            );
+        }
+    }
+    if !d.inferences.is_empty() {
+        let _ = writeln!(o, "  inferred:");
+        for e in &d.inferences {
+            let _ = writeln!(
+                o,
+                "    {:>11} {:<8} {}",
+                t(e.at),
+                e.channel.as_deref().unwrap_or(""),
+                e.text
+            );
+        }
+    }
+    if !d.explanations.is_empty() {
+        let _ = writeln!(o, "  explanations, most likely first:");
+        for e in &d.explanations {
+            let _ = writeln!(
+                o,
+                "    {}. {}{}: {}",
+                e.rank,
+                e.cause,
+                e.origin
+                    .as_deref()
+                    .map(|x| format!(" (origin: {x})"))
+                    .unwrap_or_default(),
+                e.summary
+            );
+            for s in &e.supports {
+                let _ = writeln!(o, "       + {s}");
+            }
+            for s in &e.against {
+                let _ = writeln!(o, "       - {s}");
+            }
+        }
+    }
+    if let Some(p) = &st.profile {
+        let _ = writeln!(
+            o,
+            "  conformance to {p} ({}): {}",
+            st.profile_basis,
+            if st.violations.is_empty() {
+                "no violation seen".to_string()
+            } else {
+                format!("{} violation(s)", st.violations.len())
+            }
+        );
+        for v in &st.violations {
+            let _ = writeln!(
+                o,
+                "    {} {} {}: {}",
+                t(Some(v.at)),
+                v.code,
+                v.channel.as_deref().unwrap_or(""),
+                v.message
+            );
+            for e in &v.evidence {
+                let _ = writeln!(o, "       · {e}");
+            }
+        }
+    }
+    if !st.what_if.is_empty() {
+        let env = st
+            .environment
+            .as_ref()
+            .map(|tl| {
+                let mut parts: Vec<String> = tl
+                    .events
+                    .iter()
+                    .map(|e| {
+                        serde_json::to_value(e)
+                            .ok()
+                            .and_then(|v| {
+                                v.as_object().map(|m| {
+                                    let kind = m.get("kind").and_then(|k| k.as_str());
+                                    let args = m
+                                        .iter()
+                                        .filter(|(k, _)| k.as_str() != "kind")
+                                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")));
+                                    kind.into_iter()
+                                        .map(str::to_string)
+                                        .chain(args)
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                })
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                if let Some(lb) = &tl.lb {
+                    parts.push(format!(
+                        "lb idle_timeout={}",
+                        crate::model::duration::format_duration(lb.idle_timeout.0)
+                    ));
+                }
+                parts.join("; ")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  what-if (environment from the capture: {}):",
+            if env.is_empty() { "no events" } else { &env }
+        );
+        for w in &st.what_if {
+            let _ = writeln!(o, "    {:<48} {}", w.run, w.summary);
+        }
+    }
+}

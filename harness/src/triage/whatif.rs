@@ -1,0 +1,215 @@
+//! What-if: the environment a capture shows, written as a synthetic
+//! timeline, re-run against other variants or constants.
+
+use super::diagnose::EnvFacts;
+use super::session::Session;
+use crate::model::constants::Constants;
+use crate::model::sim::run_timeline;
+use crate::timeline::Micros;
+use crate::timeline::synthetic::{
+    ChannelKind, Dur, LbExpiry, LbSpec, NetworkSpec, ScriptEvent, ServerSpec, Timeline,
+};
+use crate::verdict::{Outcome, Verdict};
+use serde::Serialize;
+
+/// What the run after the capture's end may still decide: reconnect
+/// budgets and backoffs, well inside ten minutes.
+const HORIZON_AFTER_END: f64 = 600.0;
+
+fn dur(secs: f64) -> Dur {
+    // Millisecond precision keeps the extracted timeline readable.
+    Dur(Micros((secs.max(0.0) * 1000.0).round() as u64 * 1000))
+}
+
+fn channel_kind(name: &str) -> Option<ChannelKind> {
+    use ChannelKind::*;
+    Some(match name {
+        "main" => Main,
+        "display" => Display,
+        "inputs" => Inputs,
+        "cursor" => Cursor,
+        "playback" => Playback,
+        "record" => Record,
+        "usbredir" => Usbredir,
+        "webdav" => Webdav,
+        _ => return None,
+    })
+}
+
+/// The profile names tether can run, with their variants.
+pub fn variants(profile: &str) -> Vec<&'static str> {
+    if let Some(p) = crate::model::profile::PROFILES
+        .iter()
+        .find(|p| p.name == profile)
+    {
+        return p.variants.iter().map(|v| v.name).collect();
+    }
+    crate::model::profiles::OTHER_PROFILES
+        .iter()
+        .find(|p| p.name == profile)
+        .map(|p| p.variants.iter().map(|v| v.name).collect())
+        .unwrap_or_default()
+}
+
+/// Every constant of `spec` (name@variant) on `timeline`, overrides applied.
+pub fn constants(spec: &str, timeline: &Timeline, overrides: &[String]) -> Result<Constants, String> {
+    let mut c = match crate::model::profiles::resolve(spec) {
+        Some(r) => {
+            let (p, v) = r?;
+            crate::model::profiles::constants_for(p, v, timeline)
+        }
+        None => {
+            let (p, v) = crate::model::profile::resolve(spec)?;
+            crate::model::sim::constants_for(p, v, timeline)
+        }
+    };
+    for o in overrides {
+        c.set_assignment(o)?;
+    }
+    Ok(c)
+}
+
+/// Writes the capture's environment as a timeline. `channels` are the
+/// SPICE channels the session ran (empty for other protocols).
+pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
+    let mut events = Vec::new();
+    if let Some((at, until)) = env.client_stall {
+        events.push(ScriptEvent::ClientStalls {
+            at: dur(at),
+            until: until.map(dur),
+        });
+    }
+    if let Some(at) = env.server_killed {
+        events.push(ScriptEvent::ServerKilled { at: dur(at) });
+        if let Some(back) = env.server_back {
+            events.push(ScriptEvent::ServerRestarted {
+                at: dur(back.max(at)),
+            });
+        }
+    }
+    if let Some((from, to)) = env.network_dead {
+        events.push(ScriptEvent::Blackhole {
+            from: dur(from),
+            to: dur(to.unwrap_or(env.end + HORIZON_AFTER_END)),
+        });
+    }
+    let mut kinds: Vec<ChannelKind> = channels.iter().filter_map(|c| channel_kind(c)).collect();
+    kinds.sort();
+    kinds.dedup();
+    if kinds.is_empty() {
+        kinds = crate::timeline::synthetic::default_channels();
+    }
+    if !kinds.contains(&ChannelKind::Main) {
+        kinds.insert(0, ChannelKind::Main);
+    }
+    Timeline {
+        horizon: dur((env.end + HORIZON_AFTER_END).ceil()),
+        description: format!(
+            "environment of the {} session to {} as the capture shows it",
+            s.kind, s.server
+        ),
+        channels: kinds,
+        network: NetworkSpec::default(),
+        server: ServerSpec::default(),
+        lb: env.lb_idle.map(|(n, rst)| LbSpec {
+            idle_timeout: dur(n),
+            on_expiry: if rst { LbExpiry::Rst } else { LbExpiry::Silent },
+        }),
+        events,
+    }
+}
+
+/// One re-run and how it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct WhatIf {
+    /// `name@variant`, plus what changed in the environment, if anything.
+    pub run: String,
+    pub outcome: &'static str,
+    pub at: Option<f64>,
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    /// Sessions that came up (1 = never reconnected).
+    pub sessions: u64,
+    /// When the first successful reconnect came up.
+    pub recovered_at: Option<f64>,
+    pub summary: String,
+    #[serde(skip)]
+    pub verdict: Option<Verdict>,
+}
+
+fn summarize(run: String, v: Verdict) -> WhatIf {
+    let recovered_at = v
+        .reconnects
+        .iter()
+        .find(|r| {
+            !(r.result.starts_with("failed")
+                || r.result.starts_with("refused")
+                || r.result.starts_with("HTTP"))
+        })
+        .and_then(|r| r.started_at);
+    let summary = match (v.outcome, recovered_at) {
+        (Outcome::Survived, Some(r)) if v.sessions > 1 => format!(
+            "recovers at T+{r:.3} after {} reconnect{}",
+            v.sessions - 1,
+            if v.sessions == 2 { "" } else { "s" }
+        ),
+        (Outcome::Survived, _) => format!("survives to the T+{:.0} horizon", v.horizon),
+        (o, _) => format!(
+            "{} at T+{:.3}: {} on {}",
+            o.as_str().replace('_', " "),
+            v.at.unwrap_or(0.0),
+            v.cause.as_deref().unwrap_or("?"),
+            v.channel.as_deref().unwrap_or("-")
+        ),
+    };
+    WhatIf {
+        run,
+        outcome: v.outcome.as_str(),
+        at: v.at,
+        cause: v.cause.clone(),
+        channel: v.channel.clone(),
+        sessions: v.sessions,
+        recovered_at,
+        summary,
+        verdict: Some(v),
+    }
+}
+
+/// Runs the timeline against every variant of `profile`, and, when the
+/// capture shows a client fault, once more without it.
+pub fn run_all(
+    timeline: &Timeline,
+    input: &str,
+    profile: &str,
+    variant: &str,
+    overrides: &[String],
+) -> Vec<WhatIf> {
+    let mut out = Vec::new();
+    for v in variants(profile) {
+        let spec = format!("{profile}@{v}");
+        match run_timeline(timeline, input, &spec, overrides) {
+            Ok(verdict) => out.push(summarize(spec, verdict)),
+            Err(e) => out.push(WhatIf {
+                run: spec,
+                outcome: "error",
+                at: None,
+                cause: None,
+                channel: None,
+                sessions: 0,
+                recovered_at: None,
+                summary: e,
+                verdict: None,
+            }),
+        }
+    }
+    let stall = |e: &ScriptEvent| matches!(e, ScriptEvent::ClientStalls { .. });
+    if timeline.events.iter().any(stall) {
+        let mut without = timeline.clone();
+        without.events.retain(|e| !stall(e));
+        let spec = format!("{profile}@{variant}");
+        if let Ok(verdict) = run_timeline(&without, input, &spec, overrides) {
+            out.push(summarize(format!("{spec} without the client stall"), verdict));
+        }
+    }
+    out
+}

@@ -1,0 +1,242 @@
+//! `tether triage` on real captures and on a bug-report zip of seed 002's
+//! session-001b shape: the right cause, at the right time, with the
+//! evidence; what-if re-runs of the extracted environment; golden text.
+
+use std::path::{Path, PathBuf};
+use tether::capture::bugreport::{FixtureEnd, Flavor, RingMessage, write_fixture};
+use tether::decode::spice::wire::build;
+use tether::timeline::Micros;
+use tether::triage::{Triage, TriageOptions, render, svg, triage_path};
+
+fn corpus(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+fn ms(n: u64) -> Micros {
+    Micros(n * 1000)
+}
+
+fn run(rel: &str) -> Triage {
+    triage_path(&corpus(rel), &TriageOptions::default()).unwrap()
+}
+
+/// Seed 002, session-001b (zip 3): ryll on an idle desktop. The server
+/// pings main and display every 15 s and the other channels at start-up and
+/// again at T+300; every ping is answered until main's reader wedges after
+/// the PING at T+465 (the client-side deadlock the seed's resolution names).
+/// Display keeps receiving until T+509.6, when the server's connectivity
+/// timer drops the client; ryll notices on inputs at T+540. The zip holds
+/// the inputs ring, as ryll writes it for the channel that errored.
+fn session_001b() -> (Vec<RingMessage>, FixtureEnd) {
+    let mut m = Vec::new();
+    let mut push = |at: Micros, channel: &'static str, from_server: bool, bytes: Vec<u8>| {
+        m.push(RingMessage {
+            at,
+            channel,
+            from_server,
+            bytes,
+        })
+    };
+    let mut init = 0x0001_B00Bu32.to_le_bytes().to_vec();
+    init.resize(32, 0);
+    push(ms(500), "main", true, build::mini(103, &init));
+    push(ms(502), "main", false, build::mini(104, &[]));
+    push(ms(520), "display", true, build::mini(3, &build::set_ack_body(1, 20)));
+    push(ms(521), "display", false, build::mini(1, &1u32.to_le_bytes()));
+    let mut id = 1u32;
+    let mut ping_pair = |push: &mut dyn FnMut(Micros, &'static str, bool, Vec<u8>),
+                         channel: &'static str,
+                         at_ms: u64,
+                         answered: bool| {
+        for dt in [0u64, 1] {
+            let body = build::ping_body(id, at_ms * 1000, 0);
+            push(ms(at_ms + dt), channel, true, build::mini(4, &body));
+            if answered {
+                push(ms(at_ms + dt + 2), channel, false, build::mini(3, &body));
+            }
+            id += 1;
+        }
+    };
+    for k in 1..=31u64 {
+        ping_pair(&mut push, "main", k * 15_000, k < 31);
+    }
+    for k in 0..=33u64 {
+        ping_pair(&mut push, "display", 7_000 + k * 15_000, true);
+    }
+    for k in 0..50u64 {
+        push(
+            ms(1_000 + k * 10_000),
+            "display",
+            true,
+            build::mini(304, &[k as u8; 300]),
+        );
+    }
+    push(ms(509_600), "display", true, build::mini(304, &[7; 300]));
+    for (channel, last) in [
+        ("inputs", 300_300u64),
+        ("cursor", 300_000),
+        ("playback", 300_000),
+        ("usbredir", 300_000),
+    ] {
+        ping_pair(&mut push, channel, 700, true);
+        ping_pair(&mut push, channel, last, true);
+    }
+    m.sort_by_key(|r| r.at);
+    (
+        m,
+        FixtureEnd {
+            channel: "inputs",
+            disconnect_kind: "Error",
+            at: ms(540_000),
+            client_port: None,
+            error_message: Some(
+                "inputs: read error: peer closed connection without sending TLS close_notify",
+            ),
+        },
+    )
+}
+
+#[test]
+fn committed_session_001b_fixture_is_what_the_generator_writes() {
+    let (msgs, end) = session_001b();
+    let bytes = write_fixture(&msgs, &end, Flavor::Current);
+    let path = corpus("corpora/bugreports/ryll-session-001b-inputs.zip");
+    if std::env::var_os("TETHER_REGEN").is_some() {
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "TETHER_REGEN=1 rewrites it"
+    );
+}
+
+#[test]
+fn session_001b_names_the_client_not_answering_main() {
+    let tr = run("corpora/bugreports/ryll-session-001b-inputs.zip");
+    assert_eq!(tr.cause.as_deref(), Some("server.connectivity_timeout"));
+    assert_eq!(tr.channel.as_deref(), Some("main"));
+    assert_eq!(tr.at, Some(540.0));
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let d = &st.diagnosis;
+    assert_eq!(d.origin.as_deref(), Some("client.stopped_answering_main"));
+    // The zip's own record, labelled as such.
+    let zip = tr.zip.as_ref().unwrap();
+    let main = zip.per_channel.iter().find(|f| f.channel == "main").unwrap();
+    assert_eq!((main.pings_recv, main.pongs_sent), (62, 60));
+    assert_eq!(main.last_recv, Some(465.001));
+    // The idle channels' silence is expected, and said so as an inference.
+    let idle = d
+        .inferences
+        .iter()
+        .find(|e| e.text.starts_with("silence on"))
+        .expect("an inference about the idle channels");
+    for ch in ["inputs", "cursor", "playback", "usbredir"] {
+        assert!(idle.text.contains(ch), "{ch} in {}", idle.text);
+    }
+    assert!(!idle.text.contains("main ("));
+    // Ranked: the stall first; the seed's idle-channel belief contradicted;
+    // a network outage contradicted by display's traffic after T+465.
+    assert_eq!(d.explanations[0].cause, "server.connectivity_timeout");
+    assert!(d.explanations[0].against.is_empty());
+    assert!(
+        d.explanations[0]
+            .supports
+            .iter()
+            .any(|s| s.contains("display until T+509.600"))
+    );
+    let outage = d
+        .explanations
+        .iter()
+        .find(|e| e.cause == "network.outage")
+        .unwrap();
+    assert!(!outage.against.is_empty());
+    let belief = d
+        .explanations
+        .iter()
+        .find(|e| e.cause == "server.idle_timeout_seed_belief")
+        .unwrap();
+    assert!(belief.rank > 1 && belief.against.len() == 2);
+    // Conformance: the recorded client broke the ping rule, cited from the zip.
+    let v = &st.violations;
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!((v[0].code, v[0].channel.as_deref()), ("pong.missing", Some("main")));
+    assert!(v[0].evidence[0].contains("ping_recv_count 62, pong_send_count 60"));
+    // The PING at T+465 is the first unanswered one.
+    assert!(
+        d.observations
+            .iter()
+            .any(|e| e.text.contains("PING at T+465.001 on main was never answered"))
+    );
+}
+
+#[test]
+fn session_001b_what_if_survives_without_the_stall_and_recovers_with_phase02() {
+    let tr = run("corpora/bugreports/ryll-session-001b-inputs.zip");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    assert_eq!(st.profile.as_deref(), Some("spice-ryll@pre-phase02"));
+    let find = |run: &str| st.what_if.iter().find(|w| w.run == run).unwrap();
+    let pre = find("spice-ryll@pre-phase02");
+    assert_eq!(pre.outcome, "disconnected");
+    assert_eq!(pre.cause.as_deref(), Some("server.connectivity_timeout"));
+    let at = pre.at.unwrap();
+    assert!((495.0..=526.0).contains(&at), "dropped at {at}");
+    let without = find("spice-ryll@pre-phase02 without the client stall");
+    assert_eq!(without.outcome, "survived");
+    let phase02 = find("spice-ryll@phase02");
+    assert_eq!(phase02.outcome, "survived", "{}", phase02.summary);
+    assert!(phase02.sessions >= 2);
+    let back = phase02.recovered_at.unwrap();
+    assert!((540.0..=542.0).contains(&back), "recovered at {back}");
+}
+
+#[test]
+fn spice_server_killed_mid_session() {
+    let tr = run("corpora/recorded/spice-killed.pcap");
+    assert_eq!(tr.outcome, Some("disconnected"));
+    assert_eq!(tr.cause.as_deref(), Some("server.killed"));
+    assert_eq!(tr.channel.as_deref(), Some("main"));
+    let st = &tr.sessions[0];
+    assert_eq!(st.session.generations.len(), 1);
+    assert_eq!(st.session.generations[0].channels.len(), 4);
+    // qemu died at one instant: every channel closed by the server.
+    for c in st.session.channels() {
+        assert_eq!(c.closes[0].by, "server", "{}", c.name);
+        assert_eq!(c.closes[0].how, "fin");
+    }
+    let at = tr.at.unwrap();
+    assert!((3.78..3.79).contains(&at), "{at}");
+    // The model, given the same environment, agrees.
+    let w = &st.what_if[0];
+    assert_eq!(w.cause.as_deref(), Some("server.killed"));
+}
+
+#[test]
+fn svg_draws_every_channel_and_the_end() {
+    let tr = run("corpora/recorded/spice-killed.pcap");
+    let svg = svg::render(&tr.sessions[0], "spice-killed.pcap");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for ch in ["main", "display", "inputs", "cursor"] {
+        assert!(svg.contains(&format!(">{ch} <tspan")), "{ch}");
+    }
+    assert!(svg.contains("server.killed"));
+    assert!(svg.contains("seconds since T+0"));
+    // Pings and pongs are drawn with their times.
+    assert!(svg.matches("s2c ping T+").count() >= 11);
+    assert!(svg.matches("c2s pong T+").count() >= 11);
+}
+
+fn golden(name: &str, tr: &Triage) {
+    insta::with_settings!({snapshot_path => "../../golden", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(name, render::text(tr));
+    });
+}
+
+#[test]
+fn golden_triage_text() {
+    golden(
+        "triage__session_001b",
+        &run("corpora/bugreports/ryll-session-001b-inputs.zip"),
+    );
+    golden("triage__spice_killed", &run("corpora/recorded/spice-killed.pcap"));
+}
