@@ -1,0 +1,386 @@
+//! Whole sessions recorded between real peers for triage: who connected,
+//! what each connection carried, who closed it, how and when, and what the
+//! reconnect presented. Each capture has a tshark dump next to it
+//! (`<capture>.tshark.txt`, written by its recording script); the TCP opens
+//! and closes tether reports are checked against tshark's segment list, so
+//! the facts asserted here are the bytes', not the decoder's opinion.
+//!
+//! Recipes: corpora/record/ws-stale-token.sh (+ ws-token-peers.py).
+
+use std::path::{Path, PathBuf};
+use tether::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
+use tether::flow::EndKind;
+use tether::timeline::{CloseKind, Direction, EventKind, Micros};
+
+fn corpora() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora")
+}
+
+fn decode(rel: &str) -> DecodeReport {
+    let bytes = std::fs::read(corpora().join(rel)).unwrap();
+    let opts = DecodeOptions {
+        keep_events: true,
+        ..DecodeOptions::default()
+    };
+    decode_capture(&bytes[..], rel, opts).unwrap()
+}
+
+fn dump(rel: &str) -> String {
+    std::fs::read_to_string(corpora().join(format!("{rel}.tshark.txt"))).unwrap()
+}
+
+/// The tab-separated rows under `## title` in a tshark dump.
+fn section<'a>(dump: &'a str, title: &str) -> Vec<Vec<&'a str>> {
+    let start = dump
+        .find(&format!("## {title}"))
+        .unwrap_or_else(|| panic!("no section {title}"));
+    dump[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("## "))
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect())
+        .collect()
+}
+
+/// tshark's `frame.time_epoch` ("1795456948.605957000") in microseconds,
+/// without going through a float.
+fn epoch_micros(s: &str) -> Micros {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let frac = format!("{frac:0<6}");
+    Micros(secs.parse::<u64>().unwrap() * 1_000_000 + frac[..6].parse::<u64>().unwrap())
+}
+
+/// One TCP segment as tshark lists it (`## TCP segments`).
+#[derive(Debug)]
+struct Segment {
+    at: Micros,
+    sport: u16,
+    dport: u16,
+    syn: bool,
+    fin: bool,
+    rst: bool,
+}
+
+fn segments(dump: &str) -> Vec<Segment> {
+    // columns: frame epoch trel stream src sport dst dport flags payload_len
+    section(dump, "TCP segments")
+        .into_iter()
+        .map(|c| {
+            let flags = c[8];
+            Segment {
+                at: epoch_micros(c[1]),
+                sport: c[5].parse().unwrap(),
+                dport: c[7].parse().unwrap(),
+                syn: flags.contains('S'),
+                fin: flags.contains('F'),
+                rst: flags.contains('R'),
+            }
+        })
+        .collect()
+}
+
+fn port(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// How and when one side ended its half, as the events say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TcpEnd {
+    at: Micros,
+    by: Direction,
+    rst: bool,
+}
+
+fn tcp_ends(c: &ConnectionReport) -> Vec<TcpEnd> {
+    c.events
+        .iter()
+        .filter_map(|e| match (&e.kind, e.direction) {
+            (EventKind::Close(CloseKind::Fin), Some(by)) => Some(TcpEnd {
+                at: e.at,
+                by,
+                rst: false,
+            }),
+            (EventKind::Close(CloseKind::Rst), Some(by)) => Some(TcpEnd {
+                at: e.at,
+                by,
+                rst: true,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every connection's SYN time and first FIN or RST per side, from tshark's
+/// segment list, must be what tether reports.
+fn check_tcp_against_tshark(rel: &str, report: &DecodeReport) {
+    let segs = segments(&dump(rel));
+    assert!(!segs.is_empty(), "{rel}: empty segment list");
+    for c in &report.connections {
+        let (cp, sp) = (port(&c.client), port(&c.server));
+        let from_client = |s: &&Segment| s.sport == cp && s.dport == sp;
+        let from_server = |s: &&Segment| s.sport == sp && s.dport == cp;
+        let syn = segs
+            .iter()
+            .filter(from_client)
+            .find(|s| s.syn)
+            .unwrap_or_else(|| panic!("{rel}: no SYN from {}", c.client));
+        let open_at = c
+            .events
+            .iter()
+            .find_map(|e| matches!(e.kind, EventKind::Open { .. }).then_some(e.at));
+        assert_eq!(open_at, Some(syn.at), "{rel}: {} open", c.client);
+        let mut want = Vec::new();
+        for (dir, pick) in [
+            (
+                Direction::ClientToServer,
+                &from_client as &dyn Fn(&&Segment) -> bool,
+            ),
+            (Direction::ServerToClient, &from_server),
+        ] {
+            if let Some(s) = segs.iter().filter(pick).find(|s| s.fin || s.rst) {
+                want.push(TcpEnd {
+                    at: s.at,
+                    by: dir,
+                    rst: s.rst,
+                });
+            }
+        }
+        let mut got = tcp_ends(c);
+        got.sort_by_key(|e| (e.at, e.by.index()));
+        got.dedup_by_key(|e| e.by);
+        want.sort_by_key(|e| (e.at, e.by.index()));
+        assert_eq!(got, want, "{rel}: {} ends", c.client);
+    }
+}
+
+/// A decoded message's detail fields.
+type Detail = [(std::borrow::Cow<'static, str>, serde_json::Value)];
+
+fn detail<'a>(d: &'a Detail, k: &str) -> &'a serde_json::Value {
+    d.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v)
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+/// The `(at, detail)` of each decoded message called `name`.
+fn messages<'a>(c: &'a ConnectionReport, name: &str) -> Vec<(Micros, &'a Detail)> {
+    c.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Message {
+                name: n, detail, ..
+            } if n == name => Some((e.at, detail.as_slice())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn secs(from: Micros, to: Micros) -> f64 {
+    (to.0 as f64 - from.0 as f64) / 1e6
+}
+
+// ------------------------------------------------------------------ tokens
+
+/// A token of ws-token-peers.py: `<exp unix seconds>.<16 hex digits>`.
+fn token_expiry(token: &str) -> Micros {
+    let (exp, sig) = token.split_once('.').unwrap();
+    assert_eq!(sig.len(), 16, "{token}");
+    assert!(sig.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    Micros(exp.parse::<u64>().unwrap() * 1_000_000)
+}
+
+/// Tokens the server issued (the `GET /token` response bodies), in order.
+fn issued_tokens(dump: &str) -> Vec<(Micros, String)> {
+    // columns: frame epoch stream sport dport uri response_code upgrade body
+    section(dump, "HTTP requests and responses")
+        .into_iter()
+        .filter(|c| c[6] == "200")
+        .map(|c| (epoch_micros(c[1]), c[8].to_string()))
+        .collect()
+}
+
+/// `(at, token, status)` of each upgrade, with the status tether decoded.
+fn upgrades(c: &ConnectionReport) -> (Micros, String, u64) {
+    let req = messages(c, "upgrade_request");
+    let resp = messages(c, "upgrade_response");
+    assert_eq!((req.len(), resp.len()), (1, 1), "{}", c.client);
+    assert_eq!(detail(req[0].1, "path"), "/ws");
+    let query = detail(req[0].1, "query").as_str().unwrap();
+    let token = query.strip_prefix("token=").unwrap().to_string();
+    let status = detail(resp[0].1, "status").as_u64().unwrap();
+    (req[0].0, token, status)
+}
+
+fn protocols(r: &DecodeReport) -> Vec<(&'static str, Vec<&'static str>)> {
+    r.connections
+        .iter()
+        .map(|c| (c.protocol.as_str(), c.stack.clone()))
+        .collect()
+}
+
+/// The first generation of both token captures: a token fetched, one
+/// upgrade with it, a few seconds of echoes with server pings answered,
+/// then the server drops the connection with a FIN and no close frame.
+fn check_first_generation(rel: &str, r: &DecodeReport) -> (Micros, String) {
+    let fetch = &r.connections[0];
+    let ws = &r.connections[1];
+    let issued = issued_tokens(&dump(rel));
+    let (at, token, status) = upgrades(ws);
+    assert_eq!(status, 101, "{rel}");
+    assert_eq!(
+        token, issued[0].1,
+        "{rel}: the upgrade uses the issued token"
+    );
+    // Fetched over its own short connection just before, valid 3 to 4 s.
+    assert_eq!(r.flows[0].closed_by, Some(Direction::ServerToClient));
+    assert!(fetch.c2s.first.unwrap() < at);
+    let exp = token_expiry(&token);
+    let ttl = secs(issued[0].0, exp);
+    assert!((3.0..=4.0).contains(&ttl), "{rel}: token ttl {ttl}");
+    assert!(at < exp, "{rel}: first upgrade before expiry");
+
+    // Every server ping answered by a pong with its payload, promptly.
+    let pings = messages(ws, "ping");
+    let pongs = messages(ws, "pong");
+    assert_eq!(pings.len(), 3, "{rel}: one ping a second");
+    assert_eq!(pongs.len(), 3, "{rel}");
+    for (ping, pong) in pings.iter().zip(&pongs) {
+        assert_eq!(detail(ping.1, "payload"), detail(pong.1, "payload"));
+        assert_eq!(detail(pong.1, "masked"), true);
+        assert!(secs(ping.0, pong.0) < 0.05, "{rel}: pong delay");
+    }
+    assert_eq!(ws.c2s.pongs, 3);
+    assert_eq!(ws.s2c.pings, 3);
+    // Client text echoed by the server, unmasked.
+    let texts = messages(ws, "text");
+    let sent = texts.iter().filter(|t| detail(t.1, "masked") == true);
+    let echoed = texts.iter().filter(|t| detail(t.1, "masked") == false);
+    assert_eq!(sent.count(), 8, "{rel}");
+    assert_eq!(echoed.count(), 8, "{rel}");
+
+    // The drop: server FIN ~3.75 s after the 101, no close frame either
+    // way, tether calls it an abnormal closure ended by the server, and
+    // the client answers with its own FIN.
+    assert!(messages(ws, "close").is_empty(), "{rel}");
+    let ends = tcp_ends(ws);
+    assert_eq!(ends.len(), 2, "{rel}: {ends:?}");
+    assert_eq!(ends[0].by, Direction::ServerToClient);
+    assert!(!ends[0].rst && !ends[1].rst, "{rel}: FINs, not RSTs");
+    let up_at = messages(ws, "upgrade_response")[0].0;
+    let lived = secs(up_at, ends[0].at);
+    assert!(
+        (3.7..3.85).contains(&lived),
+        "{rel}: dropped after {lived} s"
+    );
+    let abnormal = messages(ws, "abnormal_closure");
+    assert_eq!(abnormal.len(), 1, "{rel}");
+    assert_eq!(abnormal[0].0, ends[0].at);
+    assert_eq!(detail(abnormal[0].1, "code"), 1006);
+    assert_eq!(detail(abnormal[0].1, "tcp"), "fin");
+    assert_eq!(detail(abnormal[0].1, "ended_by"), "server");
+    assert_eq!(r.flows[1].closed_by, Some(Direction::ServerToClient));
+    assert!(ws.findings.is_empty(), "{rel}: {:?}", ws.findings);
+    (ends[0].at, token)
+}
+
+#[test]
+fn stale_token_reconnect_gets_401() {
+    let rel = "recorded/ws-stale-token-401.pcap";
+    let r = decode(rel);
+    check_tcp_against_tshark(rel, &r);
+    assert_eq!(
+        protocols(&r),
+        vec![
+            ("http", vec!["tcp"]),
+            ("websocket", vec!["tcp", "ws"]),
+            ("websocket", vec!["tcp", "ws"]),
+        ]
+    );
+    let (dropped_at, first_token) = check_first_generation(rel, &r);
+
+    // The reconnect, 1 s after the drop, presents the same token, now
+    // past its expiry, and is refused; no new token was fetched.
+    assert_eq!(issued_tokens(&dump(rel)).len(), 1);
+    let again = &r.connections[2];
+    let (at, token, status) = upgrades(again);
+    assert_eq!(token, first_token, "reused");
+    assert_eq!(status, 401);
+    let exp = token_expiry(&token);
+    assert!(at > exp, "presented {} s after expiry", secs(exp, at));
+    let delay = secs(dropped_at, r.flows[2].start);
+    assert!((1.0..1.1).contains(&delay), "reconnect delay {delay}");
+    // tshark read the refusal body.
+    let text = dump(rel);
+    let refusal = section(&text, "HTTP requests and responses")
+        .into_iter()
+        .find(|c| c[6] == "401")
+        .unwrap();
+    assert_eq!(refusal[8], "token expired");
+    // Nothing framed after the refusal; the server closes first, by FIN.
+    assert!(messages(again, "text").is_empty());
+    assert!(messages(again, "abnormal_closure").is_empty());
+    let ends = tcp_ends(again);
+    assert_eq!(ends[0].by, Direction::ServerToClient);
+    assert!(!ends[0].rst);
+    assert!(r.flows.iter().all(|f| f.end == EndKind::Fin));
+    assert!(again.findings.is_empty(), "{:?}", again.findings);
+}
+
+#[test]
+fn fresh_token_reconnect_gets_101_and_closes_cleanly() {
+    let rel = "recorded/ws-fresh-token-reconnect.pcap";
+    let r = decode(rel);
+    check_tcp_against_tshark(rel, &r);
+    assert_eq!(
+        protocols(&r),
+        vec![
+            ("http", vec!["tcp"]),
+            ("websocket", vec!["tcp", "ws"]),
+            ("http", vec!["tcp"]),
+            ("websocket", vec!["tcp", "ws"]),
+        ]
+    );
+    let (dropped_at, first_token) = check_first_generation(rel, &r);
+
+    // A new token fetched after the drop, then the reconnect with it.
+    let issued = issued_tokens(&dump(rel));
+    assert_eq!(issued.len(), 2);
+    let again = &r.connections[3];
+    let (at, token, status) = upgrades(again);
+    assert_eq!(token, issued[1].1);
+    assert_ne!(token, first_token);
+    assert_eq!(status, 101);
+    assert!(at < token_expiry(&token), "fresh when presented");
+    assert!(at > token_expiry(&first_token), "the old one had expired");
+    let delay = secs(dropped_at, r.flows[2].start);
+    assert!((1.0..1.1).contains(&delay), "token fetch delay {delay}");
+
+    // Two echoes and a ping answered, then a clean close: client 1000
+    // "bye", server replies 1000, server closes TCP first.
+    assert_eq!(messages(again, "text").len(), 4);
+    assert_eq!((again.s2c.pings, again.c2s.pongs), (1, 1));
+    let closes: Vec<_> = again
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Close(CloseKind::WsClose { code, reason }) => {
+                Some((e.direction.unwrap(), *code, reason.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closes,
+        vec![
+            (Direction::ClientToServer, Some(1000), "bye"),
+            (Direction::ServerToClient, Some(1000), ""),
+        ]
+    );
+    let ends = tcp_ends(again);
+    assert_eq!(ends[0].by, Direction::ServerToClient);
+    assert!(messages(again, "abnormal_closure").is_empty());
+    assert!(again.findings.is_empty(), "{:?}", again.findings);
+    assert_eq!(r.flows[3].closed_by, Some(Direction::ServerToClient));
+}
