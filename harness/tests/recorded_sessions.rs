@@ -5,7 +5,8 @@
 //! and closes tether reports are checked against tshark's segment list, so
 //! the facts asserted here are the bytes', not the decoder's opinion.
 //!
-//! Recipes: corpora/record/ws-stale-token.sh (+ ws-token-peers.py).
+//! Recipes: corpora/record/ws-stale-token.sh (+ ws-token-peers.py) and
+//! corpora/record/novnc-websockify-killed.sh.
 
 use std::path::{Path, PathBuf};
 use tether::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
@@ -383,4 +384,179 @@ fn fresh_token_reconnect_gets_101_and_closes_cleanly() {
     assert!(messages(again, "abnormal_closure").is_empty());
     assert!(again.findings.is_empty(), "{:?}", again.findings);
     assert_eq!(r.flows[3].closed_by, Some(Direction::ServerToClient));
+}
+
+// ------------------------------------------------- noVNC through websockify
+
+/// RFB message names each way, in order, whichever leg carried them.
+fn rfb_messages(c: &ConnectionReport, dir: Direction) -> Vec<&str> {
+    c.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Message {
+                protocol: "rfb",
+                name,
+                ..
+            } if e.direction == Some(dir) => Some(name.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ws_close_frames(c: &ConnectionReport) -> Vec<(Direction, Option<u16>)> {
+    c.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Close(CloseKind::WsClose { code, .. }) => Some((e.direction?, *code)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One generation of noVNC -> websockify -> Xvnc that websockify's SIGKILL
+/// ended; returns the kill time (websockify's first FIN).
+fn check_killed_generation(rel: &str, ws: &ConnectionReport, rfb: &ConnectionReport) -> Micros {
+    assert_eq!(ws.stack, vec!["tcp", "ws", "rfb"], "{rel}");
+    assert_eq!(rfb.stack, vec!["tcp", "rfb"], "{rel}");
+    // websockify dials Xvnc once the browser's upgrade is in.
+    let up = messages(ws, "upgrade_response");
+    assert_eq!(detail(up[0].1, "status"), 101, "{rel}");
+    let req_at = messages(ws, "upgrade_request")[0].0;
+    let rfb_open = rfb.events[0].at;
+    assert!(
+        req_at < rfb_open,
+        "{rel}: websockify dials after the upgrade"
+    );
+
+    // A live session: the same RFB bytes cross both legs, so both decode
+    // to the same messages, each way.
+    for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+        assert_eq!(
+            rfb_messages(ws, dir),
+            rfb_messages(rfb, dir),
+            "{rel}: legs differ {dir:?}"
+        );
+    }
+    let updates = messages(rfb, "FramebufferUpdate");
+    assert!(updates.len() >= 3, "{rel}: {} updates", updates.len());
+    assert!(secs(up[0].0, updates[0].0) < 0.5, "{rel}: first update");
+    assert!(rfb_messages(rfb, Direction::ServerToClient).contains(&"ServerInit"));
+    // websockify's heartbeat (1 s) answered by the browser every time.
+    let pings = messages(ws, "ping");
+    let pongs = messages(ws, "pong");
+    assert!(pings.len() >= 2, "{rel}: {} pings", pings.len());
+    assert_eq!(pings.len(), pongs.len(), "{rel}");
+    for (ping, pong) in pings.iter().zip(&pongs) {
+        assert!(ping.0 < pong.0 && secs(ping.0, pong.0) < 0.05, "{rel}");
+    }
+    for pair in pings.windows(2) {
+        let gap = secs(pair[0].0, pair[1].0);
+        assert!((0.9..1.2).contains(&gap), "{rel}: heartbeat gap {gap}");
+    }
+
+    // The kill: websockify's sockets close at once on both legs, by FIN,
+    // with no WebSocket close frame; the peers answer with their own FIN.
+    let ws_ends = tcp_ends(ws);
+    let rfb_ends = tcp_ends(rfb);
+    assert_eq!(ws_ends.len(), 2, "{rel}: {ws_ends:?}");
+    assert_eq!(rfb_ends.len(), 2, "{rel}: {rfb_ends:?}");
+    // websockify is the server of the browser leg, the client of the Xvnc leg.
+    assert_eq!(ws_ends[0].by, Direction::ServerToClient, "{rel}");
+    assert_eq!(rfb_ends[0].by, Direction::ClientToServer, "{rel}");
+    assert!(ws_ends.iter().chain(&rfb_ends).all(|e| !e.rst), "{rel}");
+    let killed_at = ws_ends[0].at.min(rfb_ends[0].at);
+    assert!(secs(killed_at, ws_ends[0].at.max(rfb_ends[0].at)) < 0.002);
+    assert!(secs(killed_at, ws_ends[1].at) < 0.05, "{rel}: browser FIN");
+    assert!(secs(killed_at, rfb_ends[1].at) < 0.05, "{rel}: Xvnc FIN");
+    assert!(ws_close_frames(ws).is_empty(), "{rel}");
+    let abnormal = messages(ws, "abnormal_closure");
+    assert_eq!(abnormal.len(), 1, "{rel}");
+    assert_eq!(abnormal[0].0, ws_ends[0].at);
+    assert_eq!(detail(abnormal[0].1, "ended_by"), "server");
+    assert_eq!(detail(abnormal[0].1, "tcp"), "fin");
+    // The heartbeat was alive until the kill: the last ping < 1.1 s before.
+    assert!(secs(pings.last().unwrap().0, killed_at) < 1.1, "{rel}");
+    assert!(ws.findings.is_empty(), "{rel}: {:?}", ws.findings);
+    assert!(rfb.findings.is_empty(), "{rel}: {:?}", rfb.findings);
+    killed_at
+}
+
+#[test]
+fn novnc_websockify_killed_then_reconnect_refused() {
+    let rel = "recorded/novnc-websockify-killed.pcap";
+    let r = decode(rel);
+    check_tcp_against_tshark(rel, &r);
+    assert_eq!(r.connections.len(), 3, "one generation and one retry");
+    let (ws, rfb, retry) = (&r.connections[0], &r.connections[1], &r.connections[2]);
+    assert!(ws.server.ends_with(":6180") && rfb.server.ends_with(":6101"));
+    let killed_at = check_killed_generation(rel, ws, rfb);
+
+    // noVNC retries once, reconnect_delay (1 s) after the close; nothing
+    // listens, so the SYN is answered by RST: no data, no upgrade.
+    assert_eq!(retry.server, ws.server);
+    let delay = secs(killed_at, r.flows[2].start);
+    assert!((1.0..1.1).contains(&delay), "retry after {delay} s");
+    assert_eq!(r.flows[2].end, EndKind::Rst);
+    assert_eq!(r.flows[2].closed_by, Some(Direction::ServerToClient));
+    assert_eq!((r.flows[2].c2s.bytes, r.flows[2].s2c.bytes), (0, 0));
+    assert_eq!((r.flows[2].c2s.segments, r.flows[2].s2c.segments), (1, 1));
+    let ends = tcp_ends(retry);
+    assert_eq!(ends.len(), 1);
+    assert!(ends[0].rst && ends[0].by == Direction::ServerToClient);
+    assert!(retry.findings.is_empty(), "{:?}", retry.findings);
+}
+
+#[test]
+fn novnc_websockify_killed_restarted_and_reconnected() {
+    let rel = "recorded/novnc-websockify-killed-reconnect.pcap";
+    let r = decode(rel);
+    check_tcp_against_tshark(rel, &r);
+    assert_eq!(r.connections.len(), 4, "two generations of two legs");
+    let c = &r.connections;
+    assert!(c[0].server.ends_with(":6182") && c[1].server.ends_with(":6102"));
+    assert_eq!((&c[2].server, &c[3].server), (&c[0].server, &c[1].server));
+    let killed_at = check_killed_generation(rel, &c[0], &c[1]);
+
+    // The single retry, reconnect_delay (3 s) after the close, finds the
+    // restarted websockify: a whole new session on both legs.
+    let (ws, rfb) = (&c[2], &c[3]);
+    let delay = secs(killed_at, r.flows[2].start);
+    assert!((3.0..3.1).contains(&delay), "retry after {delay} s");
+    assert_eq!(detail(messages(ws, "upgrade_response")[0].1, "status"), 101);
+    assert!(messages(ws, "upgrade_request")[0].0 < rfb.events[0].at);
+    for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+        assert_eq!(rfb_messages(ws, dir), rfb_messages(rfb, dir), "{dir:?}");
+    }
+    assert!(rfb_messages(rfb, Direction::ServerToClient).contains(&"ServerInit"));
+    assert!(messages(rfb, "FramebufferUpdate").len() >= 2);
+    assert_eq!(ws.s2c.pings, ws.c2s.pongs);
+    assert!(ws.s2c.pings >= 2);
+
+    // Then the browser is closed: it sends close 1001 (going away) and its
+    // FIN at once, websockify echoes 1001 into a socket already gone, the
+    // browser's kernel answers RST; websockify then closes the Xvnc leg.
+    assert_eq!(
+        ws_close_frames(ws),
+        vec![
+            (Direction::ClientToServer, Some(1001)),
+            (Direction::ServerToClient, Some(1001)),
+        ]
+    );
+    let ends = tcp_ends(ws);
+    assert_eq!(
+        ends.iter().map(|e| (e.by, e.rst)).collect::<Vec<_>>(),
+        vec![
+            (Direction::ClientToServer, false),
+            (Direction::ClientToServer, true),
+        ]
+    );
+    assert_eq!(r.flows[2].end, EndKind::Rst);
+    assert_eq!(r.flows[2].closed_by, Some(Direction::ClientToServer));
+    let rfb_ends = tcp_ends(rfb);
+    assert_eq!(rfb_ends[0].by, Direction::ClientToServer);
+    assert!(rfb_ends[0].at > ends[1].at && !rfb_ends[0].rst);
+    assert!(secs(ends[0].at, rfb_ends[0].at) < 0.01);
+    assert_eq!(rfb_ends[1].by, Direction::ServerToClient);
+    assert!(messages(ws, "abnormal_closure").is_empty());
+    assert!(ws.findings.is_empty() && rfb.findings.is_empty());
 }
