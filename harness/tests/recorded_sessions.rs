@@ -6,7 +6,8 @@
 //! the facts asserted here are the bytes', not the decoder's opinion.
 //!
 //! Recipes: corpora/record/ws-stale-token.sh (+ ws-token-peers.py) and
-//! corpora/record/novnc-websockify-killed.sh.
+//! corpora/record/novnc-websockify-killed.sh and
+//! corpora/record/spice-killed-reconnect.sh.
 
 use std::path::{Path, PathBuf};
 use tether::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
@@ -559,4 +560,111 @@ fn novnc_websockify_killed_restarted_and_reconnected() {
     assert_eq!(rfb_ends[1].by, Direction::ServerToClient);
     assert!(messages(ws, "abnormal_closure").is_empty());
     assert!(ws.findings.is_empty() && rfb.findings.is_empty());
+}
+
+// ------------------------------------------------------------------- SPICE
+
+#[test]
+fn spice_server_killed_then_reconnect_refused() {
+    // corpora/record/spice-killed-reconnect.sh: QEMU with sound and a USB
+    // redirection slot, spicy connected, QEMU SIGKILLed, spicy started
+    // again 2 s later.
+    let rel = "recorded/spice-killed-reconnect.pcap";
+    let r = decode(rel);
+    check_tcp_against_tshark(rel, &r);
+    assert_eq!(r.connections.len(), 8, "seven channels and one retry");
+    let (channels, retry) = r.connections.split_at(7);
+    let retry = &retry[0];
+
+    // One session, every channel linked OK, main first.
+    let sessions: Vec<_> = channels
+        .iter()
+        .map(|c| c.session.clone().unwrap())
+        .collect();
+    let mut names: Vec<&str> = sessions
+        .iter()
+        .map(|s| s.channel.as_deref().unwrap())
+        .collect();
+    assert_eq!(names[0], "main");
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        vec![
+            "cursor", "display", "inputs", "main", "playback", "record", "usbredir"
+        ]
+    );
+    assert!(sessions[0].session_id.is_some());
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.session_id == sessions[0].session_id)
+    );
+    assert!(sessions.iter().all(|s| s.disconnecting.is_none()));
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.link_result.as_deref() == Some("OK"))
+    );
+    // tshark read the same channel type in each client's SpiceLinkMess
+    // (spice-protocol: 1 main, 2 display, 3 inputs, 4 cursor, 5 playback,
+    // 6 record, 9 usbredir).
+    let text = dump(rel);
+    let linked: Vec<(u16, &str)> = section(&text, "SPICE messages")
+        .into_iter()
+        .filter(|c| c[2] != "6120" && !c[3].is_empty())
+        .map(|c| (c[2].parse().unwrap(), c[3]))
+        .collect();
+    assert_eq!(linked.len(), 7);
+    for (sport, ty) in linked {
+        let c = channels.iter().find(|c| port(&c.client) == sport).unwrap();
+        let name = match ty {
+            "1" => "main",
+            "2" => "display",
+            "3" => "inputs",
+            "4" => "cursor",
+            "5" => "playback",
+            "6" => "record",
+            "9" => "usbredir",
+            other => panic!("channel type {other}"),
+        };
+        assert_eq!(c.session.as_ref().unwrap().channel.as_deref(), Some(name));
+    }
+    for c in channels {
+        assert_eq!(c.stack, vec!["tcp", "spice"]);
+        assert!(c.findings.is_empty(), "{}: {:?}", c.client, c.findings);
+    }
+
+    // The kill: the server's FIN on all seven channels within 1 ms, with
+    // no SPICE goodbye (no DISCONNECTING) and nothing from the server
+    // after it; spice-gtk answers each with its own FIN.
+    let killed_at = channels.iter().map(|c| tcp_ends(c)[0].at).min().unwrap();
+    for c in channels {
+        let ends = tcp_ends(c);
+        assert_eq!(ends.len(), 2, "{}", c.client);
+        assert_eq!(ends[0].by, Direction::ServerToClient, "{}", c.client);
+        assert!(!ends[0].rst && !ends[1].rst, "{}", c.client);
+        assert!(secs(killed_at, ends[0].at) < 0.001, "{}", c.client);
+        assert!(secs(ends[0].at, ends[1].at) < 0.01, "{}", c.client);
+        assert!(c.s2c.last.unwrap() <= ends[0].at);
+        assert!(
+            !c.events
+                .iter()
+                .any(|e| matches!(&e.kind, EventKind::Close(CloseKind::Protocol { .. }))),
+            "{}: a protocol goodbye",
+            c.client
+        );
+    }
+    // The session ran ~3.7 s before the kill (spicy connected at T+0).
+    let lived = secs(channels[0].events[0].at, killed_at);
+    assert!((3.5..4.0).contains(&lived), "session lived {lived} s");
+
+    // spice-gtk did not retry on its own: the only later connection is the
+    // second spicy, 2.4-2.7 s after the kill, refused by RST.
+    assert_eq!(retry.server, channels[0].server);
+    let delay = secs(killed_at, r.flows[7].start);
+    assert!((2.4..2.8).contains(&delay), "retry after {delay} s");
+    assert_eq!(r.flows[7].end, EndKind::Rst);
+    assert_eq!(r.flows[7].closed_by, Some(Direction::ServerToClient));
+    assert_eq!((r.flows[7].c2s.bytes, r.flows[7].s2c.bytes), (0, 0));
+    assert!(retry.session.is_none());
 }
