@@ -466,7 +466,7 @@ fn check_killed_generation(rel: &str, ws: &ConnectionReport, rfb: &ConnectionRep
     assert_eq!(rfb_ends[0].by, Direction::ClientToServer, "{rel}");
     assert!(ws_ends.iter().chain(&rfb_ends).all(|e| !e.rst), "{rel}");
     let killed_at = ws_ends[0].at.min(rfb_ends[0].at);
-    assert!(secs(killed_at, ws_ends[0].at.max(rfb_ends[0].at)) < 0.002);
+    assert!(secs(killed_at, ws_ends[0].at.max(rfb_ends[0].at)) < 0.01);
     assert!(secs(killed_at, ws_ends[1].at) < 0.05, "{rel}: browser FIN");
     assert!(secs(killed_at, rfb_ends[1].at) < 0.05, "{rel}: Xvnc FIN");
     assert!(ws_close_frames(ws).is_empty(), "{rel}");
@@ -634,7 +634,8 @@ fn spice_server_killed_then_reconnect_refused() {
         assert!(c.findings.is_empty(), "{}: {:?}", c.client, c.findings);
     }
 
-    // The kill: the server's FIN on all seven channels within 1 ms, with
+    // The kill: the server's FIN on all seven channels within 10 ms (the
+    // kernel closes a dead process's sockets one by one), with
     // no SPICE goodbye (no DISCONNECTING) and nothing from the server
     // after it; spice-gtk answers each with its own FIN.
     let killed_at = channels.iter().map(|c| tcp_ends(c)[0].at).min().unwrap();
@@ -643,7 +644,7 @@ fn spice_server_killed_then_reconnect_refused() {
         assert_eq!(ends.len(), 2, "{}", c.client);
         assert_eq!(ends[0].by, Direction::ServerToClient, "{}", c.client);
         assert!(!ends[0].rst && !ends[1].rst, "{}", c.client);
-        assert!(secs(killed_at, ends[0].at) < 0.001, "{}", c.client);
+        assert!(secs(killed_at, ends[0].at) < 0.01, "{}", c.client);
         assert!(secs(ends[0].at, ends[1].at) < 0.01, "{}", c.client);
         assert!(c.s2c.last.unwrap() <= ends[0].at);
         assert!(
