@@ -5,7 +5,8 @@
 #   browser <-> websockify   WebSocket carrying RFB   (port 6180 / 6182)
 #   websockify <-> Xvnc      plain RFB                (port 6101 / 6102)
 #
-# usage: novnc-websockify-killed.sh killed|reconnect   (root, for tcpdump)
+# usage: novnc-websockify-killed.sh killed|reconnect [--dump]   (root, for tcpdump)
+#   --dump only rewrites the tshark dump of the committed capture
 #   killed     corpora/recorded/novnc-websockify-killed.pcap
 #              A live session (initial and incremental framebuffer updates,
 #              websockify --heartbeat 1 pings answered by the browser), then
@@ -51,6 +52,48 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out="$here/recorded"
 mkdir -p "$out"
 f="$out/$name.pcap"
+dump() {
+    local conv hs wsf
+    conv=(-T fields -e frame.number -e frame.time_epoch -e frame.time_relative
+        -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e tcp.flags.str -e tcp.len)
+    hs=(-T fields -e frame.number -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport
+        -e http.request.uri -e http.response.code -e http.upgrade)
+    wsf=(-T fields -e frame.number -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport
+        -e websocket.fin -e websocket.opcode -e websocket.mask -e websocket.payload_length
+        -e websocket.payload.close.status_code -E occurrence=a -E aggregator=,)
+    {
+        echo "# Oracle decode of $name.pcap by a peer decoder"
+        echo "# tool: $(tshark --version | head -1)"
+        echo "# sha256: $(sha256sum "$f" | cut -d' ' -f1)"
+        echo
+        echo "## TCP segments"
+        echo "# columns: frame epoch trel stream src sport dst dport flags payload_len"
+        echo "# (tshark 4.0 gives the Xvnc leg a second stream number from the segment after"
+        echo "# the server's first data; it is one connection: match rows by ports)"
+        tshark -r "$f" "${conv[@]}" 2>/dev/null
+        echo
+        echo "## HTTP requests and responses"
+        echo "# columns: frame epoch stream sport dport uri response_code upgrade"
+        tshark -r "$f" -Y 'http.request || http.response' "${hs[@]}" 2>/dev/null
+        echo
+        echo "## WebSocket frames"
+        echo "# columns: frame epoch stream sport dport fin opcode mask payload_len close_code"
+        tshark -r "$f" -Y websocket "${wsf[@]}" 2>/dev/null
+        echo
+        echo "## VNC on the plain leg"
+        echo "# columns: frame epoch stream sport dport client_message_type server_message_type"
+        tshark -r "$f" -d "tcp.port==$rfb,vnc" -Y "vnc && tcp.port==$rfb" -T fields \
+            -e frame.number -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport \
+            -e vnc.client_message_type -e vnc.server_message_type \
+            -E occurrence=a -E aggregator=, 2>/dev/null
+    } >"$f.tshark.txt"
+    ls -l "$f" "$f.tshark.txt"
+}
+if [ "${2:-}" = --dump ]; then
+    dump
+    exit 0
+fi
+
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -124,37 +167,4 @@ sleep 1.5
 kill "$tcpdump_pid"
 wait "$tcpdump_pid" 2>/dev/null || true
 
-conv=(-T fields -e frame.number -e frame.time_epoch -e frame.time_relative
-    -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e tcp.flags.str -e tcp.len)
-hs=(-T fields -e frame.number -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport
-    -e http.request.uri -e http.response.code -e http.upgrade)
-wsf=(-T fields -e frame.number -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport
-    -e websocket.fin -e websocket.opcode -e websocket.mask -e websocket.payload_length
-    -e websocket.payload.close.status_code -E occurrence=a -E aggregator=,)
-{
-    echo "# Oracle decode of $name.pcap by a peer decoder"
-    echo "# tool: $(tshark --version | head -1)"
-    echo "# sha256: $(sha256sum "$f" | cut -d' ' -f1)"
-    echo
-    echo "## TCP segments"
-    echo "# columns: frame epoch trel stream src sport dst dport flags payload_len"
-    echo "# (tshark 4.0 gives the Xvnc leg a second stream number from the segment after"
-    echo "# the server's first data; it is one connection: match rows by ports)"
-    tshark -r "$f" "${conv[@]}" 2>/dev/null
-    echo
-    echo "## HTTP requests and responses"
-    echo "# columns: frame epoch stream sport dport uri response_code upgrade"
-    tshark -r "$f" -Y 'http.request || http.response' "${hs[@]}" 2>/dev/null
-    echo
-    echo "## WebSocket frames"
-    echo "# columns: frame epoch stream sport dport fin opcode mask payload_len close_code"
-    tshark -r "$f" -Y websocket "${wsf[@]}" 2>/dev/null
-    echo
-    echo "## VNC on the plain leg"
-    echo "# columns: frame epoch stream sport dport client_message_type server_message_type"
-    tshark -r "$f" -d "tcp.port==$rfb,vnc" -Y "vnc && tcp.port==$rfb" -T fields \
-        -e frame.number -e frame.time_epoch -e tcp.stream -e tcp.srcport -e tcp.dstport \
-        -e vnc.client_message_type -e vnc.server_message_type \
-        -E occurrence=a -E aggregator=, 2>/dev/null
-} >"$f.tshark.txt"
-ls -l "$f" "$f.tshark.txt"
+dump

@@ -17,11 +17,42 @@
 #
 # Ports and display (rec's range): SPICE 6120, X display :612.
 # Usage: corpora/record/spice-killed-reconnect.sh   (root, for tcpdump)
+#        corpora/record/spice-killed-reconnect.sh --dump   (only rewrite the
+#        tshark dump of the committed capture)
 set -euo pipefail
 port=6120
 disp=:612
 out=$(cd "$(dirname "$0")/../recorded" && pwd)
 cap="$out/spice-killed-reconnect.pcap"
+
+# Per message: stream, direction, channel type (link only), message type,
+# as spice-record.sh writes it; then the SYN, FIN and RST segments.
+dump() {
+    {
+        echo "# Oracle decode of $(basename "$cap") by a peer decoder"
+        echo "# tool: $(tshark --version | head -1)"
+        echo "# sha256: $(sha256sum "$cap" | cut -d' ' -f1)"
+        echo
+        echo "## SPICE messages"
+        echo "# columns: frame stream sport channel_type message_type ping_id"
+        tshark -r "$cap" -o tcp.desegment_tcp_streams:TRUE -d "tcp.port==$port,spice" \
+            -T fields -e frame.number -e tcp.stream -e tcp.srcport -e spice.channel_type \
+            -e spice.message_type -e spice.ping_id -E occurrence=a -E separator=/t 2>/dev/null |
+            awk -F'\t' '$4 != "" || $5 != ""'
+        echo
+        echo "## TCP segments"
+        echo "# (SYN, FIN and RST only)"
+        echo "# columns: frame epoch trel stream src sport dst dport flags payload_len"
+        tshark -r "$cap" -T fields -e frame.number -e frame.time_epoch -e frame.time_relative \
+            -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e tcp.flags.str \
+            -e tcp.len -Y 'tcp.flags.syn==1 || tcp.flags.fin==1 || tcp.flags.reset==1' 2>/dev/null
+    } >"$cap.tshark.txt"
+    ls -l "$cap" "$cap.tshark.txt"
+}
+if [ "${1:-}" = --dump ]; then
+    dump
+    exit 0
+fi
 pids=()
 cleanup() {
     # Only the processes this script started, by PID.
@@ -67,20 +98,4 @@ sleep 1.5
 kill "$td"
 wait "$td" 2>/dev/null || true
 
-# Per message: stream, direction, channel type (link only), message type,
-# as spice-record.sh writes it; then the TCP segments for opens and closes.
-{
-    echo "## SPICE messages"
-    echo "# columns: frame stream sport channel_type message_type ping_id"
-    tshark -r "$cap" -o tcp.desegment_tcp_streams:TRUE -d "tcp.port==$port,spice" \
-        -T fields -e frame.number -e tcp.stream -e tcp.srcport -e spice.channel_type \
-        -e spice.message_type -e spice.ping_id -E occurrence=a -E separator=/t 2>/dev/null |
-        awk -F'\t' '$4 != "" || $5 != ""'
-    echo
-    echo "## TCP segments"
-    echo "# columns: frame epoch trel stream src sport dst dport flags payload_len"
-    tshark -r "$cap" -T fields -e frame.number -e frame.time_epoch -e frame.time_relative \
-        -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e tcp.flags.str \
-        -e tcp.len -Y 'tcp.flags.syn==1 || tcp.flags.fin==1 || tcp.flags.reset==1' 2>/dev/null
-} >"$cap.tshark.txt"
-ls -l "$cap" "$cap.tshark.txt"
+dump

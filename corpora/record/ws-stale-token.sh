@@ -20,6 +20,8 @@
 # Ports (rec's range): 6150 stale, 6151 fresh.
 #
 # Usage: corpora/record/ws-stale-token.sh   (needs root for tcpdump on lo)
+#        corpora/record/ws-stale-token.sh --dump   (only rewrite the tshark
+#        dumps of the committed captures)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,5 +89,10 @@ dump() {
     ls -l "$f" "$f.tshark.txt"
 }
 
+if [ "${1:-}" = --dump ]; then
+    dump "$out/ws-stale-token-401.pcap"
+    dump "$out/ws-fresh-token-reconnect.pcap"
+    exit 0
+fi
 record ws-stale-token-401 6150 stale
 record ws-fresh-token-reconnect 6151 fresh
