@@ -6,8 +6,8 @@
 //! the facts asserted here are the bytes', not the decoder's opinion.
 //!
 //! Recipes: corpora/record/ws-stale-token.sh (+ ws-token-peers.py) and
-//! corpora/record/novnc-websockify-killed.sh and
-//! corpora/record/spice-killed-reconnect.sh.
+//! corpora/record/novnc-websockify-killed.sh, novnc-browser-stalled.sh and
+//! spice-killed-reconnect.sh.
 
 use std::path::{Path, PathBuf};
 use tether::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
@@ -668,4 +668,121 @@ fn spice_server_killed_then_reconnect_refused() {
     assert_eq!(r.flows[7].closed_by, Some(Direction::ServerToClient));
     assert_eq!((r.flows[7].c2s.bytes, r.flows[7].s2c.bytes), (0, 0));
     assert!(retry.session.is_none());
+}
+
+// --------------------------------------------------------- client stalled
+
+/// The longest silence of one side: the times of the two decoded events
+/// (messages, pings, pongs) from that side around it.
+fn longest_silence(c: &ConnectionReport, dir: Direction) -> (Micros, Micros) {
+    let times: Vec<Micros> = c
+        .events
+        .iter()
+        .filter(|e| e.direction == Some(dir))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Message { .. } | EventKind::Ping { .. } | EventKind::Pong { .. }
+            )
+        })
+        .map(|e| e.at)
+        .collect();
+    times
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .max_by_key(|(a, b)| b.0 - a.0)
+        .unwrap()
+}
+
+fn pong_rtts(c: &ConnectionReport) -> Vec<(Micros, Micros)> {
+    c.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Pong { rtt: Some(rtt), .. } => Some((e.at, rtt)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn novnc_browser_stalled_answers_pings_late() {
+    // corpora/record/novnc-browser-stalled.sh: every Chromium process
+    // SIGSTOPped for 3.5 s mid-session, then continued.
+    let rel = "recorded/novnc-browser-stalled.pcap";
+    let r = decode(rel);
+    check_tcp_against_tshark(rel, &r);
+    assert_eq!(r.connections.len(), 2);
+    let (ws, rfb) = (&r.connections[0], &r.connections[1]);
+    assert_eq!(ws.stack, vec!["tcp", "ws", "rfb"]);
+    assert_eq!(rfb.stack, vec!["tcp", "rfb"]);
+    for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+        assert_eq!(rfb_messages(ws, dir), rfb_messages(rfb, dir), "{dir:?}");
+    }
+
+    // The browser fell silent for ~3.8 s on the WebSocket leg...
+    let (quiet_from, quiet_to) = longest_silence(ws, Direction::ClientToServer);
+    let quiet = secs(quiet_from, quiet_to);
+    assert!((3.4..4.5).contains(&quiet), "browser quiet {quiet} s");
+    // ...while websockify kept pinging and Xvnc kept updating the screen.
+    let during = |list: &[(Micros, &Detail)]| {
+        list.iter()
+            .filter(|m| m.0 > quiet_from && m.0 < quiet_to)
+            .count()
+    };
+    assert!(during(&messages(ws, "ping")) >= 3, "pings in the stall");
+    assert!(during(&messages(ws, "FramebufferUpdate")) >= 2);
+    assert!(during(&messages(rfb, "FramebufferUpdate")) >= 2);
+    let (a, b) = longest_silence(ws, Direction::ServerToClient);
+    let server_quiet = secs(a, b);
+    assert!(
+        server_quiet < 1.6,
+        "the server never paused: {server_quiet} s"
+    );
+    // The RFB leg shows it too: no fence reply reaches Xvnc from before
+    // the stall until websockify relays the browser's late ones.
+    let (rfb_from, rfb_to) = longest_silence(rfb, Direction::ClientToServer);
+    assert!(rfb_from <= quiet_from && rfb_to > quiet_to);
+    assert!(secs(quiet_to, rfb_to) < 0.05);
+
+    // Pongs: prompt before and after; in the stall, none; at its end the
+    // missed pings are answered in one burst, oldest first, the oldest
+    // ~2.8 s late.
+    let rtts = pong_rtts(ws);
+    assert_eq!(
+        rtts.len(),
+        messages(ws, "ping").len(),
+        "every ping answered"
+    );
+    let late: Vec<_> = rtts.iter().filter(|(_, rtt)| rtt.0 > 50_000).collect();
+    assert_eq!(late.len(), 3, "{late:?}");
+    assert!(
+        late.iter()
+            .all(|(at, _)| *at == quiet_to || secs(quiet_to, *at) < 0.01)
+    );
+    assert!(late.windows(2).all(|w| w[0].1 > w[1].1), "oldest first");
+    assert!(secs(Micros(0), late[0].1) > 2.5, "{:?}", late[0]);
+    assert!(
+        rtts.iter()
+            .filter(|(_, rtt)| rtt.0 <= 50_000)
+            .all(|(_, rtt)| rtt.0 < 5_000),
+        "otherwise prompt"
+    );
+    assert!(rtts.iter().filter(|(at, _)| *at < quiet_from).count() >= 2);
+    assert!(rtts.iter().filter(|(at, _)| *at > quiet_to).count() >= 3);
+
+    // Nobody timed out on it: the session ended when the browser was closed
+    // (close 1001 both ways, the browser's FIN then RST); websockify then
+    // closed the Xvnc leg.
+    assert_eq!(
+        ws_close_frames(ws),
+        vec![
+            (Direction::ClientToServer, Some(1001)),
+            (Direction::ServerToClient, Some(1001)),
+        ]
+    );
+    assert_eq!(r.flows[0].closed_by, Some(Direction::ClientToServer));
+    assert_eq!(r.flows[1].closed_by, Some(Direction::ClientToServer));
+    assert!(secs(quiet_to, tcp_ends(ws)[0].at) > 1.5);
+    assert!(messages(ws, "abnormal_closure").is_empty());
+    assert!(ws.findings.is_empty() && rfb.findings.is_empty());
 }
