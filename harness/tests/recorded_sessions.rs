@@ -60,6 +60,7 @@ struct Segment {
     sport: u16,
     dport: u16,
     syn: bool,
+    ack: bool,
     fin: bool,
     rst: bool,
 }
@@ -75,6 +76,7 @@ fn segments(dump: &str) -> Vec<Segment> {
                 sport: c[5].parse().unwrap(),
                 dport: c[7].parse().unwrap(),
                 syn: flags.contains('S'),
+                ack: flags.contains('A'),
                 fin: flags.contains('F'),
                 rst: flags.contains('R'),
             }
@@ -118,6 +120,9 @@ fn tcp_ends(c: &ConnectionReport) -> Vec<TcpEnd> {
 fn check_tcp_against_tshark(rel: &str, report: &DecodeReport) {
     let segs = segments(&dump(rel));
     assert!(!segs.is_empty(), "{rel}: empty segment list");
+    // One connection per client SYN, none missed, none made up.
+    let syns = segs.iter().filter(|s| s.syn && !s.ack).count();
+    assert_eq!(report.connections.len(), syns, "{rel}: connections");
     for c in &report.connections {
         let (cp, sp) = (port(&c.client), port(&c.server));
         let from_client = |s: &&Segment| s.sport == cp && s.dport == sp;
