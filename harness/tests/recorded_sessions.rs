@@ -447,7 +447,9 @@ fn check_killed_generation(rel: &str, ws: &ConnectionReport, rfb: &ConnectionRep
     assert!(updates.len() >= 3, "{rel}: {} updates", updates.len());
     assert!(secs(up[0].0, updates[0].0) < 0.5, "{rel}: first update");
     assert!(rfb_messages(rfb, Direction::ServerToClient).contains(&"ServerInit"));
-    // websockify's heartbeat (1 s) answered by the browser every time.
+    // websockify's heartbeat, answered by the browser every time. With
+    // --heartbeat 1 it pings when its proxy loop (select with a 1 s
+    // timeout) wakes after the deadline: 1 to 2 s apart.
     let pings = messages(ws, "ping");
     let pongs = messages(ws, "pong");
     assert!(pings.len() >= 2, "{rel}: {} pings", pings.len());
@@ -457,7 +459,7 @@ fn check_killed_generation(rel: &str, ws: &ConnectionReport, rfb: &ConnectionRep
     }
     for pair in pings.windows(2) {
         let gap = secs(pair[0].0, pair[1].0);
-        assert!((0.9..1.2).contains(&gap), "{rel}: heartbeat gap {gap}");
+        assert!((0.99..2.05).contains(&gap), "{rel}: heartbeat gap {gap}");
     }
 
     // The kill: websockify's sockets close at once on both legs, by FIN,
@@ -480,8 +482,8 @@ fn check_killed_generation(rel: &str, ws: &ConnectionReport, rfb: &ConnectionRep
     assert_eq!(abnormal[0].0, ws_ends[0].at);
     assert_eq!(detail(abnormal[0].1, "ended_by"), "server");
     assert_eq!(detail(abnormal[0].1, "tcp"), "fin");
-    // The heartbeat was alive until the kill: the last ping < 1.1 s before.
-    assert!(secs(pings.last().unwrap().0, killed_at) < 1.1, "{rel}");
+    // The heartbeat was alive until the kill.
+    assert!(secs(pings.last().unwrap().0, killed_at) < 2.05, "{rel}");
     assert!(ws.findings.is_empty(), "{rel}: {:?}", ws.findings);
     assert!(rfb.findings.is_empty(), "{rel}: {:?}", rfb.findings);
     killed_at
