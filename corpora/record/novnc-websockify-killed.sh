@@ -13,6 +13,7 @@
 #              websockify and its per-connection child are SIGKILLed: no
 #              WebSocket close frame, the kernel closes their sockets (FIN,
 #              or RST where unread bytes were pending) on both legs. noVNC
+#              (Debian's 1.3.0; since noVNC PR 1672 it retries after any disconnect)
 #              treats a server-side close of a connected session as clean,
 #              so with reconnect=true it retries after reconnect_delay
 #              (1 s); nothing listens, the SYN is answered by RST, and noVNC
