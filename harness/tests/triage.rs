@@ -41,8 +41,18 @@ fn session_001b() -> (Vec<RingMessage>, FixtureEnd) {
     init.resize(32, 0);
     push(ms(500), "main", true, build::mini(103, &init));
     push(ms(502), "main", false, build::mini(104, &[]));
-    push(ms(520), "display", true, build::mini(3, &build::set_ack_body(1, 20)));
-    push(ms(521), "display", false, build::mini(1, &1u32.to_le_bytes()));
+    push(
+        ms(520),
+        "display",
+        true,
+        build::mini(3, &build::set_ack_body(1, 20)),
+    );
+    push(
+        ms(521),
+        "display",
+        false,
+        build::mini(1, &1u32.to_le_bytes()),
+    );
     let mut id = 1u32;
     let mut ping_pair = |push: &mut dyn FnMut(Micros, &'static str, bool, Vec<u8>),
                          channel: &'static str,
@@ -122,7 +132,11 @@ fn session_001b_names_the_client_not_answering_main() {
     assert_eq!(d.origin.as_deref(), Some("client.stopped_answering_main"));
     // The zip's own record, labelled as such.
     let zip = tr.zip.as_ref().unwrap();
-    let main = zip.per_channel.iter().find(|f| f.channel == "main").unwrap();
+    let main = zip
+        .per_channel
+        .iter()
+        .find(|f| f.channel == "main")
+        .unwrap();
     assert_eq!((main.pings_recv, main.pongs_sent), (62, 60));
     assert_eq!(main.last_recv, Some(465.001));
     // The idle channels' silence is expected, and said so as an inference.
@@ -160,14 +174,16 @@ fn session_001b_names_the_client_not_answering_main() {
     // Conformance: the recorded client broke the ping rule, cited from the zip.
     let v = &st.violations;
     assert_eq!(v.len(), 1, "{v:?}");
-    assert_eq!((v[0].code, v[0].channel.as_deref()), ("pong.missing", Some("main")));
+    assert_eq!(
+        (v[0].code, v[0].channel.as_deref()),
+        ("pong.missing", Some("main"))
+    );
     assert!(v[0].evidence[0].contains("ping_recv_count 62, pong_send_count 60"));
     // The PING at T+465 is the first unanswered one.
-    assert!(
-        d.observations
-            .iter()
-            .any(|e| e.text.contains("PING at T+465.001 on main was never answered"))
-    );
+    assert!(d.observations.iter().any(|e| {
+        e.text
+            .contains("PING at T+465.001 on main was never answered")
+    }));
 }
 
 #[test]
@@ -214,7 +230,7 @@ fn spice_server_killed_mid_session() {
 #[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
-    let svg = svg::render(&tr.sessions[0], "spice-killed.pcap");
+    let svg = svg::render(&tr.sessions[0], "spice-killed.pcap", &[]);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for ch in ["main", "display", "inputs", "cursor"] {
         assert!(svg.contains(&format!(">{ch} <tspan")), "{ch}");
@@ -224,6 +240,102 @@ fn svg_draws_every_channel_and_the_end() {
     // Pings and pongs are drawn with their times.
     assert!(svg.matches("s2c ping T+").count() >= 11);
     assert!(svg.matches("c2s pong T+").count() >= 11);
+}
+
+#[test]
+fn stale_token_reconnect_is_diagnosed_with_the_violation_cited() {
+    let tr = run("corpora/recorded/ws-stale-token-401.pcap");
+    assert_eq!(tr.outcome, Some("dead_session"));
+    assert_eq!(tr.cause.as_deref(), Some("http.401_stale_token"));
+    let st = &tr.sessions[0];
+    // The token fetch is a side request, not a generation.
+    assert_eq!(st.session.generations.len(), 1);
+    assert_eq!(st.session.requests.len(), 1);
+    let a = &st.session.attempts[0];
+    assert_eq!(a.result, "http_401");
+    let u = a.upgrade.as_ref().unwrap();
+    let first = st.session.generations[0].channels[0]
+        .upgrade
+        .as_ref()
+        .unwrap();
+    assert_eq!(u.credential, first.credential);
+    // The token says when it expires: 3.626 s after the first packet, a
+    // second before the reconnect at 4.757.
+    let exp = u.credential_expires_at.unwrap();
+    assert!((3.62..3.63).contains(&exp), "{exp}");
+    let v = st
+        .violations
+        .iter()
+        .find(|v| v.code == "reconnect.stale_credential")
+        .expect("the stale credential is a violation");
+    assert_eq!(v.evidence.len(), 2);
+    assert!(v.evidence[1].contains("HTTP 401"));
+    assert!(v.message.contains("expired since T+3.626"));
+    // The what-if: re-acquiring before dialling (#2216) saves it; the first
+    // cut does not.
+    let find = |run: &str| st.what_if.iter().find(|w| w.run == run).unwrap();
+    assert_eq!(
+        find("novnc-displaytab@2216-first-cut").outcome,
+        "dead_session"
+    );
+    assert_eq!(find("novnc-displaytab@2216").outcome, "survived");
+}
+
+#[test]
+fn fresh_token_reconnect_recovers_without_violation() {
+    let tr = run("corpora/recorded/ws-fresh-token-reconnect.pcap");
+    assert_eq!(tr.outcome, Some("recovered"));
+    let st = &tr.sessions[0];
+    assert_eq!(st.session.generations.len(), 2);
+    assert_eq!(
+        st.session.requests.len(),
+        2,
+        "a token fetch before each upgrade"
+    );
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+    let creds: Vec<_> = st
+        .session
+        .channels()
+        .map(|c| c.upgrade.as_ref().unwrap().credential.clone().unwrap())
+        .collect();
+    assert_ne!(creds[0], creds[1]);
+}
+
+#[test]
+fn websockify_killed_names_the_relay_and_the_refused_retry() {
+    let tr = run("corpora/recorded/novnc-websockify-killed.pcap");
+    assert_eq!(tr.outcome, Some("dead_session"));
+    assert_eq!(tr.cause.as_deref(), Some("server.killed"));
+    let at = tr.at.unwrap();
+    assert!((3.42..3.44).contains(&at), "{at}");
+    let front = &tr.sessions[0];
+    assert_eq!(front.session.kind, "ws/rfb");
+    assert_eq!(front.session.attempts[0].result, "rst_to_syn");
+    // The RFB leg behind websockify is linked and its close is evidence.
+    let leg = &tr.sessions[1];
+    assert_eq!(leg.session.relay_of, Some(0));
+    let best = &front.diagnosis.explanations[0];
+    assert!(
+        best.supports
+            .iter()
+            .any(|s| s.contains("ended both legs at once"))
+    );
+    assert!(
+        best.supports
+            .iter()
+            .any(|s| s.contains("nothing was listening"))
+    );
+}
+
+#[test]
+fn extracted_environment_round_trips_through_toml() {
+    let tr = run("corpora/bugreports/ryll-session-001b-inputs.zip");
+    let tl = tr.sessions[0].environment.as_ref().unwrap();
+    let text = toml::to_string(tl).unwrap();
+    let back = tether::timeline::synthetic::Timeline::parse(&text, "extracted.toml").unwrap();
+    assert_eq!(toml::to_string(&back).unwrap(), text);
+    assert!(text.contains("kind = \"client_stalls\""));
+    assert!(text.contains("at = \"465.001s\""));
 }
 
 fn golden(name: &str, tr: &Triage) {
@@ -238,5 +350,16 @@ fn golden_triage_text() {
         "triage__session_001b",
         &run("corpora/bugreports/ryll-session-001b-inputs.zip"),
     );
-    golden("triage__spice_killed", &run("corpora/recorded/spice-killed.pcap"));
+    golden(
+        "triage__spice_killed",
+        &run("corpora/recorded/spice-killed.pcap"),
+    );
+    golden(
+        "triage__ws_stale_token_401",
+        &run("corpora/recorded/ws-stale-token-401.pcap"),
+    );
+    golden(
+        "triage__novnc_websockify_killed",
+        &run("corpora/recorded/novnc-websockify-killed.pcap"),
+    );
 }

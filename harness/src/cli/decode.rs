@@ -44,7 +44,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut reports = Vec::new();
     let mut zips = Vec::new();
     let mut failed = false;
-    let files = input::expand(&args.files);
+    let files = input::expand_with_zips(&args.files);
     for path in &files {
         let name = input::display_name(path);
         if input::is_zip(path) {

@@ -22,19 +22,27 @@ pub fn display_name(path: &str) -> &str {
 /// Expands directories into the captures under them (sorted, recursive),
 /// so `tether flows corpora/` reads the whole corpus.
 pub fn expand(paths: &[String]) -> Vec<String> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+    expand_inputs(paths, false)
+}
+
+/// Like [`expand`], and bug-report zips in directories too.
+pub fn expand_with_zips(paths: &[String]) -> Vec<String> {
+    expand_inputs(paths, true)
+}
+
+fn expand_inputs(paths: &[String], zips: bool) -> Vec<String> {
+    fn walk(dir: &std::path::Path, zips: bool, out: &mut Vec<String>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
         let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
+            let ext = p.extension().and_then(|x| x.to_str());
             if p.is_dir() {
-                walk(&p, out);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            ) {
+                walk(&p, zips, out);
+            } else if matches!(ext, Some("pcap" | "pcapng" | "cap")) || (zips && ext == Some("zip"))
+            {
                 out.push(p.display().to_string());
             }
         }
@@ -43,7 +51,7 @@ pub fn expand(paths: &[String]) -> Vec<String> {
     for p in paths {
         let path = std::path::Path::new(p);
         if p != "-" && path.is_dir() {
-            walk(path, &mut out);
+            walk(path, zips, &mut out);
         } else {
             out.push(p.clone());
         }

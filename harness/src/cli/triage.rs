@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A pcap, pcapng or ryll bug-report zip; `-` reads a capture from stdin.
-    pub file: String,
+    /// Pcaps, pcapngs or ryll bug-report zips, or directories of them; `-`
+    /// reads a capture from stdin.
+    #[arg(required = true)]
+    pub files: Vec<String>,
     /// Client profile as NAME@VARIANT (default: detected from the capture).
     #[arg(long)]
     pub profile: Option<String>,
@@ -53,55 +55,49 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("error: --profile: {e}");
         return ExitCode::from(2);
     }
-    let name = input::display_name(&args.file).to_string();
-    let zip = input::is_zip(&args.file);
-    let tr = match input::open(&args.file)
-        .map_err(|e| format!("{name}: {e}"))
-        .and_then(|r| triage_reader(r, &name, zip, &options))
-    {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let primary = tr.primary.map(|i| &tr.sessions[i]);
-    if let Some(out) = &args.svg {
-        let Some(st) = primary else {
-            eprintln!("error: --svg: no session in {name}");
-            return ExitCode::from(2);
-        };
-        if let Err(e) = std::fs::write(out, svg::render(st, &name)) {
-            eprintln!("error: {out}: {e}");
-            return ExitCode::from(2);
-        }
+    let files = input::expand_with_zips(&args.files);
+    if files.len() != 1 && (args.svg.is_some() || args.extract.is_some()) {
+        eprintln!("error: --svg and --extract take exactly one input");
+        return ExitCode::from(2);
     }
-    if let Some(out) = &args.extract {
-        let Some(tl) = primary.and_then(|st| st.environment.as_ref()) else {
-            eprintln!("error: --extract: no session in {name}");
-            return ExitCode::from(2);
-        };
-        let text = match toml::to_string(tl) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: --extract: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        if let Err(e) = std::fs::write(out, text) {
-            eprintln!("error: {out}: {e}");
-            return ExitCode::from(2);
-        }
-    }
-    let body = match args.format {
-        Format::Text => render::text(&tr),
-        Format::Json => match serde_json::to_string_pretty(&tr) {
-            Ok(j) => j + "\n",
+    let mut all = Vec::new();
+    let mut failed = false;
+    for file in &files {
+        let name = input::display_name(file).to_string();
+        let zip = input::is_zip(file);
+        match input::open(file)
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|r| triage_reader(r, &name, zip, &options))
+        {
+            Ok(t) => all.push(t),
             Err(e) => {
                 eprintln!("error: {e}");
-                return ExitCode::from(2);
+                failed = true;
             }
-        },
+        }
+    }
+    if let [tr] = &all[..]
+        && let Err(e) = write_extras(&args, tr)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let body = match args.format {
+        Format::Text => all.iter().map(render::text).collect::<Vec<_>>().join("\n"),
+        Format::Json => {
+            let json = if files.len() == 1 && all.len() == 1 {
+                serde_json::to_string_pretty(&all[0])
+            } else {
+                serde_json::to_string_pretty(&all)
+            };
+            match json {
+                Ok(j) => j + "\n",
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
     };
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(body.as_bytes())
@@ -110,5 +106,26 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    if failed {
+        return ExitCode::from(2);
+    }
     ExitCode::SUCCESS
+}
+
+/// `--svg` and `--extract` for a single input's primary session.
+fn write_extras(args: &Args, tr: &crate::triage::Triage) -> Result<(), String> {
+    let primary = tr.primary.map(|i| &tr.sessions[i]);
+    if let Some(out) = &args.svg {
+        let st = primary.ok_or_else(|| format!("--svg: no session in {}", tr.input))?;
+        let zip = tr.zip.as_ref().map_or(&[][..], |z| &z.per_channel);
+        std::fs::write(out, svg::render(st, &tr.input, zip)).map_err(|e| format!("{out}: {e}"))?;
+    }
+    if let Some(out) = &args.extract {
+        let tl = primary
+            .and_then(|st| st.environment.as_ref())
+            .ok_or_else(|| format!("--extract: no session in {}", tr.input))?;
+        let text = toml::to_string(tl).map_err(|e| format!("--extract: {e}"))?;
+        std::fs::write(out, text).map_err(|e| format!("{out}: {e}"))?;
+    }
+    Ok(())
 }

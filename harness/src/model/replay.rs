@@ -25,6 +25,10 @@ pub struct Expect {
     /// Exact number of distinct violations.
     pub violations: Option<usize>,
     pub min_sessions: Option<u64>,
+    /// For a capture input: the cause triage must name for the recording.
+    pub capture_cause: Option<String>,
+    /// For a capture input: the recorded session's outcome.
+    pub capture_outcome: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -32,7 +36,8 @@ pub struct Expect {
 pub struct ReplaySpec {
     #[serde(default)]
     pub description: String,
-    /// Timeline path, relative to the spec file.
+    /// Timeline, capture (pcap, pcapng) or bug-report zip, relative to the
+    /// spec file.
     pub input: String,
     pub profile: String,
     #[serde(default)]
@@ -107,8 +112,21 @@ pub fn collect_specs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BadInput> {
     Ok(out)
 }
 
-/// Runs a loaded spec's timeline with its profile and overrides.
+/// A capture or bug-report zip, by its extension.
+fn is_capture(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("pcap" | "pcapng" | "cap" | "zip")
+    )
+}
+
+/// Runs a loaded spec's timeline with its profile and overrides. A capture
+/// input is triaged first; the environment of its primary session is then
+/// re-played with the spec's profile, and the verdict carries the diagnosis.
 pub fn run_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
+    if is_capture(&spec.input_path) {
+        return run_capture_spec(spec);
+    }
     let text = std::fs::read_to_string(&spec.input_path).map_err(|e| {
         BadInput(format!(
             "{}: input {}: {e}",
@@ -125,6 +143,63 @@ pub fn run_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
         .collect();
     run_timeline(&timeline, &spec.spec.input, &spec.spec.profile, &overrides)
         .map_err(|e| BadInput(format!("{}: {e}", spec.path.display())))
+}
+
+fn run_capture_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
+    use crate::triage::{TriageOptions, triage_path};
+    let overrides: Vec<String> = spec
+        .spec
+        .set
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let bad = |e: String| {
+        BadInput(format!(
+            "{}: input {}: {e}",
+            spec.path.display(),
+            spec.spec.input
+        ))
+    };
+    let tr = triage_path(
+        &spec.input_path,
+        &TriageOptions {
+            profile: Some(spec.spec.profile.clone()),
+            overrides: overrides.clone(),
+            no_what_if: true,
+        },
+    )
+    .map_err(bad)?;
+    let st = tr
+        .primary
+        .map(|i| &tr.sessions[i])
+        .ok_or_else(|| bad("no session in the capture".into()))?;
+    let timeline = st
+        .environment
+        .as_ref()
+        .ok_or_else(|| bad("no environment extracted".into()))?;
+    let all: Vec<String> = st
+        .constants_from_capture
+        .iter()
+        .cloned()
+        .chain(overrides)
+        .collect();
+    let mut v = run_timeline(timeline, &spec.spec.input, &spec.spec.profile, &all)
+        .map_err(|e| BadInput(format!("{}: {e}", spec.path.display())))?;
+    let d = &st.diagnosis;
+    v.capture = Some(crate::verdict::CaptureDiagnosis {
+        outcome: crate::triage::outcome_str(d.outcome).to_string(),
+        at: d.at.map(|a| (a * 1e6).round() / 1e6),
+        cause: d.cause.clone(),
+        channel: d.channel.clone(),
+        origin: d.origin.clone(),
+        explanations: d
+            .explanations
+            .iter()
+            .map(|e| format!("{}. {}", e.rank, e.cause))
+            .collect(),
+        violations: st.violations.iter().map(|v| v.code.to_string()).collect(),
+    });
+    Ok(v)
 }
 
 /// Expectations that do not hold, one message each.
@@ -144,6 +219,17 @@ pub fn check_expectations(spec: &LoadedSpec, v: &Verdict) -> Result<Vec<String>,
     want("outcome", &e.outcome, Some(v.outcome.as_str()));
     want("cause", &e.cause, v.cause.as_deref());
     want("channel", &e.channel, v.channel.as_deref());
+    let capture = v.capture.as_ref();
+    want(
+        "capture cause",
+        &e.capture_cause,
+        capture.and_then(|c| c.cause.as_deref()),
+    );
+    want(
+        "capture outcome",
+        &e.capture_outcome,
+        capture.map(|c| c.outcome.as_str()),
+    );
     let bound = |s: &Option<String>| -> Result<Option<f64>, BadInput> {
         s.as_deref()
             .map(|t| {

@@ -1533,6 +1533,7 @@ impl Sim {
             leases: Vec::new(),
             channels,
             steps: self.steps,
+            capture: None,
         }
     }
 }

@@ -64,11 +64,7 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
                 .map(|m| m.at)
                 .collect();
             let mut prev = c.opened_at;
-            for p in pings
-                .iter()
-                .copied()
-                .chain(c.closes.first().map(|x| x.at))
-            {
+            for p in pings.iter().copied().chain(c.closes.first().map(|x| x.at)) {
                 if p - prev > interval * 1.5 {
                     out.push(Violation {
                         code: "keepalive.late",
@@ -135,7 +131,9 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
     }
     // Reconnect only where allowed: noVNC does not reconnect after a clean
     // close unless the variant says so.
-    if profile.starts_with("novnc") && has("reconnect_on_clean") && !constants.flag("reconnect_on_clean")
+    if profile.starts_with("novnc")
+        && has("reconnect_on_clean")
+        && !constants.flag("reconnect_on_clean")
     {
         for pair in s.generations.windows(2) {
             let clean = pair[0].channels.iter().find_map(|c| {
@@ -238,7 +236,8 @@ fn ack_window(c: &Channel) -> Option<Violation> {
 pub fn check_zip(facts: &[super::diagnose::ChannelFacts], end: f64) -> Vec<Violation> {
     let mut out = Vec::new();
     for f in facts {
-        let (Some(ping), unanswered) = (f.last_ping_recv, f.pings_recv.saturating_sub(f.pongs_sent))
+        let (Some(ping), unanswered) =
+            (f.last_ping_recv, f.pings_recv.saturating_sub(f.pongs_sent))
         else {
             continue;
         };

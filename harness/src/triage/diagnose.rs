@@ -101,6 +101,8 @@ pub enum SessionOutcome {
     Disconnected,
     /// Dropped, and every reconnect attempt failed.
     DeadSession,
+    /// Never came up: every attempt was refused.
+    Refused,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -192,14 +194,11 @@ pub fn diagnose(
         end_at = Some(end_at.map_or(*at, |e: f64| e.min(*at)));
     }
     let outcome = match (lost, last) {
+        (None, None) if !s.attempts.is_empty() => SessionOutcome::Refused,
         (None, _) if zip_end.is_none() => SessionOutcome::Open,
-        (Some(l), Some(last)) if last.index > l.index && last.ended_at.is_none() => {
-            SessionOutcome::Recovered
-        }
+        (Some(l), Some(last)) if last.index > l.index => SessionOutcome::Recovered,
         _ if !s.attempts.is_empty()
-            && s.attempts
-                .iter()
-                .all(|a| end_at.is_none_or(|e| a.at >= e)) =>
+            && s.attempts.iter().all(|a| end_at.is_none_or(|e| a.at >= e)) =>
         {
             SessionOutcome::DeadSession
         }
@@ -336,14 +335,18 @@ pub fn diagnose(
     let (cause, channel, origin) = match best {
         Some(e) if outcome != SessionOutcome::Open => {
             let (cause, origin) = (e.cause.clone(), e.origin.clone());
+            // A SPICE session lives and dies with main: name it when it
+            // closed with the rest.
             let main_closed = lost.is_some_and(|g| {
-                g.channels
-                    .iter()
-                    .any(|c| c.name == "main" && !c.closes.is_empty())
+                g.channels.iter().any(|c| {
+                    c.name == "main"
+                        && c.closes
+                            .first()
+                            .zip(end_at)
+                            .is_some_and(|(x, e)| x.at - e <= SAME_INSTANT)
+                })
             });
-            let channel = if cause.starts_with("server.connectivity")
-                || (cause == "server.killed" && main_closed)
-            {
+            let channel = if cause.starts_with("server.connectivity") || main_closed {
                 Some("main".to_string())
             } else {
                 lost.and_then(|g| {
@@ -456,7 +459,10 @@ fn spice_rules(
         .collect();
 
     if let Some(p) = stall_at {
-        let (lo, hi) = (p + SPICE_CONNECTIVITY_TICK, p + 2.0 * SPICE_CONNECTIVITY_TICK);
+        let (lo, hi) = (
+            p + SPICE_CONNECTIVITY_TICK,
+            p + 2.0 * SPICE_CONNECTIVITY_TICK,
+        );
         observations.push(obs(
             Some(p),
             Some("main"),
@@ -576,6 +582,23 @@ fn spice_rules(
         });
     }
 
+    if let Some((at, kind, msg)) = zip_end
+        && (kind == "ServerClosed" || kind == "ServerAnnounced")
+        && stall_at.is_none()
+    {
+        candidates.push(Candidate {
+            cause: "server.closed",
+            origin: None,
+            summary: if kind == "ServerAnnounced" {
+                "the server announced the disconnect (SPICE DISCONNECTING)".into()
+            } else {
+                "the server closed the connection; the client's record shows nothing that would make it".into()
+            },
+            supports: vec![format!("disconnect_kind {kind} at {}: \"{msg}\"", t(*at))],
+            against: vec![],
+            fits: true,
+        });
+    }
     if let Some((_, kind, _)) = zip_end
         && kind == "KeepaliveTimeout"
     {
@@ -599,6 +622,39 @@ fn generic_rules(
     candidates: &mut Vec<Candidate>,
     env: &mut EnvFacts,
 ) {
+    if s.generations.is_empty()
+        && let Some(a) = s.attempts.first()
+    {
+        let (cause, summary) = match a.result.as_str() {
+            "rst_to_syn" => ("tcp.refused", "nothing was listening".to_string()),
+            "no_answer" => ("tcp.no_answer", "the SYN was never answered".to_string()),
+            r => (
+                if r == "http_401" || r == "http_403" {
+                    "http.refused"
+                } else {
+                    "http.error"
+                },
+                format!(
+                    "the server refused the upgrade with HTTP {}",
+                    r.trim_start_matches("http_")
+                ),
+            ),
+        };
+        candidates.push(Candidate {
+            cause,
+            origin: None,
+            summary: format!("the session never came up: {summary}"),
+            supports: vec![format!(
+                "connection {} at {}: {}",
+                a.connection,
+                t(a.at),
+                a.result
+            )],
+            against: vec![],
+            fits: true,
+        });
+        return;
+    }
     let Some(end) = end_at else { return };
     let Some(lost) = s.generations.iter().find(|g| g.ended_at.is_some()) else {
         return;
@@ -630,18 +686,27 @@ fn generic_rules(
         .iter()
         .any(|c| c.unanswered_pings.iter().any(|p| *p < end - 1.0));
     if all_server && goodbye.is_none() {
-        let mut supports = vec![format!(
-            "the server closed all {} connections within {} ms at {}, without a protocol goodbye",
-            lost.channels.len(),
-            (SAME_INSTANT * 1000.0) as u32,
-            t(end)
-        )];
+        let mut supports = vec![if lost.channels.len() == 1 {
+            format!(
+                "the server closed the connection at {} without a protocol goodbye",
+                t(end)
+            )
+        } else {
+            format!(
+                "the server closed all {} connections within {} ms at {}, without a protocol goodbye",
+                lost.channels.len(),
+                (SAME_INSTANT * 1000.0) as u32,
+                t(end)
+            )
+        }];
         let mut against = Vec::new();
         if refused_after.iter().any(|a| a.result == "rst_to_syn") {
             supports.push("later connects were refused with RST: nothing was listening".into());
         }
         if unanswered_before {
-            against.push("a server PING was unanswered before the close: a liveness timer fits too".into());
+            against.push(
+                "a server PING was unanswered before the close: a liveness timer fits too".into(),
+            );
         }
         let last_s2c = lost
             .channels

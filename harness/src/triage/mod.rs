@@ -41,6 +41,8 @@ pub struct SessionTriage {
     /// The environment extracted for the what-if runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<Timeline>,
+    /// Profile constants set from what the capture shows (`name=value`).
+    pub constants_from_capture: Vec<String>,
     pub what_if: Vec<WhatIf>,
 }
 
@@ -81,6 +83,14 @@ fn detect_profile(s: &Session, from_zip: bool) -> Option<&'static str> {
     match s.kind.as_str() {
         "spice" => Some("spice-gtk@default"),
         "ws/rfb" => Some("novnc-displaytab@pre-2216"),
+        // A credential in the upgrade URL is the display tab's signed
+        // session token; the runner attaches without one.
+        "ws" if s
+            .channels()
+            .any(|c| c.upgrade.as_ref().is_some_and(|u| u.credential.is_some())) =>
+        {
+            Some("novnc-displaytab@pre-2216")
+        }
         "ws" => Some("runner-ws@no-keepalive"),
         _ => None,
     }
@@ -152,6 +162,7 @@ pub fn triage(
             duration: z.ended_at.unwrap_or(0.0),
             generations: Vec::new(),
             attempts: Vec::new(),
+            requests: Vec::new(),
             relay_of: None,
             bucket: 1.0,
         });
@@ -163,7 +174,9 @@ pub fn triage(
     let zip_end = zip_rec.as_ref().and_then(|z| {
         Some((
             z.ended_at?,
-            z.disconnect_kind.clone().unwrap_or_else(|| "unknown".into()),
+            z.disconnect_kind
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
             z.error_message.clone().unwrap_or_default(),
         ))
     });
@@ -193,16 +206,16 @@ pub fn triage(
                 .collect()
         };
         let timeline = whatif::extract(&s, &d.env, &channels);
-        let mut overrides = options.overrides.clone();
-        if let (Some(p), Some(life)) = (&profile, d.env.token_lifetime)
-            && p.starts_with("novnc")
-            && life < 300.0
-        {
-            // The token is bound to the lease; keep the profile's
-            // renewal-to-TTL ratio (120 s of 300 s).
-            overrides.insert(0, format!("lease_ttl={life}s"));
-            overrides.insert(1, format!("renewal_interval={}s", (life * 0.4).max(1.0)));
-        }
+        let observed = profile
+            .as_deref()
+            .map(|p| observed_constants(p, &s, &d.env))
+            .unwrap_or_default();
+        // The user's overrides win over what the capture suggests.
+        let overrides: Vec<String> = observed
+            .iter()
+            .cloned()
+            .chain(options.overrides.iter().cloned())
+            .collect();
         let mut violations = match &profile {
             Some(p) => match whatif::constants(p, &timeline, &overrides) {
                 Ok(c) => conformance::check(&s, p, &c),
@@ -228,6 +241,7 @@ pub fn triage(
             profile_basis: basis,
             violations,
             environment: Some(timeline),
+            constants_from_capture: observed,
             what_if,
         });
     }
@@ -261,6 +275,41 @@ pub fn triage(
     }
 }
 
+/// Constants the capture pins down for the what-if: the display tab's
+/// token lifetime (bound to its lease, so the renewal keeps the profile's
+/// 120-of-300 ratio), the delay before its reconnect, and that it did
+/// reconnect after a close without a close frame.
+fn observed_constants(profile: &str, s: &Session, env: &diagnose::EnvFacts) -> Vec<String> {
+    let mut out = Vec::new();
+    if !profile.starts_with("novnc") {
+        return out;
+    }
+    if let Some(life) = env.token_lifetime.filter(|l| *l < 300.0) {
+        out.push(format!("lease_ttl={life}s"));
+        out.push(format!("renewal_interval={}s", (life * 0.4).max(1.0)));
+    }
+    let drop = s.generations.first().and_then(|g| {
+        let c = g.channels.iter().find_map(|c| c.closes.first())?;
+        Some((c.at, c.how != "ws_close"))
+    });
+    let retry = s
+        .attempts
+        .iter()
+        .map(|a| a.at)
+        .chain(s.generations.iter().skip(1).map(|g| g.started_at))
+        .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.min(a))));
+    if let (Some((at, no_frame)), Some(r)) = (drop, retry)
+        && r > at
+    {
+        out.push("auto_reconnect=true".to_string());
+        out.push(format!("reconnect_delay={}ms", ((r - at) * 1000.0).round()));
+        if no_frame {
+            out.push("pr_clean_assumption=true".into());
+        }
+    }
+    out
+}
+
 pub fn outcome_str(o: diagnose::SessionOutcome) -> &'static str {
     use diagnose::SessionOutcome::*;
     match o {
@@ -268,6 +317,7 @@ pub fn outcome_str(o: diagnose::SessionOutcome) -> &'static str {
         Recovered => "recovered",
         Disconnected => "disconnected",
         DeadSession => "dead_session",
+        Refused => "refused",
     }
 }
 
@@ -291,9 +341,7 @@ fn link_relay_evidence(triaged: &mut [SessionTriage]) {
         let at = leg_start + close.at - triaged[j].session.start.as_secs_f64();
         let text = format!(
             "its upstream leg to {} was closed by the relay's side ({} {}) at T+{at:.3}",
-            triaged[i].session.server,
-            close.by,
-            close.how
+            triaged[i].session.server, close.by, close.how
         );
         let front = &mut triaged[j];
         let near = front.diagnosis.at.is_some_and(|e| (e - at).abs() <= 0.05);

@@ -12,7 +12,13 @@ fn t(s: Option<f64>) -> String {
 pub fn text(tr: &Triage) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "triage {}", tr.input);
-    if let (Some(i), Some(outcome)) = (tr.primary, tr.outcome) {
+    if let (Some(i), Some("open")) = (tr.primary, tr.outcome) {
+        let _ = writeln!(
+            o,
+            "{} OPEN: nothing ended the session before the capture did",
+            tr.sessions[i].session.kind
+        );
+    } else if let (Some(i), Some(outcome)) = (tr.primary, tr.outcome) {
         let _ = writeln!(
             o,
             "{} {} at {}: {} on {}{}",
@@ -178,6 +184,16 @@ fn session(o: &mut String, i: usize, st: &SessionTriage) {
                 .unwrap_or_default()
         );
     }
+    for r in &s.requests {
+        let _ = writeln!(
+            o,
+            "  http request {} at {}: {} B sent, {} B received",
+            r.connection,
+            t(Some(r.at)),
+            r.bytes_c2s,
+            r.bytes_s2c
+        );
+    }
     if !d.observations.is_empty() {
         let _ = writeln!(o, "  observed:");
         for e in &d.observations {
@@ -289,8 +305,16 @@ fn session(o: &mut String, i: usize, st: &SessionTriage) {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "  what-if (environment from the capture: {}):",
-            if env.is_empty() { "no events" } else { &env }
+            "  what-if (environment from the capture: {}{}):",
+            if env.is_empty() { "no events" } else { &env },
+            if st.constants_from_capture.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; constants from the capture: {}",
+                    st.constants_from_capture.join(", ")
+                )
+            }
         );
         for w in &st.what_if {
             let _ = writeln!(o, "    {:<48} {}", w.run, w.summary);

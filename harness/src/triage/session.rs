@@ -124,6 +124,15 @@ pub struct Attempt {
     pub upgrade: Option<Upgrade>,
 }
 
+/// A plain HTTP connection beside the session.
+#[derive(Clone, Debug, Serialize)]
+pub struct Request {
+    pub at: f64,
+    pub connection: ConnectionId,
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+}
+
 /// All connections of one user-visible session on one clock.
 #[derive(Clone, Debug, Serialize)]
 pub struct Session {
@@ -136,6 +145,10 @@ pub struct Session {
     pub duration: f64,
     pub generations: Vec<Generation>,
     pub attempts: Vec<Attempt>,
+    /// Plain HTTP exchanges with the same server (token or lease
+    /// requests), by time: evidence of what the client did between
+    /// generations.
+    pub requests: Vec<Request>,
     /// Another session this one is the upstream leg of (a relay such as
     /// websockify opened it right after the client's upgrade).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,7 +274,12 @@ fn channel_name(report: &ConnectionReport) -> String {
     if let Some(ch) = report.session.as_ref().and_then(|s| s.channel.clone()) {
         return ch;
     }
-    let stack: Vec<&str> = report.stack.iter().copied().filter(|s| *s != "tcp").collect();
+    let stack: Vec<&str> = report
+        .stack
+        .iter()
+        .copied()
+        .filter(|s| *s != "tcp")
+        .collect();
     if stack.is_empty() {
         format!("{:?}", report.protocol).to_lowercase()
     } else {
@@ -469,8 +487,11 @@ fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
 /// each session's first packet, or `origin` when the clock has one (a ryll
 /// ring is stamped with the session clock).
 pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
-    let by_id: BTreeMap<ConnectionId, &ConnectionReport> =
-        report.connections.iter().map(|c| (c.connection, c)).collect();
+    let by_id: BTreeMap<ConnectionId, &ConnectionReport> = report
+        .connections
+        .iter()
+        .map(|c| (c.connection, c))
+        .collect();
     // Key: the server endpoint; SPICE sessions and single-stream protocols
     // to one endpoint are successive generations of one session.
     let mut groups: BTreeMap<String, Vec<&ConnSummary>> = BTreeMap::new();
@@ -484,11 +505,21 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
         let end = flows.iter().map(|f| f.last).max().unwrap_or(start);
         let mut gens: Vec<Generation> = Vec::new();
         let mut attempts = Vec::new();
+        let mut requests = Vec::new();
         let mut spice_gen: BTreeMap<u64, usize> = BTreeMap::new();
         let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
         for f in flows {
             let rep = by_id.get(&f.id).copied();
             let ch = build_channel(f, rep, start, end);
+            if rep.is_some_and(|r| r.protocol == Protocol::Http) && ch.upgrade.is_none() {
+                requests.push(Request {
+                    at: ch.opened_at,
+                    connection: f.id,
+                    bytes_c2s: f.c2s.bytes,
+                    bytes_s2c: f.s2c.bytes,
+                });
+                continue;
+            }
             if let Some(result) = refused(f, &ch) {
                 attempts.push(Attempt {
                     at: ch.opened_at,
@@ -505,9 +536,22 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
                     ch.stack.trim_start_matches("tcp/").to_string()
                 })
                 .or_default() += 1;
-            let sid = rep.and_then(|r| r.session.as_ref()).and_then(|s| s.session_id);
+            let sid = rep
+                .and_then(|r| r.session.as_ref())
+                .and_then(|s| s.session_id);
+            // Without a session id, a connection that opens while the
+            // current generation is still up belongs to it (TLS channels,
+            // parallel legs); one that opens after all closed is a reconnect.
+            let overlapping = sid.is_none()
+                && gens.last().is_some_and(|g| {
+                    g.spice_session_id.is_none()
+                        && g.channels
+                            .iter()
+                            .any(|c| c.closes.first().is_none_or(|x| x.at > ch.opened_at))
+                });
             let slot = match sid.and_then(|s| spice_gen.get(&s).copied()) {
                 Some(i) => i,
+                None if overlapping => gens.len() - 1,
                 None => {
                     gens.push(Generation {
                         index: gens.len(),
@@ -542,6 +586,7 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
             duration: rel(end, start),
             generations: gens,
             attempts,
+            requests,
             relay_of: None,
             bucket: rel(end, start).max(1e-6) / DENSITY_BUCKETS as f64,
         });

@@ -3,6 +3,7 @@
 //! silence, closes, failed reconnect attempts and the end the diagnosis names.
 
 use super::SessionTriage;
+use super::diagnose::ChannelFacts;
 use std::fmt::Write as _;
 
 const WIDTH: f64 = 1200.0;
@@ -29,8 +30,9 @@ fn tick_step(span: f64) -> f64 {
         .unwrap_or(10.0 * mag)
 }
 
-/// Renders one triaged session as SVG.
-pub fn render(st: &SessionTriage, title: &str) -> String {
+/// Renders one triaged session as SVG. `zip` adds a lane per channel of a
+/// bug report's own record (last receive, send and ping; the end).
+pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
     let s = &st.session;
     let d = &st.diagnosis;
     let lanes: Vec<_> = s
@@ -38,15 +40,24 @@ pub fn render(st: &SessionTriage, title: &str) -> String {
         .iter()
         .flat_map(|g| g.channels.iter().map(move |c| (g.index, c)))
         .collect();
+    let zip_end = zip
+        .iter()
+        .flat_map(|f| [f.last_recv, f.last_send, f.ended_at])
+        .flatten()
+        .fold(0.0, f64::max);
     let span = s
         .duration
+        .max(zip_end)
         .max(d.at.unwrap_or(0.0))
         .max(s.attempts.iter().map(|a| a.at).fold(0.0, f64::max))
         .max(1e-3)
         * 1.02;
     let plot_w = WIDTH - LEFT - RIGHT;
     let x = |t: f64| LEFT + (t / span).clamp(0.0, 1.0) * plot_w;
-    let height = TOP + LANE * lanes.len().max(1) as f64 + 110.0;
+    // Labels near the right edge grow leftwards so they stay in the picture.
+    let right_half = |px: f64| px > LEFT + plot_w * 0.6;
+    let rows = lanes.len() + zip.len();
+    let height = TOP + LANE * rows.max(1) as f64 + 110.0;
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -71,7 +82,7 @@ pub fn render(st: &SessionTriage, title: &str) -> String {
         r##"<text x="{LEFT}" y="42" font-size="13" fill="#b00">{}</text>"##,
         esc(&headline)
     );
-    let bottom = TOP + LANE * lanes.len().max(1) as f64;
+    let bottom = TOP + LANE * rows.max(1) as f64;
     // Time axis with ticks.
     let step = tick_step(span);
     let mut tick = 0.0;
@@ -104,12 +115,17 @@ pub fn render(st: &SessionTriage, title: &str) -> String {
             let hi = at + super::diagnose::SPICE_CONNECTIVITY_TICK;
             let _ = writeln!(
                 o,
-                r##"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#f4c542" fill-opacity="0.18"/><text x="{:.1}" y="{:.1}" fill="#a07800" font-size="11">connectivity timer window (inferred)</text>"##,
+                r##"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#f4c542" fill-opacity="0.18"/><text x="{:.1}" y="{:.1}" fill="#a07800" font-size="11" text-anchor="{}">connectivity timer window (inferred)</text>"##,
                 x(at),
                 (x(hi) - x(at)).max(1.0),
                 bottom - TOP,
-                x(at) + 3.0,
-                TOP - 6.0
+                if right_half(x(at)) {
+                    x(at) - 3.0
+                } else {
+                    x(at) + 3.0
+                },
+                TOP - 6.0,
+                if right_half(x(at)) { "end" } else { "start" }
             );
         }
     }
@@ -177,19 +193,89 @@ pub fn render(st: &SessionTriage, title: &str) -> String {
                 m.dir, m.what, m.at
             );
         }
-        for cl in &c.closes {
+        for (k, cl) in c.closes.iter().enumerate() {
             let cx = x(cl.at);
             let colour = if cl.by == "server" { "#b00" } else { "#6a1b9a" };
-            let _ = writeln!(
-                o,
-                r##"<path d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="{colour}" stroke-width="2.5"/><text x="{:.1}" y="{:.1}" fill="{colour}" font-size="10">{} {}{}</text>"##,
-                cx - 5.0,
-                mid - 5.0,
-                cx + 7.0,
-                y0 + 11.0,
+            let what = format!(
+                "{} {}{}",
                 cl.by,
                 esc(&cl.how),
                 cl.code.map(|k| format!(" {k}")).unwrap_or_default()
+            );
+            let _ = writeln!(
+                o,
+                r##"<path d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="{colour}" stroke-width="2.5"><title>{what} T+{:.3}</title></path>"##,
+                cx - 5.0,
+                mid - 5.0,
+                cl.at
+            );
+            // Only the first close is labelled: the answer to it lands on
+            // the same pixel.
+            if k == 0 {
+                let _ = writeln!(
+                    o,
+                    r##"<text x="{:.1}" y="{:.1}" fill="{colour}" font-size="10" text-anchor="{}">{what}</text>"##,
+                    if right_half(cx) { cx - 8.0 } else { cx + 7.0 },
+                    y0 + 11.0,
+                    if right_half(cx) { "end" } else { "start" }
+                );
+            }
+        }
+    }
+    for (k, f) in zip.iter().enumerate() {
+        let y0 = TOP + LANE * (lanes.len() + k) as f64;
+        let mid = y0 + LANE / 2.0;
+        let _ = writeln!(
+            o,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{} <tspan fill="#888">zip record</tspan></text>"##,
+            LEFT - 8.0,
+            mid + 4.0,
+            esc(&f.channel)
+        );
+        let last = [f.last_recv, f.last_send]
+            .into_iter()
+            .flatten()
+            .fold(0.0, f64::max);
+        if last > 0.0 {
+            let _ = writeln!(
+                o,
+                r##"<line x1="{:.1}" y1="{mid:.1}" x2="{:.1}" y2="{mid:.1}" stroke="#4a7fc1" stroke-width="3"/>"##,
+                x(0.0),
+                x(last)
+            );
+        }
+        if let Some(p) = f.last_ping_recv {
+            let px = x(p);
+            let _ = writeln!(
+                o,
+                r##"<path d="M{px:.1},{:.1} l-4,-7 h8 z" fill="#e07b00"><title>last ping received T+{p:.3}</title></path>"##,
+                mid + 12.0
+            );
+        }
+        for (t, label) in [(f.last_recv, "last recv"), (f.last_send, "last send")] {
+            if let Some(t) = t {
+                let _ = writeln!(
+                    o,
+                    r##"<circle cx="{:.1}" cy="{mid:.1}" r="3.5" fill="{}"><title>{label} T+{t:.3}</title></circle>"##,
+                    x(t),
+                    if label == "last recv" {
+                        "#4a7fc1"
+                    } else {
+                        "#2a9d3a"
+                    }
+                );
+            }
+        }
+        if let Some(end) = f.ended_at {
+            let ex = x(end);
+            let _ = writeln!(
+                o,
+                r##"<path d="M{:.1},{:.1} l10,10 m0,-10 l-10,10" stroke="#6a1b9a" stroke-width="2.5"/><text x="{:.1}" y="{:.1}" fill="#6a1b9a" font-size="10">{}</text>"##,
+                ex - 5.0,
+                mid - 5.0,
+                ex + 7.0,
+                y0 + 11.0,
+                esc(f.ended_by.as_deref().unwrap_or("ended"))
             );
         }
     }
@@ -197,9 +283,10 @@ pub fn render(st: &SessionTriage, title: &str) -> String {
         let ax = x(a.at);
         let _ = writeln!(
             o,
-            r##"<line x1="{ax:.1}" y1="{TOP}" x2="{ax:.1}" y2="{bottom}" stroke="#b00" stroke-dasharray="3,3"/><text x="{ax:.1}" y="{:.1}" fill="#b00" font-size="10" transform="rotate(-90 {ax:.1} {:.1})">attempt {}: {}</text>"##,
+            r##"<line x1="{ax:.1}" y1="{TOP}" x2="{ax:.1}" y2="{bottom}" stroke="#b00" stroke-dasharray="3,3"/><text x="{:.1}" y="{:.1}" fill="#b00" font-size="10" text-anchor="{}">attempt {}: {}</text>"##,
+            if right_half(ax) { ax - 3.0 } else { ax + 3.0 },
             bottom - 4.0,
-            bottom - 4.0,
+            if right_half(ax) { "end" } else { "start" },
             a.connection,
             esc(&a.result)
         );
@@ -208,10 +295,11 @@ pub fn render(st: &SessionTriage, title: &str) -> String {
         let ex = x(at);
         let _ = writeln!(
             o,
-            r##"<line x1="{ex:.1}" y1="{:.1}" x2="{ex:.1}" y2="{bottom}" stroke="#b00" stroke-width="2"/><text x="{:.1}" y="{:.1}" fill="#b00" font-weight="bold">{}</text>"##,
+            r##"<line x1="{ex:.1}" y1="{:.1}" x2="{ex:.1}" y2="{bottom}" stroke="#b00" stroke-width="2"/><text x="{:.1}" y="{:.1}" fill="#b00" font-weight="bold" text-anchor="{}">{}</text>"##,
             TOP - 18.0,
-            ex + 4.0,
+            if right_half(ex) { ex - 4.0 } else { ex + 4.0 },
             TOP - 20.0,
+            if right_half(ex) { "end" } else { "start" },
             esc(d.cause.as_deref().unwrap_or("end"))
         );
     }

@@ -52,7 +52,11 @@ pub fn variants(profile: &str) -> Vec<&'static str> {
 }
 
 /// Every constant of `spec` (name@variant) on `timeline`, overrides applied.
-pub fn constants(spec: &str, timeline: &Timeline, overrides: &[String]) -> Result<Constants, String> {
+pub fn constants(
+    spec: &str,
+    timeline: &Timeline,
+    overrides: &[String],
+) -> Result<Constants, String> {
     let mut c = match crate::model::profiles::resolve(spec) {
         Some(r) => {
             let (p, v) = r?;
@@ -208,7 +212,10 @@ pub fn run_all(
         without.events.retain(|e| !stall(e));
         let spec = format!("{profile}@{variant}");
         if let Ok(verdict) = run_timeline(&without, input, &spec, overrides) {
-            out.push(summarize(format!("{spec} without the client stall"), verdict));
+            out.push(summarize(
+                format!("{spec} without the client stall"),
+                verdict,
+            ));
         }
     }
     out

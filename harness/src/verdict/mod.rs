@@ -118,6 +118,24 @@ pub struct Verdict {
     pub channels: Vec<ChannelSummary>,
     /// Simulation steps taken (a livelock guard bounds them).
     pub steps: u64,
+    /// For a replay of a capture: what triage said of the recorded session
+    /// whose environment this run re-played.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureDiagnosis>,
+}
+
+/// The recorded session's diagnosis, as a replay of its capture carries it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CaptureDiagnosis {
+    pub outcome: String,
+    pub at: Option<f64>,
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    pub origin: Option<String>,
+    /// Every explanation considered, most likely first.
+    pub explanations: Vec<String>,
+    /// Codes of the recorded client's conformance violations.
+    pub violations: Vec<String>,
 }
 
 fn fmt_t(t: f64) -> String {

@@ -888,6 +888,7 @@ impl<'a> Run<'a> {
             leases: self.leases,
             channels: vec![self.summary],
             steps: self.steps,
+            capture: None,
         }
     }
 

@@ -454,6 +454,7 @@ impl Run<'_> {
             leases: Vec::new(),
             channels: vec![self.summary],
             steps: self.steps,
+            capture: None,
         }
     }
 }

@@ -281,5 +281,6 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         leases: Vec::new(),
         channels: vec![summary],
         steps,
+        capture: None,
     }
 }
