@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tether::capture::bugreport::{FixtureEnd, Flavor, RingMessage, write_fixture};
 use tether::decode::spice::wire::build;
 use tether::timeline::Micros;
-use tether::triage::{Triage, TriageOptions, render, svg, triage_path};
+use tether::triage::{Triage, TriageOptions, render, svg, triage_path, triage_reader};
 
 fn corpus(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
@@ -16,8 +16,25 @@ fn ms(n: u64) -> Micros {
     Micros(n * 1000)
 }
 
+/// Named by its path from the repository root, so goldens do not depend
+/// on where the checkout lives.
 fn run(rel: &str) -> Triage {
-    triage_path(&corpus(rel), &TriageOptions::default()).unwrap()
+    let bytes = std::fs::read(corpus(rel)).unwrap();
+    let zip = tether::capture::bugreport::looks_like_zip(&bytes);
+    triage_reader(&bytes[..], rel, zip, &TriageOptions::default()).unwrap()
+}
+
+#[test]
+fn triage_path_reads_zips_and_captures_alike() {
+    for rel in [
+        "corpora/bugreports/ryll-session-001b-inputs.zip",
+        "corpora/recorded/spice-killed.pcap",
+    ] {
+        let by_path = triage_path(&corpus(rel), &TriageOptions::default()).unwrap();
+        let by_reader = run(rel);
+        assert_eq!(by_path.cause, by_reader.cause);
+        assert_eq!(by_path.at, by_reader.at);
+    }
 }
 
 /// Seed 002, session-001b (zip 3): ryll on an idle desktop. The server
