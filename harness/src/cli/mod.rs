@@ -9,6 +9,7 @@ pub mod flows;
 pub mod generate;
 mod input;
 pub mod merge;
+pub mod proxy;
 pub mod replay;
 pub mod run;
 pub mod sweep;
@@ -42,6 +43,8 @@ enum Command {
     Sweep(sweep::Args),
     /// Merge the JSON of `sweep --shard` or `replay --shard` runs into one report.
     Merge(merge::Args),
+    /// Forward a live session, record it, inject faults and judge it as it runs.
+    Proxy(Box<proxy::Args>),
 }
 
 pub fn main() -> ExitCode {
@@ -55,5 +58,6 @@ pub fn main() -> ExitCode {
         Command::Bisect(a) => bisect::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Proxy(a) => proxy::run(*a),
     }
 }
