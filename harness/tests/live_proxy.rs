@@ -5,7 +5,8 @@
 //! `tether decode` would) to the same thing the live decode saw, with the
 //! RSTs at the fault time.
 //!
-//! Ports: 6210-6239 on 127.0.0.1 (this area's range is 6200-6299).
+//! Ports: 6210-6219 and 6235-6239 on 127.0.0.1 (this area's range is
+//! 6200-6299; the live-*.sh recording scripts use 6220-6232).
 
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -452,4 +453,217 @@ async fn kill_with_fin_closes_both_sides_and_is_named() {
     let file = assert_file_matches_live(&report);
     let flows = flow_table(&file[..], "live.pcap", Default::default()).unwrap();
     assert_eq!(flows.rows[0].end, EndKind::Fin);
+}
+
+#[tokio::test]
+async fn dropping_ws_control_frames_loses_pongs_but_not_data_and_is_named() {
+    let server = echo_server(6219).await;
+    let plan = FaultPlan {
+        ws: Some((tether::live::faults::WsMode::DropControl, Window::ALWAYS)),
+        ..FaultPlan::default()
+    };
+    let (proxy, _lines, stop, task) =
+        start_proxy(6218, 6219, pcap_path("ws-drop-control.pcap"), plan).await;
+    let mut ws = connect(proxy).await;
+    ws.send(Message::Ping(vec![1].into())).await.unwrap();
+    ws.send(Message::text("data")).await.unwrap();
+    let got = timeout(Duration::from_secs(2), ws.next()).await.unwrap();
+    assert!(matches!(got, Some(Ok(Message::Text(_)))), "{got:?}");
+    // No pong ever comes: the server never even saw the ping.
+    let more = timeout(Duration::from_millis(500), ws.next()).await;
+    assert!(more.is_err(), "{more:?}");
+    assert_eq!(server.lock().unwrap().pings, 0);
+    assert_eq!(server.lock().unwrap().texts, 1);
+    // The client gives up the way a pong deadline does: it drops the
+    // socket (a close frame would be eaten too: it is a control frame).
+    drop(ws);
+    sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.lock().unwrap().end.as_deref(), Some("eof"));
+    let _ = stop.send(());
+    let report = task.await.unwrap();
+    let v = &report.verdict;
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("proxy.ws_control_dropped"),
+        "{}",
+        v.to_text()
+    );
+    assert_eq!(v.basis, Basis::Inferred, "{}", v.to_text());
+    // The recording holds what was delivered: the ping is not in it.
+    assert_file_matches_live(&report);
+    assert_eq!(report.decoded[0].c2s.pings, 0);
+    assert_eq!(report.decoded[0].counts.c2s.get("text"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_refuse_window_closes_the_listener_then_accepts_again() {
+    let _server = echo_server(6236).await;
+    let plan = FaultPlan {
+        refuse: vec![parse_window("0s..1s").unwrap()],
+        ..FaultPlan::default()
+    };
+    let (proxy, lines, stop, task) = start_proxy(6235, 6236, pcap_path("refuse.pcap"), plan).await;
+    let e = TcpStream::connect(proxy).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+    sleep(Duration::from_millis(1300)).await;
+    let mut ws = connect(proxy).await;
+    ws.send(Message::text("back")).await.unwrap();
+    let got = timeout(Duration::from_secs(2), ws.next()).await.unwrap();
+    assert!(matches!(got, Some(Ok(Message::Text(_)))), "{got:?}");
+    let _ = stop.send(());
+    let report = task.await.unwrap();
+    let printed = lines.lock().unwrap().join("\n");
+    assert!(
+        printed.contains("refusing new connections from T+0.000s until T+1.000s"),
+        "{printed}"
+    );
+    assert!(printed.contains("accepting again at T+1.0"), "{printed}");
+    assert_eq!(report.verdict.refused_windows.len(), 1);
+    assert_eq!(report.verdict.connections.len(), 1);
+}
+
+/// The binary: flags parsed, `--duration` ends it, the verdict printed and
+/// written as JSON.
+#[tokio::test]
+async fn the_cli_runs_for_its_duration_and_prints_the_verdict() {
+    let _server = echo_server(6238).await;
+    let pcap = pcap_path("cli.pcap");
+    let json = pcap_path("cli.json");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tether"));
+    cmd.args([
+        "proxy",
+        "--listen",
+        "127.0.0.1:6237",
+        "--upstream",
+        "127.0.0.1:6238",
+    ])
+    .args(["--idle-drop", "1s", "--duration", "2500ms", "--seed", "3"])
+    .args([
+        "--profile",
+        "runner-ws@ping-only",
+        "--status-every",
+        "500ms",
+    ])
+    .arg("--record")
+    .arg(&pcap)
+    .arg("--json")
+    .arg(&json);
+    let child = tokio::task::spawn_blocking(move || cmd.output());
+    let client = async {
+        sleep(Duration::from_millis(500)).await;
+        let mut ws = connect(addr(6237)).await;
+        chat(&mut ws).await;
+        read_to_end(&mut ws, Duration::from_secs(3)).await.0
+    };
+    let (out, how) = tokio::join!(child, client);
+    let out = out.unwrap().unwrap();
+    assert_eq!(how, "reset");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.starts_with("DISCONNECTED at T+"), "{stdout}");
+    assert!(
+        stdout.contains("lb.idle_timeout on connection #0 (observed)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("seed 3"), "{stderr}");
+    assert!(stderr.contains("pong_wait in"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["cause"], "lb.idle_timeout");
+    assert_eq!(v["seed"], 3);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:6239",
+            "--upstream",
+            "127.0.0.1:1",
+        ])
+        .args(["--blackhole", "10s"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected FROM..TO"));
+}
+
+/// One row of a `live-*.pcap.tshark.txt` dump.
+struct TsharkRow {
+    time: f64,
+    src_port: u16,
+    flags: String,
+    len: u64,
+}
+
+fn tshark_rows(path: &str) -> Vec<TsharkRow> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            TsharkRow {
+                time: f[1].parse().unwrap(),
+                src_port: f[2].parse().unwrap(),
+                flags: f[4].to_string(),
+                len: f[5].parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// The recording of a real noVNC session (headless Chromium → proxy →
+/// websockify → Xvnc, corpora/record/live-novnc-idle.sh) with a 60 s idle
+/// drop: tshark and tether agree on it frame for frame, and its RSTs sit
+/// where the live verdict put the fault, 60 s after the last data.
+#[test]
+fn recorded_novnc_idle_drop_agrees_with_tshark_and_the_live_verdict() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpora/recorded/");
+    let pcap = std::fs::read(format!("{dir}live-novnc-idle.pcap")).unwrap();
+    let rows = tshark_rows(&format!("{dir}live-novnc-idle.pcap.tshark.txt"));
+    let verdict: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}live-novnc-idle.verdict.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(verdict["cause"], "lb.idle_timeout");
+    assert_eq!(verdict["outcome"], "disconnected");
+    let fault_at = verdict["started_at_epoch"].as_f64().unwrap() + verdict["at"].as_f64().unwrap();
+
+    let report =
+        decode_capture(&pcap[..], "live-novnc-idle.pcap", DecodeOptions::default()).unwrap();
+    assert_eq!(report.stats.frames as usize, rows.len());
+    assert_eq!(report.connections.len(), 1);
+    let c = &report.connections[0];
+    assert_eq!(c.stack, vec!["tcp", "ws", "rfb"]);
+    assert!(c.findings.is_empty(), "{:?}", c.findings);
+    let flows = flow_table(&pcap[..], "live-novnc-idle.pcap", Default::default()).unwrap();
+    let row = &flows.rows[0];
+    let server_port = 6221;
+    let bytes = |from_server: bool| -> u64 {
+        rows.iter()
+            .filter(|r| (r.src_port == server_port) == from_server)
+            .map(|r| r.len)
+            .sum()
+    };
+    assert_eq!((row.bytes_c2s, row.bytes_s2c), (bytes(false), bytes(true)));
+    assert_eq!(row.end, EndKind::Rst);
+    // Both RSTs, one to each side, at the fault time (the dump has ns, the
+    // verdict µs).
+    let rsts: Vec<&TsharkRow> = rows.iter().filter(|r| r.flags.contains('R')).collect();
+    assert_eq!(rsts.len(), 2);
+    for r in &rsts {
+        assert!(
+            (r.time - fault_at).abs() < 2e-6,
+            "RST at {} vs fault {fault_at}",
+            r.time
+        );
+    }
+    let last_data = rows
+        .iter()
+        .filter(|r| r.len > 0)
+        .map(|r| r.time)
+        .fold(0.0, f64::max);
+    let idle = rsts[0].time - last_data;
+    assert!(
+        (60.0..60.1).contains(&idle),
+        "idle for {idle} s before the drop"
+    );
 }

@@ -93,6 +93,8 @@ pub struct LiveVerdict {
     pub connection: Option<usize>,
     pub basis: Basis,
     pub ran_for: f64,
+    /// Wall-clock seconds of T+0: the recording's timestamps are this plus T.
+    pub started_at_epoch: f64,
     pub seed: u64,
     pub faults: Vec<String>,
     /// Connections refused while a refuse window was in force.
@@ -164,19 +166,11 @@ impl Monitor {
         }
     }
 
-    /// The `dir` sender, a real peer, closed with `how` ("FIN" or "RST");
-    /// the proxy passed it on.
+    /// The proxy heard the `dir` sender, a real peer, close with `how`
+    /// ("FIN" or "RST"). When the other side got it is a [`Monitor::saw`].
     pub fn peer_closed(&mut self, id: RecId, at: Micros, dir: Direction, how: &'static str) {
         if let Some(w) = self.w(id) {
             w.peer_close.get_or_insert((at, dir, how));
-            let saw = Saw {
-                at: t(at),
-                what: format!("{how} from the {}", side(dir)),
-            };
-            match dir {
-                Direction::ClientToServer => w.server_saw.push(saw),
-                Direction::ServerToClient => w.client_saw.push(saw),
-            }
         }
     }
 
@@ -323,12 +317,7 @@ impl Monitor {
             )
         } else if let Some((at, dir, how)) = w.peer_close {
             let by = side(dir);
-            let in_blackhole = plan.blackhole_at(at).or_else(|| {
-                // A peer often gives up just after the path comes back.
-                plan.blackholes
-                    .iter()
-                    .find(|b| b.contains(Micros(at.0.saturating_sub(1_000_000))))
-            });
+            let in_blackhole = plan.blackhole_at(at);
             let condition = conditions.last();
             if let Some(b) = in_blackhole {
                 (
@@ -405,7 +394,13 @@ impl Monitor {
 
     /// The verdict: the earliest connection a fault ended (or that died
     /// while one was in force), else the earliest that closed, else survived.
-    pub fn verdict(&self, ran_for: Micros, plan: &FaultPlan, seed: u64) -> LiveVerdict {
+    pub fn verdict(
+        &self,
+        start: Micros,
+        ran_for: Micros,
+        plan: &FaultPlan,
+        seed: u64,
+    ) -> LiveVerdict {
         let connections: Vec<ConnVerdict> = self
             .watches
             .iter()
@@ -441,6 +436,7 @@ impl Monitor {
             connection: head.map(|c| c.connection),
             basis: head.map_or(Basis::Observed, |c| c.basis),
             ran_for: t(ran_for),
+            started_at_epoch: t(start),
             seed,
             faults: plan.describe(),
             refused_windows: self.refused_windows.clone(),
@@ -559,7 +555,7 @@ mod tests {
             true,
         );
         m.saw(RecId(1), s(3.0), true, "RST from the proxy".into());
-        let v = m.verdict(s(5.0), &FaultPlan::default(), 1);
+        let v = m.verdict(Micros::ZERO, s(5.0), &FaultPlan::default(), 1);
         assert_eq!(v.outcome, Outcome::Disconnected);
         assert_eq!(v.cause.as_deref(), Some("lb.idle_timeout"));
         assert_eq!(
@@ -589,7 +585,7 @@ mod tests {
         };
         m.opened(RecId(0), s(0.0), addr(40000), addr(5900));
         m.peer_closed(RecId(0), s(95.0), Direction::ServerToClient, "FIN");
-        let v = m.verdict(s(130.0), &plan, 1);
+        let v = m.verdict(Micros::ZERO, s(130.0), &plan, 1);
         assert_eq!(v.cause.as_deref(), Some("network.blackhole"));
         assert_eq!(v.basis, Basis::Inferred);
         assert!(
@@ -598,7 +594,7 @@ mod tests {
                 .contains("the server closed (FIN) at T+95.000s")
         );
         // The same close outside the window is the server's own doing.
-        let v = m.verdict(s(130.0), &FaultPlan::default(), 1);
+        let v = m.verdict(Micros::ZERO, s(130.0), &FaultPlan::default(), 1);
         assert_eq!(v.cause.as_deref(), Some("tcp.fin_from_server"));
         assert_eq!(v.basis, Basis::Observed);
     }

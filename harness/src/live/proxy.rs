@@ -266,7 +266,7 @@ pub async fn run(
         }
         None => (Vec::new(), Vec::new()),
     };
-    let verdict = h.monitor.verdict(ran_for, &cfg.plan, cfg.seed);
+    let verdict = h.monitor.verdict(clock.epoch, ran_for, &cfg.plan, cfg.seed);
     Ok(LiveReport {
         verdict,
         start_epoch: clock.epoch,
@@ -442,9 +442,11 @@ impl Conn {
     }
 
     fn can_read(&self, dir: Direction, now: Micros) -> bool {
+        // Reading goes on in a blackhole (the data is held, not delivered):
+        // the peers' kernels acknowledge it either way, and the proxy gets
+        // to see when a peer gives up.
         self.socks[src(dir)].is_some()
             && !self.eof[dir.index()]
-            && !self.cfg.plan.blackholed(now)
             && self.queued[dir.index()] < MAX_QUEUED
     }
 
@@ -544,6 +546,18 @@ impl Conn {
     }
 
     async fn on_time(&mut self, now: Micros) {
+        // A FIN heard during a blackhole goes on once it ends.
+        for d in [C2S, S2C] {
+            let i = d.index();
+            if self.eof[i]
+                && !self.fin_sent[i]
+                && self.queue[i].is_empty()
+                && !self.dropped
+                && !self.cfg.plan.blackholed(now)
+            {
+                self.send_fin(d, now).await;
+            }
+        }
         let plan = &self.cfg.plan;
         if plan.blackholed(now) && !self.blackhole_noted && !self.done() {
             self.blackhole_noted = true;
@@ -688,7 +702,10 @@ impl Conn {
             Ok(0) if self.dropped => self.reset_forgotten(dir, now, 0),
             Ok(0) => {
                 self.eof[dir.index()] = true;
-                if self.queue[dir.index()].is_empty() {
+                lock(&self.hub)
+                    .monitor
+                    .peer_closed(self.id, now, dir, "FIN");
+                if self.queue[dir.index()].is_empty() && !self.cfg.plan.blackholed(now) {
                     self.send_fin(dir, now).await;
                 }
             }
@@ -759,9 +776,16 @@ impl Conn {
     /// The sender of `dir` reset its socket: pass the RST on.
     fn peer_reset(&mut self, dir: Direction, now: Micros, e: io::Error) {
         self.record_rst(now, dir);
-        lock(&self.hub)
-            .monitor
-            .peer_closed(self.id, now, dir, "RST");
+        {
+            let mut h = lock(&self.hub);
+            h.monitor.peer_closed(self.id, now, dir, "RST");
+            h.monitor.saw(
+                self.id,
+                now,
+                dir == S2C,
+                format!("RST from the {}", dir.sender()),
+            );
+        }
         self.abort(dst(dir));
         self.socks[src(dir)] = None;
         self.info(now, format!("{} reset the connection ({e})", dir.sender()));
@@ -776,9 +800,12 @@ impl Conn {
         }
         self.fin_sent[dir.index()] = true;
         self.record_fin(now, dir);
-        lock(&self.hub)
-            .monitor
-            .peer_closed(self.id, now, dir, "FIN");
+        lock(&self.hub).monitor.saw(
+            self.id,
+            now,
+            dir == S2C,
+            format!("FIN from the {}", dir.sender()),
+        );
     }
 
     async fn write(&mut self, dir: Direction) {
@@ -821,9 +848,16 @@ impl Conn {
                 // The receiver reset: pass its RST back to the sender.
                 let back = dir.reverse();
                 self.record_rst(now, back);
-                lock(&self.hub)
-                    .monitor
-                    .peer_closed(self.id, now, back, "RST");
+                {
+                    let mut h = lock(&self.hub);
+                    h.monitor.peer_closed(self.id, now, back, "RST");
+                    h.monitor.saw(
+                        self.id,
+                        now,
+                        back == S2C,
+                        format!("RST from the {}", back.sender()),
+                    );
+                }
                 self.socks[dst(dir)] = None;
                 self.abort(src(dir));
                 self.info(now, format!("{} reset the connection ({e})", back.sender()));
