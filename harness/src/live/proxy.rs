@@ -441,7 +441,7 @@ impl Conn {
         self.socks.iter().all(Option::is_none) || (self.fin_sent[0] && self.fin_sent[1])
     }
 
-    fn can_read(&self, dir: Direction, now: Micros) -> bool {
+    fn can_read(&self, dir: Direction) -> bool {
         // Reading goes on in a blackhole (the data is held, not delivered):
         // the peers' kernels acknowledge it either way, and the proxy gets
         // to see when a peer gives up.
@@ -501,8 +501,8 @@ impl Conn {
                 tokio::select! {
                     biased;
                     _ = stop.changed() => Ev::Stop,
-                    _ = readable(a), if self.can_read(C2S, now) => Ev::Read(C2S),
-                    _ = readable(b), if self.can_read(S2C, now) => Ev::Read(S2C),
+                    _ = readable(a), if self.can_read(C2S) => Ev::Read(C2S),
+                    _ = readable(b), if self.can_read(S2C) => Ev::Read(S2C),
                     _ = writable(b), if self.can_write(C2S, now) => Ev::Write(C2S),
                     _ = writable(a), if self.can_write(S2C, now) => Ev::Write(S2C),
                     _ = tokio::time::sleep_until(wake) => Ev::Tick,
