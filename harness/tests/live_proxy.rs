@@ -5,7 +5,7 @@
 //! `tether decode` would) to the same thing the live decode saw, with the
 //! RSTs at the fault time.
 //!
-//! Ports: 6210-6219 and 6235-6239 on 127.0.0.1 (this area's range is
+//! Ports: 6210-6219 and 6235-6243 on 127.0.0.1 (this area's range is
 //! 6200-6299; the live-*.sh recording scripts use 6220-6232).
 
 use futures_util::{SinkExt, StreamExt};
@@ -720,4 +720,64 @@ fn recorded_spice_blackhole_holds_everything_inside_the_window() {
             f.time
         );
     }
+}
+
+#[tokio::test]
+async fn a_bandwidth_cap_paces_delivery() {
+    let _server = echo_server(6241).await;
+    let plan = FaultPlan {
+        bandwidth: Some((16 * 1024, Window::ALWAYS)),
+        ..FaultPlan::default()
+    };
+    let (proxy, _lines, stop, task) =
+        start_proxy(6240, 6241, pcap_path("bandwidth.pcap"), plan).await;
+    let mut ws = connect(proxy).await;
+    // 8 KiB each way at 16 KiB/s: half a second each way.
+    let big = "x".repeat(8 * 1024);
+    let sent = Instant::now();
+    ws.send(Message::text(big.clone())).await.unwrap();
+    let got = timeout(Duration::from_secs(5), ws.next()).await.unwrap();
+    let rtt = sent.elapsed();
+    assert!(matches!(&got, Some(Ok(Message::Text(t))) if t.len() == big.len()));
+    assert!(rtt >= Duration::from_millis(800), "8 KiB echoed in {rtt:?}");
+    assert!(rtt < Duration::from_millis(2500), "8 KiB echoed in {rtt:?}");
+    let _ = stop.send(());
+    let report = task.await.unwrap();
+    assert_file_matches_live(&report);
+}
+
+/// Ctrl-C (SIGINT) ends the proxy gracefully: verdict printed, recording
+/// complete.
+#[test]
+fn sigint_stops_the_cli_with_a_verdict_and_a_readable_recording() {
+    let pcap = pcap_path("sigint.pcap");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:6242",
+            "--upstream",
+            "127.0.0.1:6243",
+        ])
+        .arg("--record")
+        .arg(&pcap)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("SURVIVED"), "{stdout}");
+    let file = std::fs::read(&pcap).unwrap();
+    // A pcap header and nothing else: no connection came.
+    assert_eq!(file.len(), 24);
+    let report = decode_capture(&file[..], "sigint.pcap", DecodeOptions::default()).unwrap();
+    assert!(report.connections.is_empty());
 }
