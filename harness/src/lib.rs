@@ -9,6 +9,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod flow;
+pub mod live;
 pub mod model;
 pub mod sweep;
 pub mod timeline;

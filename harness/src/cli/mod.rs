@@ -9,6 +9,7 @@ pub mod flows;
 pub mod generate;
 mod input;
 pub mod merge;
+pub mod proxy;
 pub mod replay;
 pub mod run;
 pub mod sweep;
@@ -45,6 +46,8 @@ enum Command {
     Triage(triage::Args),
     /// Merge the JSON of `sweep --shard` or `replay --shard` runs into one report.
     Merge(merge::Args),
+    /// Forward a live session, record it, inject faults and judge it as it runs.
+    Proxy(Box<proxy::Args>),
 }
 
 pub fn main() -> ExitCode {
@@ -59,5 +62,6 @@ pub fn main() -> ExitCode {
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Triage(a) => triage::run(a),
+        Command::Proxy(a) => proxy::run(*a),
     }
 }

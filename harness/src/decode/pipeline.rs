@@ -189,6 +189,17 @@ impl Decoder {
         self.conns.get_mut(conn.0 as usize).and_then(Option::as_mut)
     }
 
+    /// A connection as decoded so far, with its current protocol stack
+    /// (for live mode, which reports while the connection runs).
+    pub fn peek(&self, conn: ConnectionId) -> Option<(&ConnectionReport, Vec<&'static str>)> {
+        let state = self.conns.get(conn.0 as usize)?.as_ref()?;
+        let stack = match &state.stage {
+            Stage::Decoding(d) => d.stack(),
+            _ => state.report.stack.clone(),
+        };
+        Some((&state.report, stack))
+    }
+
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
         for mut state in std::mem::take(&mut self.conns).into_iter().flatten() {
             if let Stage::Decoding(d) = &state.stage {
