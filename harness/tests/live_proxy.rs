@@ -323,9 +323,22 @@ async fn idle_drop_with_rst_is_named_and_recorded_at_the_fault_time() {
     assert_eq!(flows.rows.len(), 1);
     assert_eq!(flows.rows[0].end, EndKind::Rst);
     assert_eq!(flows.rows[0].server, "127.0.0.1:6211");
-    // TODO(triage, issue 8): run `tether triage` on `report.pcap` and assert
-    // its JSON `diagnosis.cause` is "lb.idle_timeout" like this verdict.
-    // The lead adds this check when triage lands on main.
+    // The recording, triaged like any capture, names the same cause.
+    let tr = tether::triage::triage_reader(
+        &file[..],
+        "live.pcap",
+        false,
+        &tether::triage::TriageOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(tr.cause.as_deref(), Some("lb.idle_timeout"));
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let lb = st.environment.as_ref().unwrap().lb.as_ref().unwrap();
+    assert_eq!(
+        lb.idle_timeout.0,
+        Micros(2_000_000),
+        "the fitted idle timeout"
+    );
 }
 
 #[tokio::test]

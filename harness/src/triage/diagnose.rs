@@ -329,6 +329,15 @@ pub fn diagnose(
             against: c.against,
         })
         .collect();
+    // The environment the what-if replays follows the leading explanation:
+    // a reset from a load balancer or a close by the server's own timer is
+    // not the server dying.
+    if let Some(top) = explanations.first()
+        && !matches!(top.cause.as_str(), "server.killed" | "http.401_stale_token")
+    {
+        env.server_killed = None;
+        env.server_back = None;
+    }
     let best = explanations
         .first()
         .filter(|e| e.against.is_empty() || outcome != SessionOutcome::Open);
@@ -812,8 +821,22 @@ fn generic_rules(
             .filter(|l| *l < x.at - 0.5)
             .fold(c.opened_at, f64::max);
         let idle = x.at - last_data;
-        let Some(n) = LB_TIMEOUTS.iter().find(|n| (idle - **n).abs() <= 1.0) else {
-            continue;
+        let rst_both = c.closes.iter().filter(|y| y.how == "rst").count() >= 2
+            && c.closes
+                .iter()
+                .all(|y| y.how == "rst" && (y.at - x.at).abs() <= SAME_INSTANT);
+        // A usual product default, or, when both ends were reset at once
+        // (no peer does that), whatever the quiet spell measured.
+        let n = match LB_TIMEOUTS.iter().find(|n| (idle - **n).abs() <= 1.0) {
+            Some(n) => *n,
+            None if rst_both && idle >= 1.0 => {
+                if idle >= 10.0 {
+                    idle.round()
+                } else {
+                    (idle * 10.0).round() / 10.0
+                }
+            }
+            None => continue,
         };
         let mut supports = vec![format!(
             "{} was idle both ways for {idle:.1} s, then {} {} at {}",
@@ -822,9 +845,11 @@ fn generic_rules(
             x.how,
             t(x.at)
         )];
-        let rst_both = c.closes.iter().filter(|y| y.how == "rst").count() >= 2;
         if rst_both {
-            supports.push("both ends received a reset: a middlebox, not either peer".into());
+            supports.push(
+                "both ends received a reset at the same instant: a middlebox, not either peer"
+                    .into(),
+            );
         }
         let pings = c.marks.iter().any(|m| m.what == "ping" && m.at > last_data);
         let mut against = Vec::new();
@@ -841,7 +866,7 @@ fn generic_rules(
             against,
             fits: true,
         });
-        env.lb_idle = Some((*n, x.how == "rst"));
+        env.lb_idle = Some((n, x.how == "rst"));
         break;
     }
 
