@@ -23,6 +23,7 @@ use crate::verdict::{
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::ops::{Index, IndexMut};
 
 /// Every constant of a run: environment (defaults from protocol-facts.md
 /// and the timeline), then the profile's, then the variant's.
@@ -138,6 +139,52 @@ struct Conn {
     server_close: Option<ServerClose>,
     /// The client application has seen this connection end.
     client_saw_end: bool,
+}
+
+/// The connections, each with its next network deadline (retransmission,
+/// keepalive, load balancer expiry) cached. Every mutable access marks a
+/// connection stale, so the cache cannot miss a change; the loop asks for
+/// the earliest deadline every step and most steps touch one connection.
+#[derive(Default)]
+struct Conns {
+    list: Vec<Conn>,
+    due: Vec<Option<Micros>>,
+    is_stale: Vec<bool>,
+    stale: Vec<usize>,
+}
+
+impl Conns {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn push(&mut self, c: Conn) {
+        self.list.push(c);
+        self.due.push(None);
+        self.is_stale.push(false);
+        self.mark(self.list.len() - 1);
+    }
+
+    fn mark(&mut self, k: usize) {
+        if !self.is_stale[k] {
+            self.is_stale[k] = true;
+            self.stale.push(k);
+        }
+    }
+}
+
+impl Index<usize> for Conns {
+    type Output = Conn;
+    fn index(&self, k: usize) -> &Conn {
+        &self.list[k]
+    }
+}
+
+impl IndexMut<usize> for Conns {
+    fn index_mut(&mut self, k: usize) -> &mut Conn {
+        self.mark(k);
+        &mut self.list[k]
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -311,7 +358,7 @@ pub struct Sim {
     lb: Option<(Micros, LbExpiry)>,
     blackholes: Vec<(Micros, Micros)>,
     half_open_all: Option<Micros>,
-    conns: Vec<Conn>,
+    conns: Conns,
     /// Connections with at least one open endpoint or data in flight.
     live: Vec<usize>,
     server: SpiceServer,
@@ -453,7 +500,7 @@ impl Sim {
             lb,
             blackholes,
             half_open_all,
-            conns: Vec::new(),
+            conns: Conns::default(),
             live: Vec::new(),
             server: SpiceServer::new(server_cfg),
             server_cfg,
@@ -1308,28 +1355,44 @@ impl Sim {
             .then(|| Micros(conn.lb_last_data.0.saturating_add(idle.0)))
     }
 
-    fn net_timeout(&mut self) -> Option<Micros> {
+    /// A connection's next network deadline.
+    fn conn_deadline(&self, c: &Conn) -> Option<Micros> {
         let mut best: Option<Micros> = None;
-        let conns = &self.conns;
-        self.live.retain(|&k| {
-            let c = &conns[k];
-            c.open[CLIENT] || c.open[SERVER] || c.pipes.iter().any(|p| p.retry_at.is_some())
-        });
-        for &k in &self.live {
-            let c = &self.conns[k];
-            for e in [CLIENT, SERVER] {
-                for t in [c.pipes[e].retry_at, self.keepalive_due(c, e)]
-                    .into_iter()
-                    .flatten()
-                {
-                    best = Some(best.map_or(t, |b| b.min(t)));
-                }
-            }
-            if let Some(t) = self.lb_due(c) {
+        for e in [CLIENT, SERVER] {
+            for t in [c.pipes[e].retry_at, self.keepalive_due(c, e)]
+                .into_iter()
+                .flatten()
+            {
                 best = Some(best.map_or(t, |b| b.min(t)));
             }
         }
+        if let Some(t) = self.lb_due(c) {
+            best = Some(best.map_or(t, |b| b.min(t)));
+        }
         best
+    }
+
+    fn net_timeout(&mut self) -> Option<Micros> {
+        if !self.conns.stale.is_empty() {
+            let mut stale = std::mem::take(&mut self.conns.stale);
+            for &k in &stale {
+                self.conns.due[k] = self.conn_deadline(&self.conns.list[k]);
+                self.conns.is_stale[k] = false;
+            }
+            stale.clear();
+            self.conns.stale = stale;
+            // Only a changed connection can have left the live set.
+            let conns = &self.conns;
+            self.live.retain(|&k| {
+                let c = &conns[k];
+                c.open[CLIENT] || c.open[SERVER] || c.pipes.iter().any(|p| p.retry_at.is_some())
+            });
+        }
+        debug_assert!(
+            (0..self.conns.len())
+                .all(|k| self.conns.due[k] == self.conn_deadline(&self.conns.list[k]))
+        );
+        self.live.iter().filter_map(|&k| self.conns.due[k]).min()
     }
 
     fn handle_net_timeout(&mut self) {
