@@ -10,6 +10,7 @@ use super::{Axis, Kind, Point, SweepReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -317,11 +318,7 @@ fn draw_key<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => column_name(*i),
-            _ => String::new(),
-        })
+        .x_labels(0)
         .y_desc("time to failure (s)")
         .y_label_formatter(&tick)
         .axis_desc_style((FONT, 14))
@@ -347,5 +344,18 @@ fn draw_key<DB: DrawingBackend>(
             )
         })
     }))?;
+    // Column names go under the columns' centres; the mesh's own labels
+    // land on segment edges.
+    let base = bar.get_base_pixel();
+    let under = TextStyle::from(text.clone()).pos(Pos::new(HPos::Center, VPos::Top));
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    for i in 0..n {
+        let centre = xs.start + (xs.end - xs.start) * (2 * i as i32 + 1) / (2 * n as i32);
+        bar.draw(&Text::new(
+            column_name(i),
+            (centre - base.0, ys.end - base.1 + 4),
+            under.clone(),
+        ))?;
+    }
     Ok(())
 }
