@@ -250,6 +250,39 @@ fn replay_shards_and_git_bisect_exit_code() {
     assert_eq!(code, 125);
 }
 
+/// The text elements of an SVG, in document order.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&bytes[16..20]), be(&bytes[20..24]))
+}
+
+/// Failure outcomes present among a report's points (each gets a legend
+/// entry, and on a heatmap a colour bar column).
+fn failure_kinds(report: &SweepReport) -> usize {
+    let mut kinds: Vec<&str> = report
+        .points
+        .iter()
+        .filter(|p| p.at.is_some())
+        .map(|p| p.outcome.as_str())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.len()
+}
+
 #[test]
 fn plots_one_mark_per_point() {
     let t = target("spice-gtk-client-stall.toml");
@@ -258,19 +291,30 @@ fn plots_one_mark_per_point() {
     let heat = run_on(2, &t, &axes_2d(), None);
     let line = run_on(2, &t, &axes_2d()[..1], None);
     for (report, name) in [(&heat, "heat"), (&line, "line")] {
+        let failures = failure_kinds(report);
+        assert!(failures >= 1, "{name}: the sweep should cross a boundary");
+        let survived = usize::from(report.points.iter().any(|p| p.at.is_none()));
+        assert_eq!(survived, 1, "{name}");
         for ext in ["svg", "png"] {
             let path = dir.join(format!("{name}.{ext}"));
             tether::sweep::plot::plot(report, &path).unwrap();
             let bytes = std::fs::read(&path).unwrap();
             if ext == "png" {
-                assert_eq!(&bytes[1..4], b"PNG");
+                assert_eq!(png_size(&bytes), (800, 600), "{name}");
             } else {
                 let svg = String::from_utf8(bytes).unwrap();
-                // One cell per point (plus the background) / one dot per point.
+                // One cell per point, plus the background, a swatch per
+                // outcome and the colour bar's bands / one dot per point
+                // plus a legend dot per outcome.
                 let (mark, extra) = if name == "heat" {
-                    ("<rect", 1)
+                    (
+                        "<rect",
+                        1 + survived
+                            + failures
+                            + failures * tether::sweep::plot::COLOUR_BAR_BANDS as usize,
+                    )
                 } else {
-                    ("<circle", 0)
+                    ("<circle", survived + failures)
                 };
                 assert_eq!(
                     svg.matches(mark).count(),
@@ -283,4 +327,68 @@ fn plots_one_mark_per_point() {
         }
     }
     assert!(tether::sweep::plot::plot(&heat, &dir.join("x.jpg")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plots_carry_title_axis_labels_ticks_and_key() {
+    let t = target("spice-gtk-client-stall.toml");
+    let dir = std::env::temp_dir().join(format!("tether-plot-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let heat = run_on(2, &t, &axes_2d(), None);
+    let line = run_on(2, &t, &axes_2d()[..1], None);
+    let texts = |report: &SweepReport, name: &str| {
+        let path = dir.join(name);
+        tether::sweep::plot::plot(report, &path).unwrap();
+        svg_texts(&std::fs::read_to_string(&path).unwrap())
+    };
+    let has = |texts: &[String], want: &str| texts.iter().any(|t| t == want);
+    let title = format!("{} (spice-gtk)", heat.spec);
+    assert!(title.contains("spice-gtk-client-stall.toml"), "{title}");
+
+    let h = texts(&heat, "heat.svg");
+    for want in [
+        title.as_str(),
+        "connectivity_timeout (s)",
+        "ping_interval (s)",
+        "survived",
+        "disconnected",
+        "time to failure (s)",
+    ] {
+        assert!(has(&h, want), "heatmap lacks {want:?}: {h:?}");
+    }
+    // Tick numbers in seconds: both ends of each axis (20s..120s, 5s..40s).
+    for tick in ["20", "120", "5", "40"] {
+        assert!(has(&h, tick), "heatmap lacks tick {tick}: {h:?}");
+    }
+    // The colour bar's scale lies within the failures' span of times.
+    let span: Vec<f64> = heat.points.iter().filter_map(|p| p.at).collect();
+    let (lo, hi) = span
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &a| (l.min(a), h.max(a)));
+    let after_bar = h.iter().position(|t| t == "time to failure (s)").unwrap();
+    let bar_ticks: Vec<f64> = h[after_bar + 1..]
+        .iter()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert!(bar_ticks.len() >= 2, "{h:?}");
+    assert!(
+        bar_ticks.iter().all(|&v| v >= lo && v <= hi),
+        "{bar_ticks:?} outside {lo}..{hi}"
+    );
+
+    let l = texts(&line, "line.svg");
+    for want in [
+        title.as_str(),
+        "connectivity_timeout (s)",
+        "time to failure (s)",
+        "survived (drawn on the top edge)",
+        "disconnected (darker = earlier)",
+    ] {
+        assert!(has(&l, want), "line plot lacks {want:?}: {l:?}");
+    }
+    for tick in ["20", "120"] {
+        assert!(has(&l, tick), "line plot lacks tick {tick}: {l:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

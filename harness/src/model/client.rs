@@ -316,6 +316,11 @@ struct ClientChannel {
     last_tx: Micros,
     ack_window: u32,
     ack_countdown: u32,
+    /// The profile's timers for this channel, resolved once: the liveness
+    /// timeout (main only) and the idle keepalive with the shortest period,
+    /// whose deadline is the earliest of the channel's keepalives.
+    liveness_timeout: Option<Micros>,
+    earliest_keepalive: Option<IdleKeepalive>,
 }
 
 /// A SPICE client: answers PINGs, acks SET_ACK windows, optionally runs
@@ -344,6 +349,15 @@ impl SpiceClient {
                 last_tx: Micros::ZERO,
                 ack_window: 0,
                 ack_countdown: 0,
+                liveness_timeout: cfg
+                    .main_liveness_timeout
+                    .filter(|_| kind == ChannelKind::Main),
+                earliest_keepalive: cfg
+                    .idle_keepalive
+                    .iter()
+                    .filter(|(k, _, _)| *k == kind)
+                    .min_by_key(|(_, _, idle)| *idle)
+                    .map(|&(_, k, idle)| IdleKeepalive { idle, msg: k.msg() }),
             })
             .collect();
         let reconnect = cfg.reconnect.clone().map(Reconnect::new);
@@ -602,9 +616,7 @@ impl SpiceClient {
                 let mut next: Option<Micros> = None;
                 let mut consider = |t: Micros| next = Some(next.map_or(t, |n| n.min(t)));
                 for c in self.channels.iter().filter(|c| c.open) {
-                    if c.kind == ChannelKind::Main
-                        && let Some(timeout) = self.cfg.main_liveness_timeout
-                    {
+                    if let Some(timeout) = c.liveness_timeout {
                         consider(
                             LivenessDeadline {
                                 timeout,
@@ -613,12 +625,8 @@ impl SpiceClient {
                             .deadline(),
                         );
                     }
-                    for &(kind, k, idle) in &self.cfg.idle_keepalive {
-                        if kind == c.kind {
-                            consider(
-                                IdleKeepalive { idle, msg: k.msg() }.deadline(c.last_rx, c.last_tx),
-                            );
-                        }
+                    if let Some(k) = c.earliest_keepalive {
+                        consider(k.deadline(c.last_rx, c.last_tx));
                     }
                 }
                 next

@@ -21,8 +21,8 @@ use crate::timeline::synthetic::{ChannelKind, LbExpiry, ScriptEvent, ServerBehav
 use crate::verdict::{
     Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
 };
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::ops::{Index, IndexMut};
 
 /// Every constant of a run: environment (defaults from protocol-facts.md
 /// and the timeline), then the profile's, then the variant's.
@@ -140,6 +140,52 @@ struct Conn {
     client_saw_end: bool,
 }
 
+/// The connections, each with its next network deadline (retransmission,
+/// keepalive, load balancer expiry) cached. Every mutable access marks a
+/// connection stale, so the cache cannot miss a change; the loop asks for
+/// the earliest deadline every step and most steps touch one connection.
+#[derive(Default)]
+struct Conns {
+    list: Vec<Conn>,
+    due: Vec<Option<Micros>>,
+    is_stale: Vec<bool>,
+    stale: Vec<usize>,
+}
+
+impl Conns {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn push(&mut self, c: Conn) {
+        self.list.push(c);
+        self.due.push(None);
+        self.is_stale.push(false);
+        self.mark(self.list.len() - 1);
+    }
+
+    fn mark(&mut self, k: usize) {
+        if !self.is_stale[k] {
+            self.is_stale[k] = true;
+            self.stale.push(k);
+        }
+    }
+}
+
+impl Index<usize> for Conns {
+    type Output = Conn;
+    fn index(&self, k: usize) -> &Conn {
+        &self.list[k]
+    }
+}
+
+impl IndexMut<usize> for Conns {
+    fn index_mut(&mut self, k: usize) -> &mut Conn {
+        self.mark(k);
+        &mut self.list[k]
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Ev {
     Script(usize),
@@ -169,44 +215,65 @@ enum Ev {
 }
 
 /// The event queue: earliest first, equal times in insertion order.
-#[derive(Default)]
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Reverse<(Micros, u64, usize)>>,
-    slots: Vec<Option<E>>,
-    free: Vec<usize>,
+    heap: BinaryHeap<Queued<E>>,
     seq: u64,
+}
+
+/// An event with its key; ordered so the max-heap yields the earliest
+/// `(at, seq)` first. `seq` is unique, so the key alone decides.
+struct Queued<E> {
+    at: Micros,
+    seq: u64,
+    ev: E,
+}
+
+impl<E> PartialEq for Queued<E> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl<E> Eq for Queued<E> {}
+
+impl<E> PartialOrd for Queued<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<E> Ord for Queued<E> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
             seq: 0,
         }
     }
     pub fn push(&mut self, at: Micros, ev: E) {
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(ev);
-                i
-            }
-            None => {
-                self.slots.push(Some(ev));
-                self.slots.len() - 1
-            }
-        };
-        self.heap.push(Reverse((at, self.seq, slot)));
+        self.heap.push(Queued {
+            at,
+            seq: self.seq,
+            ev,
+        });
         self.seq += 1;
     }
     pub fn peek_time(&self) -> Option<Micros> {
-        self.heap.peek().map(|Reverse((at, _, _))| *at)
+        self.heap.peek().map(|q| q.at)
     }
     pub fn pop(&mut self) -> Option<(Micros, E)> {
-        let Reverse((at, _, slot)) = self.heap.pop()?;
-        self.free.push(slot);
-        self.slots[slot].take().map(|e| (at, e))
+        self.heap.pop().map(|q| (q.at, q.ev))
     }
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -235,6 +302,7 @@ struct ChannelStats {
 enum Minor {
     Ping { id: u64, kind: ChannelKind },
     Pong { id: u64, kind: ChannelKind },
+    Keepalive { kind: ChannelKind },
     Text(String),
 }
 
@@ -243,6 +311,7 @@ impl Minor {
         match self {
             Minor::Ping { id, kind } => format!("PING id {id} on {}", kind.as_str()),
             Minor::Pong { id, kind } => format!("PONG id {id} on {}", kind.as_str()),
+            Minor::Keepalive { kind } => format!("client keepalive on idle {}", kind.as_str()),
             Minor::Text(t) => t.clone(),
         }
     }
@@ -311,7 +380,7 @@ pub struct Sim {
     lb: Option<(Micros, LbExpiry)>,
     blackholes: Vec<(Micros, Micros)>,
     half_open_all: Option<Micros>,
-    conns: Vec<Conn>,
+    conns: Conns,
     /// Connections with at least one open endpoint or data in flight.
     live: Vec<usize>,
     server: SpiceServer,
@@ -453,7 +522,7 @@ impl Sim {
             lb,
             blackholes,
             half_open_all,
-            conns: Vec::new(),
+            conns: Conns::default(),
             live: Vec::new(),
             server: SpiceServer::new(server_cfg),
             server_cfg,
@@ -561,10 +630,14 @@ impl Sim {
             let (client_t, server_t) = (client_t.map(|t| t.max(now)), server_t.map(|t| t.max(now)));
             let queue_t = self.queue.peek_time();
             let net_t = self.net_timeout().map(|t| t.max(now));
-            let Some(next) = [queue_t, client_t, server_t, net_t]
-                .into_iter()
-                .flatten()
-                .min()
+            // Written out: the array-iterator form compiled to a copy
+            // through the stack on the hottest line of the model.
+            let earliest = |a: Option<Micros>, b: Option<Micros>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, None) => a,
+                (None, b) => b,
+            };
+            let Some(next) = earliest(earliest(queue_t, client_t), earliest(server_t, net_t))
             else {
                 break;
             };
@@ -909,7 +982,7 @@ impl Sim {
     }
 
     fn client_note(&mut self, n: ClientNote) {
-        let (what, major) = match n {
+        let what = match n {
             ClientNote::SessionUp { generation } => {
                 self.sessions += 1;
                 self.recovered = true;
@@ -918,7 +991,7 @@ impl Sim {
                 {
                     r.result = "session up".into();
                 }
-                (format!("session up (generation {generation})"), true)
+                format!("session up (generation {generation})")
             }
             ClientNote::SessionLost { channel, cause } => {
                 // A FIN or RST the server sent for a reason of its own: name
@@ -943,14 +1016,11 @@ impl Sim {
                         cause,
                     });
                 }
-                (what, true)
+                what
             }
-            ClientNote::LivenessTimeout { channel } => (
-                format!(
-                    "client: no data on {} for the liveness timeout",
-                    channel.as_str()
-                ),
-                true,
+            ClientNote::LivenessTimeout { channel } => format!(
+                "client: no data on {} for the liveness timeout",
+                channel.as_str()
             ),
             ClientNote::KeepaliveSent { channel } => {
                 if let Some(i) = (0..self.client.channel_count())
@@ -958,10 +1028,8 @@ impl Sim {
                 {
                     self.stats[i].keepalives += 1;
                 }
-                (
-                    format!("client keepalive on idle {}", channel.as_str()),
-                    false,
-                )
+                self.minor("client", Minor::Keepalive { kind: channel });
+                return;
             }
             ClientNote::AttemptScheduled { attempt, at, delay } => {
                 self.reconnects.push(ReconnectAttempt {
@@ -972,18 +1040,12 @@ impl Sim {
                     credential: None,
                     result: "pending".into(),
                 });
-                (
-                    format!("reconnect attempt {attempt} scheduled for {}", fmt_secs(at)),
-                    true,
-                )
+                format!("reconnect attempt {attempt} scheduled for {}", fmt_secs(at))
             }
             ClientNote::AttemptStarted {
                 attempt,
                 credential,
-            } => (
-                format!("reconnect attempt {attempt} dials main with {credential}"),
-                true,
-            ),
+            } => format!("reconnect attempt {attempt} dials main with {credential}"),
             ClientNote::AttemptFailed { attempt, why } => {
                 if let Some(r) = self
                     .reconnects
@@ -1000,16 +1062,12 @@ impl Sim {
                         "reconnect reused a single-use ticket: a doomed retry".into(),
                     );
                 }
-                (format!("reconnect attempt {attempt} failed: {why}"), true)
+                format!("reconnect attempt {attempt} failed: {why}")
             }
-            ClientNote::GaveUp { reason } => (format!("client gives up: {reason}"), true),
-            ClientNote::UserClosed => ("client closes every channel".into(), true),
+            ClientNote::GaveUp { reason } => format!("client gives up: {reason}"),
+            ClientNote::UserClosed => "client closes every channel".into(),
         };
-        if major {
-            self.note("client", what, Basis::Model);
-        } else {
-            self.minor("client", Minor::Text(what));
-        }
+        self.note("client", what, Basis::Model);
     }
 
     fn stats_closed_label(&self, channel: ChannelKind) -> String {
@@ -1308,28 +1366,49 @@ impl Sim {
             .then(|| Micros(conn.lb_last_data.0.saturating_add(idle.0)))
     }
 
-    fn net_timeout(&mut self) -> Option<Micros> {
+    /// A connection's next network deadline.
+    fn conn_deadline(&self, c: &Conn) -> Option<Micros> {
         let mut best: Option<Micros> = None;
-        let conns = &self.conns;
-        self.live.retain(|&k| {
-            let c = &conns[k];
-            c.open[CLIENT] || c.open[SERVER] || c.pipes.iter().any(|p| p.retry_at.is_some())
-        });
-        for &k in &self.live {
-            let c = &self.conns[k];
-            for e in [CLIENT, SERVER] {
-                for t in [c.pipes[e].retry_at, self.keepalive_due(c, e)]
-                    .into_iter()
-                    .flatten()
-                {
-                    best = Some(best.map_or(t, |b| b.min(t)));
-                }
-            }
-            if let Some(t) = self.lb_due(c) {
+        for e in [CLIENT, SERVER] {
+            for t in [c.pipes[e].retry_at, self.keepalive_due(c, e)]
+                .into_iter()
+                .flatten()
+            {
                 best = Some(best.map_or(t, |b| b.min(t)));
             }
         }
+        if let Some(t) = self.lb_due(c) {
+            best = Some(best.map_or(t, |b| b.min(t)));
+        }
         best
+    }
+
+    fn net_timeout(&mut self) -> Option<Micros> {
+        let lives = |c: &Conn| {
+            c.open[CLIENT] || c.open[SERVER] || c.pipes.iter().any(|p| p.retry_at.is_some())
+        };
+        if !self.conns.stale.is_empty() {
+            let mut stale = std::mem::take(&mut self.conns.stale);
+            let mut any_ended = false;
+            for &k in &stale {
+                let c = &self.conns.list[k];
+                any_ended |= !lives(c);
+                self.conns.due[k] = self.conn_deadline(c);
+                self.conns.is_stale[k] = false;
+            }
+            stale.clear();
+            self.conns.stale = stale;
+            // Only a changed connection can have left the live set.
+            if any_ended {
+                let conns = &self.conns;
+                self.live.retain(|&k| lives(&conns[k]));
+            }
+        }
+        debug_assert!(
+            (0..self.conns.len())
+                .all(|k| self.conns.due[k] == self.conn_deadline(&self.conns.list[k]))
+        );
+        self.live.iter().filter_map(|&k| self.conns.due[k]).min()
     }
 
     fn handle_net_timeout(&mut self) {

@@ -130,8 +130,12 @@ pub struct SpiceServer {
     channels: Vec<Channel>,
     out: VecDeque<ServerOutput>,
     next_ping_id: u64,
-    /// `poll_timeout`'s answer until the next input; the loop asks every step.
-    deadline: Cell<Option<Option<Micros>>>,
+    /// Each channel's next deadline, kept in step with `channels` by
+    /// `refresh`: the loop asks `poll_timeout` every step, and an input
+    /// usually moves one channel's timers only.
+    due: Vec<Option<Micros>>,
+    /// The earliest of `due`, until one of them changes.
+    earliest: Cell<Option<Option<Micros>>>,
 }
 
 /// Ids of the three net-test PINGs on main (§1.14).
@@ -145,7 +149,8 @@ impl SpiceServer {
             out: VecDeque::new(),
             // Generic rounds use ids above the net test's.
             next_ping_id: 100,
-            deadline: Cell::new(None),
+            due: Vec::new(),
+            earliest: Cell::new(Some(None)),
         }
     }
 
@@ -155,7 +160,6 @@ impl SpiceServer {
 
     /// A channel finished its link handshake. Returns its index.
     pub fn open_channel(&mut self, now: Micros, kind: ChannelKind) -> usize {
-        self.deadline.set(None);
         if kind == ChannelKind::Main {
             // Single client: a new main link replaces the old client.
             self.teardown_all(ServerClose::Replaced);
@@ -202,6 +206,8 @@ impl SpiceServer {
                 self.send(idx, SpiceMsg::Ping { id });
             }
         }
+        self.due.push(None);
+        self.refresh(idx);
         idx
     }
 
@@ -249,7 +255,6 @@ impl SpiceServer {
 
     /// The application has data for the client on `channel`.
     pub fn handle_app_data(&mut self, now: Micros, channel: usize) {
-        self.deadline.set(None);
         let Some(c) = self.channels.get(channel) else {
             return;
         };
@@ -263,10 +268,10 @@ impl SpiceServer {
         self.channels[channel].ping_at = None;
         self.send(channel, SpiceMsg::Data);
         self.rearm_after_send(now, channel);
+        self.refresh(channel);
     }
 
     pub fn handle_message(&mut self, now: Micros, channel: usize, msg: SpiceMsg) {
-        self.deadline.set(None);
         let Some(c) = self.channels.get_mut(channel) else {
             return;
         };
@@ -331,11 +336,11 @@ impl SpiceServer {
                 self.close(channel, ServerClose::UnknownMessage(4))
             }
         }
+        self.refresh(channel);
     }
 
     /// The client closed the socket (FIN or RST reached the server).
     pub fn handle_peer_closed(&mut self, channel: usize) {
-        self.deadline.set(None);
         let Some(c) = self.channels.get_mut(channel) else {
             return;
         };
@@ -346,40 +351,42 @@ impl SpiceServer {
         if c.kind == ChannelKind::Main {
             self.teardown_all(ServerClose::MainTornDown);
         }
+        self.refresh(channel);
     }
 
     /// The server's socket for `channel` holds unsent or unacked bytes.
     pub fn set_socket_busy(&mut self, channel: usize, busy: bool) {
-        self.deadline.set(None);
+        // No deadline depends on it: the timers read it when they fire.
         if let Some(c) = self.channels.get_mut(channel) {
             c.socket_busy = busy;
         }
     }
 
     pub fn wedge(&mut self, channel: Option<ChannelKind>) {
-        self.deadline.set(None);
         for c in &mut self.channels {
             if channel.is_none_or(|k| k == c.kind) {
                 c.wedged = true;
             }
         }
+        self.refresh_all();
     }
 
     pub fn stop_pinging(&mut self, channel: ChannelKind) {
-        self.deadline.set(None);
         for c in &mut self.channels {
             if c.kind == channel {
                 c.pinging = false;
                 c.ping_at = None;
             }
         }
+        self.refresh_all();
     }
 
     /// The process dies: every socket closes.
     pub fn kill(&mut self) {
-        self.deadline.set(None);
         self.teardown_all(ServerClose::Killed);
         self.channels.clear();
+        self.due.clear();
+        self.earliest.set(Some(None));
     }
 
     fn close(&mut self, idx: usize, why: ServerClose) {
@@ -395,6 +402,7 @@ impl SpiceServer {
         if self.channels[idx].kind == ChannelKind::Main {
             self.teardown_all(ServerClose::MainTornDown);
         }
+        self.refresh(idx);
     }
 
     fn teardown_all(&mut self, why: ServerClose) {
@@ -404,6 +412,33 @@ impl SpiceServer {
                 self.out.push_back(ServerOutput::Close { channel: i, why });
             }
         }
+        self.refresh_all();
+    }
+
+    /// Brings channel `idx`'s cached deadline in step after it changed.
+    fn refresh(&mut self, idx: usize) {
+        let d = self.channel_deadline(&self.channels[idx]);
+        if self.due[idx] != d {
+            self.due[idx] = d;
+            self.earliest.set(None);
+        }
+    }
+
+    fn refresh_all(&mut self) {
+        for idx in 0..self.channels.len() {
+            self.refresh(idx);
+        }
+    }
+
+    /// Whether every cached deadline is what the channels say (tests and
+    /// debug builds check it on every use).
+    fn cache_in_step(&self) -> bool {
+        self.due.len() == self.channels.len()
+            && self
+                .channels
+                .iter()
+                .zip(&self.due)
+                .all(|(c, &d)| self.channel_deadline(c) == d)
     }
 
     pub fn poll_output(&mut self) -> Option<ServerOutput> {
@@ -428,25 +463,21 @@ impl SpiceServer {
     }
 
     pub fn poll_timeout(&self) -> Option<Micros> {
-        if let Some(d) = self.deadline.get() {
+        debug_assert!(self.cache_in_step());
+        if let Some(d) = self.earliest.get() {
             return d;
         }
-        let d = self
-            .channels
-            .iter()
-            .filter_map(|c| self.channel_deadline(c))
-            .min();
-        self.deadline.set(Some(d));
+        let d = self.due.iter().flatten().min().copied();
+        self.earliest.set(Some(d));
         d
     }
 
     pub fn handle_timeout(&mut self, now: Micros) {
-        self.deadline.set(None);
+        debug_assert!(self.cache_in_step());
         for idx in 0..self.channels.len() {
-            let Some(due) = self.channel_deadline(&self.channels[idx]) else {
-                continue;
-            };
-            if due > now {
+            // A channel handled earlier in this loop may have closed this
+            // one (main's teardown); the cache already says so.
+            if self.due[idx].is_none_or(|due| due > now) {
                 continue;
             }
             if self.cfg.behaviour == ServerBehaviour::Seed002Belief {
@@ -470,6 +501,7 @@ impl SpiceServer {
             if self.channels[idx].ping_at.is_some_and(|t| t <= now) {
                 self.ping_timer(now, idx);
             }
+            self.refresh(idx);
         }
     }
 
