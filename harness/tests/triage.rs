@@ -380,3 +380,36 @@ fn golden_triage_text() {
         &run("corpora/recorded/novnc-websockify-killed.pcap"),
     );
 }
+
+#[test]
+fn live_proxy_recordings_name_the_injected_faults() {
+    // `tether proxy` with a 60 s idle drop in front of websockify: both
+    // ends reset at once after 60 s without data.
+    let tr = run("corpora/recorded/live-novnc-idle.pcap");
+    assert_eq!(tr.cause.as_deref(), Some("lb.idle_timeout"));
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let env = st.environment.as_ref().unwrap();
+    assert_eq!(env.lb.as_ref().unwrap().idle_timeout.0, Micros(60_000_000));
+    assert!(
+        env.events.is_empty(),
+        "the reset is the LB's, not a server death"
+    );
+    // A blackhole from T+60 in front of QEMU: main hears nothing for far
+    // longer than its 15 s pings; the server's close arrives with the end
+    // of the blackhole.
+    let tr = run("corpora/recorded/live-spice-blackhole.pcap");
+    assert_eq!(tr.cause.as_deref(), Some("network.outage"));
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let killed = st
+        .diagnosis
+        .explanations
+        .iter()
+        .find(|e| e.cause == "server.killed")
+        .unwrap();
+    assert!(killed.rank > 1 && !killed.against.is_empty());
+    let env = st.environment.as_ref().unwrap();
+    assert!(matches!(
+        env.events[..],
+        [tether::timeline::synthetic::ScriptEvent::Blackhole { .. }]
+    ));
+}

@@ -40,6 +40,9 @@ pub struct ChannelFacts {
     pub first_unanswered_ping: Option<f64>,
     pub ended_at: Option<f64>,
     pub ended_by: Option<String>,
+    /// The longest spell without a byte from the server: (from, seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longest_silence: Option<(f64, f64)>,
 }
 
 impl ChannelFacts {
@@ -61,6 +64,9 @@ impl ChannelFacts {
             first_unanswered_ping: c.unanswered_pings.first().copied(),
             ended_at: first_close.map(|x| x.at),
             ended_by: first_close.map(|x| format!("{} {}", x.by, x.how)),
+            longest_silence: c
+                .longest_s2c_silence_from
+                .map(|f| (f, c.longest_s2c_silence)),
         }
     }
 }
@@ -338,6 +344,12 @@ pub fn diagnose(
         env.server_killed = None;
         env.server_back = None;
     }
+    if explanations
+        .first()
+        .is_none_or(|e| e.cause != "network.outage")
+    {
+        env.network_dead = None;
+    }
     let best = explanations
         .first()
         .filter(|e| e.against.is_empty() || outcome != SessionOutcome::Open);
@@ -576,6 +588,60 @@ fn spice_rules(
         });
     }
 
+    // Main went quiet for longer than two of the server's ping intervals
+    // while the connection stayed up: nothing crossed, though a connected
+    // server pings it every 15 s.
+    if stall_at.is_none()
+        && let Some(m) = main
+        && let Some((from, len)) = m.longest_silence
+        && len > 2.0 * spice_ping_interval("main") + 5.0
+    {
+        let to = from + len;
+        let quiet_too: Vec<String> = facts
+            .iter()
+            .filter(|f| f.channel != "main")
+            .filter_map(|f| {
+                let (g, l) = f.longest_silence?;
+                (g <= from + 15.0 && g + l >= to - 1.0).then(|| f.channel.clone())
+            })
+            .collect();
+        observations.push(obs(
+            Some(from),
+            Some("main"),
+            format!(
+                "nothing from the server on main for {len:.1} s ({}..{}), though a connected server pings main every 15 s",
+                t(from),
+                t(to)
+            ),
+            src,
+        ));
+        let mut supports = vec![format!("main silent {len:.1} s from {}", t(from))];
+        if !quiet_too.is_empty() {
+            supports.push(format!(
+                "silent over the same spell: {}",
+                quiet_too.join(", ")
+            ));
+        }
+        supports.push(format!(
+            "the server's connectivity timer would drop a client it cannot reach between {} and {}; its close reached the capture at {}",
+            t(from + SPICE_CONNECTIVITY_TICK),
+            t(from + 2.0 * SPICE_CONNECTIVITY_TICK + 15.0),
+            t(to)
+        ));
+        candidates.push(Candidate {
+            cause: "network.outage",
+            origin: None,
+            summary: format!(
+                "traffic stopped both ways at ≈{} and resumed only with the close",
+                t(from)
+            ),
+            supports,
+            against: vec![],
+            fits: true,
+        });
+        env.network_dead = Some((from, Some(to)));
+    }
+
     // The seed-002 belief: idle channels are dropped after a quiet spell.
     if !idle_normal.is_empty() {
         candidates.push(Candidate {
@@ -722,6 +788,17 @@ fn generic_rules(
             .iter()
             .filter_map(|c| c.last_s2c)
             .fold(0.0f64, f64::max);
+        let main_quiet = lost
+            .channels
+            .iter()
+            .find(|c| c.name == "main")
+            .filter(|c| c.longest_s2c_silence > 35.0)
+            .map(|c| c.longest_s2c_silence);
+        if let Some(q) = main_quiet {
+            against.push(format!(
+                "main had heard nothing from the server for {q:.1} s before the close, though a connected server pings it every 15 s"
+            ));
+        }
         if end - last_s2c > 5.0 {
             against.push(format!(
                 "the server had been silent for {:.1} s before closing",

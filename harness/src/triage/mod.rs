@@ -115,6 +115,7 @@ fn zip_record(z: &ZipDecode) -> Option<ZipRecord> {
                 first_unanswered_ping: None,
                 ended_at: d.ended_at_secs,
                 ended_by: d.ended_by.clone(),
+                longest_silence: None,
             }
         })
         .collect();
