@@ -866,7 +866,7 @@ impl SpiceDecoder {
                 too_short = short(24);
                 if too_short.is_none() {
                     let text_len = wire::u32_at(prefix, 20) as usize;
-                    let text = &prefix[24..prefix.len().min(24 + text_len)];
+                    let text = &prefix[24..prefix.len().min(text_len.saturating_add(24))];
                     let text = text.strip_suffix(&[0]).unwrap_or(text);
                     detail.push(("timestamp".into(), json!(wire::u64_at(prefix, 0))));
                     detail.push(("severity".into(), json!(wire::u32_at(prefix, 8))));
