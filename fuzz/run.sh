@@ -2,6 +2,7 @@
 # Time-bounded libFuzzer run of one target, seeded from the committed corpora.
 #   fuzz/run.sh TARGET [SECONDS]      (default 600 s)
 # Targets: capture_read reassembly decoder decode_file bugreport_zip timeline
+#          replay_spec
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is
 # told to accept the sanitizer flags with RUSTC_BOOTSTRAP=1, since this
 # machine has no nightly. Crashes land in fuzz/artifacts/TARGET/.
@@ -19,7 +20,10 @@ case "$target" in
   bugreport_zip)
     find "$here/../corpora" -type f -name '*.zip' -exec cp -n {} "$corpus/" \; ;;
   timeline)
-    find "$here/../corpora/synthetic" "$here/../replays" -type f -name '*.toml' \
+    find "$here/../corpora/synthetic" "$here/../replays" "$here/../corpora/hostile" -type f -name '*.toml' \
+      -exec cp -n {} "$corpus/" \; ;;
+  replay_spec)
+    find "$here/../replays" "$here/../corpora/hostile" -type f -name '*.toml' \
       -exec cp -n {} "$corpus/" \; ;;
 esac
 cd "$here/.."

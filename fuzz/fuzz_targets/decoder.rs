@@ -5,13 +5,15 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tether::decode::{Chunk, Protocol, StreamContext, StreamEnd, decoder_for};
+use tether::decode::{Chunk, MessageLimits, Protocol, StreamContext, StreamEnd, decoder_for};
 use tether::timeline::{Direction, Event, Micros};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     protocol: u8,
     mid_stream_channel: Option<u8>,
+    /// Tiny message limits, so the limit paths run too.
+    small_limits: bool,
     /// Where each piece ends, as offsets modulo the stream length.
     cuts: Vec<u16>,
     /// Which direction each piece goes; the pieces of one direction keep
@@ -29,8 +31,18 @@ fn protocol(n: u8) -> Protocol {
 }
 
 fn run(input: &Input, cuts: &[usize]) -> Vec<Event> {
+    let limits = if input.small_limits {
+        MessageLimits {
+            spice_client_body: 64,
+            spice_server_body: 256,
+            ws_message: 128,
+        }
+    } else {
+        MessageLimits::default()
+    };
     let ctx = StreamContext {
         mid_stream_spice_channel: input.mid_stream_channel,
+        limits,
         ..StreamContext::default()
     };
     let Some(mut decoder) = decoder_for(protocol(input.protocol), &ctx) else {

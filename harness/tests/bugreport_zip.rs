@@ -2,7 +2,7 @@
 //! (`capture::bugreport::write_fixture`) decodes into a per-channel table
 //! that agrees with its own `disconnect-cause.json`; damage to any member
 //! is a located error and the rest is still read; zip bombs and hostile
-//! names are refused.
+//! names are skipped as located findings.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -362,7 +362,7 @@ fn a_damaged_local_header_skips_that_member_only() {
 }
 
 #[test]
-fn hostile_names_are_refused() {
+fn hostile_names_are_skipped_and_the_rest_read() {
     for name in [
         "../evil.json",
         "/etc/passwd",
@@ -370,39 +370,111 @@ fn hostile_names_are_refused() {
         "C:\\x",
         "..\\up",
     ] {
-        let z = write_zip(&[("metadata.json", b"{}".to_vec()), (name, b"x".to_vec())]);
-        match read_bugreport(Cursor::new(z), "h.zip", Limits::default()) {
-            Err(BugReportError::HostileName { name: n, .. }) => assert_eq!(n, name),
-            other => panic!("{name}: {other:?}"),
-        }
+        let z = write_zip(&[
+            ("metadata.json", br#"{"channel":"main"}"#.to_vec()),
+            (name, b"x".to_vec()),
+        ]);
+        let r = read_bugreport(Cursor::new(z), "h.zip", Limits::default()).unwrap();
+        let hostile: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.code == "bugreport.hostile_name")
+            .collect();
+        assert_eq!(hostile.len(), 1, "{name}: {:?}", r.findings);
+        assert!(hostile[0].message.contains(&format!("{name:?}")), "{name}");
+        assert_eq!(hostile[0].location.file.as_deref(), Some("h.zip"));
+        assert_eq!(r.members, ["metadata.json"], "{name}");
+        assert_eq!(r.channel(), Some("main"), "{name}");
     }
 }
 
-#[test]
-fn zip_bombs_are_refused() {
+fn deflated(members: &[(&str, usize)]) -> Vec<u8> {
     use std::io::Write;
-    let deflated = |len: usize| {
-        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let o = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        w.start_file("traffic.pcap", o).unwrap();
-        w.write_all(&vec![0u8; len]).unwrap();
-        w.finish().unwrap().into_inner()
-    };
-    // 8 MiB of zeros inflate from a few KiB: the ratio gives it away.
-    let z = deflated(8 << 20);
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, len) in members {
+        w.start_file(*name, o).unwrap();
+        w.write_all(&vec![b'0'; *len]).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn codes(r: &tether::capture::bugreport::BugReport) -> Vec<String> {
+    r.findings
+        .iter()
+        .map(|f| format!("{} {}", f.code, f.location))
+        .collect()
+}
+
+#[test]
+fn zip_bombs_are_skipped_as_limit_findings() {
+    // 8 MiB of one byte inflate from a few KiB: the ratio gives it away,
+    // and the small member beside it is still read.
+    let z = deflated(&[("traffic.pcap", 8 << 20), ("session.json", 2)]);
     assert!(z.len() < 64 << 10);
-    let err = read_bugreport(Cursor::new(z), "b.zip", Limits::default()).unwrap_err();
-    assert!(matches!(err, BugReportError::Bomb { .. }), "{err}");
-    assert!(err.to_string().contains("ratio"), "{err}");
-    // Over the absolute member cap.
+    let r = read_bugreport(Cursor::new(z), "b.zip", Limits::default()).unwrap();
+    let c = codes(&r);
+    assert!(
+        c[0].starts_with("limit.zip_ratio b.zip:traffic.pcap, file offset "),
+        "{c:?}"
+    );
+    assert!(r.traffic_pcap.is_none());
+    assert!(r.findings[0].message.contains("ratio over 100"));
+    // "00" is not JSON: a located bad_json finding.
+    assert!(
+        c.iter()
+            .any(|c| c.starts_with("bugreport.bad_json b.zip:session.json")),
+        "{c:?}"
+    );
+    // Over the absolute member cap (ratio allowed).
     let limits = Limits {
         max_member_bytes: 1 << 20,
+        max_ratio: u64::MAX,
         ..Limits::default()
     };
-    let err = read_bugreport(Cursor::new(deflated(2 << 20)), "b.zip", limits).unwrap_err();
-    assert!(err.to_string().contains("member limit"), "{err}");
-    // Not a zip at all.
+    let r = read_bugreport(
+        Cursor::new(deflated(&[("traffic.pcap", 2 << 20)])),
+        "b.zip",
+        limits,
+    )
+    .unwrap();
+    assert!(codes(&r)[0].starts_with("limit.zip_uncompressed b.zip:traffic.pcap, file offset "));
+    assert!(
+        r.findings[0].message.contains("member limit"),
+        "{:?}",
+        r.findings
+    );
+    // Over the total: the first member fits, the second does not.
+    let limits = Limits {
+        max_total_bytes: 3 << 20,
+        max_ratio: u64::MAX,
+        ..Limits::default()
+    };
+    let z = deflated(&[("traffic.pcap", 2 << 20), ("metadata.json", 2 << 20)]);
+    let r = read_bugreport(Cursor::new(z), "b.zip", limits).unwrap();
+    assert_eq!(r.traffic_pcap.as_ref().map(Vec::len), Some(2 << 20));
+    let c = codes(&r);
+    assert!(
+        c[0].starts_with("limit.zip_uncompressed b.zip:metadata.json, file offset "),
+        "{c:?}"
+    );
+    assert!(r.findings[0].message.contains("in all"), "{c:?}");
+    // Too many members: the first few are looked at.
+    let limits = Limits {
+        max_members: 2,
+        ..Limits::default()
+    };
+    let z = write_zip(&[
+        ("a", vec![]),
+        ("metadata.json", b"{}".to_vec()),
+        ("session.json", b"{}".to_vec()),
+    ]);
+    let r = read_bugreport(Cursor::new(z), "m.zip", limits).unwrap();
+    assert_eq!(codes(&r)[0], "limit.zip_members m.zip");
+    assert_eq!(r.members, ["a", "metadata.json"]);
+    assert!(r.metadata.is_some() && r.session.is_none());
+    // Not a zip at all is still refused as a whole.
     let err = read_bugreport(
         Cursor::new(b"PK\x03\x04junk".to_vec()),
         "j.zip",

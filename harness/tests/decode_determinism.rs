@@ -1,9 +1,12 @@
-//! The same capture decodes to the same bytes every time, with one thread
-//! or several.
+//! The same capture decodes to the same bytes every time, with one thread,
+//! two, or at least as many as there are cores; every corpus file (public,
+//! recorded, bug reports, hostile) is checked, zips included.
 
 use std::path::{Path, PathBuf};
+use tether::capture::bugreport::Limits;
 use tether::capture::generate::{GenConfig, generate};
 use tether::decode::pipeline::{DecodeOptions, decode_capture, decode_capture_parallel};
+use tether::decode::spice::report::decode_bugreport;
 
 fn corpus() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -16,7 +19,7 @@ fn corpus() -> Vec<PathBuf> {
                 walk(&p, out);
             } else if matches!(
                 p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng")
+                Some("pcap" | "pcapng" | "zip")
             ) {
                 out.push(p);
             }
@@ -42,16 +45,38 @@ fn json(bytes: &[u8], threads: usize) -> String {
     }
 }
 
+/// A bug-report zip: its members, findings and the decode of its pcap.
+fn zip_json(bytes: &[u8]) -> String {
+    let options = DecodeOptions {
+        keep_events: true,
+        ..DecodeOptions::default()
+    };
+    match decode_bugreport(bytes, "input", options, Limits::default()) {
+        Ok(z) => serde_json::to_string(&z).unwrap(),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[test]
 fn every_corpus_file_decodes_identically_twice_and_on_any_thread_count() {
     let files = corpus();
-    assert!(files.len() >= 30);
+    assert!(files.len() >= 60, "{}", files.len());
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
+    let mut zips = 0;
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
+        if f.extension().is_some_and(|x| x == "zip") {
+            zips += 1;
+            let once = zip_json(&bytes);
+            assert_eq!(once, zip_json(&bytes), "{}: run twice", f.display());
+            continue;
+        }
         let one = json(&bytes, 1);
         assert_eq!(one, json(&bytes, 1), "{}: run twice", f.display());
-        assert_eq!(one, json(&bytes, 3), "{}: 3 threads", f.display());
+        assert_eq!(one, json(&bytes, 2), "{}: 2 threads", f.display());
+        assert_eq!(one, json(&bytes, cores), "{}: {cores} threads", f.display());
     }
+    assert!(zips >= 11, "{zips} zips");
 }
 
 #[test]

@@ -47,25 +47,6 @@ pub enum BugReportError {
     NotAZip { file: String, why: String },
     #[error("{file}: {size} bytes is over the {limit}-byte limit for a bug-report zip")]
     TooBig { file: String, size: u64, limit: u64 },
-    #[error("{file}: {count} members is over the limit of {limit}; refused")]
-    TooManyMembers {
-        file: String,
-        count: usize,
-        limit: usize,
-    },
-    #[error("{file}: member {index} has a hostile name {name:?} ({why}); refused")]
-    HostileName {
-        file: String,
-        index: usize,
-        name: String,
-        why: &'static str,
-    },
-    #[error("{file}: member {name:?} looks like a zip bomb ({why}); refused")]
-    Bomb {
-        file: String,
-        name: String,
-        why: String,
-    },
     #[error("{file}: {source_text}")]
     Io { file: String, source_text: String },
 }
@@ -230,33 +211,54 @@ pub fn read_bugreport<R: Read + Seek>(
         file: file.to_string(),
         why: e.to_string(),
     })?;
-    if zip.len() > limits.max_members {
-        return Err(BugReportError::TooManyMembers {
-            file: file.to_string(),
-            count: zip.len(),
-            limit: limits.max_members,
-        });
-    }
     let mut report = BugReport {
         file: file.to_string(),
         ..BugReport::default()
     };
-    // Names and declared sizes first: refuse before reading anything.
+    let at_member = |name: &str, offset: Option<u64>| Location {
+        file: Some(format!("{file}:{name}")),
+        file_offset: offset,
+        ..Location::default()
+    };
+    // A limit hit skips members, never the report: whatever else the zip
+    // holds is still read.
+    let considered = zip.len().min(limits.max_members);
+    if zip.len() > limits.max_members {
+        report.findings.push(Finding::new(
+            Severity::Error,
+            "limit.zip_members",
+            format!(
+                "{} members, over the limit of {}; only the first {considered} are looked at",
+                zip.len(),
+                limits.max_members
+            ),
+            Location {
+                file: Some(file.to_string()),
+                ..Location::default()
+            },
+        ));
+    }
+    // Names and declared sizes first: refuse a member before reading it.
     let mut declared_total = 0u64;
     let mut readable = Vec::new();
-    for index in 0..zip.len() {
+    for index in 0..considered {
         // Names come from the central directory, so a damaged local
         // header still leaves the member named.
         let name = zip.name_for_index(index).unwrap_or("").to_string();
         if let Some(why) = hostile(&name) {
-            return Err(BugReportError::HostileName {
-                file: file.to_string(),
-                index,
-                name,
-                why,
-            });
+            // tether never writes members out, but a report that names one
+            // so was not written by ryll: say so and leave it alone.
+            report.findings.push(Finding::new(
+                Severity::Error,
+                "bugreport.hostile_name",
+                format!("member {index} has a hostile name {name:?} ({why}); skipped"),
+                Location {
+                    file: Some(file.to_string()),
+                    ..Location::default()
+                },
+            ));
+            continue;
         }
-        report.members.push(name.clone());
         let entry = match zip.by_index_raw(index) {
             Ok(e) => e,
             Err(e) => {
@@ -264,48 +266,58 @@ pub fn read_bugreport<R: Read + Seek>(
                     Severity::Error,
                     "bugreport.damaged_member",
                     format!("{name}: {e}; skipped"),
-                    Location {
-                        file: Some(format!("{file}:{name}")),
-                        ..Location::default()
-                    },
+                    at_member(&name, None),
                 ));
-                readable.push(false);
+                report.members.push(name);
                 continue;
             }
         };
-        readable.push(true);
-        let (size, packed) = (entry.size(), entry.compressed_size());
-        let bomb = |why: String| BugReportError::Bomb {
-            file: file.to_string(),
-            name: name.clone(),
-            why,
+        let (size, packed, header) = (entry.size(), entry.compressed_size(), entry.header_start());
+        drop(entry);
+        let refused = if size > limits.max_member_bytes {
+            Some((
+                "limit.zip_uncompressed",
+                format!(
+                    "{name}: declares {size} bytes uncompressed, over the {}-byte member limit; skipped",
+                    limits.max_member_bytes
+                ),
+            ))
+        } else if size > 1 << 20 && size / packed.max(1) > limits.max_ratio {
+            Some((
+                "limit.zip_ratio",
+                format!(
+                    "{name}: declares {size} bytes from {packed} compressed, a ratio over {}; skipped",
+                    limits.max_ratio
+                ),
+            ))
+        } else if declared_total.saturating_add(size) > limits.max_total_bytes {
+            Some((
+                "limit.zip_uncompressed",
+                format!(
+                    "{name}: would take the members over {} bytes uncompressed in all; skipped",
+                    limits.max_total_bytes
+                ),
+            ))
+        } else {
+            None
         };
-        if size > limits.max_member_bytes {
-            return Err(bomb(format!(
-                "{size} bytes uncompressed, over the {}-byte member limit",
-                limits.max_member_bytes
-            )));
-        }
-        if size > 1 << 20 && size / packed.max(1) > limits.max_ratio {
-            return Err(bomb(format!(
-                "{size} bytes from {packed} compressed, a ratio over {}",
-                limits.max_ratio
-            )));
-        }
-        declared_total += size;
-        if declared_total > limits.max_total_bytes {
-            return Err(bomb(format!(
-                "members total over {} bytes uncompressed",
-                limits.max_total_bytes
-            )));
-        }
-    }
-    let mut read_total = 0u64;
-    for (index, ok) in readable.into_iter().enumerate() {
-        if !ok {
+        if let Some((code, message)) = refused {
+            report.findings.push(Finding::new(
+                Severity::Error,
+                code,
+                message,
+                at_member(&name, Some(header)),
+            ));
+            report.members.push(name);
             continue;
         }
-        let name = report.members[index].clone();
+        declared_total += size;
+        readable.push((index, report.members.len()));
+        report.members.push(name);
+    }
+    let mut read_total = 0u64;
+    for (index, member) in readable {
+        let name = report.members[member].clone();
         let wanted = matches!(
             name.as_str(),
             "metadata.json"
@@ -320,13 +332,13 @@ pub fn read_bugreport<R: Read + Seek>(
         let (data, damage) = read_member(&mut zip, index, limits, &mut read_total);
         let loc = Location {
             file: Some(format!("{file}:{name}")),
-            file_offset: damage.as_ref().map(|d| d.1),
+            file_offset: damage.as_ref().map(|d| d.2),
             ..Location::default()
         };
-        if let Some((why, _)) = damage {
+        if let Some((code, why, _)) = damage {
             report.findings.push(Finding::new(
                 Severity::Error,
-                "bugreport.damaged_member",
+                code,
                 format!("{name}: {why}; what could be read is used"),
                 loc.clone(),
             ));
@@ -363,6 +375,9 @@ pub fn read_bugreport<R: Read + Seek>(
     Ok(report)
 }
 
+/// Why a member was not read whole: finding code, message, zip offset.
+type Damage = (&'static str, String, u64);
+
 /// Reads one member with the limits enforced on the bytes actually
 /// inflated (a header can lie about sizes). Returns what was read and,
 /// when the member is damaged, why and the zip offset of its data.
@@ -371,10 +386,10 @@ fn read_member<R: Read + Seek>(
     index: usize,
     limits: Limits,
     read_total: &mut u64,
-) -> (Option<Vec<u8>>, Option<(String, u64)>) {
+) -> (Option<Vec<u8>>, Option<Damage>) {
     let mut entry = match zip.by_index(index) {
         Ok(e) => e,
-        Err(e) => return (None, Some((e.to_string(), 0))),
+        Err(e) => return (None, Some(("bugreport.damaged_member", e.to_string(), 0))),
     };
     let offset = entry.data_start();
     let cap = limits
@@ -388,6 +403,7 @@ fn read_member<R: Read + Seek>(
         return (
             Some(data),
             Some((
+                "limit.zip_uncompressed",
                 format!("inflates past the {cap}-byte limit; cut there"),
                 offset,
             )),
@@ -395,7 +411,10 @@ fn read_member<R: Read + Seek>(
     }
     match res {
         Ok(_) => (Some(data), None),
-        Err(e) => (Some(data), Some((e.to_string(), offset))),
+        Err(e) => (
+            Some(data),
+            Some(("bugreport.damaged_member", e.to_string(), offset)),
+        ),
     }
 }
 
@@ -411,7 +430,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(
             findings.push(Finding::new(
                 Severity::Error,
                 "bugreport.bad_json",
-                format!("{name}: {e} (line {}, column {})", e.line(), e.column()),
+                // serde_json's message ends "at line L column C".
+                format!("{name}: {e}"),
                 loc.clone(),
             ));
             None

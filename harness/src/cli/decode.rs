@@ -2,7 +2,6 @@
 //! counts each way, liveness and findings; `--events` lists every event.
 
 use super::input;
-use crate::capture::bugreport::Limits;
 use crate::decode::pipeline::{
     ConnectionReport, DecodeOptions, DecodeReport, decode_capture_parallel,
 };
@@ -25,6 +24,8 @@ pub struct Args {
     /// number.
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -36,6 +37,8 @@ pub enum Format {
 pub fn run(args: Args) -> ExitCode {
     let options = DecodeOptions {
         keep_events: args.events,
+        flow: args.limits.flow(),
+        messages: args.limits.messages(),
         ..DecodeOptions::default()
     };
     let threads = args
@@ -51,7 +54,7 @@ pub fn run(args: Args) -> ExitCode {
             let res = input::open(path)
                 .map_err(|e| format!("{name}: {e}"))
                 .and_then(|r| {
-                    decode_bugreport(r, name, options, Limits::default()).map_err(|e| e.to_string())
+                    decode_bugreport(r, name, options, args.limits.zip()).map_err(|e| e.to_string())
                 });
             match res {
                 Ok(z) => zips.push(z),

@@ -2,7 +2,6 @@
 
 use super::input;
 use crate::decode::pipeline::{FlowTable, flow_table};
-use crate::flow::FlowConfig;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -13,6 +12,8 @@ pub struct Args {
     pub files: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub limits: super::limits::FlowLimitArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -29,7 +30,7 @@ pub fn run(args: Args) -> ExitCode {
         let name = input::display_name(path);
         let table = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
-            .and_then(|r| flow_table(r, name, FlowConfig::default()).map_err(|e| e.to_string()));
+            .and_then(|r| flow_table(r, name, args.limits.flow()).map_err(|e| e.to_string()));
         match table {
             Ok(t) => tables.push(t),
             Err(e) => {

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod flows;
 pub mod generate;
 mod input;
+pub mod limits;
 pub mod merge;
 pub mod proxy;
 pub mod replay;

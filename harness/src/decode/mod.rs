@@ -106,6 +106,31 @@ pub struct StreamContext {
     /// The stream began mid-session (no handshake captured). For SPICE this
     /// carries the channel type the port convention or a zip names.
     pub mid_stream_spice_channel: Option<u8>,
+    pub limits: MessageLimits,
+}
+
+/// The largest message each protocol accepts. Bodies are streamed, never
+/// buffered whole, so these bound trust in a length field rather than
+/// memory: past one, that direction of the connection is no longer decoded
+/// (finding `limit.message_size`), and everything else carries on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageLimits {
+    /// SPICE message body, client to server.
+    pub spice_client_body: u32,
+    /// SPICE message body, server to client (display surfaces are large).
+    pub spice_server_body: u32,
+    /// WebSocket message: the payloads of all its frames together.
+    pub ws_message: u64,
+}
+
+impl Default for MessageLimits {
+    fn default() -> MessageLimits {
+        MessageLimits {
+            spice_client_body: spice::MAX_CLIENT_BODY,
+            spice_server_body: spice::MAX_SERVER_BODY,
+            ws_message: 1 << 30,
+        }
+    }
 }
 
 /// Builds the decoder for a sniffed protocol, or `None` for protocols

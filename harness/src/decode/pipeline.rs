@@ -6,7 +6,9 @@
 //! sniffing prefix per connection, unless the caller asks for events.
 
 use super::sniff::{self, MAX_SNIFF_BYTES, Protocol, Sniff};
-use super::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd, decoder_for};
+use super::{
+    Chunk, EventSink, MessageLimits, StreamContext, StreamDecoder, StreamEnd, decoder_for,
+};
 use crate::capture::{CaptureError, Frame, Segments};
 use crate::flow::{ConnSummary, EndKind, FlowConfig, FlowEvent, FlowSink, Reassembler};
 use crate::timeline::{
@@ -23,6 +25,8 @@ pub struct DecodeOptions {
     /// otherwise only counts, findings and liveness are kept.
     pub keep_events: bool,
     pub flow: FlowConfig,
+    /// Largest message per protocol, past which a direction is not decoded.
+    pub messages: MessageLimits,
     /// The SPICE channel type of mid-stream connections whose ports follow
     /// no known convention (a bug-report zip names its ring's channel).
     pub spice_channel_hint: Option<u8>,
@@ -228,6 +232,7 @@ impl Decoder {
         let mut ctx = StreamContext {
             connection: conn,
             mid_stream_spice_channel: None,
+            limits: self.options.messages,
         };
         let mut report = ConnectionReport {
             connection: conn,

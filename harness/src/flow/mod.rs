@@ -234,7 +234,7 @@ impl Reassembler {
                 if self.dropped_connections == 1 {
                     sink.flow_event(FlowEvent::Diagnostic(Finding::new(
                         Severity::Error,
-                        "flow.connection_limit",
+                        "limit.connections",
                         format!(
                             "more than {} connections open at once; later ones are skipped",
                             self.config.max_connections
@@ -522,7 +522,7 @@ fn accept(
             if let Some(&first) = conn.halves[dir.index()].ooo.keys().next() {
                 sink.flow_event(FlowEvent::Diagnostic(Finding::new(
                     Severity::Warning,
-                    "flow.out_of_order_limit",
+                    "limit.ooo_bytes",
                     format!(
                         "more than {} bytes held behind a hole; declaring it a gap",
                         config.max_out_of_order_bytes

@@ -68,7 +68,13 @@ impl std::fmt::Display for BadInput {
 pub fn load_spec(path: &Path) -> Result<LoadedSpec, BadInput> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    let spec: ReplaySpec = toml::from_str(&text).map_err(|e| {
+    parse_spec(&text, path)
+}
+
+/// A spec's text, as if read from `path` (which names it and anchors its
+/// input).
+pub fn parse_spec(text: &str, path: &Path) -> Result<LoadedSpec, BadInput> {
+    let spec: ReplaySpec = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| {
             text[..s.start.min(text.len())].matches('\n').count() + 1
         });

@@ -420,8 +420,37 @@ fn event_line(text: &str, n: usize) -> usize {
         .map_or(1, |(i, _)| i + 1)
 }
 
+/// Bounds on a timeline, so a hostile file cannot ask the model for
+/// unbounded work. A hit is a located error whose message starts with the
+/// limit's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimelineLimits {
+    /// Scripted `[[event]]`s.
+    pub max_events: usize,
+    /// The run's length; the model's work grows with it.
+    pub max_horizon: Micros,
+}
+
+impl Default for TimelineLimits {
+    fn default() -> TimelineLimits {
+        TimelineLimits {
+            max_events: 100_000,
+            // A month: the longest real replay is a day.
+            max_horizon: Micros(31 * 24 * 3_600_000_000),
+        }
+    }
+}
+
 impl Timeline {
     pub fn parse(text: &str, file: &str) -> Result<Timeline, SyntheticError> {
+        Timeline::parse_with(text, file, TimelineLimits::default())
+    }
+
+    pub fn parse_with(
+        text: &str,
+        file: &str,
+        limits: TimelineLimits,
+    ) -> Result<Timeline, SyntheticError> {
         let timeline: Timeline = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             let (line, column) = line_col(text, offset);
@@ -433,11 +462,16 @@ impl Timeline {
                 message: e.message().trim().to_string(),
             }
         })?;
-        timeline.validate(text, file)?;
+        timeline.validate(text, file, limits)?;
         Ok(timeline)
     }
 
-    fn validate(&self, text: &str, file: &str) -> Result<(), SyntheticError> {
+    fn validate(
+        &self,
+        text: &str,
+        file: &str,
+        limits: TimelineLimits,
+    ) -> Result<(), SyntheticError> {
         let err = |n: usize, field: &str, message: String| SyntheticError {
             file: file.to_string(),
             line: event_line(text, n),
@@ -453,6 +487,30 @@ impl Timeline {
                 field: Some("horizon".into()),
                 message: "horizon must be positive".into(),
             });
+        }
+        if self.horizon.0 > limits.max_horizon {
+            return Err(SyntheticError {
+                file: file.to_string(),
+                line: 1,
+                column: 1,
+                field: Some("horizon".into()),
+                message: format!(
+                    "limit.timeline_horizon: {} is over the limit of {}",
+                    format_duration(self.horizon.0),
+                    format_duration(limits.max_horizon)
+                ),
+            });
+        }
+        if self.events.len() > limits.max_events {
+            return Err(err(
+                limits.max_events,
+                "event",
+                format!(
+                    "limit.timeline_events: {} events, over the limit of {}",
+                    self.events.len(),
+                    limits.max_events
+                ),
+            ));
         }
         if !self.channels.contains(&ChannelKind::Main) {
             return Err(SyntheticError {
@@ -478,6 +536,31 @@ impl Timeline {
                 ScriptEvent::ClientStalls { at, until: Some(u) } => Some((at, u)),
                 _ => None,
             };
+            let (start, start_field) = match ev {
+                ScriptEvent::UserActive { from, .. }
+                | ScriptEvent::ServerData { from, .. }
+                | ScriptEvent::Blackhole { from, .. } => (from, "from"),
+                ScriptEvent::Keystroke { at }
+                | ScriptEvent::ServerStopsAnswering { at, .. }
+                | ScriptEvent::ServerStopsPinging { at, .. }
+                | ScriptEvent::ClientStalls { at, .. }
+                | ScriptEvent::ServerKilled { at }
+                | ScriptEvent::ServerRestarted { at }
+                | ScriptEvent::HalfOpen { at, .. }
+                | ScriptEvent::UserClose { at } => (at, "at"),
+            };
+            if start.0 > self.horizon.0 {
+                return Err(err(
+                    n,
+                    start_field,
+                    format!(
+                        "{} event starts at {}, after the horizon ({}); it could never happen",
+                        ev.name(),
+                        format_duration(start.0),
+                        format_duration(self.horizon.0)
+                    ),
+                ));
+            }
             if let Some((from, to)) = span
                 && to < from
             {

@@ -16,7 +16,9 @@ pub mod names;
 pub mod report;
 pub mod wire;
 
-use crate::decode::{Chunk, EventSink, SessionInfo, StreamContext, StreamDecoder, StreamEnd};
+use crate::decode::{
+    Chunk, EventSink, MessageLimits, SessionInfo, StreamContext, StreamDecoder, StreamEnd,
+};
 use crate::timeline::{
     CloseKind, ConnectionId, Direction, Event, EventKind, Finding, Location, Micros, Severity,
 };
@@ -149,6 +151,7 @@ pub struct SpiceDecoder {
     server_messages: u64,
     ack: Option<AckWindow>,
     main_pings_seen: u32,
+    limits: MessageLimits,
 }
 
 impl SpiceDecoder {
@@ -188,6 +191,7 @@ impl SpiceDecoder {
             server_messages: 0,
             ack: None,
             main_pings_seen: 0,
+            limits: ctx.limits,
         }
     }
 
@@ -706,15 +710,15 @@ impl SpiceDecoder {
             self.halves[i].next_serial = Some(serial.wrapping_add(1));
         }
         let limit = match here.dir {
-            Direction::ClientToServer => MAX_CLIENT_BODY,
-            Direction::ServerToClient => MAX_SERVER_BODY,
+            Direction::ClientToServer => self.limits.spice_client_body,
+            Direction::ServerToClient => self.limits.spice_server_body,
         };
         if h.size > limit {
             self.finding(
                 here,
                 start,
                 Severity::Error,
-                "spice.message_too_large",
+                "limit.message_size",
                 format!(
                     "message type {} claims {} body bytes, over the {limit}-byte limit; the rest of this direction is not decoded",
                     h.ty, h.size
@@ -862,7 +866,7 @@ impl SpiceDecoder {
                 too_short = short(24);
                 if too_short.is_none() {
                     let text_len = wire::u32_at(prefix, 20) as usize;
-                    let text = &prefix[24..prefix.len().min(24 + text_len)];
+                    let text = &prefix[24..prefix.len().min(text_len.saturating_add(24))];
                     let text = text.strip_suffix(&[0]).unwrap_or(text);
                     detail.push(("timestamp".into(), json!(wire::u64_at(prefix, 0))));
                     detail.push(("severity".into(), json!(wire::u32_at(prefix, 8))));
@@ -1014,6 +1018,11 @@ impl SpiceDecoder {
         out: &mut dyn EventSink,
     ) -> Option<Micros> {
         let Some(k) = self.pings.iter().position(|p| p.id == id) else {
+            // The PING went by undecoded once the other direction was
+            // given up (a limit hit, lost framing): nothing to say.
+            if matches!(self.halves[1 - here.dir.index()].state, State::Lost) {
+                return None;
+            }
             // A ring that starts mid-session may have lost the PING.
             let severity = if self.mid_stream {
                 Severity::Info

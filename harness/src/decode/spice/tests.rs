@@ -211,13 +211,48 @@ fn oversized_messages_and_bad_magic_stop_framing_once() {
     units.push((C2S, huge));
     units.push((C2S, vec![0; 64]));
     let ev = run(&linked_ctx(), &units);
-    assert_eq!(codes(&ev), ["spice.message_too_large"]);
+    assert_eq!(codes(&ev), ["limit.message_size"]);
 
     let ev = run(
         &linked_ctx(),
         &[(C2S, b"RFB 003.008\nxxxxxxxxxxxxxxxx".to_vec())],
     );
     assert_eq!(codes(&ev), ["spice.bad_magic"]);
+}
+
+#[test]
+fn a_configured_message_limit_stops_that_direction_only() {
+    let ctx = StreamContext {
+        limits: crate::decode::MessageLimits {
+            spice_client_body: 16,
+            ..Default::default()
+        },
+        ..linked_ctx()
+    };
+    let mut units = link(MAIN, 0, COMMON);
+    // 17 body bytes: one over the limit, far under the default.
+    units.push((S2C, build::mini(4, &build::ping_body(1, 99, 0))));
+    units.push((C2S, build::mini(107, &[0; 17])));
+    units.push((C2S, build::mini(3, &build::ping_body(1, 99, 0))));
+    let ev = run(&ctx, &units);
+    assert_eq!(codes(&ev), ["limit.message_size"]);
+    let f = ev
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Finding(f) => Some(f),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(f.location.direction, Some(C2S));
+    assert!(f.message.contains("16-byte limit"), "{}", f.message);
+    // The server's PING still decodes; the client's PONG after the big
+    // message does not.
+    let n = names(&ev);
+    assert!(n.contains(&"SPICE_MSG_PING".to_string()), "{n:?}");
+    assert!(!n.iter().any(|m| m.starts_with("SPICE_MSGC_PONG")), "{n:?}");
+    // The same bytes under the default limit decode both ways.
+    let ev = run(&linked_ctx(), &units);
+    assert!(codes(&ev).is_empty(), "{:?}", codes(&ev));
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub mod handshake;
 pub mod inner;
 pub mod utf8;
 
-use crate::decode::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd};
+use crate::decode::{Chunk, EventSink, MessageLimits, StreamContext, StreamDecoder, StreamEnd};
 use crate::timeline::{
     CloseKind, ConnectionId, Direction, Event, EventKind, Finding, Location, Micros, Severity,
 };
@@ -169,6 +169,7 @@ pub struct WsDecoder {
     scratch: Vec<u8>,
     inflate_buf: Vec<u8>,
     abnormal_reported: bool,
+    limits: MessageLimits,
 }
 
 impl WsDecoder {
@@ -189,6 +190,7 @@ impl WsDecoder {
             scratch: Vec::new(),
             inflate_buf: Vec::new(),
             abnormal_reported: false,
+            limits: ctx.limits,
         }
     }
 
@@ -697,7 +699,7 @@ impl WsDecoder {
                 OP_CONTINUATION => match &mut self.dirs[d].msg {
                     Some(m) => {
                         m.fragments += 1;
-                        m.wire_len += h.payload_len;
+                        m.wire_len = m.wire_len.saturating_add(h.payload_len);
                         PayloadSink::Message
                     }
                     None => {
@@ -752,6 +754,23 @@ impl WsDecoder {
                 }
             }
         };
+        if matches!(sink, PayloadSink::Message)
+            && let Some(m) = &self.dirs[d].msg
+            && m.wire_len > self.limits.ws_message
+        {
+            let message = format!(
+                "{} message reaches {} payload bytes, over the {}-byte limit; the rest of this direction is not decoded",
+                opcode_name(m.opcode),
+                m.wire_len,
+                self.limits.ws_message
+            );
+            let loc = self.loc(chunk.frame, dir, start);
+            let finding = Finding::new(Severity::Error, "limit.message_size", message, loc);
+            self.emit(out, at, dir, EventKind::Finding(finding));
+            self.dirs[d].msg = None;
+            self.dirs[d].mode = Mode::Opaque;
+            return;
+        }
         let empty = h.payload_len == 0;
         self.dirs[d].frame = Some(FrameState {
             h,

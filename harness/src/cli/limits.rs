@@ -1,0 +1,125 @@
+//! `--max-...` flags shared by the subcommands that read captures and
+//! bug-report zips. Each limit bounds what one hostile input can cost; a
+//! hit is a located `limit.*` finding and stops at most that connection,
+//! direction or zip member.
+
+use crate::capture::bugreport;
+use crate::decode::MessageLimits;
+use crate::flow::FlowConfig;
+
+/// The reassembly limits, all that `tether flows` needs.
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Limits (sizes take k, M or G, as powers of 1024)")]
+pub struct FlowLimitArgs {
+    /// Out-of-order bytes held per connection direction before the hole in
+    /// front of them is declared a gap (`limit.ooo_bytes`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = FlowConfig::default().max_out_of_order_bytes as u64)]
+    pub max_ooo_bytes: u64,
+    /// Connections tracked at once; later ones are skipped (`limit.connections`).
+    #[arg(long, value_name = "N", default_value_t = FlowConfig::default().max_connections)]
+    pub max_connections: usize,
+}
+
+impl FlowLimitArgs {
+    pub fn flow(&self) -> FlowConfig {
+        FlowConfig {
+            max_out_of_order_bytes: usize::try_from(self.max_ooo_bytes).unwrap_or(usize::MAX),
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+/// Every limit of decoding captures and bug-report zips.
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Limits (sizes take k, M or G, as powers of 1024)")]
+pub struct LimitArgs {
+    #[command(flatten)]
+    pub flow: FlowLimitArgs,
+    /// Largest SPICE message body a client may send (`limit.message_size`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = MessageLimits::default().spice_client_body.into())]
+    pub max_spice_client_message: u64,
+    /// Largest SPICE message body a server may send (`limit.message_size`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = MessageLimits::default().spice_server_body.into())]
+    pub max_spice_server_message: u64,
+    /// Largest WebSocket message, all its frames together (`limit.message_size`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = MessageLimits::default().ws_message)]
+    pub max_ws_message: u64,
+    /// Largest bug-report zip read at all.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = bugreport::Limits::default().max_zip_bytes)]
+    pub max_zip_bytes: u64,
+    /// Zip members looked at; the rest are ignored (`limit.zip_members`).
+    #[arg(long, value_name = "N", default_value_t = bugreport::Limits::default().max_members)]
+    pub max_zip_members: usize,
+    /// Uncompressed bytes of one zip member (`limit.zip_uncompressed`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = bugreport::Limits::default().max_member_bytes)]
+    pub max_zip_member_bytes: u64,
+    /// Uncompressed bytes of all zip members together (`limit.zip_uncompressed`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = bugreport::Limits::default().max_total_bytes)]
+    pub max_zip_total_bytes: u64,
+    /// Uncompressed / compressed size of a zip member over 1 MiB (`limit.zip_ratio`).
+    #[arg(long, value_name = "N", default_value_t = bugreport::Limits::default().max_ratio)]
+    pub max_zip_ratio: u64,
+}
+
+impl LimitArgs {
+    pub fn flow(&self) -> FlowConfig {
+        self.flow.flow()
+    }
+
+    pub fn messages(&self) -> MessageLimits {
+        MessageLimits {
+            spice_client_body: u32::try_from(self.max_spice_client_message).unwrap_or(u32::MAX),
+            spice_server_body: u32::try_from(self.max_spice_server_message).unwrap_or(u32::MAX),
+            ws_message: self.max_ws_message,
+        }
+    }
+
+    pub fn zip(&self) -> bugreport::Limits {
+        bugreport::Limits {
+            max_zip_bytes: self.max_zip_bytes,
+            max_members: self.max_zip_members,
+            max_member_bytes: self.max_zip_member_bytes,
+            max_total_bytes: self.max_zip_total_bytes,
+            max_ratio: self.max_zip_ratio,
+        }
+    }
+}
+
+/// `4096`, `64k`, `4M`, `1G` (powers of 1024; a trailing `B` or `iB` is
+/// allowed).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 4096, 64k, 4M, 1G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} does not fit in 64 bits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("12B"), Ok(12));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("k").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+}
