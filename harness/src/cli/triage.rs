@@ -31,6 +31,8 @@ pub struct Args {
     /// Skip the what-if runs.
     #[arg(long)]
     pub no_what_if: bool,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -44,6 +46,9 @@ pub fn run(args: Args) -> ExitCode {
         profile: args.profile.clone(),
         overrides: args.set.clone(),
         no_what_if: args.no_what_if,
+        flow: args.limits.flow(),
+        messages: args.limits.messages(),
+        zip: args.limits.zip(),
     };
     if let Some(p) = &args.profile
         && let Err(e) = crate::model::profile::resolve(p).map(|_| ()).or_else(|e| {

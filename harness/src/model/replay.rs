@@ -172,6 +172,7 @@ fn run_capture_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
             profile: Some(spec.spec.profile.clone()),
             overrides: overrides.clone(),
             no_what_if: true,
+            ..TriageOptions::default()
         },
     )
     .map_err(bad)?;

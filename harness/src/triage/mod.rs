@@ -27,6 +27,11 @@ pub struct TriageOptions {
     pub overrides: Vec<String>,
     /// Skip the what-if runs.
     pub no_what_if: bool,
+    /// Reassembly and message limits for the decode.
+    pub flow: crate::flow::FlowConfig,
+    pub messages: crate::decode::MessageLimits,
+    /// Bug-report zip limits.
+    pub zip: crate::capture::bugreport::Limits,
 }
 
 /// One session triaged.
@@ -375,16 +380,13 @@ pub fn triage_reader<R: std::io::Read>(
     use crate::decode::pipeline::{DecodeOptions, decode_capture};
     let decode = DecodeOptions {
         keep_events: true,
+        flow: options.flow,
+        messages: options.messages,
         ..DecodeOptions::default()
     };
     if zip {
-        let z = crate::decode::spice::report::decode_bugreport(
-            src,
-            name,
-            decode,
-            crate::capture::bugreport::Limits::default(),
-        )
-        .map_err(|e| e.to_string())?;
+        let z = crate::decode::spice::report::decode_bugreport(src, name, decode, options.zip)
+            .map_err(|e| e.to_string())?;
         Ok(triage(name, z.pcap.as_ref(), Some(&z), options))
     } else {
         let r = decode_capture(src, name, decode).map_err(|e| e.to_string())?;
