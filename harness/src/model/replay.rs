@@ -65,6 +65,17 @@ impl std::fmt::Display for BadInput {
     }
 }
 
+impl LoadedSpec {
+    /// The spec's `[set]` table as `name=value` assignments.
+    pub fn overrides(&self) -> Vec<String> {
+        self.spec
+            .set
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+}
+
 pub fn load_spec(path: &Path) -> Result<LoadedSpec, BadInput> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
@@ -141,24 +152,14 @@ pub fn run_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
         ))
     })?;
     let timeline = Timeline::parse(&text, &spec.spec.input).map_err(|e| BadInput(e.to_string()))?;
-    let overrides: Vec<String> = spec
-        .spec
-        .set
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let overrides = spec.overrides();
     run_timeline(&timeline, &spec.spec.input, &spec.spec.profile, &overrides)
         .map_err(|e| BadInput(format!("{}: {e}", spec.path.display())))
 }
 
 fn run_capture_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
     use crate::triage::{TriageOptions, triage_path};
-    let overrides: Vec<String> = spec
-        .spec
-        .set
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let overrides = spec.overrides();
     let bad = |e: String| {
         BadInput(format!(
             "{}: input {}: {e}",
