@@ -57,6 +57,12 @@ impl Constants {
         self.entries.insert(name, Entry { value, source });
     }
 
+    /// The value of `name`, for callers that work across profiles and so
+    /// cannot know which names a profile registers (triage).
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.entries.get(name).map(|e| &e.value)
+    }
+
     pub fn duration(&self, name: &str) -> Micros {
         match self.entries.get(name).map(|e| &e.value) {
             Some(Value::Duration(d)) => *d,

@@ -2,7 +2,7 @@
 //! cites the events (connection, time) that show it.
 
 use super::session::{Channel, Session};
-use crate::model::constants::Constants;
+use crate::model::constants::{Constants, Value};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -24,7 +24,8 @@ fn cite(c: &Channel, at: f64, what: &str) -> String {
 /// `constants` are the profile variant's (with overrides).
 pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation> {
     let mut out = Vec::new();
-    let has = |name: &str| constants.iter().any(|(n, _, _)| n == name);
+    // Triage checks any profile, so every constant is looked up, never assumed.
+    let flag = |name: &str| matches!(constants.value(name), Some(Value::Flag(true)));
     // A live client answers a server ping promptly. SPICE: before the
     // server's next connectivity tick (30 s); WebSocket: before the next ping.
     let spice = s.kind == "spice";
@@ -54,8 +55,11 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
     }
     // Keepalive cadence: a profile that pings must not let a connection go
     // longer than its interval (plus slack) without a client ping.
-    if profile.starts_with("runner-ws") && constants.flag("ping") && has("ping_interval") {
-        let interval = constants.duration("ping_interval").as_secs_f64();
+    if profile.starts_with("runner-ws")
+        && flag("ping")
+        && let Some(Value::Duration(d)) = constants.value("ping_interval")
+    {
+        let interval = d.as_secs_f64();
         for c in s.channels() {
             let pings: Vec<f64> = c
                 .marks
@@ -132,8 +136,10 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
     // Reconnect only where allowed: noVNC does not reconnect after a clean
     // close unless the variant says so.
     if profile.starts_with("novnc")
-        && has("reconnect_on_clean")
-        && !constants.flag("reconnect_on_clean")
+        && matches!(
+            constants.value("reconnect_on_clean"),
+            Some(Value::Flag(false))
+        )
     {
         for pair in s.generations.windows(2) {
             let clean = pair[0].channels.iter().find_map(|c| {
@@ -157,35 +163,36 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
         }
     }
     // Backoff: attempts after a drop follow the profile's schedule.
-    if has("reconnect_backoff") && constants.flag("auto_reconnect") {
-        let schedule = constants.schedule("reconnect_backoff");
-        if let Some(drop) = s.generations.first().and_then(|g| g.ended_at) {
-            let mut tries: Vec<f64> = s
-                .attempts
-                .iter()
-                .map(|a| a.at)
-                .chain(s.generations.iter().skip(1).map(|g| g.started_at))
-                .filter(|a| *a > drop)
-                .collect();
-            tries.sort_by(f64::total_cmp);
-            let mut prev = drop;
-            for (i, at) in tries.iter().enumerate() {
-                let Some(want) = schedule.get(i).map(|d| d.as_secs_f64()) else {
-                    out.push(Violation {
-                        code: "reconnect.too_many_attempts",
-                        at: *at,
-                        channel: None,
-                        message: format!(
-                            "attempt {} exceeds the profile's {} attempts",
-                            i + 1,
-                            schedule.len()
-                        ),
-                        evidence: vec![format!("T+{at:.3} connect")],
-                    });
-                    break;
-                };
-                if (at - prev) < want - 0.5 {
-                    out.push(Violation {
+    if flag("auto_reconnect")
+        && let Some(Value::Schedule(schedule)) = constants.value("reconnect_backoff")
+        && let Some(drop) = s.generations.first().and_then(|g| g.ended_at)
+    {
+        let mut tries: Vec<f64> = s
+            .attempts
+            .iter()
+            .map(|a| a.at)
+            .chain(s.generations.iter().skip(1).map(|g| g.started_at))
+            .filter(|a| *a > drop)
+            .collect();
+        tries.sort_by(f64::total_cmp);
+        let mut prev = drop;
+        for (i, at) in tries.iter().enumerate() {
+            let Some(want) = schedule.get(i).map(|d| d.as_secs_f64()) else {
+                out.push(Violation {
+                    code: "reconnect.too_many_attempts",
+                    at: *at,
+                    channel: None,
+                    message: format!(
+                        "attempt {} exceeds the profile's {} attempts",
+                        i + 1,
+                        schedule.len()
+                    ),
+                    evidence: vec![format!("T+{at:.3} connect")],
+                });
+                break;
+            };
+            if (at - prev) < want - 0.5 {
+                out.push(Violation {
                         code: "reconnect.backoff_too_short",
                         at: *at,
                         channel: None,
@@ -196,9 +203,8 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
                         ),
                         evidence: vec![format!("T+{prev:.3} previous"), format!("T+{at:.3} connect")],
                     });
-                }
-                prev = *at;
             }
+            prev = *at;
         }
     }
     // SPICE ACK windows: the client acknowledges every `window` messages

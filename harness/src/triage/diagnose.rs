@@ -166,7 +166,7 @@ fn obs(at: Option<f64>, channel: Option<&str>, text: String, source: &'static st
     }
 }
 
-fn t(s: f64) -> String {
+pub(super) fn t(s: f64) -> String {
     format!("T+{s:.3}")
 }
 
@@ -350,10 +350,7 @@ pub fn diagnose(
     {
         env.network_dead = None;
     }
-    let best = explanations
-        .first()
-        .filter(|e| e.against.is_empty() || outcome != SessionOutcome::Open);
-    let (cause, channel, origin) = match best {
+    let (cause, channel, origin) = match explanations.first() {
         Some(e) if outcome != SessionOutcome::Open => {
             let (cause, origin) = (e.cause.clone(), e.origin.clone());
             // A SPICE session lives and dies with main: name it when it

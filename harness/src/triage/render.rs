@@ -6,7 +6,7 @@ use super::{SessionTriage, Triage, outcome_str};
 use std::fmt::Write as _;
 
 fn t(s: Option<f64>) -> String {
-    s.map_or_else(|| "-".to_string(), |v| format!("T+{v:.3}"))
+    s.map_or_else(|| "-".to_string(), super::diagnose::t)
 }
 
 pub fn text(tr: &Triage) -> String {

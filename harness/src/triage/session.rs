@@ -592,10 +592,23 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
         });
     }
     link_relays(&mut out);
-    out.sort_by_key(|s| (s.relay_of.is_some(), s.start));
-    // Indices changed with the sort: link again on the final order.
-    link_relays(&mut out);
-    out
+    // Client-facing sessions first, each group by start; relay links follow
+    // their sessions to the new positions.
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by_key(|&i| (out[i].relay_of.is_some(), out[i].start));
+    let mut new_index = vec![0; out.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let mut slots: Vec<Option<Session>> = out.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(|&old| slots[old].take())
+        .map(|mut s| {
+            s.relay_of = s.relay_of.map(|j| new_index[j]);
+            s
+        })
+        .collect()
 }
 
 /// A session whose every generation opened within a second after a
@@ -603,7 +616,6 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
 /// that session's upstream leg (websockify dials the target per client).
 fn link_relays(sessions: &mut [Session]) {
     for i in 0..sessions.len() {
-        sessions[i].relay_of = None;
         if sessions[i].generations.is_empty() {
             continue;
         }
