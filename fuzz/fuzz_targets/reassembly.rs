@@ -17,6 +17,7 @@ struct Seg {
     ack: u32,
     flags: u8,
     missing_tail: u8,
+    window: u16,
     payload: Vec<u8>,
 }
 
@@ -57,6 +58,7 @@ fuzz_target!(|segs: Vec<Seg>| {
             ack_flag: s.flags & 2 != 0,
             fin: s.flags & 4 != 0,
             rst: s.flags & 8 != 0,
+            window: s.window,
             payload: &s.payload,
             missing_tail: u32::from(s.missing_tail),
             wire_len: 54,

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod flow;
 pub mod live;
 pub mod model;
+pub mod replay;
 pub mod sweep;
 pub mod timeline;
 pub mod triage;

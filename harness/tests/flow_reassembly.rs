@@ -22,6 +22,7 @@ fn seg<'a>(frame: u64, seq: u32, syn: bool, fin: bool, payload: &'a [u8]) -> Tcp
         rst: false,
         payload,
         missing_tail: 0,
+        window: 1024,
         wire_len: 54 + payload.len() as u32,
     }
 }

@@ -34,6 +34,8 @@ pub struct TcpSegment<'a> {
     pub rst: bool,
     pub payload: &'a [u8],
     pub missing_tail: u32,
+    /// The advertised receive window (unscaled; zero is what matters).
+    pub window: u16,
     /// Bytes of the frame on the wire, as tshark's conversation table counts.
     pub wire_len: u32,
 }
@@ -104,6 +106,7 @@ pub fn tcp_segment<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
         rst: tcp.rst(),
         payload: tcp.payload(),
         missing_tail,
+        window: tcp.window_size(),
         wire_len: p.orig_len,
     })
 }

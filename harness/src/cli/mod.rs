@@ -13,6 +13,7 @@ pub mod merge;
 pub mod proxy;
 pub mod replay;
 pub mod run;
+pub mod score;
 pub mod sweep;
 pub mod triage;
 
@@ -45,6 +46,8 @@ enum Command {
     Sweep(sweep::Args),
     /// What ended the session in a capture or bug-report zip, and would a fix have saved it.
     Triage(triage::Args),
+    /// Triage every lab recording against its truth file: right, wrong, and a confusion table.
+    Score(score::Args),
     /// Merge the JSON of `sweep --shard` or `replay --shard` runs into one report.
     Merge(merge::Args),
     /// Forward a live session, record it, inject faults and judge it as it runs.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Triage(a) => triage::run(a),
+        Command::Score(a) => score::run(a),
         Command::Proxy(a) => proxy::run(*a),
     }
 }

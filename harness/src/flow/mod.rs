@@ -134,6 +134,47 @@ pub struct ConnSummary {
     pub end: EndKind,
     /// Who sent the first FIN or RST.
     pub closed_by: Option<Direction>,
+    /// What TCP itself says about each sender, by `Direction::index`.
+    #[serde(skip)]
+    pub tcp: [TcpSide; 2],
+}
+
+/// What TCP alone says about one side of a connection: the tests
+/// Wireshark's `tcp_analyze_sequence_number` makes, kept as the times
+/// triage's evidence rules need. A frozen process's kernel still
+/// acknowledges and answers keep-alives (its ACK number advances); a dead
+/// path acknowledges nothing and the sender retransmits with backoff
+/// (RFC 6298 §5); a receiver that stopped reading advertises a zero window
+/// (RFC 9293 §3.8.6.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpSide {
+    pub first_fin: Option<Micros>,
+    pub first_rst: Option<Micros>,
+    /// Segments that carried only bytes (or a FIN) already sent.
+    pub retransmissions: u32,
+    pub first_retransmission: Option<Micros>,
+    pub last_retransmission: Option<Micros>,
+    /// Keep-alive probes: no new data, sequence number one below the next
+    /// (RFC 9293 §3.8.4).
+    pub keepalives: u32,
+    pub last_keepalive: Option<Micros>,
+    /// Segments advertising a zero receive window.
+    pub zero_windows: u32,
+    pub first_zero_window: Option<Micros>,
+    pub last_zero_window: Option<Micros>,
+    /// Last time this side's ACK number advanced: its kernel took new bytes.
+    pub last_ack_advance: Option<Micros>,
+    /// Last segment of any kind from this side.
+    pub last_segment: Option<Micros>,
+    /// Last segment carrying new payload.
+    pub last_payload: Option<Micros>,
+    /// When this side's oldest byte the peer has not acknowledged was sent;
+    /// `None` while everything sent is acknowledged.
+    pub unacked_since: Option<Micros>,
+    /// Stream offset one past the highest byte (or FIN) sent.
+    sent_hi: u64,
+    /// Highest stream offset of this side the peer acknowledged.
+    acked_hi: u64,
 }
 
 #[derive(Default)]
@@ -273,6 +314,7 @@ impl Reassembler {
                 s2c: DirStats::default(),
                 end: EndKind::Open,
                 closed_by: None,
+                tcp: [TcpSide::default(); 2],
             });
             self.active.insert(
                 key,
@@ -410,6 +452,7 @@ fn handle_segment(
     let Some(offset) = conn.halves[dir.index()].offset_of(seq) else {
         return;
     };
+    note_tcp_evidence(conn, summary, dir, seg, offset);
     if payload_len > 0 || seg.missing_tail > 0 {
         accept(config, conn, summary, dir, offset, seg, sink);
     }
@@ -451,6 +494,76 @@ fn handle_segment(
     }
     if conn.halves.iter().all(|h| h.fin_done) {
         conn.closed = true;
+    }
+}
+
+/// Updates what TCP says about the sender of `seg` and, through its ACK,
+/// about the peer's unacknowledged bytes.
+fn note_tcp_evidence(
+    conn: &Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    seg: &TcpSegment<'_>,
+    offset: i64,
+) {
+    let ts = seg.ts;
+    let peer = dir.reverse();
+    if seg.ack_flag
+        && let Some(acked) = conn.halves[peer.index()].offset_of(seg.ack)
+        && acked >= 0
+    {
+        let acked = acked as u64;
+        let theirs = &mut summary.tcp[peer.index()];
+        if acked > theirs.acked_hi {
+            theirs.acked_hi = acked;
+            summary.tcp[dir.index()].last_ack_advance = Some(ts);
+        }
+        let theirs = &mut summary.tcp[peer.index()];
+        if theirs.acked_hi >= theirs.sent_hi {
+            theirs.unacked_since = None;
+        }
+    }
+    let side = &mut summary.tcp[dir.index()];
+    side.last_segment = Some(ts);
+    if seg.window == 0 && !seg.rst && !seg.syn {
+        side.zero_windows += 1;
+        side.first_zero_window.get_or_insert(ts);
+        side.last_zero_window = Some(ts);
+    }
+    if seg.rst {
+        side.first_rst.get_or_insert(ts);
+        return;
+    }
+    if seg.syn {
+        return;
+    }
+    let len = seg.payload.len() as u64 + u64::from(seg.missing_tail) + u64::from(seg.fin);
+    let end = offset.max(0) as u64 + len;
+    let next = conn.halves[dir.index()].next as i64;
+    let keepalive = len <= 1 && !seg.fin && offset == next - 1 && side.sent_hi == next as u64;
+    if keepalive {
+        side.keepalives += 1;
+        side.last_keepalive = Some(ts);
+        return;
+    }
+    if seg.fin {
+        side.first_fin.get_or_insert(ts);
+    }
+    if len == 0 {
+        return;
+    }
+    if end <= side.sent_hi {
+        side.retransmissions += 1;
+        side.first_retransmission.get_or_insert(ts);
+        side.last_retransmission = Some(ts);
+    } else {
+        if seg.payload.len() as u64 + u64::from(seg.missing_tail) > 0 {
+            side.last_payload = Some(ts);
+        }
+        if side.unacked_since.is_none() {
+            side.unacked_since = Some(ts);
+        }
+        side.sent_hi = end;
     }
 }
 

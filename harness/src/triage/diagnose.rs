@@ -22,8 +22,7 @@ pub const SPICE_CONNECTIVITY_TICK: f64 = 30.0;
 /// GCP 30 s, Azure 4 min, HAProxy/ELB classic 350 s, 5 and 10 min, 1 h).
 const LB_TIMEOUTS: [f64; 9] = [30.0, 60.0, 100.0, 120.0, 240.0, 300.0, 350.0, 600.0, 3600.0];
 
-/// Closes this close to each other were done by one act.
-const SAME_INSTANT: f64 = 0.05;
+use super::evidence::{LegClose, SAME_INSTANT};
 
 /// What one channel's record says, from the capture or from the zip.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -126,12 +125,33 @@ pub struct Diagnosis {
     /// Who closed first and how.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed: Option<String>,
+    /// `client`, `server`, or `both` (a middlebox cut both ends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<&'static str>,
+    /// When service was back: the next generation came up (T+ seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_at: Option<f64>,
+    /// From the drop to the recovery, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage: Option<f64>,
+    /// Connection attempts that failed, with their reasons.
+    pub failed_attempts: Vec<FailedAttempt>,
     pub observations: Vec<Evidence>,
     pub inferences: Vec<Evidence>,
     pub explanations: Vec<Explanation>,
     /// Facts the what-if needs, in seconds since T+0.
     #[serde(skip)]
     pub env: EnvFacts,
+}
+
+/// An attempt that failed: `auth.refused`, `rst_to_syn`, `no_answer`,
+/// `http_<status>`, with what the server said.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedAttempt {
+    pub at: f64,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The environment as the capture shows it, for re-running it.
@@ -155,6 +175,8 @@ struct Candidate {
     against: Vec<String>,
     /// Fits the timing the rule predicts.
     fits: bool,
+    /// Decided by the layered evidence rules (`evidence::ending`).
+    decisive: bool,
 }
 
 fn obs(at: Option<f64>, channel: Option<&str>, text: String, source: &'static str) -> Evidence {
@@ -175,6 +197,7 @@ pub(super) fn t(s: f64) -> String {
 /// kind, message).
 pub fn diagnose(
     s: &Session,
+    legs: &[LegClose],
     zip: &[ChannelFacts],
     zip_end: Option<(f64, String, String)>,
 ) -> Diagnosis {
@@ -261,6 +284,10 @@ pub fn diagnose(
     }
     for a in &s.attempts {
         let what = match a.result.as_str() {
+            "auth.refused" => format!(
+                "login refused: {}",
+                a.detail.as_deref().unwrap_or("no reason given")
+            ),
             "rst_to_syn" => "refused: RST to the SYN (nothing listening)".to_string(),
             "no_answer" => "SYN never answered".to_string(),
             r => match &a.upgrade {
@@ -282,13 +309,14 @@ pub fn diagnose(
     if outcome == SessionOutcome::Recovered
         && let Some(last) = last
     {
+        let state = match last.ended_at {
+            None => "was still open at the end".to_string(),
+            Some(e) => format!("closed at {}", t(e)),
+        };
         observations.push(obs(
             Some(last.started_at),
             None,
-            format!(
-                "generation {} came up and was still open at the end",
-                last.index + 1
-            ),
+            format!("generation {} came up and {state}", last.index + 1),
             "capture",
         ));
     }
@@ -314,10 +342,27 @@ pub fn diagnose(
         );
     }
     generic_rules(s, end_at, &mut observations, &mut candidates, &mut env);
+    let ending = lost.and_then(|g| super::evidence::ending(s, g, legs));
+    if let Some(e) = &ending
+        && zip_end.is_none()
+    {
+        candidates.retain(|c| c.cause != e.cause);
+        candidates.push(Candidate {
+            cause: e.cause,
+            origin: e.origin,
+            summary: format!("the evidence from every layer decides it: {}", e.cause),
+            supports: e.because.clone(),
+            against: Vec::new(),
+            fits: true,
+            decisive: true,
+        });
+    }
 
-    // Rank: timing fits first, then fewest contradictions, then most support.
+    // Rank: the layered evidence first, then timing fits, then fewest
+    // contradictions, then most support.
     candidates.sort_by_key(|c| {
         (
+            !c.decisive,
             !c.fits,
             c.against.len(),
             std::cmp::Reverse(c.supports.len()),
@@ -380,6 +425,34 @@ pub fn diagnose(
         }
         _ => (None, None, None),
     };
+    let closed_by = ending.as_ref().map(|e| e.closed_by).or_else(|| {
+        lost.and_then(|g| {
+            g.channels
+                .iter()
+                .filter_map(|c| c.closes.first())
+                .min_by(|a, b| a.at.total_cmp(&b.at))
+                .map(|x| x.by)
+        })
+    });
+    // Service was back when a later generation came up.
+    let recovered_at = match (outcome, lost) {
+        (SessionOutcome::Recovered, Some(l)) => s
+            .generations
+            .iter()
+            .find(|g| g.index > l.index)
+            .map(|g| g.started_at),
+        _ => None,
+    };
+    let outage = recovered_at.zip(end_at).map(|(r, e)| (r - e).max(0.0));
+    let failed_attempts = s
+        .attempts
+        .iter()
+        .map(|a| FailedAttempt {
+            at: a.at,
+            reason: a.result.clone(),
+            detail: a.detail.clone(),
+        })
+        .collect();
     Diagnosis {
         outcome,
         at: if outcome == SessionOutcome::Open {
@@ -391,6 +464,14 @@ pub fn diagnose(
         channel,
         origin,
         closed,
+        closed_by: if outcome == SessionOutcome::Open {
+            None
+        } else {
+            closed_by
+        },
+        recovered_at,
+        outage,
+        failed_attempts,
         observations,
         inferences,
         explanations,
@@ -554,6 +635,7 @@ fn spice_rules(
             supports,
             against,
             fits,
+            decisive: false,
         });
         let stall_end = zip_end.as_ref().map(|z| z.0).or_else(|| {
             s.generations
@@ -582,6 +664,7 @@ fn spice_rules(
             supports: vec!["main went quiet and its PING went unanswered".into()],
             against,
             fits: true,
+            decisive: false,
         });
     }
 
@@ -635,6 +718,7 @@ fn spice_rules(
             supports,
             against: vec![],
             fits: true,
+            decisive: false,
         });
         env.network_dead = Some((from, Some(to)));
     }
@@ -651,6 +735,7 @@ fn spice_rules(
                 "their silence is shorter than the 300 s interval at which the server pings them".into(),
             ],
             fits: false,
+            decisive: false,
         });
     }
 
@@ -669,6 +754,7 @@ fn spice_rules(
             supports: vec![format!("disconnect_kind {kind} at {}: \"{msg}\"", t(*at))],
             against: vec![],
             fits: true,
+            decisive: false,
         });
     }
     if let Some((_, kind, _)) = zip_end
@@ -681,6 +767,7 @@ fn spice_rules(
             supports: vec!["disconnect_kind KeepaliveTimeout".into()],
             against: vec![],
             fits: true,
+            decisive: false,
         });
     }
 }
@@ -698,6 +785,13 @@ fn generic_rules(
         && let Some(a) = s.attempts.first()
     {
         let (cause, summary) = match a.result.as_str() {
+            "auth.refused" => (
+                "auth.refused",
+                format!(
+                    "the login was refused ({})",
+                    a.detail.as_deref().unwrap_or("no reason given")
+                ),
+            ),
             "rst_to_syn" => ("tcp.refused", "nothing was listening".to_string()),
             "no_answer" => ("tcp.no_answer", "the SYN was never answered".to_string()),
             r => (
@@ -724,6 +818,7 @@ fn generic_rules(
             )],
             against: vec![],
             fits: true,
+            decisive: false,
         });
         return;
     }
@@ -812,6 +907,7 @@ fn generic_rules(
             supports,
             against,
             fits: true,
+            decisive: false,
         });
         env.server_killed = Some(end);
         env.server_back = back.or_else(|| {
@@ -879,6 +975,7 @@ fn generic_rules(
             supports,
             against,
             fits: reused.is_some() || u.credential_expires_at.is_some_and(|e| e <= a.at),
+            decisive: false,
         });
         if env.server_back.is_none() {
             env.server_back = Some(a.at);
@@ -939,6 +1036,7 @@ fn generic_rules(
             supports,
             against,
             fits: true,
+            decisive: false,
         });
         env.lb_idle = Some((n, x.how == "rst"));
         break;
@@ -963,6 +1061,7 @@ fn generic_rules(
             supports: vec![format!("{} {} at {}", x.by, x.how, t(x.at))],
             against: vec![],
             fits: true,
+            decisive: false,
         });
     } else if let Some((c, x)) = first_closes
         .iter()
@@ -985,6 +1084,7 @@ fn generic_rules(
             supports: vec![format!("client {} at {}", x.how, t(x.at))],
             against: vec![],
             fits: true,
+            decisive: false,
         });
     }
     if candidates.is_empty() {

@@ -4,6 +4,7 @@
 
 pub mod conformance;
 pub mod diagnose;
+pub mod evidence;
 pub mod render;
 pub mod session;
 pub mod svg;
@@ -164,6 +165,7 @@ pub fn triage(
         sessions.push(Session {
             kind: "spice".into(),
             server: "(zip: no traffic.pcap)".into(),
+            client: String::new(),
             start: Micros::ZERO,
             duration: z.ended_at.unwrap_or(0.0),
             generations: Vec::new(),
@@ -186,9 +188,12 @@ pub fn triage(
             z.error_message.clone().unwrap_or_default(),
         ))
     });
+    let legs: Vec<Vec<evidence::LegClose>> = (0..sessions.len())
+        .map(|i| relay_leg_closes(&sessions, i))
+        .collect();
     let mut triaged: Vec<SessionTriage> = Vec::new();
-    for s in sessions {
-        let mut d = diagnose::diagnose(&s, &zip_facts, zip_end.clone());
+    for (s, legs) in sessions.into_iter().zip(legs) {
+        let mut d = diagnose::diagnose(&s, &legs, &zip_facts, zip_end.clone());
         if zip_end.is_some() {
             d.env.end = d.env.end.max(zip_end.as_ref().map_or(0.0, |z| z.0));
         }
@@ -329,6 +334,35 @@ pub fn outcome_str(o: diagnose::SessionOutcome) -> &'static str {
 
 /// A relay that closed its upstream leg at the instant its client-facing
 /// side died was itself the thing that died.
+/// The first close of every upstream leg of session `front`, on its clock.
+fn relay_leg_closes(sessions: &[Session], front: usize) -> Vec<evidence::LegClose> {
+    let base = sessions[front].start.as_secs_f64();
+    sessions
+        .iter()
+        .filter(|s| s.relay_of == Some(front))
+        .flat_map(|s| {
+            let shift = s.start.as_secs_f64() - base;
+            let ending = s
+                .generations
+                .iter()
+                .find(|g| g.ended_at.is_some())
+                .and_then(|g| evidence::ending(s, g, &[]));
+            s.channels().filter_map(move |c| {
+                let x = c.closes.first()?;
+                let last_data = evidence::last_payload(c);
+                Some(evidence::LegClose {
+                    at: x.at + shift,
+                    by: x.by,
+                    how: x.how.clone(),
+                    last_data: last_data + shift,
+                    server: s.server.clone(),
+                    ending: ending.clone(),
+                })
+            })
+        })
+        .collect()
+}
+
 fn link_relay_evidence(triaged: &mut [SessionTriage]) {
     for i in 0..triaged.len() {
         let Some(j) = triaged[i].session.relay_of else {

@@ -80,6 +80,64 @@ pub struct Channel {
     pub unacked_peak: Option<(f64, u64)>,
     #[serde(skip)]
     pub marks: Vec<Mark>,
+    /// The login refused on this connection (SPICE link result, RFB
+    /// SecurityResult), with the server's reason when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_refused: Option<String>,
+    /// What TCP says about each sender: `[client, server]`.
+    pub tcp: [TcpFacts; 2],
+}
+
+/// [`crate::flow::TcpSide`] on the session clock (T+ seconds).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TcpFacts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fin: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst: Option<f64>,
+    pub retransmissions: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_retransmission: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_retransmission: Option<f64>,
+    pub keepalives: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_keepalive: Option<f64>,
+    pub zero_windows: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_zero_window: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_zero_window: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ack_advance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_segment: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_payload: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unacked_since: Option<f64>,
+}
+
+impl TcpFacts {
+    fn from_side(t: &crate::flow::TcpSide, start: Micros) -> TcpFacts {
+        let r = |m: Option<Micros>| m.map(|m| rel(m, start));
+        TcpFacts {
+            fin: r(t.first_fin),
+            rst: r(t.first_rst),
+            retransmissions: t.retransmissions,
+            first_retransmission: r(t.first_retransmission),
+            last_retransmission: r(t.last_retransmission),
+            keepalives: t.keepalives,
+            last_keepalive: r(t.last_keepalive),
+            zero_windows: t.zero_windows,
+            first_zero_window: r(t.first_zero_window),
+            last_zero_window: r(t.last_zero_window),
+            last_ack_advance: r(t.last_ack_advance),
+            last_segment: r(t.last_segment),
+            last_payload: r(t.last_payload),
+            unacked_since: r(t.unacked_since),
+        }
+    }
 }
 
 /// A WebSocket upgrade as seen on the wire.
@@ -118,8 +176,12 @@ pub struct Generation {
 pub struct Attempt {
     pub at: f64,
     pub connection: ConnectionId,
-    /// `rst_to_syn`, `no_answer`, `http_<status>`.
+    pub client: String,
+    /// `auth.refused`, `rst_to_syn`, `no_answer`, `http_<status>`.
     pub result: String,
+    /// What the server said, when it said why (a login refusal's reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Upgrade>,
 }
@@ -139,6 +201,8 @@ pub struct Session {
     /// `spice`, `ws/rfb`, `ws`, `rfb`, ...
     pub kind: String,
     pub server: String,
+    /// The client address of the session's first connection.
+    pub client: String,
     /// Capture-clock time of T+0.
     pub start: Micros,
     /// Seconds from T+0 to the session's last packet.
@@ -161,6 +225,15 @@ pub struct Session {
 impl Session {
     pub fn channels(&self) -> impl Iterator<Item = &Channel> {
         self.generations.iter().flat_map(|g| g.channels.iter())
+    }
+
+    /// Client ports of every connection of the session, attempts included.
+    pub fn client_ports(&self) -> impl Iterator<Item = u16> + '_ {
+        self.channels()
+            .map(|c| c.client.as_str())
+            .chain(self.attempts.iter().map(|a| a.client.as_str()))
+            .filter_map(|c| c.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.port())
     }
 }
 
@@ -310,6 +383,7 @@ fn build_channel(
     let mut ack_window = None;
     let mut unacked = 0u64;
     let mut unacked_peak = None::<(f64, u64)>;
+    let mut auth_refused = None;
     for e in events {
         let at = rel(e.at, start);
         let Some(dir) = e.direction else { continue };
@@ -322,6 +396,9 @@ fn build_channel(
                 name,
                 ..
             } => {
+                if dir == Direction::ServerToClient && auth_refused.is_none() {
+                    auth_refused = login_refusal(e, name);
+                }
                 if *protocol == "spice" {
                     match (dir, name.as_ref()) {
                         (Direction::ServerToClient, "SPICE_MSG_SET_ACK") => {
@@ -458,12 +535,48 @@ fn build_channel(
         ack_window,
         unacked_peak,
         marks,
+        auth_refused,
+        tcp: [
+            TcpFacts::from_side(&flow.tcp[0], start),
+            TcpFacts::from_side(&flow.tcp[1], start),
+        ],
+    }
+}
+
+/// A refused login, as the protocol says it: SPICE's link result or link
+/// reply error (spice-protocol `SpiceLinkErr`, e.g. PERMISSION_DENIED for a
+/// wrong ticket) and RFB's failed SecurityResult with its reason string
+/// (RFC 6143 §7.1.3).
+fn login_refusal(e: &Event, name: &str) -> Option<String> {
+    match name {
+        "SPICE_LINK_RESULT" | "SPICE_LINK_REPLY" => {
+            let code = detail(e, "result")
+                .or_else(|| detail(e, "error"))
+                .and_then(|v| v.as_u64())?;
+            (code != 0).then(|| {
+                detail(e, "name")
+                    .and_then(|v| v.as_str())
+                    .map_or_else(|| format!("SPICE link error {code}"), |n| n.to_string())
+            })
+        }
+        "SecurityResult" => {
+            let ok = detail(e, "ok").and_then(|v| v.as_bool())?;
+            (!ok).then(|| {
+                detail(e, "reason")
+                    .and_then(|v| v.as_str())
+                    .map_or_else(|| "SecurityResult failed".to_string(), |r| format!("SecurityResult failed: \"{r}\""))
+            })
+        }
+        _ => None,
     }
 }
 
 /// A connection that carried no session: nothing but a handshake or a
 /// refusal.
 fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
+    if ch.auth_refused.is_some() {
+        return Some("auth.refused".into());
+    }
     if let Some(u) = &ch.upgrade
         && let Some(s) = u.status
         && s != 101
@@ -482,18 +595,16 @@ fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
     None
 }
 
-/// Groups a decoded capture (kept events) into sessions, most recent
-/// activity last; relay legs are linked to the session they serve. T+0 is
-/// each session's first packet, or `origin` when the clock has one (a ryll
-/// ring is stamped with the session clock).
+/// Groups a decoded capture (kept events) into sessions, one per client,
+/// most recent activity last; relay legs are linked to the session they
+/// serve. T+0 is each session's first packet, or `origin` when the clock
+/// has one (a ryll ring is stamped with the session clock).
 pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
     let by_id: BTreeMap<ConnectionId, &ConnectionReport> = report
         .connections
         .iter()
         .map(|c| (c.connection, c))
         .collect();
-    // Key: the server endpoint; SPICE sessions and single-stream protocols
-    // to one endpoint are successive generations of one session.
     let mut groups: BTreeMap<String, Vec<&ConnSummary>> = BTreeMap::new();
     for f in &report.flows {
         groups.entry(f.server.to_string()).or_default().push(f);
@@ -501,101 +612,18 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
     let mut out = Vec::new();
     for (server, mut flows) in groups {
         flows.sort_by_key(|f| (f.start, f.id));
-        let start = origin.unwrap_or_else(|| flows.first().map_or(Micros::ZERO, |f| f.start));
-        let end = flows.iter().map(|f| f.last).max().unwrap_or(start);
-        let mut gens: Vec<Generation> = Vec::new();
-        let mut attempts = Vec::new();
-        let mut requests = Vec::new();
-        let mut spice_gen: BTreeMap<u64, usize> = BTreeMap::new();
-        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-        for f in flows {
-            let rep = by_id.get(&f.id).copied();
-            let ch = build_channel(f, rep, start, end);
-            if rep.is_some_and(|r| r.protocol == Protocol::Http) && ch.upgrade.is_none() {
-                requests.push(Request {
-                    at: ch.opened_at,
-                    connection: f.id,
-                    bytes_c2s: f.c2s.bytes,
-                    bytes_s2c: f.s2c.bytes,
-                });
-                continue;
-            }
-            if let Some(result) = refused(f, &ch) {
-                attempts.push(Attempt {
-                    at: ch.opened_at,
-                    connection: f.id,
-                    result,
-                    upgrade: ch.upgrade.clone(),
-                });
-                continue;
-            }
-            *kinds
-                .entry(if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
-                    "spice".to_string()
-                } else {
-                    ch.stack.trim_start_matches("tcp/").to_string()
-                })
-                .or_default() += 1;
-            let sid = rep
-                .and_then(|r| r.session.as_ref())
-                .and_then(|s| s.session_id);
-            // Without a session id, a connection that opens while the
-            // current generation is still up belongs to it (TLS channels,
-            // parallel legs); one that opens after all closed is a reconnect.
-            let overlapping = sid.is_none()
-                && gens.last().is_some_and(|g| {
-                    g.spice_session_id.is_none()
-                        && g.channels
-                            .iter()
-                            .any(|c| c.closes.first().is_none_or(|x| x.at > ch.opened_at))
-                });
-            let slot = match sid.and_then(|s| spice_gen.get(&s).copied()) {
-                Some(i) => i,
-                None if overlapping => gens.len() - 1,
-                None => {
-                    gens.push(Generation {
-                        index: gens.len(),
-                        spice_session_id: sid,
-                        started_at: ch.opened_at,
-                        ended_at: None,
-                        channels: Vec::new(),
-                    });
-                    if let Some(s) = sid {
-                        spice_gen.insert(s, gens.len() - 1);
-                    }
-                    gens.len() - 1
-                }
-            };
-            gens[slot].channels.push(ch);
+        let group_start = flows.first().map_or(Micros::ZERO, |f| f.start);
+        let end = flows.iter().map(|f| f.last).max().unwrap_or(group_start);
+        let parts = endpoint_parts(&flows, &by_id, group_start, end);
+        for lane in split_by_client(parts) {
+            out.push(lane.into_session(&server, origin, end));
         }
-        for g in &mut gens {
-            g.ended_at = g
-                .channels
-                .iter()
-                .filter_map(|c| c.closes.first().map(|x| x.at))
-                .min_by(f64::total_cmp);
-        }
-        let kind = kinds
-            .into_iter()
-            .max_by_key(|(_, n)| *n)
-            .map_or_else(|| "tcp".to_string(), |(k, _)| k);
-        out.push(Session {
-            kind,
-            server,
-            start,
-            duration: rel(end, start),
-            generations: gens,
-            attempts,
-            requests,
-            relay_of: None,
-            bucket: rel(end, start).max(1e-6) / DENSITY_BUCKETS as f64,
-        });
     }
     link_relays(&mut out);
     // Client-facing sessions first, each group by start; relay links follow
     // their sessions to the new positions.
     let mut order: Vec<usize> = (0..out.len()).collect();
-    order.sort_by_key(|&i| (out[i].relay_of.is_some(), out[i].start));
+    order.sort_by_key(|&i| (out[i].relay_of.is_some(), out[i].start, out[i].client.clone()));
     let mut new_index = vec![0; out.len()];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
@@ -611,33 +639,369 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
         .collect()
 }
 
+/// What one server endpoint's connections are, before they are split by
+/// client: generations (times on the endpoint's clock), failed attempts and
+/// side requests.
+struct EndpointParts {
+    start: Micros,
+    gens: Vec<Generation>,
+    attempts: Vec<Attempt>,
+    requests: Vec<Request>,
+    kinds: BTreeMap<String, usize>,
+}
+
+fn endpoint_parts(
+    flows: &[&ConnSummary],
+    by_id: &BTreeMap<ConnectionId, &ConnectionReport>,
+    start: Micros,
+    end: Micros,
+) -> EndpointParts {
+    let mut gens: Vec<Generation> = Vec::new();
+    let mut attempts = Vec::new();
+    let mut requests = Vec::new();
+    let mut spice_gen: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for f in flows {
+        let rep = by_id.get(&f.id).copied();
+        let ch = build_channel(f, rep, start, end);
+        if rep.is_some_and(|r| r.protocol == Protocol::Http) && ch.upgrade.is_none() {
+            requests.push(Request {
+                at: ch.opened_at,
+                connection: f.id,
+                bytes_c2s: f.c2s.bytes,
+                bytes_s2c: f.s2c.bytes,
+            });
+            continue;
+        }
+        if let Some(result) = refused(f, &ch) {
+            // A handshake that carried nothing either way is a browser's
+            // speculative pre-connect (Chromium opens one before it knows it
+            // needs it), not an attempt that failed.
+            if result != "no_data" {
+                attempts.push(Attempt {
+                    at: ch.opened_at,
+                    connection: f.id,
+                    client: ch.client.clone(),
+                    result,
+                    detail: ch.auth_refused.clone(),
+                    upgrade: ch.upgrade.clone(),
+                });
+            }
+            continue;
+        }
+        *kinds
+            .entry(if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
+                "spice".to_string()
+            } else {
+                ch.stack.trim_start_matches("tcp/").to_string()
+            })
+            .or_default() += 1;
+        let sid = rep
+            .and_then(|r| r.session.as_ref())
+            .and_then(|s| s.session_id);
+        // One client's single-stream protocol (RFB, WebSocket) has one
+        // connection at a time: an overlapping one is another client. Without
+        // a session id (SPICE in TLS), a connection that opens while the
+        // current generation is up belongs to it.
+        let single_stream = matches!(
+            rep.map(|r| r.protocol),
+            Some(Protocol::Rfb | Protocol::WebSocket)
+        );
+        let overlapping = sid.is_none()
+            && !single_stream
+            && gens.last().is_some_and(|g| {
+                g.spice_session_id.is_none()
+                    && g.channels
+                        .iter()
+                        .any(|c| c.closes.first().is_none_or(|x| x.at > ch.opened_at))
+            });
+        let slot = match sid.and_then(|s| spice_gen.get(&s).copied()) {
+            Some(i) => i,
+            None if overlapping => gens.len() - 1,
+            None => {
+                gens.push(Generation {
+                    index: gens.len(),
+                    spice_session_id: sid,
+                    started_at: ch.opened_at,
+                    ended_at: None,
+                    channels: Vec::new(),
+                });
+                if let Some(s) = sid {
+                    spice_gen.insert(s, gens.len() - 1);
+                }
+                gens.len() - 1
+            }
+        };
+        gens[slot].channels.push(ch);
+    }
+    for g in &mut gens {
+        g.ended_at = g
+            .channels
+            .iter()
+            .filter_map(|c| c.closes.first().map(|x| x.at))
+            .min_by(f64::total_cmp);
+    }
+    EndpointParts {
+        start,
+        gens,
+        attempts,
+        requests,
+        kinds,
+    }
+}
+
+/// One client's share of an endpoint.
+struct Lane {
+    start: Micros,
+    gens: Vec<Generation>,
+    attempts: Vec<Attempt>,
+    requests: Vec<Request>,
+    kinds: BTreeMap<String, usize>,
+}
+
+impl Lane {
+    /// The lane's last generation was over by `at` (closed, or never
+    /// closed but every channel quiet: then it is still up).
+    fn free_at(&self, at: f64) -> bool {
+        self.gens
+            .last()
+            .is_none_or(|g| g.channels.iter().all(|c| c.closes.first().is_some_and(|x| x.at <= at)))
+    }
+
+    fn ended_at(&self) -> Option<f64> {
+        self.gens.last().and_then(|g| g.ended_at)
+    }
+
+    fn into_session(mut self, server: &str, origin: Option<Micros>, end: Micros) -> Session {
+        // Re-base every time on the lane's own first packet.
+        let first = self
+            .gens
+            .iter()
+            .map(|g| g.started_at)
+            .chain(self.attempts.iter().map(|a| a.at))
+            .fold(f64::INFINITY, f64::min);
+        let first = if first.is_finite() { first } else { 0.0 };
+        let start = origin.unwrap_or(Micros(self.start.0 + (first * 1e6).round() as u64));
+        let shift = match origin {
+            Some(_) => 0.0,
+            None => first,
+        };
+        if shift > 0.0 {
+            for g in &mut self.gens {
+                shift_generation(g, shift);
+            }
+            for a in &mut self.attempts {
+                a.at -= shift;
+                if let Some(u) = &mut a.upgrade {
+                    shift_upgrade(u, shift);
+                }
+            }
+            for r in &mut self.requests {
+                r.at -= shift;
+            }
+        }
+        for (i, g) in self.gens.iter_mut().enumerate() {
+            g.index = i;
+        }
+        let client = self
+            .gens
+            .first()
+            .and_then(|g| g.channels.first().map(|c| c.client.clone()))
+            .or_else(|| self.attempts.first().map(|a| a.client.clone()))
+            .unwrap_or_default();
+        let kind = self
+            .kinds
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map_or_else(|| "tcp".to_string(), |(k, _)| k);
+        let duration = rel(end, start);
+        Session {
+            kind,
+            server: server.to_string(),
+            client,
+            start,
+            duration,
+            generations: self.gens,
+            attempts: self.attempts,
+            requests: self.requests,
+            relay_of: None,
+            bucket: duration.max(1e-6) / DENSITY_BUCKETS as f64,
+        }
+    }
+}
+
+fn shift_upgrade(u: &mut Upgrade, by: f64) {
+    u.at -= by;
+    if let Some(e) = &mut u.credential_expires_at {
+        *e -= by;
+    }
+}
+
+fn shift_generation(g: &mut Generation, by: f64) {
+    g.started_at -= by;
+    g.ended_at = g.ended_at.map(|e| e - by);
+    let opt = |o: &mut Option<f64>| {
+        if let Some(v) = o {
+            *v -= by;
+        }
+    };
+    for c in &mut g.channels {
+        c.opened_at -= by;
+        opt(&mut c.last_c2s);
+        opt(&mut c.last_s2c);
+        opt(&mut c.last_pong_c2s);
+        opt(&mut c.longest_s2c_silence_from);
+        for p in &mut c.unanswered_pings {
+            *p -= by;
+        }
+        for x in &mut c.closes {
+            x.at -= by;
+        }
+        for m in &mut c.marks {
+            m.at -= by;
+        }
+        if let Some(u) = &mut c.upgrade {
+            shift_upgrade(u, by);
+        }
+        if let Some((at, _)) = &mut c.unacked_peak {
+            *at -= by;
+        }
+        for t in &mut c.tcp {
+            for v in [
+                &mut t.fin,
+                &mut t.rst,
+                &mut t.first_retransmission,
+                &mut t.last_retransmission,
+                &mut t.last_keepalive,
+                &mut t.first_zero_window,
+                &mut t.last_zero_window,
+                &mut t.last_ack_advance,
+                &mut t.last_segment,
+                &mut t.last_payload,
+                &mut t.unacked_since,
+            ] {
+                opt(v);
+            }
+        }
+    }
+}
+
+/// Splits an endpoint's generations into one lane per client: a generation
+/// that opens while every lane is still up is another client (a client has
+/// one session with a server at a time); one that opens after a lane's
+/// generation ended continues the lane that ended last before it (a
+/// reconnect). Failed attempts go to the lane they interrupt: after its drop,
+/// or before its first generation (a retry after a refused login).
+fn split_by_client(p: EndpointParts) -> Vec<Lane> {
+    let mut lanes: Vec<Lane> = Vec::new();
+    let new_lane = |start: Micros| Lane {
+        start,
+        gens: Vec::new(),
+        attempts: Vec::new(),
+        requests: Vec::new(),
+        kinds: BTreeMap::new(),
+    };
+    for g in p.gens {
+        let at = g.started_at;
+        let slot = lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.free_at(at))
+            .max_by(|a, b| {
+                a.1.ended_at()
+                    .unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&b.1.ended_at().unwrap_or(f64::NEG_INFINITY))
+            })
+            .map(|(i, _)| i);
+        let i = slot.unwrap_or_else(|| {
+            lanes.push(new_lane(p.start));
+            lanes.len() - 1
+        });
+        lanes[i].gens.push(g);
+    }
+    if lanes.is_empty() {
+        lanes.push(new_lane(p.start));
+    }
+    for a in p.attempts {
+        // The lane that dropped last before the attempt, else the first
+        // lane whose first generation follows it.
+        let after_drop = lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let e = l.gens.iter().filter_map(|g| g.ended_at).filter(|e| *e <= a.at).fold(f64::NEG_INFINITY, f64::max);
+                e.is_finite().then_some((i, e))
+            })
+            .max_by(|x, y| x.1.total_cmp(&y.1))
+            .map(|(i, _)| i);
+        let before_first = || {
+            lanes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.gens.first().map(|g| (i, g.started_at)))
+                .filter(|(_, s)| *s >= a.at)
+                .min_by(|x, y| x.1.total_cmp(&y.1))
+                .map(|(i, _)| i)
+        };
+        let i = after_drop.or_else(before_first).unwrap_or(0);
+        lanes[i].attempts.push(a);
+    }
+    // Side requests (token fetches) belong to the lane active around them.
+    for r in p.requests {
+        let i = lanes
+            .iter()
+            .position(|l| {
+                l.gens.first().is_some_and(|g| g.started_at >= r.at - 5.0)
+                    || l.gens.iter().any(|g| g.started_at <= r.at && g.ended_at.is_none_or(|e| e >= r.at))
+            })
+            .unwrap_or(0);
+        lanes[i].requests.push(r);
+    }
+    for l in &mut lanes {
+        l.kinds = p.kinds.clone();
+        l.attempts.sort_by(|a, b| a.at.total_cmp(&b.at));
+    }
+    lanes
+}
+
 /// A session whose every generation opened within a second after a
-/// generation of a WebSocket session carrying the same inner protocol is
-/// that session's upstream leg (websockify dials the target per client).
+/// generation of another session, from the host that session's server runs
+/// on, and carrying the same protocol (or the inner protocol of its
+/// WebSocket) is that session's upstream leg: a relay (websockify, HAProxy)
+/// dials the target per client. The closest such session in time wins, so a
+/// chain of relays links leg to leg.
 fn link_relays(sessions: &mut [Session]) {
+    let host = |a: &str| a.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
     for i in 0..sessions.len() {
         if sessions[i].generations.is_empty() {
             continue;
         }
+        let mut best: Option<(usize, f64)> = None;
         for j in 0..sessions.len() {
-            if i == j || !sessions[j].kind.starts_with("ws/") {
+            if i == j || sessions[j].generations.is_empty() {
                 continue;
             }
-            let inner = &sessions[j].kind[3..];
-            if sessions[i].kind != inner {
+            let carries = sessions[i].kind == sessions[j].kind
+                || sessions[j].kind.strip_prefix("ws/") == Some(sessions[i].kind.as_str());
+            if !carries || host(&sessions[i].client) != host(&sessions[j].server) {
                 continue;
             }
+            let mut worst = 0.0f64;
             let fits = sessions[i].generations.iter().all(|g| {
                 let at = sessions[i].start.as_secs_f64() + g.started_at;
-                sessions[j].generations.iter().any(|h| {
-                    let outer = sessions[j].start.as_secs_f64() + h.started_at;
-                    at >= outer && at - outer <= 1.0
-                })
+                let lag = sessions[j]
+                    .generations
+                    .iter()
+                    .map(|h| at - (sessions[j].start.as_secs_f64() + h.started_at))
+                    .filter(|d| *d > 0.0 && *d <= 1.0)
+                    .fold(f64::INFINITY, f64::min);
+                worst = worst.max(lag);
+                lag.is_finite()
             });
-            if fits {
-                sessions[i].relay_of = Some(j);
-                break;
+            if fits && best.is_none_or(|(_, b)| worst < b) {
+                best = Some((j, worst));
             }
         }
+        sessions[i].relay_of = best.map(|(j, _)| j);
     }
 }

@@ -1,0 +1,335 @@
+//! Evidence from every layer about how a generation ended, each rule named
+//! and resting on kernel or protocol behaviour (README, "Triage rules"):
+//!
+//! - `tcp.first_close`: the side whose FIN or RST came first closed; a
+//!   kernel sends FIN (RST when unread bytes were pending) for every socket
+//!   of a process that exits or is killed (RFC 9293 §3.6, RFC 2525 §2.17).
+//! - `tcp.alive_kernel`: a side that sends no payload but whose ACK number
+//!   still advances, or that advertises a zero window, is a process that
+//!   stopped reading on a live host: the kernel acknowledges on its own
+//!   behalf (RFC 9293 §3.8.6.2 zero window; keep-alive answers §3.8.4).
+//! - `tcp.dead_path`: a sender that retransmits while the other side's ACK
+//!   never advances is on a path that delivers nothing (RFC 6298 §5:
+//!   retransmission with backoff).
+//! - `timing.deliberate_close`: every connection of a generation closed by
+//!   the client within 50 ms, without a client liveness close code and
+//!   without bytes it could not get acknowledged, is the client (user or
+//!   application) closing on purpose: no timer of the real peers closes
+//!   every channel at once (spice-gtk, remote-viewer, TigerVNC, noVNC have
+//!   none; a WebSocket client's keep-alive closes with 1011, RFC 6455 §7.4.1).
+//! - `relay.both_legs`: a relay that closes its client leg and its upstream
+//!   leg within 50 ms acted itself: after an idle spell that is its idle
+//!   timeout (HAProxy `timeout client/server/tunnel`); with traffic flowing,
+//!   it died.
+
+use super::session::{Channel, Generation, Session};
+
+/// Closes this close to each other were done by one act.
+pub const SAME_INSTANT: f64 = 0.05;
+
+/// An upstream leg's first close, on the front session's clock.
+#[derive(Clone, Debug)]
+pub struct LegClose {
+    pub at: f64,
+    /// `client` is the relay's side, `server` the real server.
+    pub by: &'static str,
+    pub how: String,
+    /// The last payload either way on the leg before the close.
+    pub last_data: f64,
+    pub server: String,
+    /// How the leg itself ended, by these same rules.
+    pub ending: Option<Ending>,
+}
+
+/// How one generation ended, as the evidence decides it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ending {
+    pub cause: &'static str,
+    pub origin: Option<&'static str>,
+    /// `client`, `server` or `both` (a middlebox).
+    pub closed_by: &'static str,
+    pub at: f64,
+    pub channel: Option<String>,
+    /// Rule name and the facts it read, for the report.
+    pub because: Vec<String>,
+}
+
+/// What the silent side of a connection was doing over `[from, to]`, as
+/// TCP shows it. `side` 0 is the client, 1 the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Silence {
+    /// Its kernel took the peer's bytes (ACK advanced or zero window).
+    AliveKernel,
+    /// The peer retransmitted and nothing was acknowledged.
+    DeadPath,
+    /// TCP says neither.
+    Unknown,
+}
+
+pub fn silence(c: &Channel, side: usize, from: f64, to: f64) -> Silence {
+    let me = &c.tcp[side];
+    let peer = &c.tcp[1 - side];
+    let in_span = |t: Option<f64>| t.is_some_and(|t| t > from && t <= to + SAME_INSTANT);
+    let peer_retrans = peer.retransmissions > 0
+        && (in_span(peer.last_retransmission) || in_span(peer.first_retransmission));
+    let acked_late = in_span(me.last_ack_advance);
+    let zero = in_span(me.last_zero_window) || in_span(me.first_zero_window);
+    if peer_retrans && !me.last_ack_advance.is_some_and(|a| a > peer.unacked_since.unwrap_or(from).max(from)) {
+        return Silence::DeadPath;
+    }
+    if acked_late || zero {
+        return Silence::AliveKernel;
+    }
+    Silence::Unknown
+}
+
+fn first_closes(g: &Generation) -> Vec<(&Channel, &super::session::Close)> {
+    let mut v: Vec<_> = g
+        .channels
+        .iter()
+        .filter_map(|c| c.closes.first().map(|x| (c, x)))
+        .collect();
+    v.sort_by(|a, b| a.1.at.total_cmp(&b.1.at));
+    v
+}
+
+/// The last segment carrying new payload either way, as TCP saw it (a
+/// decoder may date a message by the segment that completed it).
+pub fn last_payload(c: &Channel) -> f64 {
+    [c.tcp[0].last_payload, c.tcp[1].last_payload]
+        .into_iter()
+        .flatten()
+        .fold(c.opened_at, f64::max)
+}
+
+/// A WebSocket close code a peer's keep-alive sends when its peer stopped
+/// answering (RFC 6455 §7.4.1: 1011 internal error, as python-websockets and
+/// others send on a ping timeout; 1006 is never sent on the wire).
+fn liveness_code(code: Option<u16>) -> bool {
+    matches!(code, Some(1011 | 1001))
+}
+
+/// Decides how `g` ended from TCP, protocol and timing evidence, or `None`
+/// where the evidence does not decide (the older heuristics then rank).
+pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> {
+    let closes = first_closes(g);
+    let (c0, x0) = *closes.first()?;
+    let end = x0.at;
+    let by = x0.by;
+    let together: Vec<&(&Channel, &super::session::Close)> = closes
+        .iter()
+        .filter(|(_, x)| x.by == by && x.at - end <= SAME_INSTANT)
+        .collect();
+    let all_at_once = together.len() == g.channels.len();
+    let channel = Some(
+        g.channels
+            .iter()
+            .find(|c| c.name == "main")
+            .map_or_else(|| c0.name.clone(), |m| m.name.clone()),
+    );
+    let mut because = vec![format!(
+        "tcp.first_close: the {by} closed first ({}) on {} at T+{end:.3}; {} of {} connections by the {by} within 50 ms",
+        x0.how,
+        c0.name,
+        together.len(),
+        g.channels.len()
+    )];
+
+    // A relay between them: did it close both legs itself?
+    if by == "server"
+        && let Some(leg) = legs
+            .iter()
+            .filter(|l| (l.at - end).abs() <= SAME_INSTANT)
+            .min_by(|a, b| a.at.total_cmp(&b.at))
+    {
+        let front_idle = end - last_payload(c0);
+        let leg_idle = leg.at - leg.last_data;
+        if leg.by == "client" {
+            let idle = front_idle.min(leg_idle);
+            because.push(format!(
+                "relay.both_legs: the relay closed its upstream leg to {} ({}) at T+{:.3} too; both legs idle {idle:.1} s before",
+                leg.server, leg.how, leg.at
+            ));
+            let cause = if idle >= 1.0 { "lb.idle_timeout" } else { "relay.killed" };
+            return Some(Ending {
+                cause,
+                origin: None,
+                closed_by: "both",
+                at: end,
+                channel,
+                because,
+            });
+        }
+    }
+
+    // The real server ended the upstream leg first and the relay passed the
+    // close on: the leg's own ending is the session's.
+    if by == "server"
+        && let Some(leg) = legs
+            .iter()
+            .filter(|l| l.by == "server" && l.at <= end + SAME_INSTANT && end - l.at <= 2.0)
+            .min_by(|a, b| a.at.total_cmp(&b.at))
+        && let Some(e) = &leg.ending
+    {
+        because.push(format!(
+            "relay.passes_on: the server behind the relay ({}) closed the upstream leg first ({}) at T+{:.3}",
+            leg.server, leg.how, leg.at
+        ));
+        because.extend(e.because.iter().cloned());
+        return Some(Ending {
+            cause: e.cause,
+            origin: e.origin,
+            closed_by: "server",
+            at: end,
+            channel,
+            because,
+        });
+    }
+
+    // Both ends reset at one instant on one leg: a middlebox in between.
+    let rst_both = c0.tcp[0].rst.zip(c0.tcp[1].rst).is_some_and(|(a, b)| {
+        (a - b).abs() <= SAME_INSTANT && c0.tcp[0].fin.is_none_or(|f| f >= a.min(b))
+    });
+    if rst_both && end - last_payload(c0) >= 1.0 {
+        because.push("relay.both_legs: both ends received a reset at one instant: neither peer sent both".into());
+        return Some(Ending {
+            cause: "lb.idle_timeout",
+            origin: None,
+            closed_by: "both",
+            at: end,
+            channel,
+            because,
+        });
+    }
+
+    let code = x0.code;
+    if by == "client" {
+        // The client's data unacknowledged and retransmitted: it gave up on
+        // a dead path.
+        let quiet_from = c0.last_s2c.unwrap_or(c0.opened_at);
+        let dead = g
+            .channels
+            .iter()
+            .any(|c| silence(c, 1, quiet_from, end) == Silence::DeadPath);
+        if dead {
+            because.push(format!(
+                "tcp.dead_path: the client's segments went unacknowledged and were retransmitted from T+{:.3}",
+                c0.tcp[0].first_retransmission.unwrap_or(quiet_from)
+            ));
+            return Some(Ending {
+                cause: "network.outage",
+                origin: None,
+                closed_by: "client",
+                at: end,
+                channel,
+                because,
+            });
+        }
+        if liveness_code(code) && x0.how == "ws_close" && code == Some(1011) {
+            let origin = match silence(c0, 1, quiet_from, end) {
+                Silence::AliveKernel => Some("server.frozen"),
+                _ => None,
+            };
+            because.push("the client closed with 1011: its keep-alive found the server unresponsive".into());
+            return Some(Ending {
+                cause: "client.liveness_timeout",
+                origin,
+                closed_by: "client",
+                at: end,
+                channel,
+                because,
+            });
+        }
+        if all_at_once {
+            because.push(
+                "timing.deliberate_close: every connection closed by the client at once, none of its bytes left unacknowledged"
+                    .into(),
+            );
+            return Some(Ending {
+                cause: "client.closed",
+                origin: None,
+                closed_by: "client",
+                at: end,
+                channel,
+                because,
+            });
+        }
+        return None;
+    }
+
+    // The server closed first.
+    let spice = s.kind == "spice";
+    let main = g.channels.iter().find(|c| c.name == "main");
+    let unanswered = main
+        .or(Some(c0))
+        .and_then(|m| m.unanswered_pings.first().copied())
+        .filter(|p| *p < end - 1.0);
+    if let Some(p) = unanswered {
+        let m = main.unwrap_or(c0);
+        let origin = match silence(m, 0, p, end) {
+            Silence::DeadPath => "network.outage",
+            Silence::AliveKernel => "client.frozen",
+            Silence::Unknown => "client.stopped_answering",
+        };
+        because.push(format!(
+            "the server's PING on {} at T+{p:.3} was never answered; {}",
+            m.name,
+            match origin {
+                "network.outage" => "tcp.dead_path: the server retransmitted and the client acknowledged nothing",
+                "client.frozen" => "tcp.alive_kernel: the client's kernel still acknowledged the server's bytes",
+                _ => "TCP does not say whether the client or the path stopped",
+            }
+        ));
+        if origin == "network.outage" {
+            return Some(Ending {
+                cause: "network.outage",
+                origin: Some(if spice { "server.connectivity_timeout" } else { "server.liveness_timeout" }),
+                closed_by: "server",
+                at: end,
+                channel,
+                because,
+            });
+        }
+        return Some(Ending {
+            cause: if spice { "server.connectivity_timeout" } else { "server.closed" },
+            origin: Some(origin),
+            closed_by: "server",
+            at: end,
+            channel,
+            because,
+        });
+    }
+    let goodbye = closes
+        .iter()
+        .any(|(_, x)| x.by == "server" && (x.how == "ws_close" || x.how.contains("disconnecting")));
+    if all_at_once && !goodbye {
+        let refused_after = s
+            .attempts
+            .iter()
+            .any(|a| a.at >= end && a.result == "rst_to_syn");
+        because.push(format!(
+            "every connection closed by the server at once without a protocol goodbye{}",
+            if refused_after { "; later connects were refused with RST: nothing listened" } else { "" }
+        ));
+        return Some(Ending {
+            cause: "server.killed",
+            origin: None,
+            closed_by: "server",
+            at: end,
+            channel,
+            because,
+        });
+    }
+    if goodbye {
+        because.push("the server said goodbye in the protocol".into());
+        return Some(Ending {
+            cause: "server.closed",
+            origin: None,
+            closed_by: "server",
+            at: end,
+            channel,
+            because,
+        });
+    }
+    None
+}
