@@ -58,7 +58,11 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::from(2);
     }
     for r in score.results.iter().filter(|r| r.error.is_some()) {
-        eprintln!("error: {}: {}", r.recording, r.error.as_deref().unwrap_or(""));
+        eprintln!(
+            "error: {}: {}",
+            r.recording,
+            r.error.as_deref().unwrap_or("")
+        );
     }
     if score.results.iter().any(|r| r.error.is_some()) {
         ExitCode::from(2)

@@ -171,6 +171,12 @@ pub struct TcpSide {
     /// When this side's oldest byte the peer has not acknowledged was sent;
     /// `None` while everything sent is acknowledged.
     pub unacked_since: Option<Micros>,
+    /// The longest spell from sending bytes that then had to be
+    /// retransmitted to their acknowledgement: a path that stopped
+    /// delivering and came back (start, end).
+    pub longest_stall: Option<(Micros, Micros)>,
+    /// Retransmitted since `unacked_since`.
+    retransmitted_since_unacked: bool,
     /// Stream offset one past the highest byte (or FIN) sent.
     sent_hi: u64,
     /// Highest stream offset of this side the peer acknowledged.
@@ -520,7 +526,16 @@ fn note_tcp_evidence(
         }
         let theirs = &mut summary.tcp[peer.index()];
         if theirs.acked_hi >= theirs.sent_hi {
+            if let Some(u) = theirs.unacked_since
+                && theirs.retransmitted_since_unacked
+                && theirs
+                    .longest_stall
+                    .is_none_or(|(a, b)| b.0 - a.0 < ts.0.saturating_sub(u.0))
+            {
+                theirs.longest_stall = Some((u, ts));
+            }
             theirs.unacked_since = None;
+            theirs.retransmitted_since_unacked = false;
         }
     }
     let side = &mut summary.tcp[dir.index()];
@@ -554,6 +569,7 @@ fn note_tcp_evidence(
     }
     if end <= side.sent_hi {
         side.retransmissions += 1;
+        side.retransmitted_since_unacked = side.unacked_since.is_some();
         side.first_retransmission.get_or_insert(ts);
         side.last_retransmission = Some(ts);
     } else {

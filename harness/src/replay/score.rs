@@ -138,19 +138,19 @@ fn opt(s: Option<&str>) -> String {
 /// primary session.
 fn find_session(tr: &Triage, ts: &TruthSession) -> Option<usize> {
     match ts.port {
-        Some(port) => tr.sessions.iter().position(|s| {
-            s.session.relay_of.is_none()
-                && s.session
-                    .client_ports()
-                    .any(|p| p == port)
-        }),
+        Some(port) => tr
+            .sessions
+            .iter()
+            .position(|s| s.session.client_ports().any(|p| p == port)),
         None => tr.primary,
     }
 }
 
 /// Compares one truth session with triage's verdict.
 pub fn score_session(tr: &Triage, truth: &Truth, ts: &TruthSession) -> SessionScore {
-    let label = ts.port.map_or_else(|| "primary".to_string(), |p| format!("port {p}"));
+    let label = ts
+        .port
+        .map_or_else(|| "primary".to_string(), |p| format!("port {p}"));
     let expected_cause = opt(ts.cause.as_deref());
     let Some(i) = find_session(tr, ts) else {
         return SessionScore {
@@ -160,7 +160,9 @@ pub fn score_session(tr: &Triage, truth: &Truth, ts: &TruthSession) -> SessionSc
             ok: false,
             checks: vec![Check {
                 what: "session",
-                expected: ts.port.map_or("a primary session".into(), |p| format!("client port {p}")),
+                expected: ts
+                    .port
+                    .map_or("a primary session".into(), |p| format!("client port {p}")),
                 found: "none".into(),
                 ok: false,
             }],
@@ -181,7 +183,12 @@ pub fn score_session(tr: &Triage, truth: &Truth, ts: &TruthSession) -> SessionSc
         })
     };
     let outcome = crate::triage::outcome_str(d.outcome);
-    check("outcome", ts.outcome.clone(), outcome.into(), ts.outcome == outcome);
+    check(
+        "outcome",
+        ts.outcome.clone(),
+        outcome.into(),
+        ts.outcome == outcome,
+    );
     let found_cause = opt(d.cause.as_deref());
     check(
         "cause",
@@ -249,7 +256,9 @@ pub fn score_recording(truth_path: &Path, options: &TriageOptions) -> RecordingS
     let name = truth_path
         .file_name()
         .and_then(|n| n.to_str())
-        .map_or_else(String::new, |n| n.trim_end_matches(".truth.toml").to_string());
+        .map_or_else(String::new, |n| {
+            n.trim_end_matches(".truth.toml").to_string()
+        });
     let fail = |fault: String, e: String| RecordingScore {
         recording: name.clone(),
         fault,
@@ -294,8 +303,12 @@ pub fn score_dir(dir: &Path, options: &TriageOptions, threads: usize) -> Result<
         .num_threads(threads)
         .build()
         .map_err(|e| e.to_string())?;
-    let results: Vec<RecordingScore> =
-        pool.install(|| files.par_iter().map(|f| score_recording(f, options)).collect());
+    let results: Vec<RecordingScore> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|f| score_recording(f, options))
+            .collect()
+    });
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for s in results.iter().flat_map(|r| r.sessions.iter()) {
         *confusion
@@ -325,7 +338,13 @@ pub fn score_dir(dir: &Path, options: &TriageOptions, threads: usize) -> Result<
 pub fn render_text(s: &Score) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let pct = |a: usize, b: usize| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
     let _ = writeln!(
         o,
         "{}/{} recordings right ({:.0} %), {}/{} sessions",

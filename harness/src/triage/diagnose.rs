@@ -60,7 +60,12 @@ impl ChannelFacts {
                 .rev()
                 .find(|m| m.what == "ping" && m.dir == "s2c")
                 .map(|m| m.at),
-            first_unanswered_ping: c.unanswered_pings.first().copied(),
+            // A ping that arrived with the close had no time to be answered.
+            first_unanswered_ping: c
+                .unanswered_pings
+                .iter()
+                .copied()
+                .find(|p| first_close.is_none_or(|x| *p < x.at - 1.0)),
             ended_at: first_close.map(|x| x.at),
             ended_by: first_close.map(|x| format!("{} {}", x.by, x.how)),
             longest_silence: c
@@ -343,19 +348,35 @@ pub fn diagnose(
     }
     generic_rules(s, end_at, &mut observations, &mut candidates, &mut env);
     let ending = lost.and_then(|g| super::evidence::ending(s, g, legs));
+    // A session that died of a refused reconnect is named by that refusal.
+    let refused_reconnect = candidates
+        .iter()
+        .any(|c| c.cause == "http.401_stale_token" && c.fits);
     if let Some(e) = &ending
         && zip_end.is_none()
+        && !refused_reconnect
     {
-        candidates.retain(|c| c.cause != e.cause);
-        candidates.push(Candidate {
-            cause: e.cause,
-            origin: e.origin,
-            summary: format!("the evidence from every layer decides it: {}", e.cause),
-            supports: e.because.clone(),
-            against: Vec::new(),
-            fits: true,
-            decisive: true,
-        });
+        match candidates.iter_mut().find(|c| c.cause == e.cause) {
+            // The same story told by the older rules: keep its words, put
+            // the deciding evidence first.
+            Some(c) => {
+                c.decisive = true;
+                c.fits = true;
+                c.origin = e.origin.or(c.origin);
+                let mut supports = e.because.clone();
+                supports.append(&mut c.supports);
+                c.supports = supports;
+            }
+            None => candidates.push(Candidate {
+                cause: e.cause,
+                origin: e.origin,
+                summary: format!("the evidence from every layer decides it: {}", e.cause),
+                supports: e.because.clone(),
+                against: Vec::new(),
+                fits: true,
+                decisive: true,
+            }),
+        }
     }
 
     // Rank: the layered evidence first, then timing fits, then fewest
@@ -384,7 +405,10 @@ pub fn diagnose(
     // a reset from a load balancer or a close by the server's own timer is
     // not the server dying.
     if let Some(top) = explanations.first()
-        && !matches!(top.cause.as_str(), "server.killed" | "http.401_stale_token")
+        && !matches!(
+            top.cause.as_str(),
+            "server.killed" | "relay.killed" | "http.401_stale_token"
+        )
     {
         env.server_killed = None;
         env.server_back = None;
@@ -425,15 +449,16 @@ pub fn diagnose(
         }
         _ => (None, None, None),
     };
-    let closed_by = ending.as_ref().map(|e| e.closed_by).or_else(|| {
-        lost.and_then(|g| {
+    let closed_by = match &ending {
+        Some(e) => (e.closed_by != "none").then_some(e.closed_by),
+        None => lost.and_then(|g| {
             g.channels
                 .iter()
                 .filter_map(|c| c.closes.first())
                 .min_by(|a, b| a.at.total_cmp(&b.at))
                 .map(|x| x.by)
-        })
-    });
+        }),
+    };
     // Service was back when a later generation came up.
     let recovered_at = match (outcome, lost) {
         (SessionOutcome::Recovered, Some(l)) => s
@@ -443,7 +468,18 @@ pub fn diagnose(
             .map(|g| g.started_at),
         _ => None,
     };
-    let outage = recovered_at.zip(end_at).map(|(r, e)| (r - e).max(0.0));
+    // Without a reconnect, the outage is the longest spell in which the
+    // path delivered nothing and came back (tcp.dead_path, then an ACK).
+    let stall = s
+        .channels()
+        .flat_map(|c| c.tcp.iter())
+        .filter_map(|t| t.longest_stall.map(|(_, len)| len))
+        .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))))
+        .filter(|l| *l >= 1.0);
+    let outage = recovered_at
+        .zip(end_at)
+        .map(|(r, e)| (r - e).max(0.0))
+        .or(stall);
     let failed_attempts = s
         .attempts
         .iter()
@@ -453,6 +489,15 @@ pub fn diagnose(
             detail: a.detail.clone(),
         })
         .collect();
+    // A session that never came up ended with its last refusal, which the
+    // server gave (a login refused, a RST, an HTTP status).
+    let (end_at, closed_by) = match (outcome, s.attempts.last()) {
+        (SessionOutcome::Refused, Some(a)) => (
+            end_at.or(Some(a.at)),
+            closed_by.or((a.result != "no_answer").then_some("server")),
+        ),
+        _ => (end_at, closed_by),
+    };
     Diagnosis {
         outcome,
         at: if outcome == SessionOutcome::Open {

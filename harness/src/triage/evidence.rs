@@ -39,6 +39,10 @@ pub struct LegClose {
     pub server: String,
     /// How the leg itself ended, by these same rules.
     pub ending: Option<Ending>,
+    /// The relay's side sent a RST on the leg: an abort, not a process exit
+    /// (an exiting process's kernel closes with FIN unless unread bytes are
+    /// pending, RFC 2525 §2.17).
+    pub relay_rst: bool,
 }
 
 /// How one generation ended, as the evidence decides it.
@@ -70,11 +74,19 @@ pub fn silence(c: &Channel, side: usize, from: f64, to: f64) -> Silence {
     let me = &c.tcp[side];
     let peer = &c.tcp[1 - side];
     let in_span = |t: Option<f64>| t.is_some_and(|t| t > from && t <= to + SAME_INSTANT);
+    // Retransmissions that overlap the span (backoff may carry them past it).
     let peer_retrans = peer.retransmissions > 0
-        && (in_span(peer.last_retransmission) || in_span(peer.first_retransmission));
+        && peer
+            .first_retransmission
+            .is_some_and(|f| f <= to + SAME_INSTANT)
+        && peer.last_retransmission.is_some_and(|l| l > from);
     let acked_late = in_span(me.last_ack_advance);
     let zero = in_span(me.last_zero_window) || in_span(me.first_zero_window);
-    if peer_retrans && !me.last_ack_advance.is_some_and(|a| a > peer.unacked_since.unwrap_or(from).max(from)) {
+    if peer_retrans
+        && !me
+            .last_ack_advance
+            .is_some_and(|a| a > peer.unacked_since.unwrap_or(from).max(from))
+    {
         return Silence::DeadPath;
     }
     if acked_late || zero {
@@ -112,7 +124,27 @@ fn liveness_code(code: Option<u16>) -> bool {
 /// Decides how `g` ended from TCP, protocol and timing evidence, or `None`
 /// where the evidence does not decide (the older heuristics then rank).
 pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> {
+    let dead = g
+        .channels
+        .iter()
+        .filter_map(|c| c.dead_path_from().map(|d| (c, d)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
     let closes = first_closes(g);
+    if let Some((c, at)) = dead
+        && closes.first().is_none_or(|(_, x)| x.at > at)
+    {
+        return Some(Ending {
+            cause: "network.outage",
+            origin: None,
+            closed_by: "none",
+            at,
+            channel: Some(c.name.clone()),
+            because: vec![format!(
+                "tcp.dead_path: from T+{at:.3} nothing sent on {} was acknowledged; retransmitted with backoff until the capture ended, no FIN or RST crossed",
+                c.name
+            )],
+        });
+    }
     let (c0, x0) = *closes.first()?;
     let end = x0.at;
     let by = x0.by;
@@ -142,15 +174,51 @@ pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> 
             .filter(|l| (l.at - end).abs() <= SAME_INSTANT)
             .min_by(|a, b| a.at.total_cmp(&b.at))
     {
-        let front_idle = end - last_payload(c0);
-        let leg_idle = leg.at - leg.last_data;
+        // An idle timer cuts only connections idle for its length; a relay
+        // that dies cuts every leg at once, busy ones too. The legs the relay
+        // closed itself (not those the server closed through it) tell.
+        // An idle timer runs per connection: legs idle for different spans
+        // cut at one instant were not cut by it.
+        let cut_legs: Vec<&LegClose> = legs
+            .iter()
+            .filter(|l| l.by == "client" && (l.at - end).abs() <= SAME_INSTANT)
+            .collect();
+        let cut: Vec<f64> = cut_legs.iter().map(|l| l.at - l.last_data).collect();
+        let aborted = cut_legs.iter().any(|l| l.relay_rst);
+        let cut_idle = cut.iter().copied().fold(f64::INFINITY, f64::min);
+        let spread = cut.iter().copied().fold(f64::NEG_INFINITY, f64::max) - cut_idle;
         if leg.by == "client" {
-            let idle = front_idle.min(leg_idle);
+            let idle = cut_idle;
             because.push(format!(
-                "relay.both_legs: the relay closed its upstream leg to {} ({}) at T+{:.3} too; both legs idle {idle:.1} s before",
+                "relay.both_legs: the relay closed its upstream leg to {} ({}) at T+{:.3} too; the busiest leg it cut had been idle {idle:.1} s",
                 leg.server, leg.how, leg.at
             ));
-            let cause = if idle >= 1.0 { "lb.idle_timeout" } else { "relay.killed" };
+            // A killed relay's listener died with it: a reconnect is refused.
+            let relay_refused = s
+                .attempts
+                .iter()
+                .any(|a| a.at >= end && a.result == "rst_to_syn");
+            if relay_refused {
+                because.push(
+                    "later connects to the relay were refused with RST: nothing listened".into(),
+                );
+            }
+            because.push(if aborted {
+                "the relay reset its upstream leg: an abort by policy (a load balancer's timeout), not a process exit, which closes with FIN".into()
+            } else {
+                "the relay closed its upstream legs with FIN only, as the kernel does for a process that exits".into()
+            });
+            let cause = if idle >= 1.0 && spread <= 1.0 && !relay_refused && aborted {
+                "lb.idle_timeout"
+            } else {
+                "relay.killed"
+            };
+            if spread > 1.0 {
+                because.push(format!(
+                    "it cut {} legs idle for spans {spread:.1} s apart at one instant: no per-connection idle timer does that",
+                    cut.len()
+                ));
+            }
             return Some(Ending {
                 cause,
                 origin: None,
@@ -191,7 +259,10 @@ pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> 
         (a - b).abs() <= SAME_INSTANT && c0.tcp[0].fin.is_none_or(|f| f >= a.min(b))
     });
     if rst_both && end - last_payload(c0) >= 1.0 {
-        because.push("relay.both_legs: both ends received a reset at one instant: neither peer sent both".into());
+        because.push(
+            "relay.both_legs: both ends received a reset at one instant: neither peer sent both"
+                .into(),
+        );
         return Some(Ending {
             cause: "lb.idle_timeout",
             origin: None,
@@ -230,7 +301,9 @@ pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> 
                 Silence::AliveKernel => Some("server.frozen"),
                 _ => None,
             };
-            because.push("the client closed with 1011: its keep-alive found the server unresponsive".into());
+            because.push(
+                "the client closed with 1011: its keep-alive found the server unresponsive".into(),
+            );
             return Some(Ending {
                 cause: "client.liveness_timeout",
                 origin,
@@ -275,23 +348,19 @@ pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> 
             "the server's PING on {} at T+{p:.3} was never answered; {}",
             m.name,
             match origin {
-                "network.outage" => "tcp.dead_path: the server retransmitted and the client acknowledged nothing",
-                "client.frozen" => "tcp.alive_kernel: the client's kernel still acknowledged the server's bytes",
+                "network.outage" =>
+                    "tcp.dead_path: the server retransmitted and the client acknowledged nothing",
+                "client.frozen" =>
+                    "tcp.alive_kernel: the client's kernel still acknowledged the server's bytes",
                 _ => "TCP does not say whether the client or the path stopped",
             }
         ));
-        if origin == "network.outage" {
-            return Some(Ending {
-                cause: "network.outage",
-                origin: Some(if spice { "server.connectivity_timeout" } else { "server.liveness_timeout" }),
-                closed_by: "server",
-                at: end,
-                channel,
-                because,
-            });
-        }
         return Some(Ending {
-            cause: if spice { "server.connectivity_timeout" } else { "server.closed" },
+            cause: if spice {
+                "server.connectivity_timeout"
+            } else {
+                "server.closed"
+            },
             origin: Some(origin),
             closed_by: "server",
             at: end,
@@ -302,14 +371,56 @@ pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> 
     let goodbye = closes
         .iter()
         .any(|(_, x)| x.by == "server" && (x.how == "ws_close" || x.how.contains("disconnecting")));
-    if all_at_once && !goodbye {
-        let refused_after = s
-            .attempts
+    // A killed process's listener dies with it: connects are refused until
+    // it is restarted. A server that answers a new connection within a
+    // second, with no refusal in between, lived on and closed on purpose.
+    let refused_after = s
+        .attempts
+        .iter()
+        .any(|a| a.at >= end && a.result == "rst_to_syn");
+    let answered_soon = !refused_after
+        && (s
+            .generations
             .iter()
-            .any(|a| a.at >= end && a.result == "rst_to_syn");
+            .any(|h| h.started_at > end && h.started_at - end <= 1.0)
+            || s.attempts
+                .iter()
+                .any(|a| a.at > end && a.at - end <= 1.0 && a.result.starts_with("http_")));
+    // SPICE main is pinged every 15 s by a live server: a main that heard
+    // nothing for over two intervals before the close was cut off from the
+    // server (frozen, or a dead path), not a server killed while talking.
+    // The timing heuristics weigh that.
+    if spice
+        && main.is_some_and(|m| {
+            m.longest_s2c_silence > 35.0
+                && m.longest_s2c_silence_from
+                    .is_some_and(|f| f + m.longest_s2c_silence >= end - 1.0)
+        })
+    {
+        return None;
+    }
+    if all_at_once && !goodbye && answered_soon {
+        because.push(
+            "the server closed every connection without a goodbye, and answered a new connection within a second: its process lived"
+                .into(),
+        );
+        return Some(Ending {
+            cause: "server.closed",
+            origin: None,
+            closed_by: "server",
+            at: end,
+            channel,
+            because,
+        });
+    }
+    if all_at_once && !goodbye {
         because.push(format!(
             "every connection closed by the server at once without a protocol goodbye{}",
-            if refused_after { "; later connects were refused with RST: nothing listened" } else { "" }
+            if refused_after {
+                "; later connects were refused with RST: nothing listened"
+            } else {
+                ""
+            }
         ));
         return Some(Ending {
             cause: "server.killed",

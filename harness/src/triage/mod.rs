@@ -357,6 +357,7 @@ fn relay_leg_closes(sessions: &[Session], front: usize) -> Vec<evidence::LegClos
                     last_data: last_data + shift,
                     server: s.server.clone(),
                     ending: ending.clone(),
+                    relay_rst: c.tcp[0].rst.is_some(),
                 })
             })
         })
@@ -383,6 +384,28 @@ fn link_relay_evidence(triaged: &mut [SessionTriage]) {
             "its upstream leg to {} was closed by the relay's side ({} {}) at T+{at:.3}",
             triaged[i].session.server, close.by, close.how
         );
+        // A leg the relay cut itself ended as its front did: the same act
+        // (an idle timeout, the relay's death) seen from the server side.
+        let front_cause = triaged[j].diagnosis.cause.clone();
+        let front_at = triaged[j].diagnosis.at;
+        if close.by == "client"
+            && front_at.is_some_and(|e| (e - at).abs() <= evidence::SAME_INSTANT)
+            && let Some(cause) =
+                front_cause.filter(|c| c == "lb.idle_timeout" || c == "relay.killed")
+        {
+            let leg = &mut triaged[i].diagnosis;
+            leg.inferences.push(diagnose::Evidence {
+                at: leg.at,
+                channel: None,
+                text: format!(
+                    "the relay cut this leg and its client leg at one instant: {cause}, as diagnosed on the client leg"
+                ),
+                source: "rule",
+            });
+            leg.cause = Some(cause);
+            leg.origin = None;
+            leg.closed_by = Some("both");
+        }
         let front = &mut triaged[j];
         let near = front.diagnosis.at.is_some_and(|e| (e - at).abs() <= 0.05);
         front.diagnosis.observations.push(diagnose::Evidence {

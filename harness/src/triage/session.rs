@@ -88,6 +88,29 @@ pub struct Channel {
     pub tcp: [TcpFacts; 2],
 }
 
+impl Channel {
+    /// When the path died under a connection still open at the end: a side
+    /// has bytes the other never acknowledged, retransmitted with backoff
+    /// (RFC 6298 §5) until the capture ended. A process that closed its
+    /// socket then leaves no FIN on the wire: it queues behind the data.
+    pub fn dead_path_from(&self) -> Option<f64> {
+        if !self.open_at_end {
+            return None;
+        }
+        (0..2)
+            .filter_map(|i| {
+                let me = &self.tcp[i];
+                let peer = &self.tcp[1 - i];
+                let since = me.unacked_since?;
+                let retransmitted =
+                    me.retransmissions > 0 && me.last_retransmission.is_some_and(|r| r > since);
+                let never_acked = peer.last_ack_advance.is_none_or(|a| a < since);
+                (retransmitted && never_acked).then_some(since)
+            })
+            .min_by(f64::total_cmp)
+    }
+}
+
 /// [`crate::flow::TcpSide`] on the session clock (T+ seconds).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TcpFacts {
@@ -116,6 +139,10 @@ pub struct TcpFacts {
     pub last_payload: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unacked_since: Option<f64>,
+    /// The longest spell of unacknowledged, retransmitted bytes that were
+    /// acknowledged in the end: (from, seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longest_stall: Option<(f64, f64)>,
 }
 
 impl TcpFacts {
@@ -136,6 +163,9 @@ impl TcpFacts {
             last_segment: r(t.last_segment),
             last_payload: r(t.last_payload),
             unacked_since: r(t.unacked_since),
+            longest_stall: t
+                .longest_stall
+                .map(|(a, b)| (rel(a, start), b.0.saturating_sub(a.0) as f64 / 1e6)),
         }
     }
 }
@@ -384,6 +414,11 @@ fn build_channel(
     let mut unacked = 0u64;
     let mut unacked_peak = None::<(f64, u64)>;
     let mut auth_refused = None;
+    let server_closed_at = [flow.tcp[1].first_fin, flow.tcp[1].first_rst]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|m| rel(m, start));
     for e in events {
         let at = rel(e.at, start);
         let Some(dir) = e.direction else { continue };
@@ -452,10 +487,11 @@ fn build_channel(
                     dir: dname,
                     what: "pong",
                 });
-                if dir == Direction::ClientToServer {
+                // A pong answers every ping before it (SPICE sends pairs;
+                // WebSocket may coalesce), unless the server had already
+                // closed: a thawed client answering a dead connection.
+                if dir == Direction::ClientToServer && server_closed_at.is_none_or(|c| at < c) {
                     last_pong_c2s = Some(at);
-                    // A pong answers every ping before it (SPICE sends
-                    // pairs; WebSocket may coalesce).
                     outstanding.clear();
                 }
             }
@@ -562,9 +598,10 @@ fn login_refusal(e: &Event, name: &str) -> Option<String> {
         "SecurityResult" => {
             let ok = detail(e, "ok").and_then(|v| v.as_bool())?;
             (!ok).then(|| {
-                detail(e, "reason")
-                    .and_then(|v| v.as_str())
-                    .map_or_else(|| "SecurityResult failed".to_string(), |r| format!("SecurityResult failed: \"{r}\""))
+                detail(e, "reason").and_then(|v| v.as_str()).map_or_else(
+                    || "SecurityResult failed".to_string(),
+                    |r| format!("SecurityResult failed: \"{r}\""),
+                )
             })
         }
         _ => None,
@@ -614,16 +651,23 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
         flows.sort_by_key(|f| (f.start, f.id));
         let group_start = flows.first().map_or(Micros::ZERO, |f| f.start);
         let end = flows.iter().map(|f| f.last).max().unwrap_or(group_start);
-        let parts = endpoint_parts(&flows, &by_id, group_start, end);
+        let parts = endpoint_parts(&flows, &by_id, origin.unwrap_or(group_start), end);
         for lane in split_by_client(parts) {
             out.push(lane.into_session(&server, origin, end));
         }
     }
     link_relays(&mut out);
+    fold_refused_relay_generations(&mut out);
     // Client-facing sessions first, each group by start; relay links follow
     // their sessions to the new positions.
     let mut order: Vec<usize> = (0..out.len()).collect();
-    order.sort_by_key(|&i| (out[i].relay_of.is_some(), out[i].start, out[i].client.clone()));
+    order.sort_by_key(|&i| {
+        (
+            out[i].relay_of.is_some(),
+            out[i].start,
+            out[i].client.clone(),
+        )
+    });
     let mut new_index = vec![0; out.len()];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
@@ -703,10 +747,11 @@ fn endpoint_parts(
         // connection at a time: an overlapping one is another client. Without
         // a session id (SPICE in TLS), a connection that opens while the
         // current generation is up belongs to it.
+        // (SPICE inside WebSocket is one connection per channel.)
         let single_stream = matches!(
             rep.map(|r| r.protocol),
             Some(Protocol::Rfb | Protocol::WebSocket)
-        );
+        ) && !ch.stack.contains("spice");
         let overlapping = sid.is_none()
             && !single_stream
             && gens.last().is_some_and(|g| {
@@ -738,7 +783,12 @@ fn endpoint_parts(
         g.ended_at = g
             .channels
             .iter()
-            .filter_map(|c| c.closes.first().map(|x| x.at))
+            .filter_map(|c| {
+                c.closes
+                    .first()
+                    .map(|x| x.at)
+                    .or_else(|| c.dead_path_from())
+            })
             .min_by(f64::total_cmp);
     }
     EndpointParts {
@@ -763,9 +813,11 @@ impl Lane {
     /// The lane's last generation was over by `at` (closed, or never
     /// closed but every channel quiet: then it is still up).
     fn free_at(&self, at: f64) -> bool {
-        self.gens
-            .last()
-            .is_none_or(|g| g.channels.iter().all(|c| c.closes.first().is_some_and(|x| x.at <= at)))
+        self.gens.last().is_none_or(|g| {
+            g.channels
+                .iter()
+                .all(|c| c.closes.first().is_some_and(|x| x.at <= at))
+        })
     }
 
     fn ended_at(&self) -> Option<f64> {
@@ -779,6 +831,7 @@ impl Lane {
             .iter()
             .map(|g| g.started_at)
             .chain(self.attempts.iter().map(|a| a.at))
+            .chain(self.requests.iter().map(|r| r.at))
             .fold(f64::INFINITY, f64::min);
         let first = if first.is_finite() { first } else { 0.0 };
         let start = origin.unwrap_or(Micros(self.start.0 + (first * 1e6).round() as u64));
@@ -882,6 +935,9 @@ fn shift_generation(g: &mut Generation, by: f64) {
             ] {
                 opt(v);
             }
+            if let Some((from, _)) = &mut t.longest_stall {
+                *from -= by;
+            }
         }
     }
 }
@@ -929,7 +985,12 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
             .iter()
             .enumerate()
             .filter_map(|(i, l)| {
-                let e = l.gens.iter().filter_map(|g| g.ended_at).filter(|e| *e <= a.at).fold(f64::NEG_INFINITY, f64::max);
+                let e = l
+                    .gens
+                    .iter()
+                    .filter_map(|g| g.ended_at)
+                    .filter(|e| *e <= a.at)
+                    .fold(f64::NEG_INFINITY, f64::max);
                 e.is_finite().then_some((i, e))
             })
             .max_by(|x, y| x.1.total_cmp(&y.1))
@@ -952,7 +1013,9 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
             .iter()
             .position(|l| {
                 l.gens.first().is_some_and(|g| g.started_at >= r.at - 5.0)
-                    || l.gens.iter().any(|g| g.started_at <= r.at && g.ended_at.is_none_or(|e| e >= r.at))
+                    || l.gens
+                        .iter()
+                        .any(|g| g.started_at <= r.at && g.ended_at.is_none_or(|e| e >= r.at))
             })
             .unwrap_or(0);
         lanes[i].requests.push(r);
@@ -962,6 +1025,60 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
         l.attempts.sort_by(|a, b| a.at.total_cmp(&b.at));
     }
     lanes
+}
+
+/// A WebSocket generation whose relay was refused upstream (RST to the
+/// relay's SYN within a second of the upgrade) and that closed within two
+/// seconds never carried the session: websockify accepts the upgrade, then
+/// fails to reach its target. It is a failed attempt with the upstream's
+/// refusal.
+fn fold_refused_relay_generations(sessions: &mut [Session]) {
+    let host = |a: &str| a.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
+    let refusals: Vec<(f64, Option<std::net::IpAddr>, String)> = sessions
+        .iter()
+        .flat_map(|s| {
+            s.attempts
+                .iter()
+                .filter(|a| a.result == "rst_to_syn")
+                .map(|a| {
+                    (
+                        s.start.as_secs_f64() + a.at,
+                        host(&a.client),
+                        s.server.clone(),
+                    )
+                })
+        })
+        .collect();
+    for s in sessions.iter_mut().filter(|s| s.kind.starts_with("ws")) {
+        let relay_host = host(&s.server);
+        let base = s.start.as_secs_f64();
+        let mut kept = Vec::new();
+        for g in std::mem::take(&mut s.generations) {
+            let at = base + g.started_at;
+            let refusal = refusals
+                .iter()
+                .find(|(r, h, _)| *h == relay_host && *r >= at && *r - at <= 1.0);
+            let short = g.ended_at.is_some_and(|e| e - g.started_at <= 2.0);
+            match (refusal, g.channels.first()) {
+                (Some((_, _, upstream)), Some(c)) if short => s.attempts.push(Attempt {
+                    at: g.started_at,
+                    connection: c.connection,
+                    client: c.client.clone(),
+                    result: "rst_to_syn".into(),
+                    detail: Some(format!(
+                        "the relay's connect to {upstream} was refused (RST to its SYN)"
+                    )),
+                    upgrade: c.upgrade.clone(),
+                }),
+                _ => kept.push(g),
+            }
+        }
+        for (i, g) in kept.iter_mut().enumerate() {
+            g.index = i;
+        }
+        s.generations = kept;
+        s.attempts.sort_by(|a, b| a.at.total_cmp(&b.at));
+    }
 }
 
 /// A session whose every generation opened within a second after a
@@ -978,7 +1095,11 @@ fn link_relays(sessions: &mut [Session]) {
         }
         let mut best: Option<(usize, f64)> = None;
         for j in 0..sessions.len() {
-            if i == j || sessions[j].generations.is_empty() {
+            // Clients of one endpoint are lanes of one server, not a relay.
+            if i == j
+                || sessions[j].generations.is_empty()
+                || sessions[i].server == sessions[j].server
+            {
                 continue;
             }
             let carries = sessions[i].kind == sessions[j].kind
