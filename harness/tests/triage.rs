@@ -407,3 +407,74 @@ fn live_proxy_recordings_name_the_injected_faults() {
         [tether::timeline::synthetic::ScriptEvent::Blackhole { .. }]
     ));
 }
+
+/// Seed 002's K1 shape from the zip alone: ryll stopped reading main at
+/// T+100 (a client-side deadlock), so it never counted the PINGs it did not
+/// read and its own counters show PINGs == PONGs; display kept receiving
+/// until the server's connectivity timer dropped the client, which ryll
+/// noticed on display. The headline names main, and the zip's display.
+#[test]
+fn zip_with_main_unread_and_equal_counters_is_the_client_not_reading_main() {
+    let mut m = Vec::new();
+    let mut push = |at: Micros, channel: &'static str, from_server: bool, bytes: Vec<u8>| {
+        m.push(RingMessage {
+            at,
+            channel,
+            from_server,
+            bytes,
+        })
+    };
+    let mut init = 0x0000_0C1Au32.to_le_bytes().to_vec();
+    init.resize(32, 0);
+    push(ms(500), "main", true, build::mini(103, &init));
+    push(ms(502), "main", false, build::mini(104, &[]));
+    let mut id = 1u32;
+    for k in 1..=6u64 {
+        for ch in ["main", "display"] {
+            let body = build::ping_body(id, k * 15_000_000, 0);
+            push(ms(k * 15_000), ch, true, build::mini(4, &body));
+            push(ms(k * 15_000 + 2), ch, false, build::mini(3, &body));
+            id += 1;
+        }
+    }
+    for k in 0..17u64 {
+        push(
+            ms(1_000 + k * 10_000),
+            "display",
+            true,
+            build::mini(304, &[k as u8; 200]),
+        );
+    }
+    m.sort_by_key(|r| r.at);
+    let end = FixtureEnd {
+        channel: "display",
+        disconnect_kind: "Error",
+        at: ms(175_000),
+        client_port: None,
+        error_message: Some("display: read error: connection reset by peer"),
+    };
+    let bytes = write_fixture(&m, &end, Flavor::Current);
+    let tr = triage_reader(&bytes[..], "k1.zip", true, &TriageOptions::default()).unwrap();
+    let zip = tr.zip.as_ref().unwrap();
+    let main = zip
+        .per_channel
+        .iter()
+        .find(|f| f.channel == "main")
+        .unwrap();
+    assert_eq!(
+        main.pings_recv, main.pongs_sent,
+        "the client's own counters agree"
+    );
+    assert_eq!(tr.cause.as_deref(), Some("server.connectivity_timeout"));
+    assert_eq!(tr.channel.as_deref(), Some("main"));
+    let d = &tr.sessions[tr.primary.unwrap()].diagnosis;
+    assert_eq!(d.origin.as_deref(), Some("client.stopped_reading_main"));
+    assert_eq!(d.zip_channel.as_deref(), Some("display"));
+    assert!(
+        d.observations
+            .iter()
+            .any(|e| e.text.contains("never counts the PINGs it did not read")),
+        "{:#?}",
+        d.observations
+    );
+}

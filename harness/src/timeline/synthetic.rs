@@ -350,6 +350,22 @@ pub struct Timeline {
     pub events: Vec<ScriptEvent>,
 }
 
+impl Timeline {
+    /// Nothing happens until `horizon`: the defaults every environment
+    /// constant is read against (triage reads the registry through it).
+    pub fn quiet(horizon: Dur) -> Timeline {
+        Timeline {
+            horizon,
+            description: String::new(),
+            channels: default_channels(),
+            network: NetworkSpec::default(),
+            server: ServerSpec::default(),
+            lb: None,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// A parse or validation error, located: file, 1-based line and column,
 /// and the field it concerns.
 #[derive(Clone, Debug, PartialEq, Eq)]

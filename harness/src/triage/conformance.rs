@@ -20,17 +20,28 @@ fn cite(c: &Channel, at: f64, what: &str) -> String {
     format!("connection {} T+{at:.3} {what}", c.connection)
 }
 
-/// The rules a client of `profile` must follow, checked on one session.
+/// The rules a client must follow, checked on one session: which rules apply
+/// follows from the constants its profile registers, never its name.
 /// `constants` are the profile variant's (with overrides).
-pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation> {
+pub fn check(s: &Session, constants: &Constants) -> Vec<Violation> {
     let mut out = Vec::new();
     // Triage checks any profile, so every constant is looked up, never assumed.
     let flag = |name: &str| matches!(constants.value(name), Some(Value::Flag(true)));
     // A live client answers a server ping promptly. SPICE: before the
-    // server's next connectivity tick (30 s); WebSocket: before the next ping.
+    // server's next connectivity tick; WebSocket: before the next ping.
+    let secs = |name: &str| match constants.value(name) {
+        Some(Value::Duration(d)) => Some(d.as_secs_f64()),
+        _ => None,
+    };
     let spice = s.kind == "spice";
+    let deadline = if spice {
+        secs("connectivity_timeout")
+    } else {
+        secs("ping_interval")
+    }
+    .filter(|d| *d > 0.0)
+    .unwrap_or(15.0);
     for c in s.channels() {
-        let deadline = if spice { 30.0 } else { 15.0 };
         let end = c.closes.first().map_or(s.duration, |x| x.at);
         if let Some(p) = c.unanswered_pings.first()
             && end - p > deadline
@@ -55,8 +66,7 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
     }
     // Keepalive cadence: a profile that pings must not let a connection go
     // longer than its interval (plus slack) without a client ping.
-    if profile.starts_with("runner-ws")
-        && flag("ping")
+    if flag("ping")
         && let Some(Value::Duration(d)) = constants.value("ping_interval")
     {
         let interval = d.as_secs_f64();
@@ -135,12 +145,10 @@ pub fn check(s: &Session, profile: &str, constants: &Constants) -> Vec<Violation
     }
     // Reconnect only where allowed: noVNC does not reconnect after a clean
     // close unless the variant says so.
-    if profile.starts_with("novnc")
-        && matches!(
-            constants.value("reconnect_on_clean"),
-            Some(Value::Flag(false))
-        )
-    {
+    if matches!(
+        constants.value("reconnect_on_clean"),
+        Some(Value::Flag(false))
+    ) {
         for pair in s.generations.windows(2) {
             let clean = pair[0].channels.iter().find_map(|c| {
                 c.closes

@@ -5,18 +5,56 @@
 use super::session::{Channel, Session};
 use serde::Serialize;
 
-/// SPICE server ping intervals (protocol-facts §1.16): display and main
-/// (once connectivity monitoring starts) every 15 s, every other channel
-/// every 300 s.
-pub fn spice_ping_interval(channel: &str) -> f64 {
-    match channel {
-        "main" | "display" => 15.0,
-        _ => 300.0,
+/// The SPICE server's timers the rules read, taken from the model's
+/// registry (`model::sim::constants_for`, sources in protocol-facts §1.16),
+/// never re-typed: display and main are pinged every `ping` seconds, every
+/// other channel every `long_ping`; main's connectivity timer ticks every
+/// `connectivity_tick` and drops a client with a ping round outstanding at
+/// two ticks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpiceTimers {
+    pub ping: f64,
+    pub long_ping: f64,
+    pub connectivity_tick: f64,
+}
+
+impl SpiceTimers {
+    /// The timers of the profile `spec` (`name@variant`), or of the first
+    /// SPICE profile when `spec` is not a SPICE profile.
+    pub fn from_registry(spec: Option<&str>) -> SpiceTimers {
+        use crate::model::profile::{PROFILES, resolve};
+        let (p, v) = spec
+            .and_then(|s| resolve(s).ok())
+            .unwrap_or((&PROFILES[0], &PROFILES[0].variants[0]));
+        let quiet = crate::timeline::synthetic::Timeline::quiet(crate::timeline::synthetic::Dur(
+            crate::timeline::Micros(1_000_000),
+        ));
+        let c = crate::model::sim::constants_for(p, v, &quiet);
+        let secs = |name: &str| match c.value(name) {
+            Some(crate::model::constants::Value::Duration(d)) => d.as_secs_f64(),
+            _ => f64::NAN,
+        };
+        SpiceTimers {
+            ping: secs("ping_interval"),
+            long_ping: secs("long_ping_interval"),
+            connectivity_tick: secs("connectivity_timeout"),
+        }
+    }
+
+    /// How often the server pings `channel`.
+    pub fn interval(&self, channel: &str) -> f64 {
+        match channel {
+            "main" | "display" => self.ping,
+            _ => self.long_ping,
+        }
     }
 }
 
-/// CLIENT_CONNECTIVITY_TIMEOUT, main only (protocol-facts §1.16).
-pub const SPICE_CONNECTIVITY_TICK: f64 = 30.0;
+impl Default for SpiceTimers {
+    fn default() -> Self {
+        SpiceTimers::from_registry(None)
+    }
+}
 
 /// Idle timeouts load balancers and proxies ship with (AWS ALB/nginx 60 s,
 /// GCP 30 s, Azure 4 min, HAProxy/ELB classic 350 s, 5 and 10 min, 1 h).
@@ -141,12 +179,100 @@ pub struct Diagnosis {
     pub outage: Option<f64>,
     /// Connection attempts that failed, with their reasons.
     pub failed_attempts: Vec<FailedAttempt>,
+    /// Each generation after the first: a reconnect or a new client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub later_generations: Vec<LaterGeneration>,
+    /// The channel a bug report's own record names, where it differs from
+    /// the one the evidence points at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip_channel: Option<String>,
     pub observations: Vec<Evidence>,
     pub inferences: Vec<Evidence>,
     pub explanations: Vec<Explanation>,
     /// Facts the what-if needs, in seconds since T+0.
     #[serde(skip)]
     pub env: EnvFacts,
+    /// The timers the rules read.
+    #[serde(skip)]
+    pub timers: SpiceTimers,
+}
+
+/// A generation after the first: the same client reconnecting, or a new
+/// client process (the user starting it again), as the profile's own
+/// reconnect rules decide.
+#[derive(Clone, Debug, Serialize)]
+pub struct LaterGeneration {
+    pub index: usize,
+    pub at: f64,
+    /// `reconnect`, `new_client` or `unknown`.
+    pub kind: &'static str,
+    pub why: String,
+}
+
+/// What the detected profile says about reconnecting, from its registered
+/// constants: `auto_reconnect` and its backoff (`reconnect_backoff`, or a
+/// fixed `reconnect_delay`).
+#[derive(Clone, Debug, Default)]
+pub struct ReconnectRules {
+    pub profile: String,
+    /// `None` when the profile does not register `auto_reconnect`.
+    pub auto: Option<bool>,
+    /// The longest wait its schedule allows before an attempt, seconds.
+    pub longest_wait: Option<f64>,
+}
+
+impl ReconnectRules {
+    pub fn from_constants(profile: &str, c: &crate::model::constants::Constants) -> ReconnectRules {
+        use crate::model::constants::Value;
+        let auto = match c.value("auto_reconnect") {
+            Some(Value::Flag(b)) => Some(*b),
+            _ => None,
+        };
+        let longest_wait = match (c.value("reconnect_backoff"), c.value("reconnect_delay")) {
+            (Some(Value::Schedule(v)), _) => v.iter().max().map(|m| m.as_secs_f64()),
+            (_, Some(Value::Duration(d))) => Some(d.as_secs_f64()),
+            _ => None,
+        };
+        ReconnectRules {
+            profile: profile.to_string(),
+            auto,
+            longest_wait,
+        }
+    }
+
+    fn judge(&self, gap: f64) -> (&'static str, String) {
+        match (self.auto, self.longest_wait) {
+            (Some(false), _) => (
+                "new_client",
+                format!(
+                    "{} does not reconnect (auto_reconnect=false): a new client process",
+                    self.profile
+                ),
+            ),
+            (Some(true), Some(w)) if gap > 2.0 * w + 5.0 => (
+                "new_client",
+                format!(
+                    "{gap:.1} s after the drop, far past {}'s longest reconnect wait of {w:.1} s: a new client process",
+                    self.profile
+                ),
+            ),
+            (Some(true), _) => (
+                "reconnect",
+                format!("{} reconnects; {gap:.1} s after the drop", self.profile),
+            ),
+            (None, _) if self.profile.is_empty() => (
+                "unknown",
+                "the client's reconnect rules are not known (no profile given); its log or reconnect setting, or `--profile`, would decide".into(),
+            ),
+            (None, _) => (
+                "unknown",
+                format!(
+                    "{} does not say whether it reconnects; its log or reconnect setting would decide",
+                    self.profile
+                ),
+            ),
+        }
+    }
 }
 
 /// An attempt that failed: `auth.refused`, `rst_to_syn`, `no_answer`,
@@ -202,6 +328,8 @@ pub(super) fn t(s: f64) -> String {
 /// kind, message).
 pub fn diagnose(
     s: &Session,
+    timers: &SpiceTimers,
+    reconnect: &ReconnectRules,
     legs: &[LegClose],
     zip: &[ChannelFacts],
     zip_end: Option<(f64, String, String)>,
@@ -337,6 +465,7 @@ pub fn diagnose(
     if s.kind == "spice" {
         spice_rules(
             s,
+            timers,
             &facts,
             end_at,
             &zip_end,
@@ -346,8 +475,15 @@ pub fn diagnose(
             &mut env,
         );
     }
-    generic_rules(s, end_at, &mut observations, &mut candidates, &mut env);
-    let ending = lost.and_then(|g| super::evidence::ending(s, g, legs));
+    generic_rules(
+        s,
+        timers,
+        end_at,
+        &mut observations,
+        &mut candidates,
+        &mut env,
+    );
+    let ending = lost.and_then(|g| super::evidence::ending(s, timers, g, legs));
     // A session that died of a refused reconnect is named by that refusal.
     let refused_reconnect = candidates
         .iter()
@@ -443,7 +579,6 @@ pub fn diagnose(
                         .min_by(|a, b| a.0.total_cmp(&b.0))
                         .map(|(_, n)| n.clone())
                 })
-                .or_else(|| zip_end.as_ref().and(zip.first().map(|f| f.channel.clone())))
             };
             (Some(cause), channel, origin)
         }
@@ -498,6 +633,44 @@ pub fn diagnose(
         ),
         _ => (end_at, closed_by),
     };
+    let later_generations: Vec<LaterGeneration> = s
+        .generations
+        .iter()
+        .skip(1)
+        .map(|g| {
+            let drop = s
+                .generations
+                .iter()
+                .filter(|h| h.index < g.index)
+                .filter_map(|h| h.ended_at)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let gap = if drop.is_finite() {
+                g.started_at - drop
+            } else {
+                0.0
+            };
+            let (kind, why) = reconnect.judge(gap);
+            LaterGeneration {
+                index: g.index,
+                at: g.started_at,
+                kind,
+                why,
+            }
+        })
+        .collect();
+    for l in &later_generations {
+        observations.push(obs(
+            Some(l.at),
+            None,
+            format!(
+                "generation {} is {}: {}",
+                l.index + 1,
+                l.kind.replace('_', " "),
+                l.why
+            ),
+            "rule",
+        ));
+    }
     Diagnosis {
         outcome,
         at: if outcome == SessionOutcome::Open {
@@ -517,6 +690,9 @@ pub fn diagnose(
         recovered_at,
         outage,
         failed_attempts,
+        later_generations,
+        zip_channel: None,
+        timers: *timers,
         observations,
         inferences,
         explanations,
@@ -527,6 +703,7 @@ pub fn diagnose(
 #[allow(clippy::too_many_arguments)]
 fn spice_rules(
     s: &Session,
+    timers: &SpiceTimers,
     facts: &[ChannelFacts],
     end_at: Option<f64>,
     zip_end: &Option<(f64, String, String)>,
@@ -541,9 +718,9 @@ fn spice_rules(
     for f in facts {
         let Some(last) = f.last_recv else { continue };
         let quiet = end - last;
-        let interval = spice_ping_interval(&f.channel);
+        let interval = timers.interval(&f.channel);
         // Seconds of quiet are not worth a word; minutes are.
-        if f.channel != "main" && f.channel != "display" && quiet > 15.0 {
+        if f.channel != "main" && f.channel != "display" && quiet > timers.ping {
             if quiet < interval {
                 idle_normal.push(format!("{} ({:.1} s)", f.channel, quiet));
             } else {
@@ -575,8 +752,9 @@ fn spice_rules(
             None,
             None,
             format!(
-                "silence on {} is expected: the server pings channels other than main and display only every 300 s (PING_TEST_LONG_TIMEOUT_MS, server/red-channel-client.cpp:239) and has no connectivity timer on them (main only, main-channel-client.cpp:155-163)",
-                idle_normal.join(", ")
+                "silence on {} is expected: the server pings channels other than main and display only every {:.0} s (PING_TEST_LONG_TIMEOUT_MS, server/red-channel-client.cpp:239) and has no connectivity timer on them (main only, main-channel-client.cpp:155-163)",
+                idle_normal.join(", "),
+                timers.long_ping
             ),
             "rule",
         ));
@@ -586,7 +764,7 @@ fn spice_rules(
     // The client stopped answering main: a ping it received and never
     // answered (capture), or more pings than pongs with the last ping
     // after the last send (zip).
-    let stall_at = main.and_then(|m| {
+    let answered_stall = main.and_then(|m| {
         m.first_unanswered_ping.or_else(|| {
             (m.pings_recv > m.pongs_sent)
                 .then_some(())
@@ -594,6 +772,22 @@ fn spice_rules(
                 .filter(|p| m.last_send.is_none_or(|s| s < *p))
         })
     });
+    // A client that stopped reading main never counts the PINGs it did not
+    // read, so its own PINGs == PONGs; but main, pinged every interval by a
+    // live server, heard nothing for over two intervals before the end while
+    // another channel still received: the server and the path were alive,
+    // main's reader was not.
+    let main_interval = timers.interval("main");
+    let unread_main = main.and_then(|m| {
+        let last = m.last_recv?;
+        let others_later = facts
+            .iter()
+            .filter(|f| f.channel != "main")
+            .any(|f| f.last_recv.is_some_and(|l| l > last + main_interval));
+        (answered_stall.is_none() && end - last > 2.0 * main_interval && others_later)
+            .then_some(last)
+    });
+    let stall_at = answered_stall.or(unread_main);
     let main_quiet_from = main.and_then(|m| m.last_recv);
     let others_after: Vec<(String, f64)> = facts
         .iter()
@@ -603,21 +797,36 @@ fn spice_rules(
         .collect();
 
     if let Some(p) = stall_at {
+        // Unread, the first PING the client missed came within an interval
+        // after the last byte it read.
+        let unread_slack = if unread_main.is_some() {
+            main_interval
+        } else {
+            0.0
+        };
         let (lo, hi) = (
-            p + SPICE_CONNECTIVITY_TICK,
-            p + 2.0 * SPICE_CONNECTIVITY_TICK,
+            p + timers.connectivity_tick,
+            p + unread_slack + 2.0 * timers.connectivity_tick,
         );
         observations.push(obs(
             Some(p),
             Some("main"),
-            format!("the server's PING at {} on main was never answered", t(p)),
+            if unread_main.is_some() {
+                format!(
+                    "main received nothing after {} though a live server pings it every {main_interval:.0} s, while other channels kept receiving; its PINGs == PONGs only because a client that stopped reading main never counts the PINGs it did not read",
+                    t(p)
+                )
+            } else {
+                format!("the server's PING at {} on main was never answered", t(p))
+            },
             src,
         ));
         inferences.push(obs(
             Some(lo),
             Some("main"),
             format!(
-                "the server's connectivity timer on main (30 s ticks, CLIENT_CONNECTIVITY_TIMEOUT) drops a client whose ping round is outstanding at two ticks: between {} and {}",
+                "the server's connectivity timer on main ({:.0} s ticks, CLIENT_CONNECTIVITY_TIMEOUT) drops a client whose ping round is outstanding at two ticks: between {} and {}",
+                timers.connectivity_tick,
                 t(lo),
                 t(hi)
             ),
@@ -632,8 +841,9 @@ fn spice_rules(
             .map(|x| x.at)
             .min_by(f64::total_cmp);
         let mut supports = vec![format!(
-            "main: PING at {} unanswered; the server pings main every 15 s, so a client that reads main answers within milliseconds",
-            t(p)
+            "main: PING at {} unanswered; the server pings main every {:.0} s, so a client that reads main answers within milliseconds",
+            t(p),
+            timers.ping
         )];
         let mut against = Vec::new();
         let mut fits = true;
@@ -672,7 +882,11 @@ fn spice_rules(
         }
         candidates.push(Candidate {
             cause: "server.connectivity_timeout",
-            origin: Some("client.stopped_answering_main"),
+            origin: Some(if unread_main.is_some() {
+                "client.stopped_reading_main"
+            } else {
+                "client.stopped_answering_main"
+            }),
             summary: format!(
                 "the client stopped reading or answering main at ≈{}; the server's connectivity timer dropped it",
                 t(p)
@@ -719,7 +933,7 @@ fn spice_rules(
     if stall_at.is_none()
         && let Some(m) = main
         && let Some((from, len)) = m.longest_silence
-        && len > 2.0 * spice_ping_interval("main") + 5.0
+        && len > 2.0 * timers.interval("main") + 5.0
     {
         let to = from + len;
         let quiet_too: Vec<String> = facts
@@ -727,16 +941,17 @@ fn spice_rules(
             .filter(|f| f.channel != "main")
             .filter_map(|f| {
                 let (g, l) = f.longest_silence?;
-                (g <= from + 15.0 && g + l >= to - 1.0).then(|| f.channel.clone())
+                (g <= from + timers.ping && g + l >= to - 1.0).then(|| f.channel.clone())
             })
             .collect();
         observations.push(obs(
             Some(from),
             Some("main"),
             format!(
-                "nothing from the server on main for {len:.1} s ({}..{}), though a connected server pings main every 15 s",
+                "nothing from the server on main for {len:.1} s ({}..{}), though a connected server pings main every {:.0} s",
                 t(from),
-                t(to)
+                t(to),
+                timers.ping
             ),
             src,
         ));
@@ -749,8 +964,8 @@ fn spice_rules(
         }
         supports.push(format!(
             "the server's connectivity timer would drop a client it cannot reach between {} and {}; its close reached the capture at {}",
-            t(from + SPICE_CONNECTIVITY_TICK),
-            t(from + 2.0 * SPICE_CONNECTIVITY_TICK + 15.0),
+            t(from + timers.connectivity_tick),
+            t(from + 2.0 * timers.connectivity_tick + timers.ping),
             t(to)
         ));
         candidates.push(Candidate {
@@ -821,6 +1036,7 @@ fn spice_rules(
 /// reconnects, stale credentials, load-balancer idle drops, clean closes.
 fn generic_rules(
     s: &Session,
+    timers: &SpiceTimers,
     end_at: Option<f64>,
     observations: &mut Vec<Evidence>,
     candidates: &mut Vec<Candidate>,
@@ -929,11 +1145,12 @@ fn generic_rules(
             .channels
             .iter()
             .find(|c| c.name == "main")
-            .filter(|c| c.longest_s2c_silence > 35.0)
+            .filter(|c| c.longest_s2c_silence > 2.0 * timers.ping + 5.0)
             .map(|c| c.longest_s2c_silence);
         if let Some(q) = main_quiet {
             against.push(format!(
-                "main had heard nothing from the server for {q:.1} s before the close, though a connected server pings it every 15 s"
+                "main had heard nothing from the server for {q:.1} s before the close, though a connected server pings it every {:.0} s",
+                timers.ping
             ));
         }
         if end - last_s2c > 5.0 {
@@ -1139,5 +1356,42 @@ fn generic_rules(
             "no rule tether knows fits this end".into(),
             "rule",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Micros;
+    use crate::timeline::synthetic::{Dur, Timeline};
+
+    fn rules(spec: &str) -> ReconnectRules {
+        let c =
+            super::super::whatif::constants(spec, &Timeline::quiet(Dur(Micros(1_000_000))), &[])
+                .unwrap();
+        ReconnectRules::from_constants(spec, &c)
+    }
+
+    /// The profile's registered reconnect rules decide, not its name.
+    #[test]
+    fn later_generations_are_judged_by_the_profiles_reconnect_rules() {
+        assert_eq!(rules("spice-gtk@default").judge(2.0).0, "new_client");
+        let ryll = rules("spice-ryll@phase02");
+        assert_eq!(ryll.longest_wait, Some(16.0));
+        assert_eq!(ryll.judge(4.2).0, "reconnect");
+        assert_eq!(ryll.judge(120.0).0, "new_client");
+        assert_eq!(ReconnectRules::default().judge(1.0).0, "unknown");
+    }
+
+    /// The SPICE timers come from the model's registry.
+    #[test]
+    fn spice_timers_are_the_registrys() {
+        let t = SpiceTimers::from_registry(Some("spice-gtk@default"));
+        assert_eq!(
+            (t.ping, t.long_ping, t.connectivity_tick),
+            (15.0, 300.0, 30.0)
+        );
+        assert_eq!(t.interval("display"), 15.0);
+        assert_eq!(t.interval("cursor"), 300.0);
     }
 }

@@ -123,7 +123,12 @@ fn liveness_code(code: Option<u16>) -> bool {
 
 /// Decides how `g` ended from TCP, protocol and timing evidence, or `None`
 /// where the evidence does not decide (the older heuristics then rank).
-pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> {
+pub fn ending(
+    s: &Session,
+    timers: &super::diagnose::SpiceTimers,
+    g: &Generation,
+    legs: &[LegClose],
+) -> Option<Ending> {
     let dead = g
         .channels
         .iter()
@@ -386,13 +391,13 @@ pub fn ending(s: &Session, g: &Generation, legs: &[LegClose]) -> Option<Ending> 
             || s.attempts
                 .iter()
                 .any(|a| a.at > end && a.at - end <= 1.0 && a.result.starts_with("http_")));
-    // SPICE main is pinged every 15 s by a live server: a main that heard
+    // SPICE main is pinged every interval by a live server: a main that heard
     // nothing for over two intervals before the close was cut off from the
     // server (frozen, or a dead path), not a server killed while talking.
     // The timing heuristics weigh that.
     if spice
         && main.is_some_and(|m| {
-            m.longest_s2c_silence > 35.0
+            m.longest_s2c_silence > 2.0 * timers.ping + 5.0
                 && m.longest_s2c_silence_from
                     .is_some_and(|f| f + m.longest_s2c_silence >= end - 1.0)
         })

@@ -75,6 +75,13 @@ pub struct Triage {
     pub at: Option<f64>,
     pub cause: Option<String>,
     pub channel: Option<String>,
+    /// The primary session's closing side, recovery time and outage length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage: Option<f64>,
     pub sessions: Vec<SessionTriage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zip: Option<ZipRecord>,
@@ -193,9 +200,42 @@ pub fn triage(
         .collect();
     let mut triaged: Vec<SessionTriage> = Vec::new();
     for (s, legs) in sessions.into_iter().zip(legs) {
-        let mut d = diagnose::diagnose(&s, &legs, &zip_facts, zip_end.clone());
+        let spec = options
+            .profile
+            .clone()
+            .or_else(|| detect_profile(&s, zip.is_some()).map(str::to_string));
+        let timers = diagnose::SpiceTimers::from_registry(spec.as_deref());
+        let quiet = crate::timeline::synthetic::Timeline::quiet(crate::timeline::synthetic::Dur(
+            Micros(1_000_000),
+        ));
+        // Whether a later generation is a reconnect rests on the client's
+        // reconnect rules: trusted from a given profile, or from SPICE's
+        // detection (link ids name SPICE clients); a profile guessed from the
+        // stack alone (noVNC's many apps) cannot say.
+        let trusted = options.profile.is_some() || s.kind == "spice";
+        let reconnect = spec
+            .as_deref()
+            .filter(|_| trusted)
+            .and_then(|p| {
+                whatif::constants(p, &quiet, &options.overrides)
+                    .ok()
+                    .map(|c| diagnose::ReconnectRules::from_constants(p, &c))
+            })
+            .unwrap_or_default();
+        let mut d = diagnose::diagnose(&s, &timers, &reconnect, &legs, &zip_facts, zip_end.clone());
         if zip_end.is_some() {
             d.env.end = d.env.end.max(zip_end.as_ref().map_or(0.0, |z| z.0));
+        }
+        // A bug report names the channel its client saw fail: the headline
+        // keeps the one the evidence points at, and names both when they differ.
+        if let Some(zc) = zip_rec.as_ref().and_then(|z| z.channel.clone())
+            && d.outcome != diagnose::SessionOutcome::Open
+        {
+            match &d.channel {
+                None => d.channel = Some(zc),
+                Some(c) if *c != zc => d.zip_channel = Some(zc),
+                Some(_) => {}
+            }
         }
         let (profile, basis) = match &options.profile {
             Some(p) => (Some(p.clone()), "given"),
@@ -219,7 +259,8 @@ pub fn triage(
         let timeline = whatif::extract(&s, &d.env, &channels);
         let observed = profile
             .as_deref()
-            .map(|p| observed_constants(p, &s, &d.env))
+            .and_then(|p| whatif::constants(p, &timeline, &[]).ok())
+            .map(|c| observed_constants(&|n| c.value(n).is_some(), &s, &d.env))
             .unwrap_or_default();
         // The user's overrides win over what the capture suggests.
         let overrides: Vec<String> = observed
@@ -229,7 +270,7 @@ pub fn triage(
             .collect();
         let mut violations = match &profile {
             Some(p) => match whatif::constants(p, &timeline, &overrides) {
-                Ok(c) => conformance::check(&s, p, &c),
+                Ok(c) => conformance::check(&s, &c),
                 Err(_) => Vec::new(),
             },
             None => Vec::new(),
@@ -280,6 +321,9 @@ pub fn triage(
         at: head.and_then(|d| d.at),
         cause: head.and_then(|d| d.cause.clone()),
         channel: head.and_then(|d| d.channel.clone()),
+        closed_by: head.and_then(|d| d.closed_by),
+        recovered_at: head.and_then(|d| d.recovered_at),
+        outage: head.and_then(|d| d.outage),
         sessions: triaged,
         zip: zip_rec,
         findings,
@@ -290,9 +334,24 @@ pub fn triage(
 /// token lifetime (bound to its lease, so the renewal keeps the profile's
 /// 120-of-300 ratio), the delay before its reconnect, and that it did
 /// reconnect after a close without a close frame.
-fn observed_constants(profile: &str, s: &Session, env: &diagnose::EnvFacts) -> Vec<String> {
+fn observed_constants(
+    registered: &dyn Fn(&str) -> bool,
+    s: &Session,
+    env: &diagnose::EnvFacts,
+) -> Vec<String> {
     let mut out = Vec::new();
-    if !profile.starts_with("novnc") {
+    // Only a profile that binds its token to a lease and reconnects with a
+    // delay has these to pin.
+    if ![
+        "lease_ttl",
+        "renewal_interval",
+        "auto_reconnect",
+        "reconnect_delay",
+        "pr_clean_assumption",
+    ]
+    .iter()
+    .all(|n| registered(n))
+    {
         return out;
     }
     if let Some(life) = env.token_lifetime.filter(|l| *l < 300.0) {
@@ -346,7 +405,10 @@ fn relay_leg_closes(sessions: &[Session], front: usize) -> Vec<evidence::LegClos
                 .generations
                 .iter()
                 .find(|g| g.ended_at.is_some())
-                .and_then(|g| evidence::ending(s, g, &[]));
+                .and_then(|g| {
+                    let timers = diagnose::SpiceTimers::from_registry(None);
+                    evidence::ending(s, &timers, g, &[])
+                });
             s.channels().filter_map(move |c| {
                 let x = c.closes.first()?;
                 let last_data = evidence::last_payload(c);

@@ -26,7 +26,11 @@ pub fn text(tr: &Triage) -> String {
             outcome.to_uppercase().replace('_', " "),
             t(tr.at),
             tr.cause.as_deref().unwrap_or("cause unknown"),
-            tr.channel.as_deref().unwrap_or("-"),
+            match (&tr.channel, &tr.sessions[i].diagnosis.zip_channel) {
+                (Some(c), Some(z)) => format!("{c} (the zip's record: {z})"),
+                (Some(c), None) => c.clone(),
+                (None, _) => "-".into(),
+            },
             tr.sessions[i]
                 .diagnosis
                 .origin
@@ -110,20 +114,54 @@ fn session(o: &mut String, i: usize, st: &SessionTriage) {
         s.attempts.len(),
         if s.attempts.len() == 1 { "" } else { "s" },
     );
+    // The numbers asked first: when service was back and how long it was
+    // out, then what ended it, who closed, and every failed attempt.
+    let recovered = match (d.recovered_at, d.outage) {
+        (Some(r), Some(len)) => format!(" at {} after {len:.3} s out; dropped", t(Some(r))),
+        _ => String::new(),
+    };
     let _ = writeln!(
         o,
-        "  {}{}",
+        "  {}{recovered}{}",
         outcome_str(d.outcome).to_uppercase().replace('_', " "),
         match (&d.cause, d.at) {
             (Some(c), at) => format!(
-                " at {}: {c} on {}",
+                " at {}: {}{c} on {}",
                 t(at),
+                if c == "client.closed" {
+                    "deliberate close, "
+                } else {
+                    ""
+                },
                 d.channel.as_deref().unwrap_or("-")
             ),
             (None, Some(at)) => format!(" at {}", t(Some(at))),
             _ => String::new(),
         }
     );
+    if d.recovered_at.is_none()
+        && let Some(len) = d.outage
+    {
+        let _ = writeln!(
+            o,
+            "  outage survived: the path delivered nothing for {len:.3} s and came back"
+        );
+    }
+    if let Some(by) = d.closed_by {
+        let _ = writeln!(o, "  closed by: {by}");
+    }
+    for a in &d.failed_attempts {
+        let _ = writeln!(
+            o,
+            "  failed attempt at {}: {}{}",
+            t(Some(a.at)),
+            a.reason,
+            a.detail
+                .as_deref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(c) = &d.closed {
         let _ = writeln!(o, "  first close: {c}");
     }

@@ -657,6 +657,7 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
         }
     }
     link_relays(&mut out);
+    rebase_relay_legs(&mut out);
     fold_refused_relay_generations(&mut out);
     // Client-facing sessions first, each group by start; relay links follow
     // their sessions to the new positions.
@@ -840,18 +841,12 @@ impl Lane {
             None => first,
         };
         if shift > 0.0 {
-            for g in &mut self.gens {
-                shift_generation(g, shift);
-            }
-            for a in &mut self.attempts {
-                a.at -= shift;
-                if let Some(u) = &mut a.upgrade {
-                    shift_upgrade(u, shift);
-                }
-            }
-            for r in &mut self.requests {
-                r.at -= shift;
-            }
+            shift_parts(
+                &mut self.gens,
+                &mut self.attempts,
+                &mut self.requests,
+                shift,
+            );
         }
         for (i, g) in self.gens.iter_mut().enumerate() {
             g.index = i;
@@ -880,6 +875,50 @@ impl Lane {
             relay_of: None,
             bucket: duration.max(1e-6) / DENSITY_BUCKETS as f64,
         }
+    }
+}
+
+/// Moves every time of a session's parts `by` seconds earlier (later when
+/// negative): the same events on another T+0.
+fn shift_parts(
+    gens: &mut [Generation],
+    attempts: &mut [Attempt],
+    requests: &mut [Request],
+    by: f64,
+) {
+    for g in gens {
+        shift_generation(g, by);
+    }
+    for a in attempts {
+        a.at -= by;
+        if let Some(u) = &mut a.upgrade {
+            shift_upgrade(u, by);
+        }
+    }
+    for r in requests {
+        r.at -= by;
+    }
+}
+
+/// Relay legs on their front session's clock: one T+0 per session, not
+/// one per leg.
+fn rebase_relay_legs(sessions: &mut [Session]) {
+    for i in 0..sessions.len() {
+        let Some(j) = sessions[i].relay_of else {
+            continue;
+        };
+        let front_start = sessions[j].start;
+        let s = &mut sessions[i];
+        let later = s.start.0.saturating_sub(front_start.0) as f64 / 1e6;
+        let earlier = front_start.0.saturating_sub(s.start.0) as f64 / 1e6;
+        shift_parts(
+            &mut s.generations,
+            &mut s.attempts,
+            &mut s.requests,
+            earlier - later,
+        );
+        s.duration += later - earlier;
+        s.start = front_start;
     }
 }
 

@@ -112,7 +112,7 @@ pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
         if let (Some(at), Some(_)) = (e.at, e.channel.as_deref())
             && e.text.contains("connectivity timer")
         {
-            let hi = at + super::diagnose::SPICE_CONNECTIVITY_TICK;
+            let hi = at + d.timers.connectivity_tick;
             let _ = writeln!(
                 o,
                 r##"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#f4c542" fill-opacity="0.18"/><text x="{:.1}" y="{:.1}" fill="#a07800" font-size="11" text-anchor="{}">connectivity timer window (inferred)</text>"##,
