@@ -302,6 +302,16 @@ fn stale_token_reconnect_is_diagnosed_with_the_violation_cited() {
 fn fresh_token_reconnect_recovers_without_violation() {
     let tr = run("corpora/recorded/ws-fresh-token-reconnect.pcap");
     assert_eq!(tr.outcome, Some("recovered"));
+    // The server dropped the session and answered the token request 1 s
+    // later with no refusal in between: it lived, so it closed on purpose.
+    assert_eq!(tr.cause.as_deref(), Some("server.closed"));
+    assert_eq!(
+        tr.recovered_at,
+        Some(4.759714),
+        "the second upgrade's connection opened"
+    );
+    let outage = tr.outage.unwrap();
+    assert!((1.0..1.01).contains(&outage), "{outage}");
     let st = &tr.sessions[0];
     assert_eq!(st.session.generations.len(), 2);
     assert_eq!(

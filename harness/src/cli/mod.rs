@@ -54,6 +54,20 @@ enum Command {
     Proxy(Box<proxy::Args>),
 }
 
+/// Writes a command's whole output to stdout. A reader that went away
+/// (`| head`) is not an error; any other write error is reported, and the
+/// caller exits 2.
+fn print(body: &str) -> Result<(), ()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(body.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: {e}");
+            Err(())
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -2,7 +2,6 @@
 
 use crate::replay::score::{render_text, score_dir};
 use crate::triage::TriageOptions;
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -50,11 +49,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     };
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(body.as_bytes())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: {e}");
+    if super::print(&body).is_err() {
         return ExitCode::from(2);
     }
     for r in score.results.iter().filter(|r| r.error.is_some()) {

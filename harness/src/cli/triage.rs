@@ -3,7 +3,6 @@
 
 use super::input;
 use crate::triage::{TriageOptions, render, svg, triage_reader};
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -104,11 +103,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     };
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(body.as_bytes())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: {e}");
+    if super::print(&body).is_err() {
         return ExitCode::from(2);
     }
     if failed {

@@ -377,20 +377,21 @@ pub fn ending(
         .iter()
         .any(|(_, x)| x.by == "server" && (x.how == "ws_close" || x.how.contains("disconnecting")));
     // A killed process's listener dies with it: connects are refused until
-    // it is restarted. A server that answers a new connection within a
-    // second, with no refusal in between, lived on and closed on purpose.
+    // it is restarted. A server that answers a later connection (an upgrade,
+    // a token request) with no refusal in between kept its listener: the
+    // simplest reading is that it lived and closed on purpose. (A restart
+    // that no connect happened to probe reads the same; the second
+    // explanation says so.)
     let refused_after = s
         .attempts
         .iter()
         .any(|a| a.at >= end && a.result == "rst_to_syn");
     let answered_soon = !refused_after
-        && (s
-            .generations
-            .iter()
-            .any(|h| h.started_at > end && h.started_at - end <= 1.0)
+        && (s.generations.iter().any(|h| h.started_at > end)
+            || s.requests.iter().any(|r| r.at > end)
             || s.attempts
                 .iter()
-                .any(|a| a.at > end && a.at - end <= 1.0 && a.result.starts_with("http_")));
+                .any(|a| a.at > end && a.result.starts_with("http_")));
     // SPICE main is pinged every interval by a live server: a main that heard
     // nothing for over two intervals before the close was cut off from the
     // server (frozen, or a dead path), not a server killed while talking.
@@ -406,7 +407,7 @@ pub fn ending(
     }
     if all_at_once && !goodbye && answered_soon {
         because.push(
-            "the server closed every connection without a goodbye, and answered a new connection within a second: its process lived"
+            "the server closed every connection without a goodbye, then answered a later connection with no refusal in between: its listener, so its process, lived"
                 .into(),
         );
         return Some(Ending {

@@ -19,9 +19,14 @@ pub fn text(tr: &Triage) -> String {
             tr.sessions[i].session.kind
         );
     } else if let (Some(i), Some(outcome)) = (tr.primary, tr.outcome) {
+        // Recovered: when service was back and how long it was out first.
+        let recovered = match (tr.recovered_at, tr.outage) {
+            (Some(r), Some(len)) => format!(" at {} after {len:.3} s out; dropped", t(Some(r))),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "{} {} at {}: {} on {}{}",
+            "{} {}{recovered} at {}: {} on {}{}",
             tr.sessions[i].session.kind,
             outcome.to_uppercase().replace('_', " "),
             t(tr.at),
