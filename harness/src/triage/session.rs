@@ -804,6 +804,8 @@ fn endpoint_parts(
 /// One client's share of an endpoint.
 struct Lane {
     start: Micros,
+    /// The client host: every connection of a lane comes from it.
+    host: Option<std::net::IpAddr>,
     gens: Vec<Generation>,
     attempts: Vec<Attempt>,
     requests: Vec<Request>,
@@ -819,6 +821,10 @@ impl Lane {
                 .iter()
                 .all(|c| c.closes.first().is_some_and(|x| x.at <= at))
         })
+    }
+
+    fn host(&self) -> Option<std::net::IpAddr> {
+        self.host
     }
 
     fn ended_at(&self) -> Option<f64> {
@@ -989,18 +995,23 @@ fn shift_generation(g: &mut Generation, by: f64) {
 /// or before its first generation (a retry after a refused login).
 fn split_by_client(p: EndpointParts) -> Vec<Lane> {
     let mut lanes: Vec<Lane> = Vec::new();
-    let new_lane = |start: Micros| Lane {
+    let new_lane = |start: Micros, host: Option<std::net::IpAddr>| Lane {
         start,
+        host,
         gens: Vec::new(),
         attempts: Vec::new(),
         requests: Vec::new(),
         kinds: BTreeMap::new(),
     };
+    let host = |c: &str| c.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
     for g in p.gens {
         let at = g.started_at;
+        let from = g.channels.first().and_then(|c| host(&c.client));
+        // Another host is another client, whenever it connects.
         let slot = lanes
             .iter()
             .enumerate()
+            .filter(|(_, l)| l.host() == from)
             .filter(|(_, l)| l.free_at(at))
             .max_by(|a, b| {
                 a.1.ended_at()
@@ -1009,20 +1020,23 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
             })
             .map(|(i, _)| i);
         let i = slot.unwrap_or_else(|| {
-            lanes.push(new_lane(p.start));
+            lanes.push(new_lane(p.start, from));
             lanes.len() - 1
         });
         lanes[i].gens.push(g);
     }
     if lanes.is_empty() {
-        lanes.push(new_lane(p.start));
+        let first = p.attempts.first().and_then(|a| host(&a.client));
+        lanes.push(new_lane(p.start, first));
     }
     for a in p.attempts {
         // The lane that dropped last before the attempt, else the first
         // lane whose first generation follows it.
+        let from = host(&a.client);
         let after_drop = lanes
             .iter()
             .enumerate()
+            .filter(|(_, l)| l.host() == from)
             .filter_map(|(i, l)| {
                 let e = l
                     .gens
@@ -1038,12 +1052,19 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
             lanes
                 .iter()
                 .enumerate()
+                .filter(|(_, l)| l.host() == from)
                 .filter_map(|(i, l)| l.gens.first().map(|g| (i, g.started_at)))
                 .filter(|(_, s)| *s >= a.at)
                 .min_by(|x, y| x.1.total_cmp(&y.1))
                 .map(|(i, _)| i)
         };
-        let i = after_drop.or_else(before_first).unwrap_or(0);
+        let i = after_drop
+            .or_else(before_first)
+            .or_else(|| lanes.iter().position(|l| l.host() == from))
+            .unwrap_or_else(|| {
+                lanes.push(new_lane(p.start, from));
+                lanes.len() - 1
+            });
         lanes[i].attempts.push(a);
     }
     // Side requests (token fetches) belong to the lane active around them.
