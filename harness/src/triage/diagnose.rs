@@ -525,6 +525,7 @@ pub fn diagnose(
             std::cmp::Reverse(c.supports.len()),
         )
     });
+    let explanations_decisive = candidates.first().is_some_and(|c| c.decisive);
     let explanations: Vec<Explanation> = candidates
         .into_iter()
         .enumerate()
@@ -557,7 +558,30 @@ pub fn diagnose(
     }
     let (cause, channel, origin) = match explanations.first() {
         Some(e) if outcome != SessionOutcome::Open => {
-            let (cause, origin) = (e.cause.clone(), e.origin.clone());
+            // No evidence rule decided and the best story has evidence
+            // against it, or a rival fits as well: say unknown, and what
+            // would decide, rather than guess.
+            let rival = explanations.get(1).is_some_and(|r| {
+                r.against.is_empty() && e.against.is_empty() && r.cause != e.cause
+            });
+            // A refused reconnect that presented a stale credential is
+            // protocol evidence too (the 401 and the credential it reused).
+            let decided = explanations_decisive || zip_end.is_some() || refused_reconnect;
+            let (cause, origin) = if !decided && (!e.against.is_empty() || rival) {
+                inferences.push(obs(
+                    end_at,
+                    None,
+                    format!(
+                        "undecided: {} and {} both fit what the capture shows; a capture at the other end (whose segments reached it, who sent first) or the peers' logs would decide",
+                        e.cause,
+                        explanations.get(1).map_or("another ending", |r| r.cause.as_str())
+                    ),
+                    "rule",
+                ));
+                ("unknown".to_string(), None)
+            } else {
+                (e.cause.clone(), e.origin.clone())
+            };
             // A SPICE session lives and dies with main: name it when it
             // closed with the rest.
             let main_closed = lost.is_some_and(|g| {
