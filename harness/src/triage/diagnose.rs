@@ -568,16 +568,14 @@ pub fn diagnose(
             // protocol evidence too (the 401 and the credential it reused).
             let decided = explanations_decisive || zip_end.is_some() || refused_reconnect;
             let (cause, origin) = if !decided && (!e.against.is_empty() || rival) {
-                inferences.push(obs(
-                    end_at,
-                    None,
-                    format!(
-                        "undecided: {} and {} both fit what the capture shows; a capture at the other end (whose segments reached it, who sent first) or the peers' logs would decide",
-                        e.cause,
-                        explanations.get(1).map_or("another ending", |r| r.cause.as_str())
+                let text = match (e.cause.as_str(), explanations.get(1)) {
+                    ("server.killed", None) => "undecided: the server side closed idle connections with nothing after the close: a server killed while idle, or a load balancer or proxy in front of it cutting idle connections (lb.idle_timeout), look the same from here; a reconnect (refused with RST: nothing listens, the server died) or a capture behind the middlebox would decide".to_string(),
+                    (top, rival) => format!(
+                        "undecided: {top} and {} both fit what the capture shows; a capture at the other end (whose segments reached it, who sent first) or the peers' logs would decide",
+                        rival.map_or("another ending", |r| r.cause.as_str())
                     ),
-                    "rule",
-                ));
+                };
+                inferences.push(obs(end_at, None, text, "rule"));
                 ("unknown".to_string(), None)
             } else {
                 (e.cause.clone(), e.origin.clone())
@@ -1160,10 +1158,12 @@ fn generic_rules(
                 "a server PING was unanswered before the close: a liveness timer fits too".into(),
             );
         }
+        // The server's last payload as TCP saw it (a decoder may date a
+        // message by the segment that closed it).
         let last_s2c = lost
             .channels
             .iter()
-            .filter_map(|c| c.last_s2c)
+            .filter_map(|c| c.tcp[1].last_payload.or(c.last_s2c))
             .fold(0.0f64, f64::max);
         let main_quiet = lost
             .channels

@@ -419,6 +419,14 @@ pub fn ending(
             because,
         });
     }
+    // Every connection idle when the "server" closed it, and nothing after
+    // to tell whether its listener lived: a killed server and a middlebox
+    // in front of it that cut idle connections look the same from here.
+    let all_idle = together.iter().all(|(c, x)| x.at - last_payload(c) >= 1.0);
+    let after = refused_after || answered_soon;
+    if all_at_once && !goodbye && all_idle && !after && legs.is_empty() {
+        return None;
+    }
     if all_at_once && !goodbye {
         because.push(format!(
             "every connection closed by the server at once without a protocol goodbye{}",
