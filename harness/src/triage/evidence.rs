@@ -80,7 +80,11 @@ pub fn silence(c: &Channel, side: usize, from: f64, to: f64) -> Silence {
             .first_retransmission
             .is_some_and(|f| f <= to + SAME_INSTANT)
         && peer.last_retransmission.is_some_and(|l| l > from);
-    let acked_late = in_span(me.last_ack_advance);
+    // Only the last ACK advance is kept: one after `from` shows the host
+    // took bytes sent after the silence began (a later one overwrites an
+    // earlier, so no upper bound; a path that died would show the peer's
+    // retransmissions, checked first).
+    let acked_late = me.last_ack_advance.is_some_and(|a| a > from);
     let zero = in_span(me.last_zero_window) || in_span(me.first_zero_window);
     if peer_retrans
         && !me
@@ -282,7 +286,21 @@ pub fn ending(
     if by == "client" {
         // The client's data unacknowledged and retransmitted: it gave up on
         // a dead path.
-        let quiet_from = c0.last_s2c.unwrap_or(c0.opened_at);
+        // The silence began with the client's last ping the server never
+        // answered before the close, else its last byte before the close.
+        let last_answered = c0
+            .marks
+            .iter()
+            .filter(|m| m.what == "pong" && m.dir == "s2c" && m.at <= end)
+            .map(|m| m.at)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let quiet_from = c0
+            .marks
+            .iter()
+            .find(|m| m.what == "ping" && m.dir == "c2s" && m.at > last_answered && m.at < end)
+            .map(|m| m.at)
+            .or(c0.last_s2c.filter(|l| *l < end))
+            .unwrap_or(c0.opened_at);
         let dead = g
             .channels
             .iter()
