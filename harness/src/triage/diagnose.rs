@@ -370,20 +370,28 @@ pub fn diagnose(
     // Observed closes of the lost generation.
     let mut closed = None;
     if let Some(g) = lost {
-        let mut closes: Vec<(f64, &str, &str, String)> = g
-            .channels
-            .iter()
-            .filter_map(|c| {
-                c.closes.first().map(|x| {
-                    let how = match x.code {
-                        Some(code) => format!("{} {code}", x.how),
-                        None => x.how.clone(),
-                    };
-                    (x.at, x.by, c.name.as_str(), how)
-                })
-            })
+        let how = |x: &super::session::Close| match x.code {
+            Some(code) => format!("{} {code}", x.how),
+            None => x.how.clone(),
+        };
+        let lost_channels = g.lost_channels();
+        for (c, x) in &lost_channels {
+            observations.push(obs(
+                Some(x.at),
+                Some(&c.name),
+                format!(
+                    "closed by the {} ({}) while main carried on: the channel was lost, not the session",
+                    x.by,
+                    how(x)
+                ),
+                "capture",
+            ));
+        }
+        let closes: Vec<(f64, &str, &str, String)> = g
+            .ending_closes()
+            .into_iter()
+            .map(|(c, x)| (x.at, x.by, c.name.as_str(), how(x)))
             .collect();
-        closes.sort_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((at, by, ch, how)) = closes.first() {
             closed = Some(format!("{by} {how} on {ch} at {}", t(*at)));
             let same: Vec<&str> = closes
@@ -397,7 +405,7 @@ pub fn diagnose(
                 format!(
                     "the {by} closed first ({how}); {} of {} connections closed by the {by} within {} ms: {}",
                     same.len(),
-                    g.channels.len(),
+                    g.channels.len() - lost_channels.len(),
                     (SAME_INSTANT * 1000.0) as u32,
                     same.join(", ")
                 ),
@@ -594,13 +602,7 @@ pub fn diagnose(
             let channel = if cause.starts_with("server.connectivity") || main_closed {
                 Some("main".to_string())
             } else {
-                lost.and_then(|g| {
-                    g.channels
-                        .iter()
-                        .filter_map(|c| c.closes.first().map(|x| (x.at, &c.name)))
-                        .min_by(|a, b| a.0.total_cmp(&b.0))
-                        .map(|(_, n)| n.clone())
-                })
+                lost.and_then(|g| g.ending_closes().first().map(|(c, _)| c.name.clone()))
             };
             (Some(cause), channel, origin)
         }
@@ -608,13 +610,7 @@ pub fn diagnose(
     };
     let closed_by = match &ending {
         Some(e) => (e.closed_by != "none").then_some(e.closed_by),
-        None => lost.and_then(|g| {
-            g.channels
-                .iter()
-                .filter_map(|c| c.closes.first())
-                .min_by(|a, b| a.at.total_cmp(&b.at))
-                .map(|x| x.by)
-        }),
+        None => lost.and_then(|g| g.ending_closes().first().map(|(_, x)| x.by)),
     };
     // Service was back when a later generation came up.
     let recovered_at = match (outcome, lost) {
@@ -1109,11 +1105,7 @@ fn generic_rules(
     let Some(lost) = s.generations.iter().find(|g| g.ended_at.is_some()) else {
         return;
     };
-    let first_closes: Vec<(&Channel, &super::session::Close)> = lost
-        .channels
-        .iter()
-        .filter_map(|c| c.closes.first().map(|x| (c, x)))
-        .collect();
+    let first_closes = lost.ending_closes();
     let server_first: Vec<_> = first_closes
         .iter()
         .filter(|(_, x)| x.by == "server" && x.at - end <= SAME_INSTANT)

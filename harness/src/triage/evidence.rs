@@ -99,16 +99,6 @@ pub fn silence(c: &Channel, side: usize, from: f64, to: f64) -> Silence {
     Silence::Unknown
 }
 
-fn first_closes(g: &Generation) -> Vec<(&Channel, &super::session::Close)> {
-    let mut v: Vec<_> = g
-        .channels
-        .iter()
-        .filter_map(|c| c.closes.first().map(|x| (c, x)))
-        .collect();
-    v.sort_by(|a, b| a.1.at.total_cmp(&b.1.at));
-    v
-}
-
 /// The last segment carrying new payload either way, as TCP saw it (a
 /// decoder may date a message by the segment that completed it).
 pub fn last_payload(c: &Channel) -> f64 {
@@ -138,7 +128,7 @@ pub fn ending(
         .iter()
         .filter_map(|c| c.dead_path_from().map(|d| (c, d)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
-    let closes = first_closes(g);
+    let closes = g.ending_closes();
     if let Some((c, at)) = dead
         && closes.first().is_none_or(|(_, x)| x.at > at)
     {
@@ -161,7 +151,9 @@ pub fn ending(
         .iter()
         .filter(|(_, x)| x.by == by && x.at - end <= SAME_INSTANT)
         .collect();
-    let all_at_once = together.len() == g.channels.len();
+    let lost = g.lost_channels();
+    let with_session = g.channels.len() - lost.len();
+    let all_at_once = together.len() == with_session;
     let channel = Some(
         g.channels
             .iter()
@@ -173,8 +165,17 @@ pub fn ending(
         x0.how,
         c0.name,
         together.len(),
-        g.channels.len()
+        with_session
     )];
+    if !lost.is_empty() {
+        because.push(format!(
+            "spice.main_lives: {} closed earlier while main carried on; a SPICE session ends with main (spice-server drops only the channel otherwise)",
+            lost.iter()
+                .map(|(c, x)| format!("{} ({} {} at T+{:.3})", c.name, x.by, x.how, x.at))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 
     // A relay between them: did it close both legs itself?
     if by == "server"

@@ -7,6 +7,8 @@ use crate::decode::pipeline::{ConnectionReport, DecodeReport};
 use crate::flow::{ConnSummary, EndKind};
 use crate::timeline::{CloseKind, ConnectionId, Direction, Event, EventKind, Micros, OpenKind};
 use serde::Serialize;
+
+use super::evidence::SAME_INSTANT;
 use std::collections::BTreeMap;
 
 /// Seconds since the session's first packet.
@@ -198,6 +200,49 @@ pub struct Generation {
     /// The first close of any of its connections, when one was seen.
     pub ended_at: Option<f64>,
     pub channels: Vec<Channel>,
+}
+
+impl Generation {
+    /// The first close of every connection that ended with the generation,
+    /// by time. A SPICE client session lives as long as its main channel:
+    /// spice-server tears the client down when main disconnects
+    /// (`main_channel_client_on_disconnect` -> `reds_client_disconnect`) and
+    /// drops only the channel otherwise; spicy quits on main's close only.
+    /// So a channel closed while main went on carrying new bytes (HAProxy
+    /// cutting idle cursor and inputs, `spicy-haproxy-idle`) was lost on its
+    /// own and says nothing about how the session ended; see
+    /// [`Self::lost_channels`]. A main that carried nothing after the close
+    /// (a dead path, `spice-blackhole`) did not go on.
+    pub fn ending_closes(&self) -> Vec<(&Channel, &Close)> {
+        let main = self.main_last_payload();
+        self.first_closes(|at| main.is_none_or(|m| m <= at + SAME_INSTANT))
+    }
+
+    /// Channels closed on their own while main carried on, by time.
+    pub fn lost_channels(&self) -> Vec<(&Channel, &Close)> {
+        let main = self.main_last_payload();
+        self.first_closes(|at| main.is_some_and(|m| m > at + SAME_INSTANT))
+    }
+
+    /// The last new payload either way on main before main's own first
+    /// close (a thawed client's late PONG on a closed main does not count),
+    /// when there is a main.
+    fn main_last_payload(&self) -> Option<f64> {
+        let m = self.channels.iter().find(|c| c.name == "main")?;
+        let last = super::evidence::last_payload(m);
+        Some(m.closes.first().map_or(last, |x| last.min(x.at)))
+    }
+
+    fn first_closes(&self, keep: impl Fn(f64) -> bool) -> Vec<(&Channel, &Close)> {
+        let mut v: Vec<_> = self
+            .channels
+            .iter()
+            .filter_map(|c| c.closes.first().map(|x| (c, x)))
+            .filter(|(_, x)| keep(x.at))
+            .collect();
+        v.sort_by(|a, b| a.1.at.total_cmp(&b.1.at));
+        v
+    }
 }
 
 /// A connection attempt that carried no session: refused with RST to the
@@ -781,16 +826,16 @@ fn endpoint_parts(
         gens[slot].channels.push(ch);
     }
     for g in &mut gens {
-        g.ended_at = g
+        let closed = g.ending_closes().first().map(|(_, x)| x.at);
+        let dead = g
             .channels
             .iter()
-            .filter_map(|c| {
-                c.closes
-                    .first()
-                    .map(|x| x.at)
-                    .or_else(|| c.dead_path_from())
-            })
+            .filter_map(Channel::dead_path_from)
             .min_by(f64::total_cmp);
+        g.ended_at = match (closed, dead) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
     EndpointParts {
         start,
