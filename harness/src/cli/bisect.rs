@@ -56,8 +56,8 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e.0),
     };
     match args.format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => println!(
+        Format::Text => out!("{}", report.to_text()),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),

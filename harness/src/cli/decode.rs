@@ -47,7 +47,13 @@ pub fn run(args: Args) -> ExitCode {
     let mut reports = Vec::new();
     let mut zips = Vec::new();
     let mut failed = false;
-    let files = input::expand_with_zips(&args.files);
+    let files = match input::expand_with_zips(&args.files) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for path in &files {
         let name = input::display_name(path);
         if input::is_zip(path) {
@@ -57,7 +63,12 @@ pub fn run(args: Args) -> ExitCode {
                     decode_bugreport(r, name, options, args.limits.zip()).map_err(|e| e.to_string())
                 });
             match res {
-                Ok(z) => zips.push(z),
+                Ok(z) => {
+                    if let Some(p) = &z.pcap {
+                        failed |= report_unread(name, &p.diagnostics);
+                    }
+                    zips.push(z)
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     failed = true;
@@ -71,7 +82,10 @@ pub fn run(args: Args) -> ExitCode {
                 decode_capture_parallel(r, name, options, threads).map_err(|e| e.to_string())
             });
         match res {
-            Ok(r) => reports.push(r),
+            Ok(r) => {
+                failed |= report_unread(name, &r.diagnostics);
+                reports.push(r)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;
@@ -110,6 +124,17 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Says on stderr, located, each part of a capture that could not be read
+/// (the report on stdout keeps everything that could); true if any.
+pub(super) fn report_unread(name: &str, diagnostics: &[crate::timeline::Finding]) -> bool {
+    let mut any = false;
+    for f in crate::decode::pipeline::unread_parts(diagnostics) {
+        eprintln!("error: {name}: not fully read: {f}");
+        any = true;
+    }
+    any
 }
 
 fn render_conn(c: &ConnectionReport, out: &mut dyn Write) -> std::io::Result<()> {

@@ -25,14 +25,23 @@ pub enum Format {
 pub fn run(args: Args) -> ExitCode {
     let mut tables = Vec::new();
     let mut failed = false;
-    let files = input::expand(&args.files);
+    let files = match input::expand(&args.files) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for path in &files {
         let name = input::display_name(path);
         let table = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| flow_table(r, name, args.limits.flow()).map_err(|e| e.to_string()));
         match table {
-            Ok(t) => tables.push(t),
+            Ok(t) => {
+                failed |= super::decode::report_unread(name, &t.diagnostics);
+                tables.push(t)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;

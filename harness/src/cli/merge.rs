@@ -52,9 +52,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e.0),
     };
     match args.format {
-        super::sweep::Format::Table => print!("{}", merged.to_table()),
-        super::sweep::Format::Csv => print!("{}", merged.to_csv()),
-        super::sweep::Format::Json => println!("{}", merged.to_json()),
+        super::sweep::Format::Table => out!("{}", merged.to_table()),
+        super::sweep::Format::Csv => out!("{}", merged.to_csv()),
+        super::sweep::Format::Json => outln!("{}", merged.to_json()),
     }
     ExitCode::SUCCESS
 }
@@ -83,7 +83,7 @@ fn merge_replays(docs: Vec<serde_json::Value>) -> ExitCode {
                 .as_array()
                 .is_some_and(|a| !a.is_empty())
     });
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&rows).unwrap_or_default()
     );

@@ -2,6 +2,36 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once stdout is gone (a reader such as `head` closed the pipe): no
+/// further output is attempted, and the command still ends with the exit
+/// code its work earned.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout without panicking on a closed pipe (`print!` does).
+fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to stdout: {e}");
+        }
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `print!` for command output: see [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` for command output: see [`write_out`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
 
 pub mod bisect;
 pub mod decode;

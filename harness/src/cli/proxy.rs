@@ -209,8 +209,8 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e.to_string()),
     };
     printer(Line::Info(String::new()));
-    print!("{}", report.verdict.to_text());
-    println!("recording: {}", report.pcap.display());
+    out!("{}", report.verdict.to_text());
+    outln!("recording: {}", report.pcap.display());
     if let Some(path) = &args.json
         && let Err(e) = std::fs::write(path, report.verdict.to_json())
     {

@@ -102,7 +102,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Text => {
             for r in &rows {
                 let v = &r.verdict;
-                println!(
+                outln!(
                     "{:<8} {:<40} {}@{}: {}",
                     if bad(r) { "FAIL" } else { "ok" },
                     r.name,
@@ -111,17 +111,17 @@ pub fn run(args: Args) -> ExitCode {
                     v.to_text().lines().next().unwrap_or_default()
                 );
                 if r.golden != GoldenStatus::Matched {
-                    println!(
+                    outln!(
                         "         golden snapshot {}: review with `cargo insta review` (a .snap.new was written)",
                         r.golden.as_str()
                     );
                 }
                 for f in &r.failed {
-                    println!("         expectation: {f}");
+                    outln!("         expectation: {f}");
                 }
             }
             let n = rows.iter().filter(|r| bad(r)).count();
-            println!("{} specs, {} failed", rows.len(), n);
+            outln!("{} specs, {} failed", rows.len(), n);
         }
         Format::Json => {
             let list: Vec<serde_json::Value> = rows
@@ -137,7 +137,7 @@ pub fn run(args: Args) -> ExitCode {
                     })
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&list).unwrap_or_default()
             );
@@ -161,7 +161,7 @@ pub fn run(args: Args) -> ExitCode {
                     }
                 })
                 .collect();
-            print!("{}", junit("tether replay", &cases));
+            out!("{}", junit("tether replay", &cases));
         }
     }
     if rows.iter().any(bad) {

@@ -35,15 +35,15 @@ pub struct Args {
 pub fn run(args: Args) -> ExitCode {
     if args.list && (args.timeline.is_none() || args.profile.is_none()) {
         for p in PROFILES {
-            println!("{}: {}", p.name, p.about);
+            outln!("{}: {}", p.name, p.about);
             for v in p.variants {
-                println!("  {}@{}: {}", p.name, v.name, v.about);
+                outln!("  {}@{}: {}", p.name, v.name, v.about);
             }
         }
         for p in crate::model::profiles::OTHER_PROFILES {
-            println!("{}: {}", p.name, p.about);
+            outln!("{}: {}", p.name, p.about);
             for v in p.variants {
-                println!("  {}@{}: {}", p.name, v.name, v.about);
+                outln!("  {}@{}: {}", p.name, v.name, v.about);
             }
         }
         return ExitCode::SUCCESS;
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         for (k, value, source) in crate::model::profiles::constants_for(p, v, &timeline).iter() {
-            println!("{k} = {value}    # {source}");
+            outln!("{k} = {value}    # {source}");
         }
         return ExitCode::SUCCESS;
     }
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         for (k, value, source) in constants_for(p, v, &timeline).iter() {
-            println!("{k} = {value}    # {source}");
+            outln!("{k} = {value}    # {source}");
         }
         return ExitCode::SUCCESS;
     }
@@ -105,9 +105,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     match args.format {
-        Format::Text => print!("{}", verdict.to_text()),
-        Format::Json => println!("{}", verdict.to_json()),
-        Format::Junit => print!("{}", verdict.to_junit(&name)),
+        Format::Text => out!("{}", verdict.to_text()),
+        Format::Json => outln!("{}", verdict.to_json()),
+        Format::Junit => out!("{}", verdict.to_junit(&name)),
     }
     if verdict.outcome == crate::verdict::Outcome::Survived {
         ExitCode::SUCCESS

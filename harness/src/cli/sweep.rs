@@ -88,9 +88,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     match args.format {
-        Format::Table => print!("{}", report.to_table()),
-        Format::Csv => print!("{}", report.to_csv()),
-        Format::Json => println!("{}", report.to_json()),
+        Format::Table => out!("{}", report.to_table()),
+        Format::Csv => out!("{}", report.to_csv()),
+        Format::Json => outln!("{}", report.to_json()),
     }
     ExitCode::SUCCESS
 }

@@ -59,7 +59,17 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("error: --profile: {e}");
         return ExitCode::from(2);
     }
-    let files = input::expand_with_zips(&args.files);
+    if let Err(e) = check_overrides(args.profile.as_deref(), &args.set) {
+        eprintln!("error: --set: {e}");
+        return ExitCode::from(2);
+    }
+    let files = match input::expand_with_zips(&args.files) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if files.len() != 1 && (args.svg.is_some() || args.extract.is_some()) {
         eprintln!("error: --svg and --extract take exactly one input");
         return ExitCode::from(2);
@@ -73,7 +83,13 @@ pub fn run(args: Args) -> ExitCode {
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| triage_reader(r, &name, zip, &options))
         {
-            Ok(t) => all.push(t),
+            Ok(t) => {
+                for f in &t.unread {
+                    eprintln!("error: {name}: not fully read: {f}");
+                    failed = true;
+                }
+                all.push(t)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;
@@ -126,6 +142,43 @@ fn write_extras(args: &Args, tr: &crate::triage::Triage) -> Result<(), String> {
             .ok_or_else(|| format!("--extract: no session in {}", tr.input))?;
         let text = toml::to_string(tl).map_err(|e| format!("--extract: {e}"))?;
         std::fs::write(out, text).map_err(|e| format!("{out}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `--set` as `run` checks it, before any capture is read: against the
+/// given profile, or (when the profile is detected per session) against
+/// every profile, so a name no profile has or a value that does not parse
+/// is refused up front.
+fn check_overrides(profile: Option<&str>, set: &[String]) -> Result<(), String> {
+    if set.is_empty() {
+        return Ok(());
+    }
+    let quiet = crate::timeline::synthetic::Timeline::quiet(crate::timeline::synthetic::Dur(
+        crate::timeline::Micros(1_000_000),
+    ));
+    let specs: Vec<String> = match profile {
+        Some(p) => vec![p.to_string()],
+        None => crate::model::profile::PROFILES
+            .iter()
+            .map(|p| (p.name, p.variants))
+            .chain(
+                crate::model::profiles::OTHER_PROFILES
+                    .iter()
+                    .map(|p| (p.name, p.variants)),
+            )
+            .flat_map(|(n, vs)| vs.iter().map(move |v| format!("{n}@{}", v.name)))
+            .collect(),
+    };
+    for o in set {
+        let one = std::slice::from_ref(o);
+        let errors: Vec<String> = specs
+            .iter()
+            .filter_map(|p| crate::triage::whatif::constants(p, &quiet, one).err())
+            .collect();
+        if errors.len() == specs.len() {
+            return Err(errors.into_iter().next().unwrap_or_default());
+        }
     }
     Ok(())
 }

@@ -562,6 +562,16 @@ pub struct FlowRow {
     pub protocol: Protocol,
 }
 
+/// The capture-level problems that mean the file was not fully read: a
+/// truncated or corrupt record, a block or link type that could not be
+/// decoded, a read error. (A peer's protocol violation is a finding about
+/// the session, not a reading failure.)
+pub fn unread_parts(diagnostics: &[Finding]) -> impl Iterator<Item = &Finding> {
+    diagnostics.iter().filter(|f| {
+        f.code.starts_with("capture.") && f.severity >= crate::timeline::Severity::Warning
+    })
+}
+
 /// The `tether flows` table for one capture, with the capture diagnostics.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowTable {

@@ -87,6 +87,10 @@ pub struct Triage {
     pub zip: Option<ZipRecord>,
     /// Decode diagnostics (errors and warnings) from the capture.
     pub findings: Vec<String>,
+    /// The input could not be fully read (truncated or corrupt records):
+    /// the verdict stands on what was read, and the command exits 2.
+    #[serde(skip)]
+    pub unread: Vec<String>,
 }
 
 fn detect_profile(s: &Session, from_zip: bool) -> Option<&'static str> {
@@ -327,6 +331,13 @@ pub fn triage(
         sessions: triaged,
         zip: zip_rec,
         findings,
+        unread: report
+            .map(|r| {
+                crate::decode::pipeline::unread_parts(&r.diagnostics)
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

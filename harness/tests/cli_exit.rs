@@ -1,0 +1,249 @@
+//! The exit-code contract of the reading commands, one test per rule: 0
+//! everything read; 2 some input could not be fully read or was refused,
+//! each problem located on stderr and everything readable still reported;
+//! no input found is an error that says where it looked. Inputs are
+//! recognised by their first bytes (rotated, extensionless, any case,
+//! gzip'd), and a reader that goes away never makes tether panic.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn corpus(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpora")
+        .join(rel)
+}
+
+fn tether(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tether-cli-exit-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every hostile capture with a damaged record, block or link type exits
+/// 2 and names the file and the finding; one that holds only what tether
+/// reads (a header and no packets) exits 0.
+#[test]
+fn damaged_captures_exit_2_located() {
+    let damaged = [
+        (
+            "corrupt-record-length.pcap",
+            "capture.corrupt_record_header",
+        ),
+        (
+            "oversize-record-header.pcap",
+            "capture.corrupt_record_header",
+        ),
+        (
+            "pcapng-corrupt-block-length.pcapng",
+            "capture.corrupt_block",
+        ),
+        (
+            "pcapng-packet-before-interface.pcapng",
+            "capture.unknown_interface",
+        ),
+        ("pcapng-truncated.pcapng", "capture.truncated_record"),
+        ("truncated-last-record.pcap", "capture.truncated_record"),
+        ("unknown-linktype.pcap", "capture.unknown_link_type"),
+        ("bad-magic.pcap", "not a pcap or pcapng file"),
+        ("empty.pcap", "empty file"),
+    ];
+    for (file, code) in damaged {
+        let path = corpus("hostile").join(file);
+        for cmd in ["decode", "flows", "triage"] {
+            let out = tether(&[cmd, path.to_str().unwrap()]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {file}: {err}");
+            assert!(
+                err.contains(file) && err.contains(code),
+                "{cmd} {file}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{cmd} {file}: {err}");
+        }
+    }
+    let out = tether(&[
+        "decode",
+        corpus("hostile/header-only.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// A real capture cut at 1000 bytes (`head -c 1000`): exit 2, and the
+/// connection read before the cut is still reported.
+#[test]
+fn cut_capture_reports_what_it_read() {
+    let d = scratch("cut");
+    let bytes = std::fs::read(corpus("lab/spice-user-close.pcap")).unwrap();
+    let cut = d.join("t.pcap");
+    std::fs::write(&cut, &bytes[..1000]).unwrap();
+    let out = tether(&["decode", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("frame 9, file offset 936"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1 connections, 8 frames"), "{stdout}");
+    assert!(stdout.contains("main"), "{stdout}");
+}
+
+/// An empty directory, or one with no capture, is an error naming it.
+#[test]
+fn no_input_found_is_an_error() {
+    let d = scratch("empty");
+    std::fs::write(d.join("notes.txt"), "not a capture").unwrap();
+    for cmd in ["decode", "flows", "triage"] {
+        let out = tether(&[cmd, d.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("no input found in") && err.contains(d.to_str().unwrap()),
+            "{cmd}: {err}"
+        );
+        assert!(out.stdout.is_empty() || text(&out.stdout).trim() == "[]");
+    }
+}
+
+/// tcpdump's rotated files, upper-case and extensionless captures in a
+/// directory are found by their first bytes; other files are skipped.
+#[test]
+fn inputs_recognised_by_magic_bytes() {
+    let d = scratch("magic");
+    let src = corpus("lab/spice-user-close.pcap");
+    for name in ["dump.pcap1", "CAPTURE.PCAP", "noext"] {
+        std::fs::copy(&src, d.join(name)).unwrap();
+    }
+    std::fs::write(d.join("readme.txt"), "hello").unwrap();
+    let out = tether(&["flows", d.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for name in ["dump.pcap1", "CAPTURE.PCAP", "noext"] {
+        assert!(stdout.contains(name), "{name} not read: {stdout}");
+    }
+    assert!(!stdout.contains("readme.txt"));
+}
+
+/// A gzip'd capture, named or on stdin, decodes exactly as the plain one.
+#[test]
+fn gzip_captures_are_read() {
+    use std::io::Write;
+    let d = scratch("gz");
+    let src = corpus("lab/ws-user-close.pcap");
+    let plain = std::fs::read(&src).unwrap();
+    let gz = d.join("a.pcap.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&plain).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let a = tether(&["decode", "--format", "json", src.to_str().unwrap()]);
+    let b = tether(&["decode", "--format", "json", gz.to_str().unwrap()]);
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b.stderr));
+    let strip = |o: &Output| {
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["file"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(strip(&a), strip(&b));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["flows", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let gz_bytes = std::fs::read(&gz).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || stdin.write_all(&gz_bytes));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("websocket"));
+}
+
+/// `tether ... | head`: the reader goes away after one line; tether
+/// neither panics nor reports an error, whatever the command.
+#[test]
+fn closed_pipe_is_not_a_panic() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../replays");
+    let lab = corpus("lab");
+    let sweep = spec.join("spice-gtk-lb-idle.toml");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["replay", spec.to_str().unwrap()],
+        vec!["run", "--list"],
+        vec!["decode", "--events", lab.to_str().unwrap()],
+        vec!["score", lab.to_str().unwrap()],
+        vec![
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--param",
+            "lb_idle_timeout=1s..300s:1s",
+        ],
+    ];
+    for args in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(&args)
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}
+
+/// `triage --set` is checked as `run`'s is: a constant no profile has, or
+/// a value that does not parse, is refused before any capture is read.
+#[test]
+fn triage_set_is_validated() {
+    let cap = corpus("lab/spice-user-close.pcap");
+    let out = tether(&["triage", "--set", "bogus=1s", cap.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--set: unknown constant `bogus`"));
+    let out = tether(&["triage", "--set", "ping_interval=xx", cap.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("ping_interval"));
+    let out = tether(&[
+        "triage",
+        "--set",
+        "ping_interval=20s",
+        cap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// An unknown profile lists every profile of both registries.
+#[test]
+fn unknown_profile_lists_all() {
+    let cap = corpus("lab/spice-user-close.pcap");
+    let out = tether(&["triage", "--profile", "zzz", cap.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for p in [
+        "spice-ryll",
+        "spice-gtk",
+        "novnc-displaytab",
+        "runner-ws",
+        "wormhole-pane",
+    ] {
+        assert!(err.contains(p), "{p} missing: {err}");
+    }
+}
