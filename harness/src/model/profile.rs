@@ -29,7 +29,12 @@ pub const PROFILES: &[Profile] = &[RYLL, SPICE_GTK];
 pub fn resolve(spec: &str) -> Result<(&'static Profile, &'static Variant), String> {
     let (name, variant) = spec.split_once('@').unwrap_or((spec, ""));
     let profile = PROFILES.iter().find(|p| p.name == name).ok_or_else(|| {
-        let known: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
+        // Both registries: the caller tries the other one first.
+        let known: Vec<&str> = PROFILES
+            .iter()
+            .map(|p| p.name)
+            .chain(super::profiles::OTHER_PROFILES.iter().map(|p| p.name))
+            .collect();
         format!("unknown profile `{name}` (known: {})", known.join(", "))
     })?;
     let v = if variant.is_empty() {
