@@ -211,3 +211,23 @@ fn run_prints_a_verdict_with_the_required_json_fields() {
         "{out}"
     );
 }
+
+/// The README's `git bisect run` example names a spec that exists and
+/// runs to a verdict (0 or 1), never to 125, which would skip every commit.
+#[test]
+fn readme_bisect_example_runs_to_a_verdict() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.contains("tether replay --git-bisect "))
+        .expect("README has a git bisect example");
+    let spec = line
+        .split("--git-bisect ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('\'')
+        .trim();
+    assert!(root().join(spec).is_file(), "README names {spec}");
+    let (code, out, err) = tether(&["replay", "--git-bisect", spec]);
+    assert!(code == 0 || code == 1, "exit {code}: {out}{err}");
+}
