@@ -63,8 +63,8 @@ fn replay_of_the_committed_set_matches() {
     ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v[0]["matched"], true);
-    assert_eq!(v[0]["verdict"]["cause"], "tcp.reset");
+    assert_eq!(v["specs"][0]["matched"], true);
+    assert_eq!(v["specs"][0]["verdict"]["cause"], "tcp.reset");
 }
 
 #[test]
@@ -83,7 +83,10 @@ fn a_changed_verdict_exits_1_and_leaves_a_snap_new() {
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        (v[0]["matched"].clone(), v[0]["golden"].clone()),
+        (
+            v["specs"][0]["matched"].clone(),
+            v["specs"][0]["golden"].clone()
+        ),
         (false.into(), "changed".into())
     );
     let (code, out, _) = tether(&["replay", "--format", "junit", spec.to_str().unwrap()]);
@@ -230,4 +233,36 @@ fn readme_bisect_example_runs_to_a_verdict() {
     assert!(root().join(spec).is_file(), "README names {spec}");
     let (code, out, err) = tether(&["replay", "--git-bisect", spec]);
     assert!(code == 0 || code == 1, "exit {code}: {out}{err}");
+}
+
+/// One spec that cannot run (its input is missing) is an `<error>` case
+/// beside the others, not an abort: the JUnit file beside the console
+/// output holds every spec, parses as JUnit, and the run exits 2. A
+/// control character in a message does not make the XML invalid.
+#[test]
+fn a_spec_that_cannot_run_is_an_error_case() {
+    let dir = scratch("err", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    std::fs::write(
+        dir.join("replays/missing.toml"),
+        "input = \"no-such-\u{1}timeline.toml\"\nprofile = \"spice-gtk\"\n",
+    )
+    .unwrap();
+    let junit = dir.join("report.xml");
+    let (code, out, err) = tether(&[
+        "replay",
+        "--junit",
+        junit.to_str().unwrap(),
+        dir.join("replays").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("ERROR") && out.contains("FAIL"), "{out}");
+    assert!(out.contains("2 specs, 2 failed"), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(!xml.contains("&#1;") && !xml.contains('\u{1}'), "{xml}");
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let suite = &report.test_suites[0];
+    assert_eq!(suite.test_cases.len(), 2);
+    assert_eq!((suite.failures, suite.errors), (1, 1));
+    assert!(suite.test_cases.iter().all(|c| c.time.is_some()));
+    let _ = std::fs::remove_dir_all(dir);
 }

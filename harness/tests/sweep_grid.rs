@@ -224,12 +224,16 @@ fn replay_shards_and_git_bisect_exit_code() {
     assert_eq!(code, 0, "{err}");
     let mut files = Vec::new();
     let mut names = Vec::new();
+    let mut counts = Vec::new();
     for k in 1..=3 {
         let shard = format!("{k}/3");
         let (code, out, err) =
             tether(&["replay", "replays", "--shard", &shard, "--format", "json"]);
         assert_eq!(code, 0, "{err}");
-        let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["shard"], shard.as_str());
+        let rows = doc["specs"].as_array().unwrap();
+        counts.push(rows.len());
         names.extend(rows.iter().map(|r| r["name"].as_str().unwrap().to_string()));
         let f = dir.join(format!("r{k}.json"));
         std::fs::write(&f, out).unwrap();
@@ -242,6 +246,36 @@ fn replay_shards_and_git_bisect_exit_code() {
     let (code, merged, err) = tether(&["merge", &files[2], &files[0], &files[1]]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(merged, whole);
+
+    // One shard missing, or one given twice: refused, naming it.
+    let (code, _, err) = tether(&["merge", &files[0], &files[1]]);
+    assert_eq!(code, 2);
+    assert!(err.contains("shard 3/3 missing"), "{err}");
+    let (code, _, err) = tether(&["merge", &files[0], &files[1], &files[1]]);
+    assert_eq!(code, 2);
+    assert!(err.contains("shard 2/3 given twice"), "{err}");
+    let (code, partial, err) = tether(&["merge", "--allow-partial", &files[0], &files[1]]);
+    assert_eq!(code, 0, "{err}");
+    let partial: serde_json::Value = serde_json::from_str(&partial).unwrap();
+    assert_eq!(
+        partial["specs"].as_array().unwrap().len(),
+        counts[0] + counts[1]
+    );
+
+    // One shard missing, or one given twice: refused, naming it.
+    let (code, _, err) = tether(&["merge", &files[0], &files[1]]);
+    assert_eq!(code, 2);
+    assert!(err.contains("shard 3/3 missing"), "{err}");
+    let (code, _, err) = tether(&["merge", &files[0], &files[1], &files[1]]);
+    assert_eq!(code, 2);
+    assert!(err.contains("shard 2/3 given twice"), "{err}");
+    let (code, partial, err) = tether(&["merge", "--allow-partial", &files[0], &files[1]]);
+    assert_eq!(code, 0, "{err}");
+    let partial: serde_json::Value = serde_json::from_str(&partial).unwrap();
+    assert_eq!(
+        partial["specs"].as_array().unwrap().len(),
+        counts[0] + counts[1]
+    );
 
     // Bad input: 2 by default, 125 (git bisect's "skip") on request.
     let (code, _, _) = tether(&["replay", "no/such/spec.toml"]);

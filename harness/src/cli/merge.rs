@@ -19,6 +19,9 @@ pub struct Args {
     /// Output format for a merged sweep.
     #[arg(long, value_enum, default_value_t = super::sweep::Format::Json)]
     pub format: super::sweep::Format,
+    /// For replay shards: also write a JUnit report of every spec here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -37,8 +40,14 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => return fail(format!("{}: {e}", f.display())),
         }
     }
-    if docs.iter().all(|d| d.is_array()) {
-        return merge_replays(docs);
+    if docs
+        .iter()
+        .all(|d| d.get("specs").is_some_and(|s| s.is_array()))
+    {
+        return match merge_replays(docs, &args) {
+            Ok(code) => code,
+            Err(e) => fail(e),
+        };
     }
     let mut reports = Vec::new();
     for (d, f) in docs.into_iter().zip(&args.files) {
@@ -59,11 +68,59 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Replay rows: concatenated, ordered by spec path, each spec once.
-fn merge_replays(docs: Vec<serde_json::Value>) -> ExitCode {
+/// Replay shards (`tether replay --shard K/N --format json`): every shard
+/// of one run exactly once (unless `--allow-partial`), rows concatenated
+/// and ordered by spec, each spec once. Exit 2 if a spec could not run, 1
+/// if one failed.
+fn merge_replays(docs: Vec<serde_json::Value>, args: &Args) -> Result<ExitCode, String> {
+    let name = |i: usize| args.files[i].display().to_string();
+    let mut seen: Vec<(u64, usize)> = Vec::new();
+    let mut of: Option<(u64, u64)> = None;
+    for (i, d) in docs.iter().enumerate() {
+        let (k, n) = match d["shard"].as_str() {
+            Some(t) => {
+                let sh = crate::sweep::Shard::parse(t).map_err(|e| format!("{}: {e}", name(i)))?;
+                (sh.k, sh.n)
+            }
+            None => (1, 1),
+        };
+        let total = d["total_specs"].as_u64().unwrap_or(0);
+        match of {
+            None => of = Some((n, total)),
+            Some(o) if o != (n, total) => {
+                return Err(format!(
+                    "{} is shard {k}/{n} of {total} specs, {} one of {} shards of {} specs: not one run",
+                    name(i),
+                    name(0),
+                    o.0,
+                    o.1
+                ));
+            }
+            Some(_) => {}
+        }
+        if let Some((_, j)) = seen.iter().find(|(kk, _)| *kk == k) {
+            return Err(format!(
+                "shard {k}/{n} given twice: {} and {}",
+                name(*j),
+                name(i)
+            ));
+        }
+        seen.push((k, i));
+    }
+    let (n, total) = of.unwrap_or((1, 0));
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !seen.iter().any(|(kk, _)| kk == k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() && !args.allow_partial {
+        return Err(format!(
+            "shard {} missing (pass --allow-partial to merge what is there)",
+            missing.join(", ")
+        ));
+    }
     let mut rows: Vec<serde_json::Value> = docs
         .into_iter()
-        .flat_map(|d| match d {
+        .flat_map(|mut d| match d["specs"].take() {
             serde_json::Value::Array(a) => a,
             _ => Vec::new(),
         })
@@ -71,25 +128,56 @@ fn merge_replays(docs: Vec<serde_json::Value>) -> ExitCode {
     let key = |r: &serde_json::Value| r["spec"].as_str().unwrap_or_default().to_string();
     rows.sort_by_key(key);
     if let Some(w) = rows.windows(2).find(|w| key(&w[0]) == key(&w[1])) {
-        eprintln!(
-            "tether merge: spec {} is in more than one shard",
-            key(&w[0])
-        );
-        return ExitCode::from(2);
+        return Err(format!("spec {} is in more than one shard", key(&w[0])));
     }
+    let errored = rows.iter().any(|r| r.get("error").is_some());
     let bad = rows.iter().any(|r| {
         r["matched"] != serde_json::Value::Bool(true)
             || r["expectations_failed"]
                 .as_array()
                 .is_some_and(|a| !a.is_empty())
     });
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(&rows).unwrap_or_default()
-    );
-    if bad {
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit_of_rows(&rows))
+            .map_err(|e| format!("--junit {}: {e}", path.display()))?;
+    }
+    let doc = serde_json::json!({ "shard": null, "total_specs": total, "specs": rows });
+    outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    Ok(if errored {
+        ExitCode::from(2)
+    } else if bad {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
+}
+
+/// JUnit from merged replay rows: a spec that could not run is an error,
+/// a changed verdict or failed expectation a failure.
+fn junit_of_rows(rows: &[serde_json::Value]) -> String {
+    use crate::verdict::{JunitCase, junit};
+    let cases: Vec<JunitCase> = rows
+        .iter()
+        .map(|r| {
+            let mut why = Vec::new();
+            if let Some(g) = r["golden"].as_str().filter(|g| *g != "matched") {
+                why.push(format!("verdict {g} against golden snapshot"));
+            }
+            why.extend(
+                r["expectations_failed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string)),
+            );
+            JunitCase {
+                name: r["name"].as_str().unwrap_or_default().to_string(),
+                error: r["error"].as_str().map(str::to_string),
+                failure: (!why.is_empty()).then(|| why.join("\n")),
+                output: serde_json::to_string_pretty(&r["verdict"]).unwrap_or_default(),
+                time: None,
+            }
+        })
+        .collect();
+    junit("tether replay", &cases)
 }

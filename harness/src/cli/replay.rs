@@ -28,6 +28,9 @@ pub struct Args {
     pub golden: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write a JUnit report to this file (the console output is kept).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Run only specs whose index in sorted order is K-1 modulo N (`K/N`).
     #[arg(long)]
     pub shard: Option<String>,
@@ -37,15 +40,56 @@ pub struct Args {
     pub git_bisect: bool,
 }
 
+/// One spec's result: it ran (golden and expectations checked), or it
+/// could not run, and why.
 struct Row {
     name: String,
     path: String,
+    outcome: Result<Ran, String>,
+    /// Wall time spent on the spec, for CI reports only (the model itself
+    /// runs on its virtual clock).
+    time: std::time::Duration,
+}
+
+struct Ran {
     golden: GoldenStatus,
     failed: Vec<String>,
     verdict: crate::verdict::Verdict,
 }
 
-fn run_all(args: &Args) -> Result<Vec<Row>, BadInput> {
+impl Row {
+    fn bad(&self) -> bool {
+        match &self.outcome {
+            Ok(r) => r.golden != GoldenStatus::Matched || !r.failed.is_empty(),
+            Err(_) => true,
+        }
+    }
+}
+
+fn run_one(args: &Args, f: &std::path::Path) -> Result<Ran, BadInput> {
+    let spec = load_spec(f)?;
+    let verdict = run_spec(&spec)?;
+    let failed = check_expectations(&spec, &verdict)?;
+    let dir = args
+        .golden
+        .clone()
+        .unwrap_or_else(|| default_golden_dir(&spec.path));
+    let golden = compare_golden(&dir, &snapshot_name(&spec), &verdict.to_json())
+        .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
+    Ok(Ran {
+        golden,
+        failed,
+        verdict,
+    })
+}
+
+/// The run's place in a sharded run: which shard, of how many specs in all.
+struct RunInfo {
+    shard: Option<crate::sweep::Shard>,
+    total: usize,
+}
+
+fn run_all(args: &Args) -> Result<(RunInfo, Vec<Row>), BadInput> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("replays")]
     } else {
@@ -53,118 +97,165 @@ fn run_all(args: &Args) -> Result<Vec<Row>, BadInput> {
     };
     let mut files = collect_specs(&paths)?;
     if files.is_empty() {
-        return Err(BadInput("no replay specs found".into()));
+        return Err(BadInput(format!(
+            "no replay specs (*.toml) found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
+    let total = files.len();
+    let mut shard = None;
     // An empty shard (more shards than specs) is fine: nothing to fail.
     if let Some(text) = &args.shard {
-        let shard = crate::sweep::Shard::parse(text).map_err(BadInput)?;
+        let sh = crate::sweep::Shard::parse(text).map_err(BadInput)?;
+        shard = Some(sh);
         files = files
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| shard.owns(*i as u64))
+            .filter(|(i, _)| sh.owns(*i as u64))
             .map(|(_, f)| f)
             .collect();
     }
-    // Load and run everything first: one bad spec is bad input (exit 2)
-    // whatever the others say.
-    let mut rows = Vec::new();
-    for f in files {
-        let spec = load_spec(&f)?;
-        let verdict = run_spec(&spec)?;
-        let failed = check_expectations(&spec, &verdict)?;
-        let dir = args
-            .golden
-            .clone()
-            .unwrap_or_else(|| default_golden_dir(&spec.path));
-        let golden = compare_golden(&dir, &snapshot_name(&spec), &verdict.to_json())
-            .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
-        rows.push(Row {
-            name: spec.name.clone(),
-            path: spec.path.display().to_string(),
-            golden,
-            failed,
-            verdict,
-        });
-    }
-    Ok(rows)
+    // A spec that cannot run is reported as such (exit 2); the others
+    // still run and are reported.
+    let rows = files
+        .iter()
+        .map(|f| {
+            let began = std::time::Instant::now();
+            let outcome = run_one(args, f).map_err(|e| e.to_string());
+            Row {
+                name: f
+                    .file_stem()
+                    .map_or_else(|| f.display().to_string(), |s| s.to_string_lossy().into()),
+                path: f.display().to_string(),
+                outcome,
+                time: began.elapsed(),
+            }
+        })
+        .collect();
+    Ok((RunInfo { shard, total }, rows))
+}
+
+fn junit_report(rows: &[Row]) -> String {
+    let cases: Vec<JunitCase> = rows
+        .iter()
+        .map(|r| match &r.outcome {
+            Ok(ran) => {
+                let mut why = Vec::new();
+                if ran.golden != GoldenStatus::Matched {
+                    why.push(format!(
+                        "verdict {} against golden snapshot",
+                        ran.golden.as_str()
+                    ));
+                }
+                why.extend(ran.failed.iter().cloned());
+                JunitCase {
+                    name: r.name.clone(),
+                    failure: (!why.is_empty()).then(|| why.join("\n")),
+                    output: ran.verdict.to_text(),
+                    time: Some(r.time),
+                    ..JunitCase::default()
+                }
+            }
+            Err(e) => JunitCase {
+                name: r.name.clone(),
+                error: Some(e.clone()),
+                time: Some(r.time),
+                ..JunitCase::default()
+            },
+        })
+        .collect();
+    junit("tether replay", &cases)
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let rows = match run_all(&args) {
+    let bad_input = ExitCode::from(if args.git_bisect { 125 } else { 2 });
+    let (info, rows) = match run_all(&args) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tether replay: {e}");
-            return ExitCode::from(if args.git_bisect { 125 } else { 2 });
+            return bad_input;
         }
     };
-    let bad = |r: &Row| r.golden != GoldenStatus::Matched || !r.failed.is_empty();
     match args.format {
         Format::Text => {
             for r in &rows {
-                let v = &r.verdict;
+                let ran = match &r.outcome {
+                    Ok(ran) => ran,
+                    Err(e) => {
+                        outln!("{:<8} {:<40} {e}", "ERROR", r.name);
+                        continue;
+                    }
+                };
+                let v = &ran.verdict;
                 outln!(
                     "{:<8} {:<40} {}@{}: {}",
-                    if bad(r) { "FAIL" } else { "ok" },
+                    if r.bad() { "FAIL" } else { "ok" },
                     r.name,
                     v.profile,
                     v.variant,
                     v.to_text().lines().next().unwrap_or_default()
                 );
-                if r.golden != GoldenStatus::Matched {
+                if ran.golden != GoldenStatus::Matched {
                     outln!(
                         "         golden snapshot {}: review with `cargo insta review` (a .snap.new was written)",
-                        r.golden.as_str()
+                        ran.golden.as_str()
                     );
                 }
-                for f in &r.failed {
+                for f in &ran.failed {
                     outln!("         expectation: {f}");
                 }
             }
-            let n = rows.iter().filter(|r| bad(r)).count();
+            let n = rows.iter().filter(|r| r.bad()).count();
             outln!("{} specs, {} failed", rows.len(), n);
         }
         Format::Json => {
             let list: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|r| {
-                    serde_json::json!({
+                .map(|r| match &r.outcome {
+                    Ok(ran) => serde_json::json!({
                         "spec": r.path,
                         "name": r.name,
-                        "golden": r.golden.as_str(),
-                        "matched": r.golden == GoldenStatus::Matched,
-                        "expectations_failed": r.failed,
-                        "verdict": r.verdict,
-                    })
+                        "golden": ran.golden.as_str(),
+                        "matched": ran.golden == GoldenStatus::Matched,
+                        "expectations_failed": ran.failed,
+                        "verdict": ran.verdict,
+                    }),
+                    Err(e) => serde_json::json!({
+                        "spec": r.path,
+                        "name": r.name,
+                        "error": e,
+                    }),
                 })
                 .collect();
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&list).unwrap_or_default()
-            );
+            // The shard and the number of specs in all let `merge` find
+            // a missing or repeated shard.
+            let doc = serde_json::json!({
+                "shard": info.shard.map(|s| format!("{}/{}", s.k, s.n)),
+                "total_specs": info.total,
+                "specs": list,
+            });
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
-        Format::Junit => {
-            let cases: Vec<JunitCase> = rows
-                .iter()
-                .map(|r| {
-                    let mut why = Vec::new();
-                    if r.golden != GoldenStatus::Matched {
-                        why.push(format!(
-                            "verdict {} against golden snapshot",
-                            r.golden.as_str()
-                        ));
-                    }
-                    why.extend(r.failed.iter().cloned());
-                    JunitCase {
-                        name: r.name.clone(),
-                        failure: (!why.is_empty()).then(|| why.join("\n")),
-                        output: r.verdict.to_text(),
-                    }
-                })
-                .collect();
-            out!("{}", junit("tether replay", &cases));
+        Format::Junit => out!("{}", junit_report(&rows)),
+    }
+    if let Some(path) = &args.junit
+        && let Err(e) = std::fs::write(path, junit_report(&rows))
+    {
+        eprintln!("tether replay: --junit {}: {e}", path.display());
+        return bad_input;
+    }
+    for r in &rows {
+        if let Err(e) = &r.outcome {
+            eprintln!("tether replay: {e}");
         }
     }
-    if rows.iter().any(bad) {
+    if rows.iter().any(|r| r.outcome.is_err()) {
+        bad_input
+    } else if rows.iter().any(Row::bad) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -247,67 +247,50 @@ impl Verdict {
     }
 }
 
-/// XML text escaping for attribute and element content.
-pub fn xml_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {
-                o.push_str(&format!("&#{};", c as u32))
-            }
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// One JUnit test case: a name, and a failure message when it failed.
+/// One JUnit test case: a name, a failure (the verdict or an expectation
+/// did not hold) or an error (the case could not run), its output and how
+/// long it took.
+#[derive(Default)]
 pub struct JunitCase {
     pub name: String,
     pub failure: Option<String>,
+    pub error: Option<String>,
     pub output: String,
+    pub time: Option<std::time::Duration>,
 }
 
+/// A JUnit report of one suite, as CI reporters read it (Jenkins schema),
+/// written by quick-junit, which also drops the characters XML 1.0 cannot
+/// carry (control bytes in a message or an output).
 pub fn junit(suite: &str, cases: &[JunitCase]) -> String {
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        s,
-        "<testsuites name=\"{0}\" tests=\"{1}\" failures=\"{2}\">\n  <testsuite name=\"{0}\" tests=\"{1}\" failures=\"{2}\">",
-        xml_escape(suite),
-        cases.len(),
-        failures
-    );
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut ts = TestSuite::new(suite);
     for c in cases {
-        let _ = writeln!(
-            s,
-            "    <testcase classname=\"{}\" name=\"{}\">",
-            xml_escape(suite),
-            xml_escape(&c.name)
-        );
-        if let Some(f) = &c.failure {
-            let first = f.lines().next().unwrap_or("");
-            let _ = writeln!(
-                s,
-                "      <failure message=\"{}\">{}</failure>",
-                xml_escape(first),
-                xml_escape(f)
-            );
+        let status = match (&c.error, &c.failure) {
+            (Some(e), _) => non_success(NonSuccessKind::Error, e),
+            (None, Some(f)) => non_success(NonSuccessKind::Failure, f),
+            (None, None) => TestCaseStatus::success(),
+        };
+        let mut tc = TestCase::new(c.name.as_str(), status);
+        tc.set_classname(suite);
+        tc.set_system_out(c.output.as_str());
+        if let Some(t) = c.time {
+            tc.set_time(t);
         }
-        let _ = writeln!(
-            s,
-            "      <system-out>{}</system-out>",
-            xml_escape(&c.output)
-        );
-        let _ = writeln!(s, "    </testcase>");
+        ts.add_test_case(tc);
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
-    s
+    let mut report = Report::new(suite);
+    report.add_test_suite(ts);
+    // Serialising owned strings to memory cannot fail.
+    report.to_string().unwrap_or_default()
+}
+
+/// A failure or error whose message is the first line and whose body is all.
+fn non_success(kind: quick_junit::NonSuccessKind, text: &str) -> quick_junit::TestCaseStatus {
+    let mut st = quick_junit::TestCaseStatus::non_success(kind);
+    st.set_message(text.lines().next().unwrap_or(""));
+    st.set_description(text);
+    st
 }
 
 impl Verdict {
@@ -326,6 +309,7 @@ impl Verdict {
                 name: name.to_string(),
                 failure,
                 output: self.to_text(),
+                ..JunitCase::default()
             }],
         )
     }
