@@ -247,3 +247,46 @@ fn unknown_profile_lists_all() {
         assert!(err.contains(p), "{p} missing: {err}");
     }
 }
+
+/// `gen` refuses a size too small for one packet; sizes are decimal for
+/// SI prefixes and binary for IEC ones, as everywhere.
+#[test]
+fn gen_sizes() {
+    let d = scratch("gen");
+    let f = d.join("g.pcap");
+    let out = tether(&["gen", "--size", "0", "-o", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("too small for one packet"));
+    assert!(!f.exists());
+    // The generator overshoots by at most a few open connections' ends.
+    for (size, lo, hi) in [
+        ("20M", 20_000_000, 20_500_000),
+        ("20MiB", 20_971_520, 21_471_520),
+    ] {
+        let out = tether(&["gen", "--size", size, "-o", f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let len = std::fs::metadata(&f).unwrap().len();
+        assert!((lo..hi).contains(&len), "{size}: {len} bytes");
+    }
+}
+
+/// A `--plot` that cannot be written is refused before the sweep runs (no
+/// results were printed), naming the flag and the path.
+#[test]
+fn sweep_plot_checked_first() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../replays/spice-gtk-lb-idle.toml");
+    for plot in ["/nonexistent-dir/a.svg", "plot.txt"] {
+        let out = tether(&[
+            "sweep",
+            spec.to_str().unwrap(),
+            "--param",
+            "lb_idle_timeout=1s..3s:1s",
+            "--plot",
+            plot,
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        let err = text(&out.stderr);
+        assert!(err.contains("--plot") && err.contains(plot), "{err}");
+    }
+}

@@ -50,7 +50,7 @@ fn with_and_without(file: &str, flags: &[&str]) -> (Value, Value) {
 fn a_small_spice_message_limit_stops_only_the_main_server_side() {
     let (plain, limited) = with_and_without(
         "recorded/spice-plain.pcap",
-        &["--max-spice-server-message", "64k"],
+        &["--max-spice-server-message", "64KiB"],
     );
     let (p, l) = (
         plain["connections"].as_array().unwrap(),

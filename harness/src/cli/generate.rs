@@ -2,12 +2,13 @@
 //! throughput tests.
 
 use crate::capture::generate::{Content, GenConfig, generate};
-use std::io::{BufWriter, Write};
+use crate::model::size::parse_size;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Approximate capture size, e.g. `200MB`, `1GB`, `500KiB`.
+    /// Approximate capture size, e.g. `200MB` (decimal), `1GiB` (binary).
     #[arg(long, default_value = "100MB", value_parser = parse_size)]
     pub size: u64,
     #[arg(long, default_value_t = 1)]
@@ -18,36 +19,30 @@ pub struct Args {
     /// What the connections carry.
     #[arg(long, value_enum, default_value_t = Content::Realistic)]
     pub content: Content,
-    /// Output file; `-` for standard output.
+    /// Output file; `-` for standard output (never a terminal).
     #[arg(short = 'o', long, default_value = "-")]
     pub output: String,
 }
 
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1048576.0,
-        "gib" => 1073741824.0,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} (use B, kB, MB, GB, KiB, MiB, GiB)"
-            ));
-        }
-    };
-    Ok((n * mult) as u64)
-}
+/// The smallest capture that holds one packet: the pcap file header (24
+/// bytes), one record header (16) and an Ethernet, IPv4 and TCP header
+/// (14 + 20 + 20).
+const MIN_SIZE: u64 = 24 + 16 + 54;
 
 pub fn run(args: Args) -> ExitCode {
+    if args.size < MIN_SIZE {
+        eprintln!(
+            "error: --size {}: too small for one packet (at least {MIN_SIZE} bytes: file header, record header, Ethernet, IPv4 and TCP headers)",
+            args.size
+        );
+        return ExitCode::from(2);
+    }
+    if args.output == "-" && std::io::stdout().is_terminal() {
+        eprintln!(
+            "error: refusing to write a binary capture to a terminal: give -o FILE, or redirect or pipe standard output"
+        );
+        return ExitCode::from(2);
+    }
     let cfg = GenConfig {
         size: args.size,
         seed: args.seed,

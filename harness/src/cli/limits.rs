@@ -6,6 +6,7 @@
 use crate::capture::bugreport;
 use crate::decode::MessageLimits;
 use crate::flow::FlowConfig;
+use crate::model::size::parse_size;
 
 /// The reassembly limits, all that `tether flows` needs.
 #[derive(clap::Args, Clone, Debug)]
@@ -82,44 +83,5 @@ impl LimitArgs {
             max_total_bytes: self.max_zip_total_bytes,
             max_ratio: self.max_zip_ratio,
         }
-    }
-}
-
-/// `4096`, `64k`, `4M`, `1G` (powers of 1024; a trailing `B` or `iB` is
-/// allowed).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 10),
-        Some((i, 'm' | 'M')) => (&t[..i], 20),
-        Some((i, 'g' | 'G')) => (&t[..i], 30),
-        _ => (t, 0),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 4096, 64k, 4M, 1G)"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} does not fit in 64 bits"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_parse_with_binary_suffixes() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("12B"), Ok(12));
-        assert!(parse_size("").is_err());
-        assert!(parse_size("k").is_err());
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("99999999999G").is_err());
     }
 }

@@ -56,6 +56,22 @@ pub fn run(args: Args) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(e.0),
     };
+    // A plot that cannot be written is found now, not after the sweep ran.
+    for p in &args.plot {
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("svg" | "png")) {
+            return fail(format!(
+                "--plot {}: the name must end in .svg or .png",
+                p.display()
+            ));
+        }
+        if let Err(e) = std::fs::File::create(p) {
+            return fail(format!("--plot {}: {e}", p.display()));
+        }
+    }
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
@@ -82,15 +98,16 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e.0),
     };
     bar.finish_and_clear();
-    for p in &args.plot {
-        if let Err(e) = crate::sweep::plot::plot(&report, p) {
-            return fail(e);
-        }
-    }
+    // The results first: a plot that fails late does not lose them.
     match args.format {
         Format::Table => out!("{}", report.to_table()),
         Format::Csv => out!("{}", report.to_csv()),
         Format::Json => outln!("{}", report.to_json()),
+    }
+    for p in &args.plot {
+        if let Err(e) = crate::sweep::plot::plot(&report, p) {
+            return fail(format!("--plot {}: {e}", p.display()));
+        }
     }
     ExitCode::SUCCESS
 }

@@ -424,22 +424,15 @@ pub fn parse_latency(s: &str) -> Result<Latency, String> {
     })
 }
 
-/// Bytes per second: `65536`, `64k`, `2m` (binary multiples).
+/// Bytes per second: `65536`, `64k` (64,000), `64KiB/s` (65,536); sizes as
+/// everywhere ([`crate::model::size`]).
 pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let t = s.trim().trim_end_matches("/s").trim_end_matches(['B', 'b']);
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1024),
-        Some((i, 'm' | 'M')) => (&t[..i], 1024 * 1024),
-        _ => (t, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("rate `{s}`: expected bytes per second such as 65536, 64k or 2m"))?;
-    match n.checked_mul(mult) {
-        Some(0) => Err(format!("rate `{s}` must be positive")),
-        Some(v) => Ok(v),
-        None => Err(format!("rate `{s}` is too large")),
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    match crate::model::size::parse_size(t) {
+        Ok(0) => Err(format!("rate `{s}` must be positive")),
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("rate `{s}`: {e}")),
     }
 }
 
@@ -631,8 +624,9 @@ mod tests {
         assert_eq!(parse_kill("5s").unwrap().next_after(s(5)), None);
         assert_eq!(parse_idle("2s:silent").unwrap(), (s(2), DropHow::Silent));
         assert!(parse_idle("2s:maybe").is_err());
-        assert_eq!(parse_rate("64k").unwrap(), 65536);
-        assert_eq!(parse_rate("2MB/s").unwrap(), 2 << 20);
+        assert_eq!(parse_rate("64k").unwrap(), 64_000);
+        assert_eq!(parse_rate("64KiB").unwrap(), 65536);
+        assert_eq!(parse_rate("2MiB/s").unwrap(), 2 << 20);
         assert!(parse_rate("0").is_err() && parse_rate("fast").is_err());
         let l = parse_latency("100ms+20ms").unwrap();
         assert_eq!((l.delay, l.jitter), (Micros(100_000), Micros(20_000)));

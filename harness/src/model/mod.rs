@@ -8,4 +8,5 @@ pub mod profile;
 pub mod profiles;
 pub mod replay;
 pub mod sim;
+pub mod size;
 pub mod spice_server;
