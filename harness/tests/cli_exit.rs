@@ -290,3 +290,19 @@ fn sweep_plot_checked_first() {
         assert!(err.contains("--plot") && err.contains(plot), "{err}");
     }
 }
+
+/// Completions and the manual page are generated from the same command
+/// definition, so every subcommand is in both.
+#[test]
+fn completions_and_man_page_name_every_command() {
+    let bash = tether(&["completions", "bash"]);
+    let man = tether(&["man"]);
+    assert_eq!(bash.status.code(), Some(0));
+    assert_eq!(man.status.code(), Some(0));
+    let (bash, man) = (text(&bash.stdout), text(&man.stdout));
+    assert!(man.starts_with(".ie") && man.contains(".TH tether 1"), "{man}");
+    for cmd in ["flows", "decode", "triage", "score", "replay", "sweep", "merge"] {
+        assert!(bash.contains(cmd), "{cmd} missing from completions");
+        assert!(man.contains(cmd), "{cmd} missing from the man page");
+    }
+}

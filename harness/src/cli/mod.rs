@@ -82,6 +82,10 @@ enum Command {
     Merge(merge::Args),
     /// Forward a live session, record it, inject faults and judge it as it runs.
     Proxy(Box<proxy::Args>),
+    /// Print a shell completion script, e.g. `tether completions bash > /etc/bash_completion.d/tether`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `tether man > tether.1`.
+    Man,
 }
 
 /// Writes a command's whole output to stdout. A reader that went away
@@ -112,5 +116,29 @@ pub fn main() -> ExitCode {
         Command::Triage(a) => triage::run(a),
         Command::Score(a) => score::run(a),
         Command::Proxy(a) => proxy::run(*a),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "tether",
+                &mut buf,
+            );
+            out!("{}", String::from_utf8_lossy(&buf));
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut buf) {
+                Ok(()) => {
+                    out!("{}", String::from_utf8_lossy(&buf));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Sweep plots with plotters: a line of time to failure over one constant,
 //! a heatmap of outcome and time to failure over two. The format follows
 //! the file extension (`.svg` or `.png`). Text is set in DejaVu Sans,
-//! bundled (assets/fonts/) and registered with plotters' `ab_glyph`
+//! bundled (harness/assets/fonts/, inside the package) and registered with plotters' `ab_glyph`
 //! backend, so a plot reads the same on a machine without fonts: a title
 //! (the spec and profile), axis labels with the constants' names and units,
 //! tick numbers, a legend of outcomes and a colour bar for time to failure.
@@ -22,7 +22,7 @@ const KEY_WIDTH: u32 = 170;
 /// Bands in the colour bar's gradient.
 pub const COLOUR_BAR_BANDS: u32 = 40;
 const FONT: &str = "sans-serif";
-const DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// The failure outcomes in legend order; anything else is drawn as the last.
 const FAILURES: [&str; 3] = ["disconnected", "dead_session", "blocked"];
