@@ -149,7 +149,7 @@ fn gzip_captures_are_read() {
     assert_eq!(b.status.code(), Some(0), "{}", text(&b.stderr));
     let strip = |o: &Output| {
         let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["file"] = serde_json::Value::Null;
+        v["captures"][0]["file"] = serde_json::Value::Null;
         v
     };
     assert_eq!(strip(&a), strip(&b));
@@ -300,9 +300,58 @@ fn completions_and_man_page_name_every_command() {
     assert_eq!(bash.status.code(), Some(0));
     assert_eq!(man.status.code(), Some(0));
     let (bash, man) = (text(&bash.stdout), text(&man.stdout));
-    assert!(man.starts_with(".ie") && man.contains(".TH tether 1"), "{man}");
-    for cmd in ["flows", "decode", "triage", "score", "replay", "sweep", "merge"] {
+    assert!(
+        man.starts_with(".ie") && man.contains(".TH tether 1"),
+        "{man}"
+    );
+    for cmd in [
+        "flows", "decode", "triage", "score", "replay", "sweep", "merge",
+    ] {
         assert!(bash.contains(cmd), "{cmd} missing from completions");
         assert!(man.contains(cmd), "{cmd} missing from the man page");
     }
+}
+
+/// JSON has one shape per command, whatever the number of inputs: decode
+/// an object of `captures` and `bug_reports`, flows one array of rows each
+/// naming its file, triage an array of triages.
+#[test]
+fn json_shape_does_not_depend_on_the_number_of_inputs() {
+    let a = corpus("lab/ws-user-close.pcap");
+    let b = corpus("lab/spice-user-close.pcap");
+    let zip = corpus("bugreports/ryll-disconnect-main.zip");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let out = tether(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (a, b, zip) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        zip.to_str().unwrap(),
+    );
+    let one = json(&["decode", a]);
+    let two = json(&["decode", a, b, zip]);
+    assert_eq!(one["captures"].as_array().unwrap().len(), 1);
+    assert_eq!(one["bug_reports"].as_array().unwrap().len(), 0);
+    assert_eq!(two["captures"].as_array().unwrap().len(), 2);
+    assert_eq!(two["bug_reports"].as_array().unwrap().len(), 1);
+    assert_eq!(one["captures"][0], two["captures"][0]);
+    let one = json(&["flows", a]);
+    let two = json(&["flows", a, b]);
+    assert_eq!(one[0]["file"], a);
+    assert_eq!(one[0], two[0]);
+    assert!(two.as_array().unwrap().iter().any(|r| r["file"] == b));
+    let one = json(&["triage", a]);
+    let two = json(&["triage", a, b]);
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(two.as_array().unwrap().len(), 2);
+    assert_eq!(one[0], two[0]);
 }

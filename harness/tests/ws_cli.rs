@@ -61,7 +61,7 @@ fn json_has_connection_stack_counts_and_findings() {
         &corpus("recorded/ws-novnc.pcap"),
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let c = &v["connections"][0];
+    let c = &v["captures"][0]["connections"][0];
     assert_eq!(c["connection"], 0);
     assert_eq!(c["stack"], serde_json::json!(["tcp", "ws", "rfb"]));
     // Frame counts equal tshark's (corpora/recorded/ws-novnc.pcap.tshark.txt).

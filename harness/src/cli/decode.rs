@@ -95,19 +95,13 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match args.format {
-        Format::Json if !zips.is_empty() => {
-            let all = serde_json::json!({ "bug_reports": zips, "captures": reports });
+        // One shape for any number of inputs.
+        Format::Json => {
+            let all = serde_json::json!({ "captures": reports, "bug_reports": zips });
             serde_json::to_writer_pretty(&mut out, &all)
                 .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))
         }
-        Format::Json => if reports.len() == 1 && files.len() == 1 {
-            serde_json::to_writer_pretty(&mut out, &reports[0])
-        } else {
-            serde_json::to_writer_pretty(&mut out, &reports)
-        }
-        .map_err(std::io::Error::from)
-        .and_then(|_| writeln!(out)),
         Format::Text => zips
             .iter()
             .try_for_each(|z| render_zip(z, &mut out))

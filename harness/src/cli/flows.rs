@@ -22,6 +22,14 @@ pub enum Format {
     Json,
 }
 
+/// A flow row with the capture it came from.
+#[derive(serde::Serialize)]
+struct FileRow<'a> {
+    file: &'a str,
+    #[serde(flatten)]
+    row: &'a crate::decode::pipeline::FlowRow,
+}
+
 pub fn run(args: Args) -> ExitCode {
     let mut tables = Vec::new();
     let mut failed = false;
@@ -51,15 +59,15 @@ pub fn run(args: Args) -> ExitCode {
     let out = std::io::stdout();
     let mut out = out.lock();
     let res = match args.format {
+        // One flat array of rows for any number of inputs, each naming its file.
         Format::Json => {
-            // One file: the array the issue names; several: one object per file.
-            if tables.len() == 1 && files.len() == 1 {
-                serde_json::to_writer_pretty(&mut out, &tables[0].rows)
-                    .map_err(std::io::Error::from)
-            } else {
-                serde_json::to_writer_pretty(&mut out, &tables).map_err(std::io::Error::from)
-            }
-            .and_then(|_| writeln!(out))
+            let rows: Vec<FileRow> = tables
+                .iter()
+                .flat_map(|t| t.rows.iter().map(|row| FileRow { file: &t.file, row }))
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &rows)
+                .map_err(std::io::Error::from)
+                .and_then(|_| writeln!(out))
         }
         Format::Text => tables.iter().try_for_each(|t| render_text(t, &mut out)),
     };

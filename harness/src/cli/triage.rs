@@ -105,11 +105,8 @@ pub fn run(args: Args) -> ExitCode {
     let body = match args.format {
         Format::Text => all.iter().map(render::text).collect::<Vec<_>>().join("\n"),
         Format::Json => {
-            let json = if files.len() == 1 && all.len() == 1 {
-                serde_json::to_string_pretty(&all[0])
-            } else {
-                serde_json::to_string_pretty(&all)
-            };
+            // One shape for any number of inputs: an array of triages.
+            let json = serde_json::to_string_pretty(&all);
             match json {
                 Ok(j) => j + "\n",
                 Err(e) => {
