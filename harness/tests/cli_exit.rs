@@ -81,6 +81,36 @@ fn damaged_captures_exit_2_located() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
+/// A bug-report zip whose members could not be parsed or were refused
+/// (bad JSON, a hostile name, past a zip limit) exits 2 with the finding
+/// located; what could be read is still reported.
+#[test]
+fn damaged_zips_exit_2_located() {
+    for (file, code) in [
+        ("zip-bad-json-metadata.zip", "bugreport.bad_json"),
+        ("zip-member-dotdot.zip", "bugreport.hostile_name"),
+        ("zip-bomb-ratio.zip", "limit.zip_ratio"),
+        ("zip-too-many-members.zip", "limit.zip_members"),
+    ] {
+        let path = corpus("hostile").join(file);
+        for cmd in ["decode", "triage"] {
+            let out = tether(&[cmd, path.to_str().unwrap()]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {file}: {err}");
+            assert!(
+                err.contains(file) && err.contains(code),
+                "{cmd} {file}: {err}"
+            );
+            assert!(!out.stdout.is_empty(), "{cmd} {file}: nothing reported");
+        }
+    }
+    let ok = corpus("bugreports/ryll-disconnect-main.zip");
+    assert_eq!(
+        tether(&["decode", ok.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+}
+
 /// A real capture cut at 1000 bytes (`head -c 1000`): exit 2, and the
 /// connection read before the cut is still reported.
 #[test]

@@ -64,6 +64,7 @@ pub fn run(args: Args) -> ExitCode {
                 });
             match res {
                 Ok(z) => {
+                    failed |= report_unread(name, &z.report.findings);
                     if let Some(p) = &z.pcap {
                         failed |= report_unread(name, &p.diagnostics);
                     }

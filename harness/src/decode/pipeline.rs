@@ -562,13 +562,18 @@ pub struct FlowRow {
     pub protocol: Protocol,
 }
 
-/// The capture-level problems that mean the file was not fully read: a
+/// The problems that mean an input was not fully read: in a capture a
 /// truncated or corrupt record, a block or link type that could not be
-/// decoded, a read error. (A peer's protocol violation is a finding about
-/// the session, not a reading failure.)
-pub fn unread_parts(diagnostics: &[Finding]) -> impl Iterator<Item = &Finding> {
-    diagnostics.iter().filter(|f| {
-        f.code.starts_with("capture.") && f.severity >= crate::timeline::Severity::Warning
+/// decoded, a read error; in a bug-report zip a member that could not be
+/// parsed or was refused (a hostile name, past a zip limit). (A peer's
+/// protocol violation is a finding about the session, not a reading
+/// failure; a zip lacking a member was still read whole.)
+pub fn unread_parts(findings: &[Finding]) -> impl Iterator<Item = &Finding> {
+    use crate::timeline::Severity;
+    findings.iter().filter(|f| {
+        (f.code.starts_with("capture.") && f.severity >= Severity::Warning)
+            || ((f.code.starts_with("bugreport.") || f.code.starts_with("limit.zip"))
+                && f.severity == Severity::Error)
     })
 }
 

@@ -332,12 +332,12 @@ pub fn triage(
         zip: zip_rec,
         findings,
         unread: report
-            .map(|r| {
-                crate::decode::pipeline::unread_parts(&r.diagnostics)
-                    .map(ToString::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+            .map(|r| &r.diagnostics[..])
+            .into_iter()
+            .chain(zip.map(|z| &z.report.findings[..]))
+            .flat_map(crate::decode::pipeline::unread_parts)
+            .map(ToString::to_string)
+            .collect(),
     }
 }
 
