@@ -266,3 +266,38 @@ fn a_spec_that_cannot_run_is_an_error_case() {
     assert!(suite.test_cases.iter().all(|c| c.time.is_some()));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A changed verdict prints its diff against the golden; `--accept` takes
+/// it as the golden (no `.snap.new` left, the committed header kept), and
+/// the next run matches.
+#[test]
+fn accept_takes_a_reviewed_verdict() {
+    let dir = scratch("acc", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let spec = dir.join("replays/acc.toml");
+    let golden = dir.join("golden/replay__acc.snap");
+    let before = std::fs::read_to_string(&golden).unwrap();
+    let (code, out, _) = tether(&["replay", spec.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("--- golden") && out.contains("+++ this run"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with('+') && l.contains("\"lb_idle_timeout\": \"90s\"")),
+        "{out}"
+    );
+    let new = std::fs::read_to_string(dir.join("golden/replay__acc.snap.new")).unwrap();
+    let header = |t: &str| t[..t.find("\n---\n").unwrap()].to_string();
+    assert_eq!(header(&new), header(&before));
+    let (code, out, _) = tether(&["replay", "--accept", spec.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("accepted"), "{out}");
+    assert!(!dir.join("golden/replay__acc.snap.new").exists());
+    let after = std::fs::read_to_string(&golden).unwrap();
+    assert_eq!(header(&after), header(&before));
+    assert!(after.contains("\"lb_idle_timeout\": \"90s\""));
+    let (code, out, _) = tether(&["replay", spec.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -25,7 +25,9 @@ fn replay_verdicts_match_golden_and_expectations() {
         let failed = check_expectations(&spec, &verdict).unwrap();
         assert!(failed.is_empty(), "{}: {failed:?}", spec.name);
         assert_eq!(
-            compare_golden(&golden, &name, &json).unwrap(),
+            compare_golden(&golden, &name, &json, &spec.spec.description, false)
+                .unwrap()
+                .status,
             GoldenStatus::Matched,
             "{name}: tether replay disagrees with insta about the snapshot"
         );

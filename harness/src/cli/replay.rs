@@ -34,6 +34,11 @@ pub struct Args {
     /// Run only specs whose index in sorted order is K-1 modulo N (`K/N`).
     #[arg(long)]
     pub shard: Option<String>,
+    /// Accept every changed or new verdict as the golden snapshot (review
+    /// the diff first: without this flag a changed verdict prints it and
+    /// leaves a `.snap.new`).
+    #[arg(long)]
+    pub accept: bool,
     /// Exit 125 instead of 2 on bad input, so `git bisect run` skips a
     /// commit it cannot test instead of aborting the bisection.
     #[arg(long)]
@@ -53,6 +58,7 @@ struct Row {
 
 struct Ran {
     golden: GoldenStatus,
+    check: crate::model::replay::GoldenCheck,
     failed: Vec<String>,
     verdict: crate::verdict::Verdict,
 }
@@ -74,10 +80,23 @@ fn run_one(args: &Args, f: &std::path::Path) -> Result<Ran, BadInput> {
         .golden
         .clone()
         .unwrap_or_else(|| default_golden_dir(&spec.path));
-    let golden = compare_golden(&dir, &snapshot_name(&spec), &verdict.to_json())
-        .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
+    let check = compare_golden(
+        &dir,
+        &snapshot_name(&spec),
+        &verdict.to_json(),
+        &spec.spec.description,
+        args.accept,
+    )
+    .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
+    // An accepted verdict is the golden now.
+    let golden = if check.accepted {
+        GoldenStatus::Matched
+    } else {
+        check.status
+    };
     Ok(Ran {
         golden,
+        check,
         failed,
         verdict,
     })
@@ -199,11 +218,19 @@ pub fn run(args: Args) -> ExitCode {
                     v.variant,
                     v.to_text().lines().next().unwrap_or_default()
                 );
-                if ran.golden != GoldenStatus::Matched {
+                if ran.check.accepted {
                     outln!(
-                        "         golden snapshot {}: review with `cargo insta review` (a .snap.new was written)",
+                        "         golden snapshot {}: accepted",
+                        ran.check.status.as_str()
+                    );
+                } else if ran.golden != GoldenStatus::Matched {
+                    outln!(
+                        "         golden snapshot {}: a .snap.new was written; `tether replay --accept` (or `cargo insta review`) takes it",
                         ran.golden.as_str()
                     );
+                    for line in ran.check.diff(&v.to_json()).lines() {
+                        outln!("         {line}");
+                    }
                 }
                 for f in &ran.failed {
                     outln!("         expectation: {f}");

@@ -326,29 +326,136 @@ pub fn snap_body(text: &str) -> &str {
     }
 }
 
-/// Compares `body` with the golden snapshot; on a difference writes
-/// `<name>.snap.new` in insta's format for `cargo insta review`.
-pub fn compare_golden(golden_dir: &Path, name: &str, body: &str) -> std::io::Result<GoldenStatus> {
+/// What the golden comparison found, with the committed body for a diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoldenCheck {
+    pub status: GoldenStatus,
+    /// The committed snapshot's body, when there is one.
+    pub golden: Option<String>,
+    /// `--accept` wrote the new verdict as the golden.
+    pub accepted: bool,
+}
+
+impl GoldenCheck {
+    /// A unified diff from the golden to `body` (empty when they match).
+    pub fn diff(&self, body: &str) -> String {
+        let old = self.golden.as_deref().unwrap_or("");
+        similar::TextDiff::from_lines(old.trim_end(), body.trim_end())
+            .unified_diff()
+            .context_radius(3)
+            .header("golden", "this run")
+            .to_string()
+    }
+}
+
+/// The header insta writes for a replay snapshot (`tests/replay_golden.rs`),
+/// so a `.snap.new` from `tether replay` is byte-compatible with the
+/// committed goldens and `cargo insta review` also works.
+fn snap_header(description: &str) -> String {
+    let mut h = String::from("---\nsource: harness/tests/replay_golden.rs\n");
+    if !description.is_empty() {
+        let value = if yaml_needs_quotes(description) {
+            // A JSON string is a valid YAML double-quoted scalar.
+            serde_json::Value::String(description.to_string()).to_string()
+        } else {
+            description.to_string()
+        };
+        h.push_str(&format!("description: {value}\n"));
+    }
+    h.push_str("expression: json\n---\n");
+    h
+}
+
+/// When insta's YAML writer quotes a scalar: one that would read as
+/// another type (a bool or null word, a number), that starts with an
+/// indicator character, space or `.`, ends with a space, or holds a flow or
+/// comment character, a quote, a backslash or a control character.
+fn yaml_needs_quotes(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+        "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~",
+    ];
+    s.is_empty()
+        || s.starts_with([
+            ' ', '.', '&', '*', '?', '|', '-', '<', '>', '=', '!', '%', '@',
+        ])
+        || s.starts_with("0x")
+        || s.ends_with(' ')
+        || s.contains([':', '{', '}', '[', ']', ',', '#', '`', '"', '\'', '\\'])
+        || s.chars().any(
+            |c| matches!(c, '\0'..='\x06' | '\t' | '\n' | '\r' | '\x0e'..='\x1a' | '\x1c'..='\x1f'),
+        )
+        || WORDS.contains(&s)
+        || s.parse::<i64>().is_ok()
+        || s.parse::<f64>().is_ok()
+}
+
+/// Compares `body` with the golden snapshot. On a difference writes
+/// `<name>.snap.new` with the committed snapshot's header (or insta's for a
+/// new one) for review, or with `accept` replaces the golden itself.
+pub fn compare_golden(
+    golden_dir: &Path,
+    name: &str,
+    body: &str,
+    description: &str,
+    accept: bool,
+) -> std::io::Result<GoldenCheck> {
     let path = golden_dir.join(format!("{name}.snap"));
-    let status = match std::fs::read_to_string(&path) {
-        Ok(text) if snap_body(&text).trim_end() == body.trim_end() => GoldenStatus::Matched,
-        Ok(_) => GoldenStatus::Changed,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => GoldenStatus::Missing,
+    let (status, golden, header) = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let old = snap_body(&text);
+            let header = text[..text.len() - old.len()].to_string();
+            let status = if old.trim_end() == body.trim_end() {
+                GoldenStatus::Matched
+            } else {
+                GoldenStatus::Changed
+            };
+            (status, Some(old.to_string()), header)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (GoldenStatus::Missing, None, snap_header(description))
+        }
         Err(e) => return Err(e),
     };
     let new_path = golden_dir.join(format!("{name}.snap.new"));
-    if status == GoldenStatus::Matched {
-        if new_path.exists() {
-            std::fs::remove_file(&new_path)?;
-        }
-    } else {
-        std::fs::write(
-            &new_path,
-            format!(
-                "---\nsource: harness/tests/replay_golden.rs\nexpression: verdict.to_json()\n---\n{}\n",
-                body.trim_end()
-            ),
-        )?;
+    let text = format!("{header}{}\n", body.trim_end());
+    let accepted = status != GoldenStatus::Matched && accept;
+    if accepted {
+        std::fs::write(&path, &text)?;
+    } else if status != GoldenStatus::Matched {
+        std::fs::write(&new_path, &text)?;
     }
-    Ok(status)
+    if (status == GoldenStatus::Matched || accepted) && new_path.exists() {
+        std::fs::remove_file(&new_path)?;
+    }
+    Ok(GoldenCheck {
+        status,
+        golden,
+        accepted,
+    })
+}
+
+#[cfg(test)]
+mod golden_header_tests {
+    use super::*;
+
+    /// A new spec's `.snap.new` carries the header insta writes: for every
+    /// committed replay golden, the header built from its spec's
+    /// description is byte for byte the committed one.
+    #[test]
+    fn new_snapshot_headers_are_insta_s() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let specs = collect_specs(&[root.join("replays")]).unwrap();
+        assert!(!specs.is_empty());
+        for path in specs {
+            let spec = load_spec(&path).unwrap();
+            let text = std::fs::read_to_string(
+                root.join("golden")
+                    .join(format!("{}.snap", snapshot_name(&spec))),
+            )
+            .unwrap();
+            let header = &text[..text.len() - snap_body(&text).len()];
+            assert_eq!(snap_header(&spec.spec.description), header, "{}", spec.name);
+        }
+    }
 }
