@@ -385,3 +385,27 @@ fn json_shape_does_not_depend_on_the_number_of_inputs() {
     assert_eq!(two.as_array().unwrap().len(), 2);
     assert_eq!(one[0], two[0]);
 }
+
+/// A bad proxy flag is refused naming the flag and what was given.
+#[test]
+fn proxy_errors_name_the_flag() {
+    for (flag, value) in [
+        ("--blackhole", "xx"),
+        ("--kill", "soon"),
+        ("--bandwidth", "fast"),
+        ("--duration", "1 fortnight"),
+    ] {
+        let out = tether(&[
+            "proxy",
+            "--listen",
+            "127.0.0.1:6297",
+            "--upstream",
+            "127.0.0.1:6296",
+            flag,
+            value,
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+}

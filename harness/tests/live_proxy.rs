@@ -794,3 +794,29 @@ fn sigint_stops_the_cli_with_a_verdict_and_a_readable_recording() {
     let report = decode_capture(&file[..], "sigint.pcap", DecodeOptions::default()).unwrap();
     assert!(report.connections.is_empty());
 }
+
+/// A proxy whose upstream refuses every connect forwards nothing: the
+/// client is reset and the verdict is a dead session caused by the
+/// unreachable upstream, naming the address, never "survived".
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_dead_session() {
+    // Nothing listens on 6245.
+    let (proxy, _lines, stop, task) = start_proxy(
+        6244,
+        6245,
+        pcap_path("unreachable.pcap"),
+        FaultPlan::default(),
+    )
+    .await;
+    let mut client = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let mut buf = [0u8; 8];
+    let got = tokio::io::AsyncReadExt::read(&mut client, &mut buf).await;
+    assert!(matches!(got, Ok(0) | Err(_)), "{got:?}");
+    let _ = stop.send(());
+    let v = task.await.unwrap().verdict;
+    assert_eq!(v.outcome, Outcome::DeadSession, "{}", v.to_text());
+    assert_eq!(v.cause.as_deref(), Some("upstream.unreachable"));
+    assert_eq!(v.upstream_unreachable.len(), 1);
+    assert!(v.upstream_unreachable[0].error.contains("127.0.0.1:6245"));
+    assert!(v.to_text().contains("could not reach the upstream"));
+}

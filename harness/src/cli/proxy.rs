@@ -79,33 +79,45 @@ fn plan(args: &Args) -> Result<(FaultPlan, Option<u64>), String> {
     let mut p = FaultPlan::default();
     let mut seed = None;
     if let Some(f) = &args.faults {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("--faults {}: {e}", f.display()))?;
         seed = p.add_file(&text, &f.display().to_string())?;
     }
     if let Some(s) = &args.idle_drop {
-        p.idle = Some(parse_idle(s)?);
+        p.idle = Some(parse_idle(s).map_err(|e| format!("--idle-drop {s}: {e}"))?);
     }
     for b in &args.blackhole {
-        p.blackholes.push(parse_window(b)?);
+        p.blackholes
+            .push(parse_window(b).map_err(|e| format!("--blackhole {b}: {e}"))?);
     }
     if let Some(l) = &args.latency {
-        p.latency = Some((parse_latency(l)?, Window::ALWAYS));
+        let lat = parse_latency(l).map_err(|e| format!("--latency {l}: {e}"))?;
+        p.latency = Some((lat, Window::ALWAYS));
     }
     if let Some(b) = &args.bandwidth {
-        p.bandwidth = Some((parse_rate(b)?, Window::ALWAYS));
+        let rate = parse_rate(b).map_err(|e| format!("--bandwidth {b}: {e}"))?;
+        p.bandwidth = Some((rate, Window::ALWAYS));
     }
     for k in &args.kill {
-        p.kills.push(parse_kill(k)?);
+        p.kills
+            .push(parse_kill(k).map_err(|e| format!("--kill {k}: {e}"))?);
     }
     for r in &args.refuse {
-        p.refuse.push(parse_window(r)?);
+        p.refuse
+            .push(parse_window(r).map_err(|e| format!("--refuse {r}: {e}"))?);
     }
     match (&args.ws_control_only, &args.ws_drop_control) {
         (Some(_), Some(_)) => {
             return Err("--ws-control-only and --ws-drop-control exclude each other".into());
         }
-        (Some(w), None) => p.ws = Some((WsMode::ControlOnly, parse_window(w)?)),
-        (None, Some(w)) => p.ws = Some((WsMode::DropControl, parse_window(w)?)),
+        (Some(w), None) => {
+            let win = parse_window(w).map_err(|e| format!("--ws-control-only {w}: {e}"))?;
+            p.ws = Some((WsMode::ControlOnly, win));
+        }
+        (None, Some(w)) => {
+            let win = parse_window(w).map_err(|e| format!("--ws-drop-control {w}: {e}"))?;
+            p.ws = Some((WsMode::DropControl, win));
+        }
         (None, None) => {}
     }
     Ok((p, seed))
@@ -123,19 +135,19 @@ pub fn run(args: Args) -> ExitCode {
     let profile_timers = match &args.profile {
         Some(p) => match crate::live::profile_timers(p, &args.set, plan.idle.map(|(d, _)| d)) {
             Ok(t) => t,
-            Err(e) => return fail(e),
+            Err(e) => return fail(format!("--profile {p} / --set: {e}")),
         },
         None if !args.set.is_empty() => return fail("--set needs --profile".into()),
         None => Vec::new(),
     };
     let duration = match args.duration.as_deref().map(parse_duration).transpose() {
         Ok(d) => d.map(|d| Duration::from_micros(d.0)),
-        Err(e) => return fail(e),
+        Err(e) => return fail(format!("--duration: {e}")),
     };
     let status_every = match parse_duration(&args.status_every) {
         Ok(d) if d.0 > 0 => Duration::from_micros(d.0),
         Ok(_) => return fail("--status-every must be positive".into()),
-        Err(e) => return fail(e),
+        Err(e) => return fail(format!("--status-every: {e}")),
     };
     // The one place a seed may come from the clock; it is printed.
     let seed = args.seed.or(file_seed).unwrap_or_else(|| {

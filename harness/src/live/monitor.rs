@@ -99,7 +99,18 @@ pub struct LiveVerdict {
     pub faults: Vec<String>,
     /// Connections refused while a refuse window was in force.
     pub refused_windows: Vec<String>,
+    /// Clients the proxy reset because it could not reach the upstream.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_unreachable: Vec<Unreachable>,
     pub connections: Vec<ConnVerdict>,
+}
+
+/// A client the proxy accepted but could not connect to the upstream.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Unreachable {
+    pub at: f64,
+    pub client: String,
+    pub error: String,
 }
 
 fn t(m: Micros) -> f64 {
@@ -121,6 +132,7 @@ fn side(dir: Direction) -> &'static str {
 pub struct Monitor {
     watches: Vec<Watch>,
     refused_windows: Vec<String>,
+    unreachable: Vec<Unreachable>,
 }
 
 impl Monitor {
@@ -213,6 +225,16 @@ impl Monitor {
 
     pub fn refused_window(&mut self, what: String) {
         self.refused_windows.push(what);
+    }
+
+    /// A client that could not be forwarded: the upstream refused or
+    /// never answered the proxy's connect.
+    pub fn upstream_unreachable(&mut self, at: Micros, client: String, error: String) {
+        self.unreachable.push(Unreachable {
+            at: t(at),
+            client,
+            error,
+        });
     }
 
     pub fn open_connections(&self) -> usize {
@@ -429,10 +451,19 @@ impl Monitor {
                     .filter(|c| c.outcome != Outcome::Survived)
                     .min_by_key(by_time)
             });
+        // No connection ended, but a client could not be forwarded at all:
+        // that is a session that never came up, not a survival.
+        let unreachable = self.unreachable.first().filter(|_| head.is_none());
         LiveVerdict {
-            outcome: head.map_or(Outcome::Survived, |c| c.outcome),
-            at: head.and_then(|c| c.at),
-            cause: head.and_then(|c| c.cause.clone()),
+            outcome: match (head, unreachable) {
+                (Some(c), _) => c.outcome,
+                (None, Some(_)) => Outcome::DeadSession,
+                (None, None) => Outcome::Survived,
+            },
+            at: head.and_then(|c| c.at).or(unreachable.map(|u| u.at)),
+            cause: head
+                .and_then(|c| c.cause.clone())
+                .or(unreachable.map(|_| "upstream.unreachable".to_string())),
             connection: head.map(|c| c.connection),
             basis: head.map_or(Basis::Observed, |c| c.basis),
             ran_for: t(ran_for),
@@ -440,6 +471,7 @@ impl Monitor {
             seed,
             faults: plan.describe(),
             refused_windows: self.refused_windows.clone(),
+            upstream_unreachable: self.unreachable.clone(),
             connections,
         }
     }
@@ -459,11 +491,12 @@ impl LiveVerdict {
             o => {
                 let _ = writeln!(
                     s,
-                    "{} at T+{:.3}s: {} on connection #{} ({})",
+                    "{} at T+{:.3}s: {}{} ({})",
                     o.as_str().to_uppercase().replace('_', " "),
                     self.at.unwrap_or_default(),
                     self.cause.as_deref().unwrap_or("?"),
-                    self.connection.map_or("?".into(), |c| c.to_string()),
+                    self.connection
+                        .map_or(String::new(), |c| format!(" on connection #{c}")),
                     match self.basis {
                         Basis::Observed => "observed",
                         Basis::Inferred => "inferred",
@@ -484,6 +517,13 @@ impl LiveVerdict {
         );
         for r in &self.refused_windows {
             let _ = writeln!(s, "  {r}");
+        }
+        for u in &self.upstream_unreachable {
+            let _ = writeln!(
+                s,
+                "  T+{:.3}s {}: could not reach the upstream ({}); the client was reset",
+                u.at, u.client, u.error
+            );
         }
         for c in &self.connections {
             let _ = writeln!(

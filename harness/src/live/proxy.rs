@@ -321,12 +321,15 @@ async fn serve(
     let upstream = match TcpStream::connect(&cfg.upstream).await {
         Ok(s) => s,
         Err(e) => {
-            let h = lock(&hub);
+            let mut h = lock(&hub);
+            let now = clock.rel();
             (h.printer)(Line::Info(format!(
                 "T+{:.3}s {peer}: cannot reach upstream {}: {e}; resetting the client",
-                clock.rel().as_secs_f64(),
+                now.as_secs_f64(),
                 cfg.upstream
             )));
+            h.monitor
+                .upstream_unreachable(now, peer.to_string(), format!("{}: {e}", cfg.upstream));
             let _ = client.set_zero_linger();
             return;
         }
