@@ -409,3 +409,37 @@ fn proxy_errors_name_the_flag() {
         assert!(err.contains(flag), "{flag}: {err}");
     }
 }
+
+/// `run` refuses a timeline with events the profile does not model (a
+/// SPICE server that stops pinging, against noVNC), naming them, rather
+/// than a verdict that silently ignored them; a timeline it models runs.
+#[test]
+fn run_refuses_events_the_profile_cannot_use() {
+    let spice = corpus("synthetic/spice-server-stops-pinging-main.toml");
+    let out = tether(&[
+        "run",
+        spice.to_str().unwrap(),
+        "--profile",
+        "novnc-displaytab",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot use server_stops_pinging"));
+    let out = tether(&["run", spice.to_str().unwrap(), "--profile", "spice-gtk"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        text(&out.stderr)
+    );
+    let novnc = corpus("synthetic/novnc-drop-400s.toml");
+    let out = tether(&[
+        "run",
+        novnc.to_str().unwrap(),
+        "--profile",
+        "novnc-displaytab",
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -104,6 +104,16 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A verdict that ignored part of the timeline would answer another
+    // question than the one asked.
+    let ignored = crate::model::profiles::unmodelled_events(&verdict);
+    if !ignored.is_empty() {
+        eprintln!(
+            "tether run: {name}: profile {profile} cannot use {} (it does not model them); use a profile that does, or leave them out",
+            ignored.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     match args.format {
         Format::Text => out!("{}", verdict.to_text()),
         Format::Json => outln!("{}", verdict.to_json()),

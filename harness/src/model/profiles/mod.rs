@@ -20,6 +20,29 @@ pub struct OtherProfile {
     pub run: fn(&Constants, &Variant, &Timeline, &str) -> Verdict,
 }
 
+/// The chain note a profile writes for a timeline event it does not
+/// model; [`unmodelled_events`] reads them back, so the wording lives here.
+pub fn unmodelled_note(event: &str, profile: &str) -> String {
+    format!("`{event}` {UNMODELLED}{profile}; ignored")
+}
+
+const UNMODELLED: &str = "is not modelled for ";
+
+/// The timeline events a run ignored because its profile does not model
+/// them (each once, in order).
+pub fn unmodelled_events(v: &crate::verdict::Verdict) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in &v.chain {
+        if let Some((event, _)) = e.what.split_once(UNMODELLED) {
+            let event = event.trim().trim_matches('`').to_string();
+            if !out.contains(&event) {
+                out.push(event);
+            }
+        }
+    }
+    out
+}
+
 pub const OTHER_PROFILES: &[OtherProfile] = &[
     novnc::NOVNC_DISPLAYTAB,
     runner::RUNNER_WS,

@@ -447,7 +447,7 @@ impl<'a> Run<'a> {
                 self.lost.get_or_insert((self.now, "user.close".into()));
             }
             Ev::Unmodelled(name) => {
-                let what = format!("`{name}` is not modelled for novnc-displaytab; ignored");
+                let what = super::unmodelled_note(name, "novnc-displaytab");
                 self.note(self.now, "script", what, true);
             }
             Ev::AcquireArrives { app_gen, purpose } => self.acquire_arrives(app_gen, purpose),

@@ -289,7 +289,7 @@ impl Run<'_> {
                 self.q.push(Micros(at), Ev::Retry { attempt: 1 });
             }
             Ev::Unmodelled(name) => {
-                let what = format!("`{name}` is not modelled for runner-ws; ignored");
+                let what = super::unmodelled_note(name, "runner-ws");
                 self.note("script", what, true);
             }
             Ev::Ping { conn } => {

@@ -158,7 +158,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
             Ev::Unmodelled(name) => note(
                 now,
                 "script",
-                format!("`{name}` is not modelled for wormhole-pane; ignored"),
+                super::unmodelled_note(name, "wormhole-pane"),
                 true,
             ),
             Ev::SleepCheck => {
