@@ -443,3 +443,45 @@ fn run_refuses_events_the_profile_cannot_use() {
         text(&out.stderr)
     );
 }
+
+/// Every command's `--help` ends with an example, and each example that
+/// only reads committed inputs runs to a verdict (exit 0 or 1) from the
+/// repository root.
+#[test]
+fn every_help_has_an_example_that_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let commands = [
+        "flows", "decode", "gen", "run", "replay", "bisect", "sweep", "triage", "score", "merge",
+        "proxy",
+    ];
+    let mut ran = 0;
+    for cmd in commands {
+        let help = text(&tether(&[cmd, "--help"]).stdout);
+        let (_, examples) = help
+            .split_once("Example:\n")
+            .unwrap_or_else(|| panic!("{cmd} --help has no example: {help}"));
+        for line in examples.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            assert!(
+                line.starts_with("tether ") || line.contains("| tether"),
+                "{line}"
+            );
+            let writes = ["--svg", "--plot", "--junit", " -o ", "|", "*"];
+            if matches!(cmd, "proxy" | "merge" | "gen") || writes.iter().any(|w| line.contains(w)) {
+                continue;
+            }
+            let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+            let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+                .args(&args)
+                .current_dir(&root)
+                .output()
+                .unwrap();
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{line}: {}",
+                text(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 8, "only {ran} examples ran");
+}

@@ -15,7 +15,7 @@ use std::io::{Cursor, Read, Seek};
 /// Bounds on what a zip may make tether read. ryll aims its zips at 24 MB
 /// (GitHub's attachment limit is 25 MB), so these leave room without
 /// letting a hostile zip exhaust memory.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_zip_bytes: u64,
     pub max_members: usize,

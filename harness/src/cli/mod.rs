@@ -61,26 +61,55 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// One row per TCP connection in a capture.
+    #[command(
+        after_help = "Example:\n  tether flows corpora/recorded/spice-plain.pcap\n  tcpdump -i lo -w - port 5900 | tether flows -"
+    )]
     Flows(flows::Args),
     /// Decode each connection's protocol stack into events and findings.
+    #[command(
+        after_help = "Example:\n  tether decode corpora/recorded/ws-novnc.pcap --events\n  tether decode corpora/bugreports --format json"
+    )]
     Decode(decode::Args),
     /// Write a deterministic large capture for streaming and throughput tests.
+    #[command(after_help = "Example:\n  tether gen --size 200MB --content spice -o big.pcap")]
     Gen(generate::Args),
     /// Run a synthetic timeline against a client profile and print the verdict.
+    #[command(
+        after_help = "Example:\n  tether run corpora/synthetic/spice-lb-idle.toml --profile spice-gtk --set lb_idle_timeout=301s\n  tether run --list"
+    )]
     Run(run::Args),
     /// Run replay specs and compare each verdict with its golden snapshot.
+    #[command(
+        after_help = "Example:\n  tether replay\n  tether replay --junit replay.xml --shard 1/4 replays/"
+    )]
     Replay(replay::Args),
     /// Binary-search one constant of a replay spec for where its verdict flips.
+    #[command(
+        after_help = "Example:\n  tether bisect replays/spice-gtk-lb-idle.toml --param lb_idle_timeout --range 1s..20m"
+    )]
     Bisect(bisect::Args),
     /// Run a replay spec over a grid of one or two constants, on all cores.
+    #[command(
+        after_help = "Example:\n  tether sweep replays/spice-gtk-lb-idle.toml --param lb_idle_timeout=1s..20m:1s --plot sweep.svg"
+    )]
     Sweep(sweep::Args),
     /// What ended the session in a capture or bug-report zip, and would a fix have saved it.
+    #[command(
+        after_help = "Example:\n  tether triage corpora/lab/spice-client-frozen-long.pcap\n  tether triage corpora/bugreports/ryll-disconnect-main.zip --svg session.svg"
+    )]
     Triage(triage::Args),
     /// Triage every lab recording against its truth file: right, wrong, and a confusion table.
+    #[command(after_help = "Example:\n  tether score corpora/lab --format json")]
     Score(score::Args),
     /// Merge the JSON of `sweep --shard` or `replay --shard` runs into one report.
+    #[command(
+        after_help = "Example:\n  tether merge sweep-1.json sweep-2.json --format csv\n  tether merge replay-*.json --junit replay.xml"
+    )]
     Merge(merge::Args),
     /// Forward a live session, record it, inject faults and judge it as it runs.
+    #[command(
+        after_help = "Example:\n  tether proxy --listen 127.0.0.1:6200 --upstream 127.0.0.1:5900 --blackhole 60s..90s --duration 5m"
+    )]
     Proxy(Box<proxy::Args>),
     /// Print a shell completion script, e.g. `tether completions bash > /etc/bash_completion.d/tether`.
     Completions { shell: clap_complete::Shell },

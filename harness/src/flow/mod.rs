@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Limits that keep memory bounded whatever the capture holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowConfig {
     /// Out-of-order bytes held per direction before the hole in front of
     /// them is declared a gap.
