@@ -301,3 +301,37 @@ fn accept_takes_a_reviewed_verdict() {
     assert_eq!(code, 0, "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `TETHER_UPDATE=new` writes the golden of a spec that has none and
+/// leaves a changed one for review; `always` takes both; `--filter` runs
+/// only the specs whose name contains the pattern.
+#[test]
+fn tether_update_and_filter() {
+    let dir = scratch("upd", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    std::fs::write(dir.join("replays/fresh.toml"), lb_spec("")).unwrap();
+    let run = |update: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .arg("replay")
+            .args(extra)
+            .arg(dir.join("replays"))
+            .env("TETHER_UPDATE", update)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("new", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(dir.join("golden/replay__fresh.snap").exists());
+    assert!(dir.join("golden/replay__upd.snap.new").exists());
+    let (code, out) = run("no", &["--filter", "fresh"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 specs, 0 failed"), "{out}");
+    let (code, out) = run("always", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run("no", &[]);
+    assert_eq!(code, 0, "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}

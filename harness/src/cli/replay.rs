@@ -36,9 +36,14 @@ pub struct Args {
     pub shard: Option<String>,
     /// Accept every changed or new verdict as the golden snapshot (review
     /// the diff first: without this flag a changed verdict prints it and
-    /// leaves a `.snap.new`).
+    /// leaves a `.snap.new`). `TETHER_UPDATE` as insta's `INSTA_UPDATE`:
+    /// `always` accepts every change, `new` only specs with no golden yet,
+    /// `no` (the default) none.
     #[arg(long)]
     pub accept: bool,
+    /// Run only specs whose name contains this text.
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
     /// Exit 125 instead of 2 on bad input, so `git bisect run` skips a
     /// commit it cannot test instead of aborting the bisection.
     #[arg(long)]
@@ -72,7 +77,29 @@ impl Row {
     }
 }
 
-fn run_one(args: &Args, f: &std::path::Path) -> Result<Ran, BadInput> {
+/// Which changed verdicts become goldens: `--accept`, or `TETHER_UPDATE`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Update {
+    No,
+    New,
+    Always,
+}
+
+fn update_mode(accept: bool) -> Result<Update, BadInput> {
+    if accept {
+        return Ok(Update::Always);
+    }
+    match std::env::var("TETHER_UPDATE").as_deref() {
+        Err(_) | Ok("" | "no") => Ok(Update::No),
+        Ok("new") => Ok(Update::New),
+        Ok("always") => Ok(Update::Always),
+        Ok(other) => Err(BadInput(format!(
+            "TETHER_UPDATE={other}: expected always, new or no"
+        ))),
+    }
+}
+
+fn run_one(args: &Args, f: &std::path::Path, update: Update) -> Result<Ran, BadInput> {
     let spec = load_spec(f)?;
     let verdict = run_spec(&spec)?;
     let failed = check_expectations(&spec, &verdict)?;
@@ -80,12 +107,18 @@ fn run_one(args: &Args, f: &std::path::Path) -> Result<Ran, BadInput> {
         .golden
         .clone()
         .unwrap_or_else(|| default_golden_dir(&spec.path));
+    let name = snapshot_name(&spec);
+    let accept = match update {
+        Update::Always => true,
+        Update::New => !dir.join(format!("{name}.snap")).exists(),
+        Update::No => false,
+    };
     let check = compare_golden(
         &dir,
-        &snapshot_name(&spec),
+        &name,
         &verdict.to_json(),
         &spec.spec.description,
-        args.accept,
+        accept,
     )
     .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
     // An accepted verdict is the golden now.
@@ -125,6 +158,18 @@ fn run_all(args: &Args) -> Result<(RunInfo, Vec<Row>), BadInput> {
                 .join(", ")
         )));
     }
+    let update = update_mode(args.accept)?;
+    if let Some(pat) = &args.filter {
+        files.retain(|f| {
+            f.file_stem()
+                .is_some_and(|s| s.to_string_lossy().contains(pat.as_str()))
+        });
+        if files.is_empty() {
+            return Err(BadInput(format!(
+                "--filter {pat}: no spec's name contains it"
+            )));
+        }
+    }
     let total = files.len();
     let mut shard = None;
     // An empty shard (more shards than specs) is fine: nothing to fail.
@@ -144,7 +189,7 @@ fn run_all(args: &Args) -> Result<(RunInfo, Vec<Row>), BadInput> {
         .iter()
         .map(|f| {
             let began = std::time::Instant::now();
-            let outcome = run_one(args, f).map_err(|e| e.to_string());
+            let outcome = run_one(args, f, update).map_err(|e| e.to_string());
             Row {
                 name: f
                     .file_stem()
