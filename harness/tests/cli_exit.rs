@@ -485,3 +485,51 @@ fn every_help_has_an_example_that_runs() {
     }
     assert!(ran >= 8, "only {ran} examples ran");
 }
+
+/// `--connection`, `--client`, `--protocol` and `--time` narrow what flows
+/// and decode report, on a real relay capture (two noVNC generations,
+/// each a WebSocket leg and an RFB leg).
+#[test]
+fn selection_narrows_flows_and_decode() {
+    let cap = corpus("lab/novnc-relay-restarted.pcap");
+    let cap = cap.to_str().unwrap();
+    let rows = |extra: &[&str]| -> Vec<u64> {
+        let mut args = vec!["flows", cap, "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = tether(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["connection"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(rows(&[]), [0, 1, 2, 3]);
+    assert_eq!(rows(&["--protocol", "ws"]), [0, 2]);
+    assert_eq!(rows(&["--protocol", "rfb", "--time", "10s.."]), [3]);
+    assert_eq!(rows(&["--connection", "1", "--connection", "2"]), [1, 2]);
+    assert_eq!(rows(&["--client", "127.0.0.1:50692"]), [1]);
+    assert_eq!(rows(&["--client", "127.0.0.1"]).len(), 4);
+    let out = tether(&[
+        "decode",
+        cap,
+        "--format",
+        "json",
+        "--protocol",
+        "rfb",
+        "--time",
+        "0s..5s",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conns = v["captures"][0]["connections"].as_array().unwrap();
+    // The WebSocket leg's stack carries rfb too (tcp/ws/rfb).
+    let ids: Vec<u64> = conns
+        .iter()
+        .map(|c| c["connection"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [0, 1]);
+    let out = tether(&["flows", cap, "--time", "5s..1s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("ends before it starts"));
+}

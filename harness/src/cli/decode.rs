@@ -25,6 +25,8 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
+    pub select: super::select::SelectArgs,
+    #[command(flatten)]
     pub limits: super::limits::LimitArgs,
 }
 
@@ -83,8 +85,11 @@ pub fn run(args: Args) -> ExitCode {
                 decode_capture_parallel(r, name, options, threads).map_err(|e| e.to_string())
             });
         match res {
-            Ok(r) => {
+            Ok(mut r) => {
                 failed |= report_unread(name, &r.diagnostics);
+                if !args.select.is_empty() {
+                    select_connections(&mut r, &args.select);
+                }
                 reports.push(r)
             }
             Err(e) => {
@@ -119,6 +124,39 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Keeps the connections (and their flow summaries) the selection names;
+/// times count from the capture's first connection.
+fn select_connections(r: &mut DecodeReport, sel: &super::select::SelectArgs) {
+    let origin = r.flows.iter().map(|f| f.start).min().unwrap_or_default();
+    let span = |id: crate::timeline::ConnectionId| {
+        r.flows.iter().find(|f| f.id == id).map_or((0.0, 0.0), |f| {
+            (
+                f.start.0.saturating_sub(origin.0) as f64 / 1e6,
+                f.last.0.saturating_sub(origin.0) as f64 / 1e6,
+            )
+        })
+    };
+    let keep: Vec<crate::timeline::ConnectionId> = r
+        .connections
+        .iter()
+        .filter(|c| {
+            let (from, to) = span(c.connection);
+            let mut protocols = c.stack.clone();
+            protocols.push(c.protocol.as_str());
+            sel.keeps(&super::select::Candidate {
+                connection: c.connection.0,
+                client: &c.client,
+                protocols: &protocols,
+                from,
+                to,
+            })
+        })
+        .map(|c| c.connection)
+        .collect();
+    r.connections.retain(|c| keep.contains(&c.connection));
+    r.flows.retain(|f| keep.contains(&f.id));
 }
 
 /// Says on stderr, located, each part of a capture that could not be read

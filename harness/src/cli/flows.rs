@@ -13,6 +13,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     #[command(flatten)]
+    pub select: super::select::SelectArgs,
+    #[command(flatten)]
     pub limits: super::limits::FlowLimitArgs,
 }
 
@@ -46,8 +48,19 @@ pub fn run(args: Args) -> ExitCode {
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| flow_table(r, name, args.limits.flow()).map_err(|e| e.to_string()));
         match table {
-            Ok(t) => {
+            Ok(mut t) => {
                 failed |= super::decode::report_unread(name, &t.diagnostics);
+                if !args.select.is_empty() {
+                    t.rows.retain(|r| {
+                        args.select.keeps(&super::select::Candidate {
+                            connection: r.connection.0,
+                            client: &r.client,
+                            protocols: &[r.protocol.as_str()],
+                            from: r.start,
+                            to: r.start + r.duration,
+                        })
+                    });
+                }
                 tables.push(t)
             }
             Err(e) => {

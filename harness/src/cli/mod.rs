@@ -44,6 +44,7 @@ pub mod proxy;
 pub mod replay;
 pub mod run;
 pub mod score;
+pub mod select;
 pub mod sweep;
 pub mod triage;
 
