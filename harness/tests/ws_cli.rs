@@ -73,3 +73,49 @@ fn json_has_connection_stack_counts_and_findings() {
     assert_eq!(c["counts"]["s2c"]["close"], 1);
     assert_eq!(c["findings"], serde_json::json!([]));
 }
+
+/// Every event carries the capture frame that completed it, numbered as
+/// Wireshark numbers them: the frames of tether's WebSocket frame events
+/// are exactly the packets tshark shows WebSocket frames in
+/// (`corpora/recorded/ws-novnc.pcap.tshark.txt`).
+#[test]
+fn events_carry_wireshark_frame_numbers() {
+    let json = tether(&[
+        "decode",
+        "--events",
+        "--format",
+        "json",
+        &corpus("recorded/ws-novnc.pcap"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let events = v["captures"][0]["connections"][0]["events"]
+        .as_array()
+        .unwrap();
+    assert!(events.iter().all(|e| e["frame"].as_u64().is_some()));
+    let mut ours: Vec<u64> = events
+        .iter()
+        .filter(|e| {
+            e["protocol"] == "ws"
+                && (e["kind"] == "ping"
+                    || e["kind"] == "pong"
+                    || (e["kind"] == "message" && e["detail"][2][0] == "opcode"))
+        })
+        .map(|e| e["frame"].as_u64().unwrap())
+        .collect();
+    ours.dedup();
+    let oracle = std::fs::read_to_string(corpus("recorded/ws-novnc.pcap.tshark.txt")).unwrap();
+    let section = oracle
+        .split("## WebSocket frames")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let theirs: Vec<u64> = section
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split('\t').next()?.parse().ok())
+        .collect();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours, theirs);
+}

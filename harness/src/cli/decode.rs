@@ -202,7 +202,8 @@ fn render_conn(c: &ConnectionReport, out: &mut dyn Write) -> std::io::Result<()>
         let dir = e.direction.map(|d| d.as_str()).unwrap_or("   ");
         let what = describe(&e.kind);
         let ch = e.channel.as_deref().unwrap_or("");
-        writeln!(out, "    {} {dir} {ch} {what}", e.at)?;
+        let frame = e.frame.map_or_else(String::new, |f| format!("#{f} "));
+        writeln!(out, "    {} {frame}{dir} {ch} {what}", e.at)?;
     }
     for f in &c.findings {
         writeln!(out, "  {f}")?;

@@ -114,10 +114,20 @@ struct ConnState {
 struct ReportSink<'a> {
     report: &'a mut ConnectionReport,
     keep: bool,
+    /// The frame being fed: every event it completes carries it.
+    frame: Option<u64>,
 }
 
 impl EventSink for ReportSink<'_> {
-    fn event(&mut self, ev: Event) {
+    fn event(&mut self, mut ev: Event) {
+        if ev.frame.is_none() {
+            // A finding names its own frame; anything else was completed
+            // by the frame being fed.
+            ev.frame = match &ev.kind {
+                EventKind::Finding(f) => f.location.frame.or(self.frame),
+                _ => self.frame,
+            };
+        }
         let act = match ev.direction {
             Some(Direction::ClientToServer) => Some(&mut self.report.c2s),
             Some(Direction::ServerToClient) => Some(&mut self.report.s2c),
@@ -221,6 +231,7 @@ impl Decoder {
         &mut self,
         conn: ConnectionId,
         at: Micros,
+        frame: u64,
         client: std::net::SocketAddr,
         server: std::net::SocketAddr,
         how: OpenKind,
@@ -265,6 +276,7 @@ impl Decoder {
         }
         if self.options.keep_events {
             report.events.push(Event {
+                frame: Some(frame),
                 at,
                 connection: conn,
                 channel: None,
@@ -298,6 +310,7 @@ impl ConnState {
                 let mut sink = ReportSink {
                     report: &mut self.report,
                     keep,
+                    frame: Some(chunk.frame),
                 };
                 d.data(chunk, &mut sink);
             }
@@ -355,8 +368,10 @@ impl ConnState {
             let mut sink = ReportSink {
                 report: &mut self.report,
                 keep,
+                frame: None,
             };
             for p in pending {
+                sink.frame = Some(p.frame);
                 let i = p.dir.index();
                 let bytes = &prefix[i][used[i]..used[i] + p.len];
                 used[i] += p.len;
@@ -395,11 +410,11 @@ impl FlowSink for Decoder {
             FlowEvent::Open {
                 conn,
                 at,
+                frame,
                 client,
                 server,
                 how,
-                ..
-            } => self.open(conn, at, client, server, how),
+            } => self.open(conn, at, frame, client, server, how),
             FlowEvent::Data {
                 conn,
                 at,
@@ -424,18 +439,20 @@ impl FlowSink for Decoder {
             FlowEvent::Gap {
                 conn,
                 at,
+                frame,
                 dir,
                 offset,
                 len,
-                ..
             } => {
                 if let Some(st) = self.state(conn) {
                     st.settle(keep);
                     let mut sink = ReportSink {
                         report: &mut st.report,
                         keep,
+                        frame: Some(frame),
                     };
                     sink.event(Event {
+                        frame: None,
                         at,
                         connection: conn,
                         channel: None,
@@ -447,9 +464,19 @@ impl FlowSink for Decoder {
                     }
                 }
             }
-            FlowEvent::Fin { conn, at, dir, .. } => self.end(conn, at, Some(dir), StreamEnd::Fin),
-            FlowEvent::Rst { conn, at, dir, .. } => self.end(conn, at, Some(dir), StreamEnd::Rst),
-            FlowEvent::End { conn, at } => self.end(conn, at, None, StreamEnd::EndOfCapture),
+            FlowEvent::Fin {
+                conn,
+                at,
+                frame,
+                dir,
+            } => self.end(conn, at, Some(frame), Some(dir), StreamEnd::Fin),
+            FlowEvent::Rst {
+                conn,
+                at,
+                frame,
+                dir,
+            } => self.end(conn, at, Some(frame), Some(dir), StreamEnd::Rst),
+            FlowEvent::End { conn, at } => self.end(conn, at, None, None, StreamEnd::EndOfCapture),
             FlowEvent::Diagnostic(mut f) => {
                 f.location.file.get_or_insert_with(|| self.file.clone());
                 if let Some(st) = f
@@ -468,7 +495,14 @@ impl FlowSink for Decoder {
 }
 
 impl Decoder {
-    fn end(&mut self, conn: ConnectionId, at: Micros, dir: Option<Direction>, how: StreamEnd) {
+    fn end(
+        &mut self,
+        conn: ConnectionId,
+        at: Micros,
+        frame: Option<u64>,
+        dir: Option<Direction>,
+        how: StreamEnd,
+    ) {
         let keep = self.options.keep_events;
         let Some(st) = self.state(conn) else { return };
         st.settle(keep);
@@ -487,8 +521,10 @@ impl Decoder {
         let mut sink = ReportSink {
             report: &mut st.report,
             keep,
+            frame,
         };
         sink.event(Event {
+            frame: None,
             at,
             connection: conn,
             channel: None,

@@ -259,6 +259,10 @@ pub struct Event {
     pub channel: Option<Cow<'static, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// 1-based capture frame that completed the event (its last byte, the
+    /// FIN or RST), as Wireshark numbers frames; stamped by the pipeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
     #[serde(flatten)]
     pub kind: EventKind,
 }

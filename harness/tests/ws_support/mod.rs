@@ -228,6 +228,7 @@ impl StreamDecoder for Recorder {
     }
     fn data(&mut self, chunk: Chunk<'_>, out: &mut dyn EventSink) {
         out.event(Event {
+            frame: None,
             at: chunk.at,
             connection: Default::default(),
             channel: None,
@@ -258,6 +259,7 @@ impl StreamDecoder for Recorder {
     }
     fn gap(&mut self, at: Micros, d: Direction, o: u64, len: u64, out: &mut dyn EventSink) {
         out.event(Event {
+            frame: None,
             at,
             connection: Default::default(),
             channel: None,

@@ -282,6 +282,7 @@ impl RfbDecoder {
 
     fn emit(&self, out: &mut dyn EventSink, d: Direction, kind: EventKind) {
         out.event(Event {
+            frame: None,
             at: self.flows[d.index()].at,
             connection: self.connection,
             channel: None,

@@ -211,6 +211,7 @@ impl SpiceDecoder {
 
     fn emit(&self, here: Here, kind: EventKind, out: &mut dyn EventSink) {
         out.event(Event {
+            frame: None,
             at: here.at,
             connection: self.conn,
             channel: self.channel(),

@@ -206,6 +206,7 @@ impl WsDecoder {
 
     fn emit(&self, out: &mut dyn EventSink, at: Micros, dir: Direction, kind: EventKind) {
         out.event(Event {
+            frame: None,
             at,
             connection: self.conn,
             channel: None,
