@@ -533,3 +533,39 @@ fn selection_narrows_flows_and_decode() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("ends before it starts"));
 }
+
+/// `--format jsonl` is the JSON output one object per line: flows' rows,
+/// decode's inputs (`capture` or `bug_report`), triage's triages, equal
+/// to the same objects in `--format json`.
+#[test]
+fn jsonl_is_json_one_object_per_line() {
+    let a = corpus("lab/ws-user-close.pcap");
+    let zip = corpus("bugreports/ryll-disconnect-main.zip");
+    let (a, zip) = (a.to_str().unwrap(), zip.to_str().unwrap());
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = tether(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let whole = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&tether(args).stdout).unwrap()
+    };
+    let rows = lines(&["flows", a, "--format", "jsonl"]);
+    assert_eq!(
+        serde_json::Value::Array(rows),
+        whole(&["flows", a, "--format", "json"])
+    );
+    let d = lines(&["decode", a, zip, "--format", "jsonl"]);
+    let w = whole(&["decode", a, zip, "--format", "json"]);
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0]["capture"], w["captures"][0]);
+    assert_eq!(d[1]["bug_report"], w["bug_reports"][0]);
+    let t = lines(&["triage", a, "--format", "jsonl"]);
+    assert_eq!(
+        serde_json::Value::Array(t),
+        whole(&["triage", a, "--format", "json"])
+    );
+}

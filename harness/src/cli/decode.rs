@@ -34,6 +34,9 @@ pub struct Args {
 pub enum Format {
     Text,
     Json,
+    /// One JSON object per line, written as each input is read:
+    /// `{"capture": {...}}` or `{"bug_report": {...}}`.
+    Jsonl,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -70,7 +73,11 @@ pub fn run(args: Args) -> ExitCode {
                     if let Some(p) = &z.pcap {
                         failed |= report_unread(name, &p.diagnostics);
                     }
-                    zips.push(z)
+                    if matches!(args.format, Format::Jsonl) {
+                        outln!("{}", serde_json::json!({ "bug_report": z }));
+                    } else {
+                        zips.push(z)
+                    }
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -90,7 +97,11 @@ pub fn run(args: Args) -> ExitCode {
                 if !args.select.is_empty() {
                     select_connections(&mut r, &args.select);
                 }
-                reports.push(r)
+                if matches!(args.format, Format::Jsonl) {
+                    outln!("{}", serde_json::json!({ "capture": r }));
+                } else {
+                    reports.push(r)
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -108,6 +119,7 @@ pub fn run(args: Args) -> ExitCode {
                 .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))
         }
+        Format::Jsonl => Ok(()),
         Format::Text => zips
             .iter()
             .try_for_each(|z| render_zip(z, &mut out))

@@ -22,6 +22,8 @@ pub struct Args {
 pub enum Format {
     Text,
     Json,
+    /// One row per line, each naming its file, written as each input is read.
+    Jsonl,
 }
 
 /// A flow row with the capture it came from.
@@ -61,7 +63,14 @@ pub fn run(args: Args) -> ExitCode {
                         })
                     });
                 }
-                tables.push(t)
+                if matches!(args.format, Format::Jsonl) {
+                    for row in &t.rows {
+                        let line = serde_json::to_string(&FileRow { file: &t.file, row });
+                        outln!("{}", line.unwrap_or_default());
+                    }
+                } else {
+                    tables.push(t)
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -82,6 +91,7 @@ pub fn run(args: Args) -> ExitCode {
                 .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))
         }
+        Format::Jsonl => Ok(()),
         Format::Text => tables.iter().try_for_each(|t| render_text(t, &mut out)),
     };
     if let Err(e) = res

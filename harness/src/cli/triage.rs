@@ -38,6 +38,8 @@ pub struct Args {
 pub enum Format {
     Text,
     Json,
+    /// One triage per line, written as each input is read.
+    Jsonl,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -88,6 +90,9 @@ pub fn run(args: Args) -> ExitCode {
                     eprintln!("error: {name}: not fully read: {f}");
                     failed = true;
                 }
+                if matches!(args.format, Format::Jsonl) {
+                    outln!("{}", serde_json::to_string(&t).unwrap_or_default());
+                }
                 all.push(t)
             }
             Err(e) => {
@@ -103,6 +108,7 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::from(2);
     }
     let body = match args.format {
+        Format::Jsonl => String::new(),
         Format::Text => all.iter().map(render::text).collect::<Vec<_>>().join("\n"),
         Format::Json => {
             // One shape for any number of inputs: an array of triages.
