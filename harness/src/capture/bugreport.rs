@@ -52,7 +52,7 @@ pub enum BugReportError {
 }
 
 /// `metadata.json`, current and older field sets (§1.3, §1.9).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Metadata {
     pub ryll_version: Option<String>,
@@ -69,7 +69,7 @@ pub struct Metadata {
     pub traffic_capture: Option<TrafficCapture>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(default)]
 pub struct TrafficCapture {
     pub budget_bytes: Option<u64>,
@@ -82,7 +82,7 @@ pub struct TrafficCapture {
 }
 
 /// `disconnect-cause.json` (§1.6).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DisconnectCause {
     pub channel: Option<String>,
@@ -97,7 +97,7 @@ pub struct DisconnectCause {
 
 /// One `per_channel` entry; older ryll lacks `state`, `ended_by`,
 /// `ended_at_secs`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ChannelDiagnostics {
     pub bytes_in: Option<u64>,
@@ -113,7 +113,7 @@ pub struct ChannelDiagnostics {
 }
 
 /// The few `session.json` fields tether uses; the rest is kept raw.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SessionSnapshot {
     pub connected: Option<bool>,
@@ -123,7 +123,7 @@ pub struct SessionSnapshot {
 }
 
 /// What could be read from a bug-report zip.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct BugReport {
     pub file: String,
     pub members: Vec<String>,

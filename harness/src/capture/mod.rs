@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 /// What a pass over a capture skipped, for the summary line.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct CaptureStats {
     pub frames: u64,
     pub tcp_segments: u64,

@@ -30,6 +30,13 @@ pub struct Args {
     pub limits: super::limits::LimitArgs,
 }
 
+/// `decode --format json`: the same shape for any number of inputs.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct DecodeOutput {
+    pub captures: Vec<DecodeReport>,
+    pub bug_reports: Vec<ZipDecode>,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Format {
     Text,
@@ -114,7 +121,10 @@ pub fn run(args: Args) -> ExitCode {
     let res = match args.format {
         // One shape for any number of inputs.
         Format::Json => {
-            let all = serde_json::json!({ "captures": reports, "bug_reports": zips });
+            let all = DecodeOutput {
+                captures: reports,
+                bug_reports: zips,
+            };
             serde_json::to_writer_pretty(&mut out, &all)
                 .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))

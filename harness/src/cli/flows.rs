@@ -26,9 +26,10 @@ pub enum Format {
     Jsonl,
 }
 
-/// A flow row with the capture it came from.
-#[derive(serde::Serialize)]
-struct FileRow<'a> {
+/// A flow row with the capture it came from: one element of
+/// `flows --format json`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct FileRow<'a> {
     file: &'a str,
     #[serde(flatten)]
     row: &'a crate::decode::pipeline::FlowRow,

@@ -43,6 +43,7 @@ pub mod merge;
 pub mod proxy;
 pub mod replay;
 pub mod run;
+pub mod schema;
 pub mod score;
 pub mod select;
 pub mod sweep;
@@ -116,6 +117,9 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `tether man > tether.1`.
     Man,
+    /// Print the JSON Schema of a command's `--format json` output (also in `schemas/`).
+    #[command(after_help = "Example:\n  tether schema triage > triage.schema.json")]
+    Schema { command: schema::Output },
 }
 
 /// Writes a command's whole output to stdout. A reader that went away
@@ -155,6 +159,10 @@ pub fn main() -> ExitCode {
                 &mut buf,
             );
             out!("{}", String::from_utf8_lossy(&buf));
+            ExitCode::SUCCESS
+        }
+        Command::Schema { command } => {
+            outln!("{}", schema::json(command));
             ExitCode::SUCCESS
         }
         Command::Man => {

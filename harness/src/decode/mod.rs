@@ -83,7 +83,7 @@ pub trait StreamDecoder: Send {
 
 /// A SPICE connection's place in its session: channels of one session
 /// share `session_id` (the link connection id; main's MAIN_INIT assigns it).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SessionInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<u64>,

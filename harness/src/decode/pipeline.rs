@@ -33,14 +33,14 @@ pub struct DecodeOptions {
 }
 
 /// Decoded messages by name, each way.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Counts {
     pub c2s: BTreeMap<String, u64>,
     pub s2c: BTreeMap<String, u64>,
 }
 
 /// Per-direction activity of one connection.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Activity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first: Option<Micros>,
@@ -56,7 +56,7 @@ pub struct Activity {
 }
 
 /// Everything decoded from one connection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConnectionReport {
     pub connection: ConnectionId,
     pub client: String,
@@ -75,7 +75,7 @@ pub struct ConnectionReport {
 }
 
 /// A decoded capture.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DecodeReport {
     pub file: String,
     pub stats: crate::capture::CaptureStats,
@@ -571,7 +571,7 @@ pub fn decode_capture<R: Read>(
 }
 
 /// One row of `tether flows`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FlowRow {
     pub connection: ConnectionId,
     pub client: String,
@@ -614,7 +614,7 @@ pub fn unread_parts(findings: &[Finding]) -> impl Iterator<Item = &Finding> {
 }
 
 /// The `tether flows` table for one capture, with the capture diagnostics.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FlowTable {
     pub file: String,
     pub rows: Vec<FlowRow>,

@@ -97,7 +97,7 @@ impl<F: FnMut(FlowEvent<'_>)> FlowSink for F {
 }
 
 /// How a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EndKind {
     Fin,
@@ -106,7 +106,7 @@ pub enum EndKind {
 }
 
 /// Per-direction counters of one connection.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DirStats {
     /// Payload bytes delivered in order (retransmissions counted once).
     pub bytes: u64,
@@ -120,7 +120,7 @@ pub struct DirStats {
 }
 
 /// Everything `tether flows` says about one connection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConnSummary {
     pub id: ConnectionId,
     pub client: SocketAddr,

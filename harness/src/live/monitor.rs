@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 /// How a connection's end is known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// The proxy did it (an injected fault) or a peer did it on the wire.
@@ -24,7 +24,7 @@ pub enum Basis {
 }
 
 /// A fault the proxy carried out on one connection.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Fired {
     pub cause: &'static str,
     pub at: f64,
@@ -34,7 +34,7 @@ pub struct Fired {
 }
 
 /// One thing a side of the connection experienced, at a time.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Saw {
     pub at: f64,
     pub what: String,
@@ -60,7 +60,7 @@ struct Watch {
 }
 
 /// The verdict on one connection.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ConnVerdict {
     /// The proxy's connection number (also the recording's, in order).
     pub connection: usize,
@@ -84,7 +84,7 @@ pub struct ConnVerdict {
 }
 
 /// The verdict of a whole live run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LiveVerdict {
     pub outcome: Outcome,
     pub at: Option<f64>,
@@ -106,7 +106,7 @@ pub struct LiveVerdict {
 }
 
 /// A client the proxy accepted but could not connect to the upstream.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Unreachable {
     pub at: f64,
     pub client: String,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A truth file: what the recording script did and the verdict it implies.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Truth {
     pub capture: String,
@@ -25,14 +25,14 @@ pub struct Truth {
     pub sessions: Vec<TruthSession>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub at: f64,
     pub did: String,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TruthSession {
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct TruthSession {
 }
 
 /// One property of one session, expected against found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Check {
     pub what: &'static str,
     pub expected: String,
@@ -69,7 +69,7 @@ pub struct Check {
     pub ok: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SessionScore {
     /// The truth's client port, or `primary`.
     pub session: String,
@@ -79,7 +79,7 @@ pub struct SessionScore {
     pub checks: Vec<Check>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RecordingScore {
     pub recording: String,
     pub fault: String,
@@ -90,7 +90,7 @@ pub struct RecordingScore {
     pub sessions: Vec<SessionScore>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Score {
     pub recordings: usize,
     pub right: usize,

@@ -70,7 +70,7 @@ impl Target {
 
 /// How a constant's values are written: durations carry a unit, counts
 /// are bare whole numbers. Values are held as µs or as the count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Duration,
@@ -117,7 +117,7 @@ pub fn parse_range(text: &str) -> Result<(Kind, u64, u64), String> {
 /// What a search compares: the outcome and its cause. The channel and the
 /// time are left out on purpose: which channel a reset lands on first can
 /// change with a constant while the verdict means the same thing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Class {
     pub outcome: String,
     pub cause: Option<String>,
@@ -142,14 +142,14 @@ impl fmt::Display for Class {
 }
 
 /// One run of a search: the value tried and what came of it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Probe {
     pub value: String,
     pub class: Class,
     pub at: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum BisectResult {
     /// The verdict is `below_class` up to `below` and `above_class` from
@@ -167,7 +167,7 @@ pub enum BisectResult {
     NonMonotonic { flips: Vec<(Probe, Probe)> },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BisectReport {
     pub spec: String,
     pub profile: String,
@@ -373,7 +373,7 @@ impl BisectReport {
 }
 
 /// One axis of a sweep: `NAME=LO..HI:STEP`, both ends included.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Axis {
     pub name: String,
     pub kind: Kind,
@@ -421,7 +421,7 @@ impl Axis {
 
 /// `K/N` with 1 <= K <= N: this shard runs grid points (or specs) whose
 /// index is K-1 modulo N, so shards interleave and cost about the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shard {
     pub k: u64,
     pub n: u64,
@@ -444,7 +444,7 @@ impl Shard {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Point {
     /// Position in the whole grid, row-major over the axes in order.
     pub index: u64,
@@ -458,7 +458,7 @@ pub struct Point {
     pub sessions: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SweepReport {
     pub spec: String,
     pub profile: String,

@@ -8,7 +8,19 @@ use std::fmt;
 /// A point in time, in microseconds. For captures it is the capture's own
 /// clock (µs since the Unix epoch, as the pcap says); for the model it is
 /// virtual time since the start of the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Micros(pub u64);
 
@@ -35,7 +47,9 @@ impl fmt::Display for Micros {
 /// Which way bytes travel on a connection. The client is the side that
 /// opened it (sent the SYN), or, for connections first seen mid-stream,
 /// the side the port heuristics in `flow` pick.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 pub enum Direction {
     #[serde(rename = "c2s")]
     ClientToServer,
@@ -73,7 +87,19 @@ impl Direction {
 
 /// A TCP connection within one capture, numbered from 0 in order of first
 /// appearance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct ConnectionId(pub u32);
 
@@ -86,7 +112,7 @@ impl fmt::Display for ConnectionId {
 /// Where something was found. Every field that is known is filled in, so a
 /// user can go straight to the packet (`frame` is 1-based like Wireshark's)
 /// or the byte in the reassembled stream.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Location {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -128,7 +154,7 @@ impl fmt::Display for Location {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -139,7 +165,7 @@ pub enum Severity {
 /// A diagnostic or a conformance finding. `code` names the rule broken
 /// (`ws.unmasked_client_frame`, `capture.truncated_record`, ...), so tests
 /// and machines match on it; `message` is for people.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub severity: Severity,
     pub code: Cow<'static, str>,
@@ -179,7 +205,7 @@ impl fmt::Display for Finding {
 }
 
 /// How a TCP connection was first seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OpenKind {
     /// A SYN from the client.
@@ -191,7 +217,7 @@ pub enum OpenKind {
 }
 
 /// How one direction (or a whole protocol session) ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "how")]
 pub enum CloseKind {
     Fin,
@@ -212,7 +238,7 @@ pub enum CloseKind {
 /// What happened. Protocol decoders put protocol-specific detail in
 /// `Message::detail` as ordered key/value pairs, so the vocabulary stays
 /// small and every renderer can print it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum EventKind {
     Open {
@@ -249,7 +275,7 @@ pub enum EventKind {
 }
 
 /// One entry of a timeline.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Event {
     pub at: Micros,
     pub connection: ConnectionId,

@@ -21,6 +21,19 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration with a unit: 250ms, 1.5s, 15m, 24h"
+        })
+    }
+}
+
 impl Serialize for Dur {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_duration(self.0))
@@ -28,7 +41,19 @@ impl Serialize for Dur {
 }
 
 /// The SPICE channels a session can open (protocol-facts §1.10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Main,
@@ -63,7 +88,9 @@ pub fn default_channels() -> Vec<ChannelKind> {
 }
 
 /// Which SPICE server liveness behaviour to model.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerBehaviour {
     /// spice-server as read at ee6c01a2 (protocol-facts §1.16): only main
@@ -77,7 +104,7 @@ pub enum ServerBehaviour {
     Seed002Belief,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
     #[serde(default)]
@@ -91,7 +118,7 @@ pub struct ServerSpec {
     pub ticket_valid_until: Option<Dur>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LbExpiry {
     /// Forget the flow: later packets vanish both ways (half-open).
@@ -100,14 +127,14 @@ pub enum LbExpiry {
     Rst,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LbSpec {
     pub idle_timeout: Dur,
     pub on_expiry: LbExpiry,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// One-way latency.
@@ -130,7 +157,7 @@ impl Default for NetworkSpec {
 /// One scripted thing that happens to the environment or the user.
 /// Read through [`RawEvent`] (a flat table) so every error keeps the span
 /// of the value it is about.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ScriptEvent {
     /// The user types: one keystroke every `every` from `from` to `to`.
@@ -331,7 +358,7 @@ impl ScriptEvent {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeline {
     /// The run ends here if nothing ended it before.

@@ -5,7 +5,7 @@ use super::session::{Channel, Session};
 use crate::model::constants::{Constants, Value};
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Violation {
     pub code: &'static str,
     pub at: f64,

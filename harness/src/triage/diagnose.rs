@@ -63,7 +63,7 @@ const LB_TIMEOUTS: [f64; 9] = [30.0, 60.0, 100.0, 120.0, 240.0, 300.0, 350.0, 60
 use super::evidence::{LegClose, SAME_INSTANT};
 
 /// What one channel's record says, from the capture or from the zip.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct ChannelFacts {
     pub channel: String,
     /// `capture` or `zip`.
@@ -114,7 +114,7 @@ impl ChannelFacts {
 }
 
 /// A fact with its time and where it comes from.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<f64>,
@@ -126,7 +126,7 @@ pub struct Evidence {
 }
 
 /// One candidate explanation and how the evidence bears on it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Explanation {
     pub rank: usize,
     pub cause: String,
@@ -138,7 +138,7 @@ pub struct Explanation {
     pub against: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionOutcome {
     /// Still open when the capture ended.
@@ -153,7 +153,7 @@ pub enum SessionOutcome {
     Refused,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Diagnosis {
     pub outcome: SessionOutcome,
     /// When the session (its first lost generation) ended, T+ seconds.
@@ -200,7 +200,7 @@ pub struct Diagnosis {
 /// A generation after the first: the same client reconnecting, or a new
 /// client process (the user starting it again), as the profile's own
 /// reconnect rules decide.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct LaterGeneration {
     pub index: usize,
     pub at: f64,
@@ -277,7 +277,7 @@ impl ReconnectRules {
 
 /// An attempt that failed: `auth.refused`, `rst_to_syn`, `no_answer`,
 /// `http_<status>`, with what the server said.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct FailedAttempt {
     pub at: f64,
     pub reason: String,

@@ -36,7 +36,7 @@ pub struct TriageOptions {
 }
 
 /// One session triaged.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SessionTriage {
     pub session: Session,
     pub diagnosis: Diagnosis,
@@ -53,7 +53,7 @@ pub struct SessionTriage {
 }
 
 /// The bug report's own per-channel record, labelled as such.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ZipRecord {
     pub file: String,
     pub channel: Option<String>,
@@ -65,7 +65,7 @@ pub struct ZipRecord {
     pub findings: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Triage {
     pub input: String,
     /// The session the headline is about (index into `sessions`).

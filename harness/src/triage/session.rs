@@ -17,7 +17,7 @@ pub fn rel(t: Micros, start: Micros) -> f64 {
 }
 
 /// How one side ended a connection.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Close {
     pub at: f64,
     /// `client` or `server`: the side that sent it.
@@ -29,7 +29,7 @@ pub struct Close {
 }
 
 /// A protocol-level event triage reasons about, kept in time order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Mark {
     pub at: f64,
     /// `c2s` or `s2c`.
@@ -39,7 +39,7 @@ pub struct Mark {
 }
 
 /// One connection seen as a channel of a session.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Channel {
     pub connection: ConnectionId,
     /// SPICE channel name, or the stack (`ws/rfb`) for single-stream protocols.
@@ -114,7 +114,7 @@ impl Channel {
 }
 
 /// [`crate::flow::TcpSide`] on the session clock (T+ seconds).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TcpFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fin: Option<f64>,
@@ -173,7 +173,7 @@ impl TcpFacts {
 }
 
 /// A WebSocket upgrade as seen on the wire.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Upgrade {
     pub at: f64,
     pub target: String,
@@ -191,7 +191,7 @@ pub struct Upgrade {
 
 /// A set of connections that lived together: one SPICE session id, or one
 /// WebSocket/RFB connection.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Generation {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,7 +247,7 @@ impl Generation {
 
 /// A connection attempt that carried no session: refused with RST to the
 /// SYN, never answered, or an upgrade refused by HTTP status.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Attempt {
     pub at: f64,
     pub connection: ConnectionId,
@@ -262,7 +262,7 @@ pub struct Attempt {
 }
 
 /// A plain HTTP connection beside the session.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Request {
     pub at: f64,
     pub connection: ConnectionId,
@@ -271,7 +271,7 @@ pub struct Request {
 }
 
 /// All connections of one user-visible session on one clock.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Session {
     /// `spice`, `ws/rfb`, `ws`, `rfb`, ...
     pub kind: String,

@@ -124,7 +124,7 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
 }
 
 /// One re-run and how it ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct WhatIf {
     /// `name@variant`, plus what changed in the environment, if anything.
     pub run: String,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Survived,
@@ -36,14 +36,14 @@ pub fn secs(t: Micros) -> f64 {
 
 /// How an entry of the causal chain is known. Script entries are the
 /// input as given; model entries are what the simulation derived from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     Script,
     Model,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChainEntry {
     pub at: f64,
     /// `client`, `server`, `network`, `lb`, `user`.
@@ -52,7 +52,7 @@ pub struct ChainEntry {
     pub basis: Basis,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ReconnectAttempt {
     pub attempt: u64,
     pub scheduled_at: f64,
@@ -62,14 +62,14 @@ pub struct ReconnectAttempt {
     pub result: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LeaseEvent {
     pub at: f64,
     pub what: String,
     pub expires_at: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Violation {
     pub code: String,
     pub at: f64,
@@ -81,7 +81,7 @@ pub struct Violation {
 
 /// What the client saw on one channel over the whole run (all
 /// generations).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChannelSummary {
     pub channel: String,
     pub generations: u64,
@@ -96,7 +96,7 @@ pub struct ChannelSummary {
     pub last_closed_by: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     pub outcome: Outcome,
     /// When the session was lost, in seconds; null when it survived.
@@ -125,7 +125,7 @@ pub struct Verdict {
 }
 
 /// The recorded session's diagnosis, as a replay of its capture carries it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CaptureDiagnosis {
     pub outcome: String,
     pub at: Option<f64>,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::io::Read;
 
 /// One channel as one source sees it.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ChannelRow {
     pub session: Option<u64>,
     pub channel: String,
@@ -108,7 +108,7 @@ fn zip_row(channel: &str, d: &ChannelDiagnostics) -> ChannelRow {
 
 /// A bug-report zip decoded: its members, the pcap decode, both sides'
 /// rows per channel, and where they disagree.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ZipDecode {
     pub report: BugReport,
     #[serde(skip_serializing_if = "Option::is_none")]
