@@ -262,21 +262,6 @@ fn replay_shards_and_git_bisect_exit_code() {
         counts[0] + counts[1]
     );
 
-    // One shard missing, or one given twice: refused, naming it.
-    let (code, _, err) = tether(&["merge", &files[0], &files[1]]);
-    assert_eq!(code, 2);
-    assert!(err.contains("shard 3/3 missing"), "{err}");
-    let (code, _, err) = tether(&["merge", &files[0], &files[1], &files[1]]);
-    assert_eq!(code, 2);
-    assert!(err.contains("shard 2/3 given twice"), "{err}");
-    let (code, partial, err) = tether(&["merge", "--allow-partial", &files[0], &files[1]]);
-    assert_eq!(code, 0, "{err}");
-    let partial: serde_json::Value = serde_json::from_str(&partial).unwrap();
-    assert_eq!(
-        partial["specs"].as_array().unwrap().len(),
-        counts[0] + counts[1]
-    );
-
     // Bad input: 2 by default, 125 (git bisect's "skip") on request.
     let (code, _, _) = tether(&["replay", "no/such/spec.toml"]);
     assert_eq!(code, 2);
