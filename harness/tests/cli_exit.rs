@@ -569,3 +569,38 @@ fn jsonl_is_json_one_object_per_line() {
         whole(&["triage", a, "--format", "json"])
     );
 }
+
+/// `triage --session N` and `--client ADDR` report only those sessions,
+/// numbered as in the whole report; the headline is kept only while its
+/// session is.
+#[test]
+fn triage_selects_sessions() {
+    let cap = corpus("lab/ws-several-clients.pcap");
+    let cap = cap.to_str().unwrap();
+    let out = text(&tether(&["triage", cap, "--session", "2"]).stdout);
+    assert!(out.contains("\nsession 2: "), "{out}");
+    assert!(
+        !out.contains("\nsession 1: ") && !out.contains("\nsession 3: "),
+        "{out}"
+    );
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["triage", cap, "--no-what-if", "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&tether(&args).stdout).unwrap()
+    };
+    let all = json(&[]);
+    let numbers = |v: &serde_json::Value| -> Vec<u64> {
+        v[0]["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["number"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(numbers(&all), [1, 2, 3]);
+    let two = json(&["--session", "2", "--session", "3"]);
+    assert_eq!(numbers(&two), [2, 3]);
+    assert_eq!(two[0]["sessions"][0], all[0]["sessions"][1]);
+    assert_eq!(numbers(&json(&["--client", "127.0.0.1"])), [1, 2, 3]);
+    assert_eq!(numbers(&json(&["--client", "10.9.9.9"])), Vec::<u64>::new());
+}

@@ -30,6 +30,12 @@ pub struct Args {
     /// Skip the what-if runs.
     #[arg(long)]
     pub no_what_if: bool,
+    /// Report only session N (as numbered in the text; repeat for several).
+    #[arg(long = "session", value_name = "N")]
+    pub sessions: Vec<usize>,
+    /// Report only the sessions of this client address.
+    #[arg(long, value_name = "ADDR")]
+    pub client: Option<String>,
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
 }
@@ -85,7 +91,25 @@ pub fn run(args: Args) -> ExitCode {
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| triage_reader(r, &name, zip, &options))
         {
-            Ok(t) => {
+            Ok(mut t) => {
+                if !args.sessions.is_empty() || args.client.is_some() {
+                    t.select(|st| {
+                        (args.sessions.is_empty() || args.sessions.contains(&st.number))
+                            && args.client.as_deref().is_none_or(|c| {
+                                let host = st.session.client.rsplit_once(':').map_or(
+                                    st.session.client.as_str(),
+                                    |(h, p)| {
+                                        if p.parse::<u16>().is_ok() {
+                                            h
+                                        } else {
+                                            &st.session.client
+                                        }
+                                    },
+                                );
+                                st.session.client == c || host == c
+                            })
+                    });
+                }
                 for f in &t.unread {
                     eprintln!("error: {name}: not fully read: {f}");
                     failed = true;

@@ -38,6 +38,9 @@ pub struct TriageOptions {
 /// One session triaged.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SessionTriage {
+    /// 1-based, as the text says "session N"; kept when a selection
+    /// leaves sessions out (`relay_of` is `number - 1` of the other leg).
+    pub number: usize,
     pub session: Session,
     pub diagnosis: Diagnosis,
     /// `name@variant`, and whether it was given or detected.
@@ -156,6 +159,18 @@ fn zip_record(z: &ZipDecode) -> Option<ZipRecord> {
             .map(ToString::to_string)
             .collect(),
     })
+}
+
+impl Triage {
+    /// Keeps the sessions `keep` selects. The headline fields still speak
+    /// of the capture's primary session; `primary` points at it only while
+    /// it is kept.
+    pub fn select(&mut self, keep: impl Fn(&SessionTriage) -> bool) {
+        let primary_number = self.primary.map(|i| self.sessions[i].number);
+        self.sessions.retain(|s| keep(s));
+        self.primary =
+            primary_number.and_then(|n| self.sessions.iter().position(|s| s.number == n));
+    }
 }
 
 /// Triage of a decoded capture (events kept), or of a bug-report zip's
@@ -291,6 +306,7 @@ pub fn triage(
             _ => Vec::new(),
         };
         triaged.push(SessionTriage {
+            number: triaged.len() + 1,
             session: s,
             diagnosis: d,
             profile,

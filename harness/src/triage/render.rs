@@ -80,9 +80,9 @@ pub fn text(tr: &Triage) -> String {
             let _ = writeln!(o, "  {f}");
         }
     }
-    for (i, st) in tr.sessions.iter().enumerate() {
+    for st in &tr.sessions {
         let _ = writeln!(o);
-        session(&mut o, i, st);
+        session(&mut o, st.number, st);
     }
     if !tr.findings.is_empty() {
         let _ = writeln!(o);
@@ -94,7 +94,7 @@ pub fn text(tr: &Triage) -> String {
     o
 }
 
-fn session(o: &mut String, i: usize, st: &SessionTriage) {
+fn session(o: &mut String, number: usize, st: &SessionTriage) {
     let s = &st.session;
     let d = &st.diagnosis;
     let relay = s
@@ -104,7 +104,7 @@ fn session(o: &mut String, i: usize, st: &SessionTriage) {
     let _ = writeln!(
         o,
         "session {}: {} to {}{relay}; T+0 = {} ({} clock), {:.3} s, {} generation{}, {} failed attempt{}",
-        i + 1,
+        number,
         s.kind,
         s.server,
         s.start,
