@@ -3,56 +3,18 @@
 
 use crate::timeline::Micros;
 
-const UNITS: &[(&str, u64)] = &[
-    ("us", 1),
-    ("ms", 1_000),
-    ("s", 1_000_000),
-    ("m", 60_000_000),
-    ("h", 3_600_000_000),
-    ("d", 86_400_000_000),
-];
-
-/// Parses `<number><unit>`; the number may have a fraction (`1.5s`). Exact:
-/// no floating point, so `0.1s` is 100000 µs, not 99999.
+/// Parses `<number><unit>` with the humantime crate (`250ms`, `1.5s`,
+/// `15m`, `24h`, `1d`, also `1h30m`); exact, so `0.1s` is 100000 µs.
+/// A unit is required, and nothing finer than a microsecond is kept.
 pub fn parse_duration(text: &str) -> Result<Micros, String> {
-    let s = text.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| {
-            format!("duration {text:?} has no unit (write e.g. 250ms, 1.5s, 15m, 2h)")
-        })?;
-    let (number, unit) = s.split_at(split);
-    let scale = UNITS
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, m)| *m)
-        .ok_or_else(|| {
-            format!("duration {text:?}: unknown unit {unit:?} (units: us, ms, s, m, h, d)")
-        })?;
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    if int_part.is_empty() && frac_part.is_empty() || frac_part.contains('.') {
-        return Err(format!("duration {text:?}: bad number {number:?}"));
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("duration {text:?}: {e} (e.g. 250ms, 1.5s, 15m, 2h)"))?;
+    if d.subsec_nanos() % 1_000 != 0 {
+        return Err(format!("duration {text:?} is finer than a microsecond"));
     }
-    let bad = || format!("duration {text:?} is out of range or malformed");
-    let int: u128 = if int_part.is_empty() {
-        0
-    } else {
-        int_part.parse().map_err(|_| bad())?
-    };
-    let mut total = int.checked_mul(scale as u128).ok_or_else(bad)?;
-    if !frac_part.is_empty() {
-        if frac_part.len() > 12 {
-            return Err(bad());
-        }
-        let frac: u128 = frac_part.parse().map_err(|_| bad())?;
-        let denom = 10u128.pow(frac_part.len() as u32);
-        let scaled = frac * scale as u128;
-        if !scaled.is_multiple_of(denom) {
-            return Err(format!("duration {text:?} is finer than a microsecond"));
-        }
-        total += scaled / denom;
-    }
-    u64::try_from(total).map(Micros).map_err(|_| bad())
+    u64::try_from(d.as_micros())
+        .map(Micros)
+        .map_err(|_| format!("duration {text:?} is out of range"))
 }
 
 /// The shortest exact spelling: whole hours or minutes when exact, else

@@ -683,7 +683,7 @@ to = "10m30s"
             (e.file.as_str(), e.line, e.field.as_deref()),
             ("bad.toml", 5, Some("at"))
         );
-        assert!(e.message.contains("unknown unit"), "{e}");
+        assert!(e.message.contains("unknown time unit"), "{e}");
 
         let text = "horizon = \"1h\"\n[[event]]\nkind = \"keystroke\"\nwhen = \"5s\"\n";
         let e = Timeline::parse(text, "bad.toml").unwrap_err();
