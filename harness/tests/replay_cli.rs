@@ -130,7 +130,7 @@ fn bad_input_exits_2_and_names_the_place() {
     );
     std::fs::write(
         dir.join("t.toml"),
-        "horizon = \"1h\"\n[[event]]\nkind = \"blackhole\"\nfrom = \"1m\"\nto = \"2 minutes\"\n",
+        "horizon = \"1h\"\n[[event]]\nkind = \"blackhole\"\nfrom = \"1m\"\nto = \"2 parsecs\"\n",
     )
     .unwrap();
     let (code, _, err) = tether(&[
