@@ -33,6 +33,21 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `cmd` on `corpora/hostile/FILE` exits 2, and stderr names the file
+/// and `code` (the finding, or the reason it was refused), without a panic.
+fn refused_located(cmd: &str, file: &str, code: &str) -> Output {
+    let path = corpus("hostile").join(file);
+    let out = tether(&[cmd, path.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{cmd} {file}: {err}");
+    assert!(
+        err.contains(file) && err.contains(code),
+        "{cmd} {file}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{cmd} {file}: {err}");
+    out
+}
+
 /// Every hostile capture with a damaged record, block or link type exits
 /// 2 and names the file and the finding; one that holds only what tether
 /// reads (a header and no packets) exits 0.
@@ -62,16 +77,8 @@ fn damaged_captures_exit_2_located() {
         ("empty.pcap", "empty file"),
     ];
     for (file, code) in damaged {
-        let path = corpus("hostile").join(file);
         for cmd in ["decode", "flows", "triage"] {
-            let out = tether(&[cmd, path.to_str().unwrap()]);
-            let err = text(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{cmd} {file}: {err}");
-            assert!(
-                err.contains(file) && err.contains(code),
-                "{cmd} {file}: {err}"
-            );
-            assert!(!err.contains("panicked"), "{cmd} {file}: {err}");
+            refused_located(cmd, file, code);
         }
     }
     let out = tether(&[
@@ -92,15 +99,8 @@ fn damaged_zips_exit_2_located() {
         ("zip-bomb-ratio.zip", "limit.zip_ratio"),
         ("zip-too-many-members.zip", "limit.zip_members"),
     ] {
-        let path = corpus("hostile").join(file);
         for cmd in ["decode", "triage"] {
-            let out = tether(&[cmd, path.to_str().unwrap()]);
-            let err = text(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{cmd} {file}: {err}");
-            assert!(
-                err.contains(file) && err.contains(code),
-                "{cmd} {file}: {err}"
-            );
+            let out = refused_located(cmd, file, code);
             assert!(!out.stdout.is_empty(), "{cmd} {file}: nothing reported");
         }
     }

@@ -159,21 +159,19 @@ fn junit_of_rows(rows: &[serde_json::Value]) -> String {
     let cases: Vec<JunitCase> = rows
         .iter()
         .map(|r| {
-            let mut why = Vec::new();
-            if let Some(g) = r["golden"].as_str().filter(|g| *g != "matched") {
-                why.push(format!("verdict {g} against golden snapshot"));
-            }
-            why.extend(
-                r["expectations_failed"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f.as_str().map(str::to_string)),
-            );
+            let expectations: Vec<String> = r["expectations_failed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
             JunitCase {
                 name: r["name"].as_str().unwrap_or_default().to_string(),
                 error: r["error"].as_str().map(str::to_string),
-                failure: (!why.is_empty()).then(|| why.join("\n")),
+                // A spec that could not run has no golden comparison.
+                failure: r["golden"]
+                    .as_str()
+                    .and_then(|g| super::replay::failure_text(g, &expectations)),
                 output: serde_json::to_string_pretty(&r["verdict"]).unwrap_or_default(),
                 time: None,
             }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// further output is attempted, and the command still ends with the exit
 /// code its work earned.
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Set when a write to stdout failed for another reason than a closed pipe.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Writes to stdout without panicking on a closed pipe (`print!` does).
 fn write_out(args: std::fmt::Arguments) {
@@ -18,6 +20,7 @@ fn write_out(args: std::fmt::Arguments) {
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: writing to stdout: {e}");
+            STDOUT_FAILED.store(true, Ordering::Relaxed);
         }
         STDOUT_GONE.store(true, Ordering::Relaxed);
     }
@@ -122,17 +125,15 @@ enum Command {
     Schema { command: schema::Output },
 }
 
-/// Writes a command's whole output to stdout. A reader that went away
-/// (`| head`) is not an error; any other write error is reported, and the
-/// caller exits 2.
+/// Writes a command's whole output to stdout through [`write_out`]; `Err`
+/// when stdout failed for another reason than a reader that went away
+/// (`| head`), and the caller exits 2.
 fn print(body: &str) -> Result<(), ()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(body.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            eprintln!("error: {e}");
-            Err(())
-        }
-        _ => Ok(()),
+    write_out(format_args!("{body}"));
+    if STDOUT_FAILED.load(Ordering::Relaxed) {
+        Err(())
+    } else {
+        Ok(())
     }
 }
 

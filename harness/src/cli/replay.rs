@@ -62,19 +62,42 @@ struct Row {
 }
 
 struct Ran {
-    golden: GoldenStatus,
     check: crate::model::replay::GoldenCheck,
     failed: Vec<String>,
     verdict: crate::verdict::Verdict,
 }
 
+impl Ran {
+    /// The comparison as it stands after the run: an accepted verdict is
+    /// the golden now.
+    fn golden(&self) -> GoldenStatus {
+        if self.check.accepted {
+            GoldenStatus::Matched
+        } else {
+            self.check.status
+        }
+    }
+}
+
 impl Row {
     fn bad(&self) -> bool {
         match &self.outcome {
-            Ok(r) => r.golden != GoldenStatus::Matched || !r.failed.is_empty(),
+            Ok(r) => r.golden() != GoldenStatus::Matched || !r.failed.is_empty(),
             Err(_) => true,
         }
     }
+}
+
+/// A replay case's JUnit failure text, from its golden comparison
+/// (`matched`, `changed`, `missing`) and failed expectations; `None` when
+/// it passed. `merge` builds its report with it too.
+pub(super) fn failure_text(golden: &str, expectations: &[String]) -> Option<String> {
+    let why: Vec<String> = (golden != GoldenStatus::Matched.as_str())
+        .then(|| format!("verdict {golden} against golden snapshot"))
+        .into_iter()
+        .chain(expectations.iter().cloned())
+        .collect();
+    (!why.is_empty()).then(|| why.join("\n"))
 }
 
 /// Which changed verdicts become goldens: `--accept`, or `TETHER_UPDATE`.
@@ -121,14 +144,7 @@ fn run_one(args: &Args, f: &std::path::Path, update: Update) -> Result<Ran, BadI
         accept,
     )
     .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
-    // An accepted verdict is the golden now.
-    let golden = if check.accepted {
-        GoldenStatus::Matched
-    } else {
-        check.status
-    };
     Ok(Ran {
-        golden,
         check,
         failed,
         verdict,
@@ -207,23 +223,13 @@ fn junit_report(rows: &[Row]) -> String {
     let cases: Vec<JunitCase> = rows
         .iter()
         .map(|r| match &r.outcome {
-            Ok(ran) => {
-                let mut why = Vec::new();
-                if ran.golden != GoldenStatus::Matched {
-                    why.push(format!(
-                        "verdict {} against golden snapshot",
-                        ran.golden.as_str()
-                    ));
-                }
-                why.extend(ran.failed.iter().cloned());
-                JunitCase {
-                    name: r.name.clone(),
-                    failure: (!why.is_empty()).then(|| why.join("\n")),
-                    output: ran.verdict.to_text(),
-                    time: Some(r.time),
-                    ..JunitCase::default()
-                }
-            }
+            Ok(ran) => JunitCase {
+                name: r.name.clone(),
+                failure: failure_text(ran.golden().as_str(), &ran.failed),
+                output: ran.verdict.to_text(),
+                time: Some(r.time),
+                ..JunitCase::default()
+            },
             Err(e) => JunitCase {
                 name: r.name.clone(),
                 error: Some(e.clone()),
@@ -268,10 +274,10 @@ pub fn run(args: Args) -> ExitCode {
                         "         golden snapshot {}: accepted",
                         ran.check.status.as_str()
                     );
-                } else if ran.golden != GoldenStatus::Matched {
+                } else if ran.golden() != GoldenStatus::Matched {
                     outln!(
                         "         golden snapshot {}: a .snap.new was written; `tether replay --accept` (or `cargo insta review`) takes it",
-                        ran.golden.as_str()
+                        ran.golden().as_str()
                     );
                     for line in ran.check.diff(&v.to_json()).lines() {
                         outln!("         {line}");
@@ -291,8 +297,8 @@ pub fn run(args: Args) -> ExitCode {
                     Ok(ran) => serde_json::json!({
                         "spec": r.path,
                         "name": r.name,
-                        "golden": ran.golden.as_str(),
-                        "matched": ran.golden == GoldenStatus::Matched,
+                        "golden": ran.golden().as_str(),
+                        "matched": ran.golden() == GoldenStatus::Matched,
                         "expectations_failed": ran.failed,
                         "verdict": ran.verdict,
                     }),

@@ -1,7 +1,7 @@
 //! `tether run TIMELINE --profile NAME@VARIANT [--set NAME=VALUE]...`
 //! Exit status: 0 survived, 1 any other outcome, 2 bad input.
 
-use crate::model::profile::{PROFILES, resolve};
+use crate::model::profile::resolve;
 use crate::model::sim::{constants_for, run_timeline};
 use crate::timeline::synthetic::Timeline;
 use std::path::PathBuf;
@@ -34,16 +34,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     if args.list && (args.timeline.is_none() || args.profile.is_none()) {
-        for p in PROFILES {
-            outln!("{}: {}", p.name, p.about);
-            for v in p.variants {
-                outln!("  {}@{}: {}", p.name, v.name, v.about);
-            }
-        }
-        for p in crate::model::profiles::OTHER_PROFILES {
-            outln!("{}: {}", p.name, p.about);
-            for v in p.variants {
-                outln!("  {}@{}: {}", p.name, v.name, v.about);
+        for (name, about, variants) in crate::model::profile::every_profile() {
+            outln!("{name}: {about}");
+            for v in variants {
+                outln!("  {name}@{}: {}", v.name, v.about);
             }
         }
         return ExitCode::SUCCESS;

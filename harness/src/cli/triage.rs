@@ -186,15 +186,8 @@ fn check_overrides(profile: Option<&str>, set: &[String]) -> Result<(), String> 
     ));
     let specs: Vec<String> = match profile {
         Some(p) => vec![p.to_string()],
-        None => crate::model::profile::PROFILES
-            .iter()
-            .map(|p| (p.name, p.variants))
-            .chain(
-                crate::model::profiles::OTHER_PROFILES
-                    .iter()
-                    .map(|p| (p.name, p.variants)),
-            )
-            .flat_map(|(n, vs)| vs.iter().map(move |v| format!("{n}@{}", v.name)))
+        None => crate::model::profile::every_profile()
+            .flat_map(|(n, _, vs)| vs.iter().map(move |v| format!("{n}@{}", v.name)))
             .collect(),
     };
     for o in set {

@@ -25,16 +25,25 @@ pub struct Profile {
 
 pub const PROFILES: &[Profile] = &[RYLL, SPICE_GTK];
 
+/// Every profile of both registries (the SPICE one first) as (name,
+/// about, variants): for listings and for checks across all profiles.
+pub fn every_profile() -> impl Iterator<Item = (&'static str, &'static str, &'static [Variant])> {
+    PROFILES
+        .iter()
+        .map(|p| (p.name, p.about, p.variants))
+        .chain(
+            super::profiles::OTHER_PROFILES
+                .iter()
+                .map(|p| (p.name, p.about, p.variants)),
+        )
+}
+
 /// Looks up `name@variant` (`name` alone picks the first variant).
 pub fn resolve(spec: &str) -> Result<(&'static Profile, &'static Variant), String> {
     let (name, variant) = spec.split_once('@').unwrap_or((spec, ""));
     let profile = PROFILES.iter().find(|p| p.name == name).ok_or_else(|| {
         // Both registries: the caller tries the other one first.
-        let known: Vec<&str> = PROFILES
-            .iter()
-            .map(|p| p.name)
-            .chain(super::profiles::OTHER_PROFILES.iter().map(|p| p.name))
-            .collect();
+        let known: Vec<&str> = every_profile().map(|(name, _, _)| name).collect();
         format!("unknown profile `{name}` (known: {})", known.join(", "))
     })?;
     let v = if variant.is_empty() {

@@ -166,7 +166,10 @@ impl Triage {
     /// of the capture's primary session; `primary` points at it only while
     /// it is kept.
     pub fn select(&mut self, keep: impl Fn(&SessionTriage) -> bool) {
-        let primary_number = self.primary.map(|i| self.sessions[i].number);
+        let primary_number = self
+            .primary
+            .and_then(|i| self.sessions.get(i))
+            .map(|s| s.number);
         self.sessions.retain(|s| keep(s));
         self.primary =
             primary_number.and_then(|n| self.sessions.iter().position(|s| s.number == n));
