@@ -12,7 +12,7 @@ pub mod writer;
 pub use link::{Skip, TcpSegment};
 pub use reader::{CaptureError, CaptureReader, Format, RawPacket};
 
-use crate::timeline::{Finding, Location, Severity};
+use crate::timeline::{Finding, Location, Micros, Severity};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -37,6 +37,9 @@ pub struct Segments<R: Read> {
     /// Diagnostics so far. Per-frame skips of non-TCP traffic are counted
     /// in `stats`, not listed; the first of each kind is listed.
     pub diagnostics: Vec<Finding>,
+    /// The first frame's timestamp, of any kind: every time tether writes
+    /// counts from it, as Wireshark's "seconds since beginning of capture".
+    pub first_ts: Option<Micros>,
     reported_fragment: bool,
 }
 
@@ -47,6 +50,7 @@ impl<R: Read> Segments<R> {
             name: name.to_string(),
             stats: CaptureStats::default(),
             diagnostics: Vec::new(),
+            first_ts: None,
             reported_fragment: false,
         })
     }
@@ -61,6 +65,7 @@ impl<R: Read> Segments<R> {
         {
             let packet = self.reader.next_packet(&mut self.diagnostics)?;
             self.stats.frames += 1;
+            self.first_ts.get_or_insert(packet.ts);
             match link::tcp_segment(&packet) {
                 Ok(seg) => {
                     self.stats.tcp_segments += 1;

@@ -101,6 +101,7 @@ pub fn run(args: Args) -> ExitCode {
         match res {
             Ok(mut r) => {
                 failed |= report_unread(name, &r.diagnostics);
+                r.rebase();
                 if !args.select.is_empty() {
                     select_connections(&mut r, &args.select);
                 }
@@ -150,14 +151,12 @@ pub fn run(args: Args) -> ExitCode {
 
 /// Keeps the connections (and their flow summaries) the selection names;
 /// times count from the capture's first connection.
+/// Keeps the selected connections of a report already re-based on its
+/// first frame.
 fn select_connections(r: &mut DecodeReport, sel: &super::select::SelectArgs) {
-    let origin = r.flows.iter().map(|f| f.start).min().unwrap_or_default();
     let span = |id: crate::timeline::ConnectionId| {
         r.flows.iter().find(|f| f.id == id).map_or((0.0, 0.0), |f| {
-            (
-                f.start.0.saturating_sub(origin.0) as f64 / 1e6,
-                f.last.0.saturating_sub(origin.0) as f64 / 1e6,
-            )
+            (f.start.as_secs_f64(), f.last.as_secs_f64())
         })
     };
     let keep: Vec<crate::timeline::ConnectionId> = r
@@ -311,10 +310,13 @@ fn json_word(v: &serde_json::Value) -> String {
 pub fn render_text(r: &DecodeReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{}: {} connections, {} frames",
+        "{}: {} connections, {} frames{}",
         r.file,
         r.connections.len(),
-        r.stats.frames
+        r.stats.frames,
+        r.start
+            .map(|t| format!(", first frame {} (times count from it)", t.utc()))
+            .unwrap_or_default()
     )?;
     for d in &r.diagnostics {
         writeln!(out, "  {d}")?;

@@ -78,11 +78,41 @@ pub struct ConnectionReport {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DecodeReport {
     pub file: String,
+    /// The capture's first frame (any frame), once per input: in JSON,
+    /// seconds since the Unix epoch; every other time counts from it.
+    #[serde(rename = "start_abs", skip_serializing_if = "Option::is_none")]
+    pub start: Option<Micros>,
     pub stats: crate::capture::CaptureStats,
     /// Capture-level diagnostics (record and link layer).
     pub diagnostics: Vec<Finding>,
     pub flows: Vec<ConnSummary>,
     pub connections: Vec<ConnectionReport>,
+}
+
+impl DecodeReport {
+    /// Re-bases every time on the capture's first frame (`start` stays
+    /// absolute), the one convention of tether's output: a time then reads
+    /// as Wireshark's "seconds since beginning of capture". Round trips are
+    /// durations and stay as they are. A frame stamped before the first
+    /// (a capture whose clock stepped back) counts as 0.
+    pub fn rebase(&mut self) {
+        let Some(origin) = self.start else {
+            return;
+        };
+        let at = |t: &mut Micros| *t = t.saturating_sub(origin);
+        for f in &mut self.flows {
+            at(&mut f.start);
+            at(&mut f.last);
+        }
+        for c in &mut self.connections {
+            for a in [&mut c.c2s, &mut c.s2c] {
+                a.first.iter_mut().chain(a.last.iter_mut()).for_each(at);
+            }
+            for e in &mut c.events {
+                at(&mut e.at);
+            }
+        }
+    }
 }
 
 struct Pending {
@@ -167,6 +197,11 @@ impl EventSink for ReportSink<'_> {
                 let mut f = f.clone();
                 if f.location.connection.is_none() {
                     f.location.connection = Some(ev.connection);
+                }
+                // The listed finding names the same frame as its event, so
+                // every finding can be looked up in Wireshark.
+                if f.location.frame.is_none() {
+                    f.location.frame = ev.frame;
                 }
                 self.report.findings.push(f);
             }
@@ -563,6 +598,7 @@ pub fn decode_capture<R: Read>(
     diagnostics.append(&mut flow_diags);
     Ok(DecodeReport {
         file: file.to_string(),
+        start: segments.first_ts,
         stats: segments.stats.clone(),
         diagnostics,
         flows: reassembler.into_summaries(),
@@ -675,15 +711,13 @@ pub fn flow_table<R: Read>(
         spice_ports: Vec::new(),
         diagnostics: Vec::new(),
     };
-    let mut first_ts: Option<Micros> = None;
     while let Some(frame) = segments.next_frame() {
         if let Frame::Tcp(seg) = frame {
-            first_ts.get_or_insert(seg.ts);
             reassembler.segment(&seg, &mut sink);
         }
     }
     reassembler.finish(&mut sink);
-    let origin = first_ts.unwrap_or_default();
+    let origin = segments.first_ts.unwrap_or_default();
     let rows = reassembler
         .summaries()
         .iter()
@@ -1059,6 +1093,7 @@ pub fn decode_capture_parallel<R: Read>(
     connections.sort_by_key(|c| c.connection);
     Ok(DecodeReport {
         file: file.to_string(),
+        start: segments.first_ts,
         stats: segments.stats.clone(),
         diagnostics,
         flows: reassembler.into_summaries(),

@@ -170,8 +170,8 @@ pub fn score_session(tr: &Triage, truth: &Truth, ts: &TruthSession) -> SessionSc
     };
     let st = &tr.sessions[i];
     let d = &st.diagnosis;
-    // Triage times count from the session's first packet; truth times from
-    // the capture's first frame.
+    // Triage times count from the capture's first frame as truth times do;
+    // the two clocks' zeros are compared rather than assumed equal.
     let shift = st.session.start.as_secs_f64() - truth.capture_start;
     let mut checks = Vec::new();
     let mut check = |what, expected: String, found: String, ok: bool| {

@@ -7,22 +7,31 @@ use std::fmt;
 
 /// A point in time, in microseconds. For captures it is the capture's own
 /// clock (µs since the Unix epoch, as the pcap says); for the model it is
-/// virtual time since the start of the run.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    schemars::JsonSchema,
-)]
-#[serde(transparent)]
+/// virtual time since the start of the run. Written out as seconds (a JSON
+/// number exact to the microsecond), as every time in tether's output is;
+/// capture times are first re-based on the capture's first frame
+/// ([`crate::decode::pipeline::DecodeReport::rebase`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Micros(pub u64);
+
+impl Serialize for Micros {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+impl schemars::JsonSchema for Micros {
+    fn schema_name() -> Cow<'static, str> {
+        "Seconds".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Seconds, exact to the microsecond: since the capture's first frame for a time, or a duration.",
+            "type": "number",
+            "minimum": 0
+        })
+    }
+}
 
 impl Micros {
     pub const ZERO: Micros = Micros(0);
@@ -35,6 +44,12 @@ impl Micros {
     }
     pub fn saturating_sub(self, other: Micros) -> Micros {
         Micros(self.0.saturating_sub(other.0))
+    }
+    /// An absolute capture time as RFC 3339 UTC, exact to the microsecond:
+    /// how output shows the wall clock (once per input).
+    pub fn utc(self) -> String {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.0);
+        humantime::format_rfc3339_micros(at).to_string()
     }
 }
 

@@ -42,7 +42,7 @@ pub fn check(s: &Session, constants: &Constants) -> Vec<Violation> {
     .filter(|d| *d > 0.0)
     .unwrap_or(15.0);
     for c in s.channels() {
-        let end = c.closes.first().map_or(s.duration, |x| x.at);
+        let end = c.closes.first().map_or(s.end(), |x| x.at);
         if let Some(p) = c.unanswered_pings.first()
             && end - p > deadline
         {

@@ -338,7 +338,7 @@ pub fn diagnose(
     let mut inferences = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut env = EnvFacts {
-        end: s.duration,
+        end: s.end(),
         ..EnvFacts::default()
     };
 

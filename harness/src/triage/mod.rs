@@ -71,6 +71,11 @@ pub struct ZipRecord {
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Triage {
     pub input: String,
+    /// T+0 of every time below: the capture's first frame (in JSON, seconds
+    /// since the Unix epoch). Absent for a bug report, whose times are its
+    /// session clock.
+    #[serde(rename = "start_abs", skip_serializing_if = "Option::is_none")]
+    pub start: Option<Micros>,
     /// The session the headline is about (index into `sessions`).
     pub primary: Option<usize>,
     /// The primary session's outcome, time, cause and channel, for machines.
@@ -185,9 +190,12 @@ pub fn triage(
     options: &TriageOptions,
 ) -> Triage {
     let zip_rec = zip.and_then(zip_record);
-    // A ryll zip's timestamps are its session clock, so T+0 is zero.
-    let origin = zip.map(|_| Micros::ZERO);
-    let mut sessions = report.map_or_else(Vec::new, |r| session::sessions(r, origin));
+    // T+0 is the capture's first frame; a ryll zip's timestamps are its
+    // session clock, so there T+0 is zero.
+    let start = report.filter(|_| zip.is_none()).and_then(|r| r.start);
+    let origin = start.unwrap_or(Micros::ZERO);
+    let mut sessions =
+        report.map_or_else(Vec::new, |r| session::sessions(r, origin, zip.is_some()));
     if sessions.is_empty()
         && let Some(z) = &zip_rec
     {
@@ -196,12 +204,14 @@ pub fn triage(
             server: "(zip: no traffic.pcap)".into(),
             client: String::new(),
             start: Micros::ZERO,
+            first: 0.0,
             duration: z.ended_at.unwrap_or(0.0),
             generations: Vec::new(),
             attempts: Vec::new(),
             requests: Vec::new(),
             relay_of: None,
             bucket: 1.0,
+            model_zero: 0.0,
         });
     }
     let zip_facts: Vec<ChannelFacts> = zip_rec
@@ -304,7 +314,7 @@ pub fn triage(
         let what_if = match (&profile, d.outcome) {
             (Some(p), o) if !options.no_what_if && o != diagnose::SessionOutcome::Open => {
                 let (name, variant) = p.split_once('@').unwrap_or((p, ""));
-                whatif::run_all(&timeline, input, name, variant, &overrides)
+                whatif::run_all(&timeline, input, (name, variant), &overrides, s.model_zero)
             }
             _ => Vec::new(),
         };
@@ -339,6 +349,7 @@ pub fn triage(
         .unwrap_or_default();
     Triage {
         input: input.to_string(),
+        start,
         primary,
         outcome: head.map(|d| outcome_str(d.outcome)),
         at: head.and_then(|d| d.at),

@@ -11,7 +11,15 @@ fn t(s: Option<f64>) -> String {
 
 pub fn text(tr: &Triage) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "triage {}", tr.input);
+    let _ = writeln!(
+        o,
+        "triage {}; {}",
+        tr.input,
+        match tr.start {
+            Some(at) => format!("T+0 = its first frame, {}", at.utc()),
+            None => "T+0 = the session clock's zero".to_string(),
+        }
+    );
     if let (Some(i), Some("open")) = (tr.primary, tr.outcome) {
         let _ = writeln!(
             o,
@@ -103,16 +111,11 @@ fn session(o: &mut String, number: usize, st: &SessionTriage) {
         .unwrap_or_default();
     let _ = writeln!(
         o,
-        "session {}: {} to {}{relay}; T+0 = {} ({} clock), {:.3} s, {} generation{}, {} failed attempt{}",
+        "session {}: {} to {}{relay}; from T+{:.3}, {:.3} s, {} generation{}, {} failed attempt{}",
         number,
         s.kind,
         s.server,
-        s.start,
-        if s.start == crate::timeline::Micros::ZERO {
-            "session"
-        } else {
-            "capture"
-        },
+        s.first,
         s.duration,
         s.generations.len(),
         if s.generations.len() == 1 { "" } else { "s" },

@@ -1,6 +1,7 @@
 //! From a decoded capture to sessions: connections grouped into channels,
 //! generations (a new set of connections after a drop) and refused
-//! attempts, all on one clock relative to the session's first packet.
+//! attempts, all on the input's one clock: seconds since its first frame
+//! (T+0), as every time tether writes.
 
 use crate::decode::Protocol;
 use crate::decode::pipeline::{ConnectionReport, DecodeReport};
@@ -11,7 +12,7 @@ use serde::Serialize;
 use super::evidence::SAME_INSTANT;
 use std::collections::BTreeMap;
 
-/// Seconds since the session's first packet.
+/// Seconds from `start` (T+0) to `t`.
 pub fn rel(t: Micros, start: Micros) -> f64 {
     t.saturating_sub(start).as_secs_f64()
 }
@@ -278,9 +279,14 @@ pub struct Session {
     pub server: String,
     /// The client address of the session's first connection.
     pub client: String,
-    /// Capture-clock time of T+0.
+    /// Capture-clock time of T+0, the same for every session of an input
+    /// (its first frame; a bug report's session clock zero): written once,
+    /// as the triage's `start_abs`.
+    #[serde(skip)]
     pub start: Micros,
-    /// Seconds from T+0 to the session's last packet.
+    /// The session's first packet, seconds since T+0.
+    pub first: f64,
+    /// Seconds from the session's first packet to the last packet to its server.
     pub duration: f64,
     pub generations: Vec<Generation>,
     pub attempts: Vec<Attempt>,
@@ -295,9 +301,19 @@ pub struct Session {
     /// Width of a density bucket, seconds.
     #[serde(skip)]
     pub bucket: f64,
+    /// Where a model run of the session starts, T+ seconds: its first
+    /// packet on a capture's clock; zero on a bug report's session clock,
+    /// which starts with the client's session, before its first packet.
+    #[serde(skip)]
+    pub model_zero: f64,
 }
 
 impl Session {
+    /// The session's last packet, seconds since T+0.
+    pub fn end(&self) -> f64 {
+        self.first + self.duration
+    }
+
     pub fn channels(&self) -> impl Iterator<Item = &Channel> {
         self.generations.iter().flat_map(|g| g.channels.iter())
     }
@@ -679,9 +695,10 @@ fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
 
 /// Groups a decoded capture (kept events) into sessions, one per client,
 /// most recent activity last; relay legs are linked to the session they
-/// serve. T+0 is each session's first packet, or `origin` when the clock
-/// has one (a ryll ring is stamped with the session clock).
-pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
+/// serve. Every time is seconds since `origin` (T+0): the capture's first
+/// frame, or zero for a ryll ring, which is stamped with the session clock
+/// (`session_clock`).
+pub fn sessions(report: &DecodeReport, origin: Micros, session_clock: bool) -> Vec<Session> {
     let by_id: BTreeMap<ConnectionId, &ConnectionReport> = report
         .connections
         .iter()
@@ -696,13 +713,14 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
         flows.sort_by_key(|f| (f.start, f.id));
         let group_start = flows.first().map_or(Micros::ZERO, |f| f.start);
         let end = flows.iter().map(|f| f.last).max().unwrap_or(group_start);
-        let parts = endpoint_parts(&flows, &by_id, origin.unwrap_or(group_start), end);
+        let parts = endpoint_parts(&flows, &by_id, origin, end);
         for lane in split_by_client(parts) {
-            out.push(lane.into_session(&server, origin, end));
+            let mut s = lane.into_session(&server, origin, end);
+            s.model_zero = if session_clock { 0.0 } else { s.first };
+            out.push(s);
         }
     }
     link_relays(&mut out);
-    rebase_relay_legs(&mut out);
     fold_refused_relay_generations(&mut out);
     // Client-facing sessions first, each group by start; relay links follow
     // their sessions to the new positions.
@@ -730,10 +748,9 @@ pub fn sessions(report: &DecodeReport, origin: Option<Micros>) -> Vec<Session> {
 }
 
 /// What one server endpoint's connections are, before they are split by
-/// client: generations (times on the endpoint's clock), failed attempts and
-/// side requests.
+/// client: generations (times since T+0), failed attempts and side
+/// requests.
 struct EndpointParts {
-    start: Micros,
     gens: Vec<Generation>,
     attempts: Vec<Attempt>,
     requests: Vec<Request>,
@@ -838,7 +855,6 @@ fn endpoint_parts(
         };
     }
     EndpointParts {
-        start,
         gens,
         attempts,
         requests,
@@ -848,7 +864,6 @@ fn endpoint_parts(
 
 /// One client's share of an endpoint.
 struct Lane {
-    start: Micros,
     /// The client host: every connection of a lane comes from it.
     host: Option<std::net::IpAddr>,
     gens: Vec<Generation>,
@@ -876,8 +891,7 @@ impl Lane {
         self.gens.last().and_then(|g| g.ended_at)
     }
 
-    fn into_session(mut self, server: &str, origin: Option<Micros>, end: Micros) -> Session {
-        // Re-base every time on the lane's own first packet.
+    fn into_session(mut self, server: &str, origin: Micros, end: Micros) -> Session {
         let first = self
             .gens
             .iter()
@@ -886,19 +900,6 @@ impl Lane {
             .chain(self.requests.iter().map(|r| r.at))
             .fold(f64::INFINITY, f64::min);
         let first = if first.is_finite() { first } else { 0.0 };
-        let start = origin.unwrap_or(Micros(self.start.0 + (first * 1e6).round() as u64));
-        let shift = match origin {
-            Some(_) => 0.0,
-            None => first,
-        };
-        if shift > 0.0 {
-            shift_parts(
-                &mut self.gens,
-                &mut self.attempts,
-                &mut self.requests,
-                shift,
-            );
-        }
         for (i, g) in self.gens.iter_mut().enumerate() {
             g.index = i;
         }
@@ -913,121 +914,21 @@ impl Lane {
             .into_iter()
             .max_by_key(|(_, n)| *n)
             .map_or_else(|| "tcp".to_string(), |(k, _)| k);
-        let duration = rel(end, start);
+        // Density buckets span T+0 to the end, as the channels' do.
+        let span = rel(end, origin);
         Session {
             kind,
             server: server.to_string(),
             client,
-            start,
-            duration,
+            start: origin,
+            first,
+            duration: (span - first).max(0.0),
             generations: self.gens,
             attempts: self.attempts,
             requests: self.requests,
             relay_of: None,
-            bucket: duration.max(1e-6) / DENSITY_BUCKETS as f64,
-        }
-    }
-}
-
-/// Moves every time of a session's parts `by` seconds earlier (later when
-/// negative): the same events on another T+0.
-fn shift_parts(
-    gens: &mut [Generation],
-    attempts: &mut [Attempt],
-    requests: &mut [Request],
-    by: f64,
-) {
-    for g in gens {
-        shift_generation(g, by);
-    }
-    for a in attempts {
-        a.at -= by;
-        if let Some(u) = &mut a.upgrade {
-            shift_upgrade(u, by);
-        }
-    }
-    for r in requests {
-        r.at -= by;
-    }
-}
-
-/// Relay legs on their front session's clock: one T+0 per session, not
-/// one per leg.
-fn rebase_relay_legs(sessions: &mut [Session]) {
-    for i in 0..sessions.len() {
-        let Some(j) = sessions[i].relay_of else {
-            continue;
-        };
-        let front_start = sessions[j].start;
-        let s = &mut sessions[i];
-        let later = s.start.0.saturating_sub(front_start.0) as f64 / 1e6;
-        let earlier = front_start.0.saturating_sub(s.start.0) as f64 / 1e6;
-        shift_parts(
-            &mut s.generations,
-            &mut s.attempts,
-            &mut s.requests,
-            earlier - later,
-        );
-        s.duration += later - earlier;
-        s.start = front_start;
-    }
-}
-
-fn shift_upgrade(u: &mut Upgrade, by: f64) {
-    u.at -= by;
-    if let Some(e) = &mut u.credential_expires_at {
-        *e -= by;
-    }
-}
-
-fn shift_generation(g: &mut Generation, by: f64) {
-    g.started_at -= by;
-    g.ended_at = g.ended_at.map(|e| e - by);
-    let opt = |o: &mut Option<f64>| {
-        if let Some(v) = o {
-            *v -= by;
-        }
-    };
-    for c in &mut g.channels {
-        c.opened_at -= by;
-        opt(&mut c.last_c2s);
-        opt(&mut c.last_s2c);
-        opt(&mut c.last_pong_c2s);
-        opt(&mut c.longest_s2c_silence_from);
-        for p in &mut c.unanswered_pings {
-            *p -= by;
-        }
-        for x in &mut c.closes {
-            x.at -= by;
-        }
-        for m in &mut c.marks {
-            m.at -= by;
-        }
-        if let Some(u) = &mut c.upgrade {
-            shift_upgrade(u, by);
-        }
-        if let Some((at, _)) = &mut c.unacked_peak {
-            *at -= by;
-        }
-        for t in &mut c.tcp {
-            for v in [
-                &mut t.fin,
-                &mut t.rst,
-                &mut t.first_retransmission,
-                &mut t.last_retransmission,
-                &mut t.last_keepalive,
-                &mut t.first_zero_window,
-                &mut t.last_zero_window,
-                &mut t.last_ack_advance,
-                &mut t.last_segment,
-                &mut t.last_payload,
-                &mut t.unacked_since,
-            ] {
-                opt(v);
-            }
-            if let Some((from, _)) = &mut t.longest_stall {
-                *from -= by;
-            }
+            bucket: span.max(1e-6) / DENSITY_BUCKETS as f64,
+            model_zero: first,
         }
     }
 }
@@ -1040,8 +941,7 @@ fn shift_generation(g: &mut Generation, by: f64) {
 /// or before its first generation (a retry after a refused login).
 fn split_by_client(p: EndpointParts) -> Vec<Lane> {
     let mut lanes: Vec<Lane> = Vec::new();
-    let new_lane = |start: Micros, host: Option<std::net::IpAddr>| Lane {
-        start,
+    let new_lane = |host: Option<std::net::IpAddr>| Lane {
         host,
         gens: Vec::new(),
         attempts: Vec::new(),
@@ -1065,14 +965,14 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
             })
             .map(|(i, _)| i);
         let i = slot.unwrap_or_else(|| {
-            lanes.push(new_lane(p.start, from));
+            lanes.push(new_lane(from));
             lanes.len() - 1
         });
         lanes[i].gens.push(g);
     }
     if lanes.is_empty() {
         let first = p.attempts.first().and_then(|a| host(&a.client));
-        lanes.push(new_lane(p.start, first));
+        lanes.push(new_lane(first));
     }
     for a in p.attempts {
         // The lane that dropped last before the attempt, else the first
@@ -1107,7 +1007,7 @@ fn split_by_client(p: EndpointParts) -> Vec<Lane> {
             .or_else(before_first)
             .or_else(|| lanes.iter().position(|l| l.host() == from))
             .unwrap_or_else(|| {
-                lanes.push(new_lane(p.start, from));
+                lanes.push(new_lane(from));
                 lanes.len() - 1
             });
         lanes[i].attempts.push(a);

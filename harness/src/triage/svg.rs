@@ -45,15 +45,19 @@ pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
         .flat_map(|f| [f.last_recv, f.last_send, f.ended_at])
         .flatten()
         .fold(0.0, f64::max);
-    let span = s
-        .duration
+    // The picture runs from where the session starts (its first packet;
+    // a bug report's session clock zero) to its end, on the input's clock.
+    let t0 = s.model_zero;
+    let span = (s
+        .end()
         .max(zip_end)
         .max(d.at.unwrap_or(0.0))
         .max(s.attempts.iter().map(|a| a.at).fold(0.0, f64::max))
+        - t0)
         .max(1e-3)
         * 1.02;
     let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |t: f64| LEFT + (t / span).clamp(0.0, 1.0) * plot_w;
+    let x = |t: f64| LEFT + ((t - t0) / span).clamp(0.0, 1.0) * plot_w;
     // Labels near the right edge grow leftwards so they stay in the picture.
     let right_half = |px: f64| px > LEFT + plot_w * 0.6;
     let rows = lanes.len() + zip.len();
@@ -85,8 +89,8 @@ pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
     let bottom = TOP + LANE * rows.max(1) as f64;
     // Time axis with ticks.
     let step = tick_step(span);
-    let mut tick = 0.0;
-    while tick <= span {
+    let mut tick = (t0 / step).ceil() * step;
+    while tick <= t0 + span {
         let tx = x(tick);
         let _ = writeln!(
             o,
@@ -102,10 +106,14 @@ pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
     }
     let _ = writeln!(
         o,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#444">seconds since T+0 ({})</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#444">seconds since {}</text>"##,
         LEFT + plot_w / 2.0,
         bottom + 34.0,
-        s.start
+        if s.start == crate::timeline::Micros::ZERO {
+            "the session clock's zero".to_string()
+        } else {
+            format!("the capture's first frame ({})", s.start.utc())
+        }
     );
     // The timer's window the diagnosis infers (e.g. SPICE connectivity).
     for e in &d.inferences {
@@ -141,7 +149,7 @@ pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
             generation + 1,
             c.connection
         );
-        let end = c.closes.first().map_or(s.duration, |x| x.at);
+        let end = c.closes.first().map_or(s.end(), |x| x.at);
         let _ = writeln!(
             o,
             r##"<line x1="{:.1}" y1="{mid:.1}" x2="{:.1}" y2="{mid:.1}" stroke="#999" stroke-width="1"/>"##,

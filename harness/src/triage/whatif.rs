@@ -76,25 +76,30 @@ pub fn constants(
 /// Writes the capture's environment as a timeline. `channels` are the
 /// SPICE channels the session ran (empty for other protocols).
 pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
+    // A timeline starts with its session: the environment's times move
+    // from the input's clock to the session's model zero.
+    let since_start = |t: f64| dur(t - s.model_zero);
     let mut events = Vec::new();
     if let Some((at, until)) = env.client_stall {
         events.push(ScriptEvent::ClientStalls {
-            at: dur(at),
-            until: until.map(dur),
+            at: since_start(at),
+            until: until.map(since_start),
         });
     }
     if let Some(at) = env.server_killed {
-        events.push(ScriptEvent::ServerKilled { at: dur(at) });
+        events.push(ScriptEvent::ServerKilled {
+            at: since_start(at),
+        });
         if let Some(back) = env.server_back {
             events.push(ScriptEvent::ServerRestarted {
-                at: dur(back.max(at)),
+                at: since_start(back.max(at)),
             });
         }
     }
     if let Some((from, to)) = env.network_dead {
         events.push(ScriptEvent::Blackhole {
-            from: dur(from),
-            to: dur(to.unwrap_or(env.end + HORIZON_AFTER_END)),
+            from: since_start(from),
+            to: since_start(to.unwrap_or(env.end + HORIZON_AFTER_END)),
         });
     }
     let mut kinds: Vec<ChannelKind> = channels.iter().filter_map(|c| channel_kind(c)).collect();
@@ -107,7 +112,7 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
         kinds.insert(0, ChannelKind::Main);
     }
     Timeline {
-        horizon: dur((env.end + HORIZON_AFTER_END).ceil()),
+        horizon: dur((env.end - s.model_zero + HORIZON_AFTER_END).max(0.0).ceil()),
         description: format!(
             "environment of the {} session to {} as the capture shows it",
             s.kind, s.server
@@ -141,7 +146,10 @@ pub struct WhatIf {
     pub verdict: Option<Verdict>,
 }
 
-fn summarize(run: String, v: Verdict) -> WhatIf {
+/// One run's outcome, its times moved from the model's clock (zero at the
+/// session's model zero) onto the input's by `offset` seconds.
+fn summarize(run: String, v: Verdict, offset: f64) -> WhatIf {
+    let at = v.at.map(|a| a + offset);
     let recovered_at = v
         .reconnects
         .iter()
@@ -150,18 +158,21 @@ fn summarize(run: String, v: Verdict) -> WhatIf {
                 || r.result.starts_with("refused")
                 || r.result.starts_with("HTTP"))
         })
-        .and_then(|r| r.started_at);
+        .and_then(|r| r.started_at)
+        .map(|r| r + offset);
     let summary = match (v.outcome, recovered_at) {
         (Outcome::Survived, Some(r)) if v.sessions > 1 => format!(
             "recovers at T+{r:.3} after {} reconnect{}",
             v.sessions - 1,
             if v.sessions == 2 { "" } else { "s" }
         ),
-        (Outcome::Survived, _) => format!("survives to the T+{:.0} horizon", v.horizon),
+        (Outcome::Survived, _) => {
+            format!("survives to the T+{:.0} horizon", v.horizon + offset)
+        }
         (o, _) => format!(
             "{} at T+{:.3}: {} on {}",
             o.as_str().replace('_', " "),
-            v.at.unwrap_or(0.0),
+            at.unwrap_or(0.0),
             v.cause.as_deref().unwrap_or("?"),
             v.channel.as_deref().unwrap_or("-")
         ),
@@ -169,7 +180,7 @@ fn summarize(run: String, v: Verdict) -> WhatIf {
     WhatIf {
         run,
         outcome: v.outcome.as_str(),
-        at: v.at,
+        at,
         cause: v.cause.clone(),
         channel: v.channel.clone(),
         sessions: v.sessions,
@@ -180,19 +191,20 @@ fn summarize(run: String, v: Verdict) -> WhatIf {
 }
 
 /// Runs the timeline against every variant of `profile`, and, when the
-/// capture shows a client fault, once more without it.
+/// capture shows a client fault, once more without it. `offset` is where
+/// the timeline's zero is on the input's clock (`Session::model_zero`).
 pub fn run_all(
     timeline: &Timeline,
     input: &str,
-    profile: &str,
-    variant: &str,
+    (profile, variant): (&str, &str),
     overrides: &[String],
+    offset: f64,
 ) -> Vec<WhatIf> {
     let mut out = Vec::new();
     for v in variants(profile) {
         let spec = format!("{profile}@{v}");
         match run_timeline(timeline, input, &spec, overrides) {
-            Ok(verdict) => out.push(summarize(spec, verdict)),
+            Ok(verdict) => out.push(summarize(spec, verdict, offset)),
             Err(e) => out.push(WhatIf {
                 run: spec,
                 outcome: "error",
@@ -215,6 +227,7 @@ pub fn run_all(
             out.push(summarize(
                 format!("{spec} without the client stall"),
                 verdict,
+                offset,
             ));
         }
     }
