@@ -582,6 +582,15 @@ async fn the_cli_runs_for_its_duration_and_prints_the_verdict() {
     assert!(stderr.contains("seed 3"), "{stderr}");
     assert!(stderr.contains("pong_wait in"), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // The verdict file has the shape its published schema says.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/proxy.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(v["cause"], "lb.idle_timeout");
     assert_eq!(v["seed"], 3);
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))

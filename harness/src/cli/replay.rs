@@ -11,6 +11,38 @@ use crate::verdict::{JunitCase, junit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `replay --format json`, and `merge` of replay shards (then `shard` is
+/// null): the shard and the number of specs in all let `merge` find a
+/// missing or repeated shard.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ReplayOutput<'a> {
+    /// `K/N` for one shard; null for the whole set.
+    pub shard: Option<String>,
+    pub total_specs: usize,
+    pub specs: Vec<ReplaySpec<'a>>,
+}
+
+/// One spec of a replay run: its verdict against the golden, or why it
+/// could not run.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ReplaySpec<'a> {
+    Ran {
+        spec: &'a str,
+        name: &'a str,
+        /// `matched`, `changed`, `missing` or `accepted`.
+        golden: &'static str,
+        matched: bool,
+        expectations_failed: &'a [String],
+        verdict: &'a crate::verdict::Verdict,
+    },
+    Error {
+        spec: &'a str,
+        name: &'a str,
+        error: &'a str,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Text,
@@ -291,31 +323,29 @@ pub fn run(args: Args) -> ExitCode {
             outln!("{} specs, {} failed", rows.len(), n);
         }
         Format::Json => {
-            let list: Vec<serde_json::Value> = rows
+            let specs: Vec<ReplaySpec> = rows
                 .iter()
                 .map(|r| match &r.outcome {
-                    Ok(ran) => serde_json::json!({
-                        "spec": r.path,
-                        "name": r.name,
-                        "golden": ran.golden().as_str(),
-                        "matched": ran.golden() == GoldenStatus::Matched,
-                        "expectations_failed": ran.failed,
-                        "verdict": ran.verdict,
-                    }),
-                    Err(e) => serde_json::json!({
-                        "spec": r.path,
-                        "name": r.name,
-                        "error": e,
-                    }),
+                    Ok(ran) => ReplaySpec::Ran {
+                        spec: &r.path,
+                        name: &r.name,
+                        golden: ran.golden().as_str(),
+                        matched: ran.golden() == GoldenStatus::Matched,
+                        expectations_failed: &ran.failed,
+                        verdict: &ran.verdict,
+                    },
+                    Err(e) => ReplaySpec::Error {
+                        spec: &r.path,
+                        name: &r.name,
+                        error: e,
+                    },
                 })
                 .collect();
-            // The shard and the number of specs in all let `merge` find
-            // a missing or repeated shard.
-            let doc = serde_json::json!({
-                "shard": info.shard.map(|s| format!("{}/{}", s.k, s.n)),
-                "total_specs": info.total,
-                "specs": list,
-            });
+            let doc = ReplayOutput {
+                shard: info.shard.map(|s| format!("{}/{}", s.k, s.n)),
+                total_specs: info.total,
+                specs,
+            };
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Junit => out!("{}", junit_report(&rows)),

@@ -10,15 +10,26 @@ pub enum Output {
     Triage,
     Score,
     Run,
+    /// `replay --format json` and `merge` of replay shards.
+    Replay,
+    /// `sweep --format json` and `merge` of sweep shards.
+    Sweep,
+    Bisect,
+    /// The verdict `proxy --json FILE` writes.
+    Proxy,
 }
 
 impl Output {
-    pub const ALL: [Output; 5] = [
+    pub const ALL: [Output; 9] = [
         Output::Flows,
         Output::Decode,
         Output::Triage,
         Output::Score,
         Output::Run,
+        Output::Replay,
+        Output::Sweep,
+        Output::Bisect,
+        Output::Proxy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +39,10 @@ impl Output {
             Output::Triage => "triage",
             Output::Score => "score",
             Output::Run => "run",
+            Output::Replay => "replay",
+            Output::Sweep => "sweep",
+            Output::Bisect => "bisect",
+            Output::Proxy => "proxy",
         }
     }
 }
@@ -47,6 +62,10 @@ pub fn json(command: Output) -> String {
         Output::Triage => of::<Vec<crate::triage::Triage>>(),
         Output::Score => of::<crate::replay::score::Score>(),
         Output::Run => of::<crate::verdict::Verdict>(),
+        Output::Replay => of::<super::replay::ReplayOutput<'static>>(),
+        Output::Sweep => of::<crate::sweep::SweepReport>(),
+        Output::Bisect => of::<crate::sweep::BisectReport>(),
+        Output::Proxy => of::<crate::live::monitor::LiveVerdict>(),
     };
     serde_json::to_string_pretty(&schema).unwrap_or_default()
 }
