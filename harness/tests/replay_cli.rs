@@ -37,6 +37,35 @@ fn scratch(name: &str, spec_body: &str) -> PathBuf {
     dir
 }
 
+/// The JUnit file validates against the schema Jenkins' xUnit plugin
+/// checks reports with (`tests/junit/junit-10.xsd`), by libxml2's
+/// `xmllint`. CI installs it and sets `TETHER_REQUIRE_XMLLINT`, so there
+/// the check cannot be skipped; elsewhere a missing xmllint is said.
+fn assert_valid_junit(path: &Path) {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit/junit-10.xsd");
+    let out = match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(path)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("TETHER_REQUIRE_XMLLINT").is_none() => {
+            eprintln!("JUnit schema check skipped: xmllint: {e} (apt-get install libxml2-utils)");
+            return;
+        }
+        Err(e) => panic!("xmllint: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{} does not validate against junit-10.xsd:\n{}\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
 fn lb_spec(extra: &str) -> String {
     let input = root().join("corpora/synthetic/spice-lb-idle.toml");
     format!(
@@ -264,6 +293,45 @@ fn a_spec_that_cannot_run_is_an_error_case() {
     assert_eq!(suite.test_cases.len(), 2);
     assert_eq!((suite.failures, suite.errors), (1, 1));
     assert!(suite.test_cases.iter().all(|c| c.time.is_some()));
+    // A failing, an erroring and a control-character case, valid JUnit.
+    assert_valid_junit(&junit);
+    // So are `replay --format junit` (every case passing), `run --format
+    // junit` (a failed verdict) and `merge --junit` of replay shards.
+    let passing = dir.join("passing.xml");
+    let (code, out, _) = tether(&["replay", "--format", "junit"]);
+    assert_eq!(code, 0);
+    std::fs::write(&passing, out).unwrap();
+    assert_valid_junit(&passing);
+    let run = dir.join("run.xml");
+    let (code, out, _) = tether(&[
+        "run",
+        "corpora/synthetic/novnc-drop-400s.toml",
+        "--profile",
+        "spice-gtk",
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(code, 1);
+    std::fs::write(&run, out).unwrap();
+    assert_valid_junit(&run);
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let (code, out, _) = tether(&["replay", "--shard", &format!("{k}/2"), "--format", "json"]);
+        assert_eq!(code, 0);
+        let f = dir.join(format!("shard{k}.json"));
+        std::fs::write(&f, out).unwrap();
+        shards.push(f.display().to_string());
+    }
+    let merged = dir.join("merged.xml");
+    let (code, _, err) = tether(&[
+        "merge",
+        &shards[0],
+        &shards[1],
+        "--junit",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_valid_junit(&merged);
     let _ = std::fs::remove_dir_all(dir);
 }
 
