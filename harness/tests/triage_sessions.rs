@@ -99,3 +99,92 @@ fn clients_of_one_server_are_sessions_of_their_own() {
         );
     }
 }
+
+/// The server-side view: one row per client session on the capture's
+/// clock, in order of start, counted by ending, whatever the selection.
+#[test]
+fn a_server_capture_is_summarised_per_client() {
+    let mut frames = Vec::new();
+    frames.extend(rfb_connection("10.0.0.1:40001", 1.0, 10.0));
+    frames.extend(rfb_connection("10.0.0.1:40002", 5.0, 8.0));
+    frames.extend(rfb_connection("10.0.0.2:41001", 12.0, 20.0));
+    frames.sort_by_key(|f| f.0);
+    let mut w = PcapWriter::new(Vec::new(), 1, false, false).unwrap();
+    for (ts, f) in &frames {
+        w.write_packet(*ts, f).unwrap();
+    }
+    let bytes = w.into_inner();
+    let mut tr =
+        triage_reader(&bytes[..], "clients.pcap", false, &TriageOptions::default()).unwrap();
+    assert_eq!(tr.start, Some(Micros(T0 + 1_000_000)));
+    let rows: Vec<(&str, f64)> = tr
+        .summary
+        .iter()
+        .map(|r| (r.client.as_str(), r.start))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("10.0.0.1:40001", 0.0),
+            ("10.0.0.1:40002", 4.0),
+            ("10.0.0.2:41001", 11.0)
+        ]
+    );
+    assert!(tr.summary.iter().all(|r| r.outcome == "disconnected"));
+    let counts: Vec<(&str, usize)> = tr
+        .counts
+        .iter()
+        .map(|c| (c.ending.as_str(), c.sessions))
+        .collect();
+    assert_eq!(counts, vec![("client.closed", 3)]);
+    tr.select(|st| st.number == 2);
+    assert_eq!(tr.sessions.len(), 1);
+    assert_eq!(tr.summary.len(), 3);
+}
+
+/// `--summary` prints the counts and the table only; `--outcome` keeps the
+/// sessions that ended that way.
+#[test]
+fn summary_and_outcome_flags() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tether = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pcap = "corpora/lab/ws2-several-clients-one-frozen.pcap";
+    let text = tether(&["triage", "--no-what-if", "--summary", pcap]);
+    assert!(
+        text.contains("3 sessions: 2 client.closed, 1 server.closed"),
+        "{text}"
+    );
+    assert!(!text.contains("\nsession "), "{text}");
+    assert_eq!(text.matches(" disconnected ").count(), 3, "{text}");
+    let json = tether(&[
+        "triage",
+        "--no-what-if",
+        "--format",
+        "json",
+        "--outcome",
+        "disconnected",
+        pcap,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["sessions"].as_array().unwrap().len(), 3);
+    let json = tether(&[
+        "triage",
+        "--no-what-if",
+        "--format",
+        "json",
+        "--outcome",
+        "open",
+        pcap,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v[0]["sessions"].as_array().unwrap().is_empty());
+    assert_eq!(v[0]["summary"].as_array().unwrap().len(), 3);
+}

@@ -36,6 +36,14 @@ pub struct Args {
     /// Report only the sessions of this client address.
     #[arg(long, value_name = "ADDR")]
     pub client: Option<String>,
+    /// Report only the sessions that ended this way: open, recovered,
+    /// disconnected, dead_session or refused.
+    #[arg(long, value_name = "OUTCOME", value_parser = ["open", "recovered", "disconnected", "dead_session", "refused"])]
+    pub outcome: Option<String>,
+    /// Only the summary: sessions counted by ending and one row each, no
+    /// per-session diagnosis (a server capture's overview).
+    #[arg(long)]
+    pub summary: bool,
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
 }
@@ -92,9 +100,17 @@ pub fn run(args: Args) -> ExitCode {
             .and_then(|r| triage_reader(r, &name, zip, &options))
         {
             Ok(mut t) => {
-                if !args.sessions.is_empty() || args.client.is_some() {
+                if args.summary {
+                    t.select(|_| false);
+                } else if !args.sessions.is_empty()
+                    || args.client.is_some()
+                    || args.outcome.is_some()
+                {
                     t.select(|st| {
                         (args.sessions.is_empty() || args.sessions.contains(&st.number))
+                            && args.outcome.as_deref().is_none_or(|o| {
+                                crate::triage::outcome_str(st.diagnosis.outcome) == o
+                            })
                             && args.client.as_deref().is_none_or(|c| {
                                 let host = st.session.client.rsplit_once(':').map_or(
                                     st.session.client.as_str(),

@@ -18,6 +18,7 @@ use conformance::Violation;
 use diagnose::{ChannelFacts, Diagnosis};
 use serde::Serialize;
 use session::Session;
+use std::collections::BTreeMap;
 use whatif::WhatIf;
 
 #[derive(Clone, Debug, Default)]
@@ -55,6 +56,58 @@ pub struct SessionTriage {
     pub what_if: Vec<WhatIf>,
 }
 
+/// One client session in a capture's summary: what an operator scans
+/// first when one capture holds many clients.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct SessionRow {
+    /// As `SessionTriage::number`.
+    pub number: usize,
+    pub client: String,
+    pub server: String,
+    /// The session's first packet, seconds since T+0.
+    pub start: f64,
+    pub length: f64,
+    pub outcome: &'static str,
+    pub cause: Option<String>,
+    pub channel: Option<String>,
+    /// Connection attempts that failed.
+    pub attempts: usize,
+}
+
+impl SessionRow {
+    fn of(st: &SessionTriage) -> SessionRow {
+        let (s, d) = (&st.session, &st.diagnosis);
+        SessionRow {
+            number: st.number,
+            client: s.client.clone(),
+            server: s.server.clone(),
+            start: s.first,
+            length: s.duration,
+            outcome: outcome_str(d.outcome),
+            cause: d.cause.clone(),
+            channel: d.channel.clone(),
+            attempts: d.failed_attempts.len(),
+        }
+    }
+
+    /// How the summary's counts name this ending: the cause, or the
+    /// outcome when no cause was named (a session still open). A client's
+    /// close stays `client.closed`: a killed process's kernel closes its
+    /// sockets as a user's close does (lab: vnc-xvnc-two-clients-one-dies).
+    pub fn label(&self) -> String {
+        self.cause
+            .clone()
+            .unwrap_or_else(|| self.outcome.replace('_', " "))
+    }
+}
+
+/// How many sessions ended one way.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct EndingCount {
+    pub ending: String,
+    pub sessions: usize,
+}
+
 /// The bug report's own per-channel record, labelled as such.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ZipRecord {
@@ -90,6 +143,11 @@ pub struct Triage {
     pub recovered_at: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outage: Option<f64>,
+    /// Every client-facing session (relay legs are under theirs), in
+    /// order, before any selection: the server-side view.
+    pub summary: Vec<SessionRow>,
+    /// The summary counted by ending (`SessionRow::label`), most first.
+    pub counts: Vec<EndingCount>,
     pub sessions: Vec<SessionTriage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zip: Option<ZipRecord>,
@@ -347,9 +405,17 @@ pub fn triage(
                 .collect()
         })
         .unwrap_or_default();
+    let summary: Vec<SessionRow> = triaged
+        .iter()
+        .filter(|t| t.session.relay_of.is_none())
+        .map(SessionRow::of)
+        .collect();
+    let counts = count_endings(&summary);
     Triage {
         input: input.to_string(),
         start,
+        summary,
+        counts,
         primary,
         outcome: head.map(|d| outcome_str(d.outcome)),
         at: head.and_then(|d| d.at),
@@ -369,6 +435,22 @@ pub fn triage(
             .map(ToString::to_string)
             .collect(),
     }
+}
+
+/// Sessions by ending, most first, then by name: the line an operator
+/// reads first ("30 closed by the user, 4 lb.idle_timeout").
+fn count_endings(rows: &[SessionRow]) -> Vec<EndingCount> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        *counts.entry(r.label()).or_default() += 1;
+    }
+    let mut counts: Vec<EndingCount> = counts
+        .into_iter()
+        .map(|(ending, sessions)| EndingCount { ending, sessions })
+        .collect();
+    // Stable: equal counts stay in name order.
+    counts.sort_by_key(|c| std::cmp::Reverse(c.sessions));
+    counts
 }
 
 /// Constants the capture pins down for the what-if: the display tab's

@@ -52,6 +52,10 @@ pub fn text(tr: &Triage) -> String {
                 .unwrap_or_default()
         );
     }
+    // Several clients, or none diagnosed below (`--summary`): the overview.
+    if tr.summary.len() > 1 || (tr.sessions.is_empty() && !tr.summary.is_empty()) {
+        summary(&mut o, tr);
+    }
     if let Some(z) = &tr.zip {
         let _ = writeln!(o);
         let _ = writeln!(
@@ -100,6 +104,36 @@ pub fn text(tr: &Triage) -> String {
         }
     }
     o
+}
+
+/// The server-side view: sessions counted by ending, then one row each.
+pub fn summary(o: &mut String, tr: &Triage) {
+    let counts: Vec<String> = tr
+        .counts
+        .iter()
+        .map(|c| format!("{} {}", c.sessions, c.ending))
+        .collect();
+    let _ = writeln!(o);
+    let _ = writeln!(o, "{} sessions: {}", tr.summary.len(), counts.join(", "));
+    let _ = writeln!(
+        o,
+        "  {:>4}  {:<22} {:>11} {:>10}  {:<13} {:<30} {:<10} {:>8}",
+        "#", "client", "start", "length", "outcome", "cause", "channel", "attempts"
+    );
+    for r in &tr.summary {
+        let _ = writeln!(
+            o,
+            "  {:>4}  {:<22} {:>11} {:>10.3}  {:<13} {:<30} {:<10} {:>8}",
+            r.number,
+            r.client,
+            t(Some(r.start)),
+            r.length,
+            r.outcome,
+            r.cause.as_deref().unwrap_or("-"),
+            r.channel.as_deref().unwrap_or("-"),
+            r.attempts
+        );
+    }
 }
 
 fn session(o: &mut String, number: usize, st: &SessionTriage) {

@@ -728,7 +728,7 @@ pub fn sessions(report: &DecodeReport, origin: Micros, session_clock: bool) -> V
     order.sort_by_key(|&i| {
         (
             out[i].relay_of.is_some(),
-            out[i].start,
+            Micros::from_secs_f64(out[i].first),
             out[i].client.clone(),
         )
     });
