@@ -10,12 +10,13 @@
 #                  ECDHE-RSA-CHACHA20-POLY1305 (Chromium capped as in tls12)
 #   plain          ws://, no certificate (the plaintext twin)
 # writes record/tls/novnc-wss-MODE.{pcap,keys,tshark.txt} (novnc-ws-plain.* for
-# plain; it has no .keys).
+# plain; it has no .keys); tls13 also writes novnc-wss-tls13.dsb.pcapng
+# (editcap --inject-secrets tls,KEYS: the keys in a Decryption Secrets Block).
 #
-# The scripted session, identical in every mode: Xvnc 320x240 with a solid
-# root; Chromium loads vnc.html (static files over plain HTTP on 17081, not
-# captured) with autoconnect; once noVNC says "connected" the root colour is
-# changed three times, 1 s apart; then noVNC's own Disconnect button is clicked
+# The scripted session, identical in every mode: Xvnc 320x240 with a fixed
+# blocky pattern (xdraw.py, seed 1); Chromium loads vnc.html (static files over plain HTTP on 17081, not
+# captured) with autoconnect; once noVNC says "connected" the
+# 160x120 centre is redrawn three times, 1 s apart (seeds 2, 3, 4); then noVNC's own Disconnect button is clicked
 # through DevTools (17090), so noVNC sends a WebSocket close 1000 and
 # websockify answers; the browser is ended 1.5 s later.
 set -euo pipefail
@@ -31,7 +32,7 @@ esac
 rfb=17001 ws=17080 http=17081 devtools=17090
 tls_xvnc $rfb 320x240 -SecurityTypes None
 export DISPLAY=$display
-xsetroot -solid '#336699'
+python3 "$here/xdraw.py" "$display" 1
 
 tls_bg python3 -m http.server $http --bind 127.0.0.1 --directory /usr/share/novnc >"$tmp/http.log" 2>&1
 ws_opts=()
@@ -71,9 +72,9 @@ for _ in $(seq 1 80); do
     sleep 0.25
 done
 [ -n "$ok" ] || { echo "noVNC did not connect: ${s:-}" >&2; cat "$tmp/websockify.log" >&2; exit 1; }
-for c in '#993366' '#669933' '#333399'; do
+for seed in 2 3 4; do
     sleep 1
-    xsetroot -solid "$c"
+    python3 "$here/xdraw.py" "$display" $seed 80 60 160 120
 done
 sleep 1
 python3 "$here/cdp.py" $devtools disconnect >&2
@@ -85,4 +86,8 @@ if [ "$mode" != plain ]; then
         "$keylog" >"$keys" || { echo "Chromium wrote no keys" >&2; exit 1; }
 fi
 "$here/dump.sh" "$name" ws $ws
+if [ "$mode" = tls13 ]; then
+    # The same capture with the key log inside (pcapng Decryption Secrets Block).
+    editcap --inject-secrets "tls,$keys" "$cap" "$out/$name.dsb.pcapng"
+fi
 ls -l "$out/$name".* >&2

@@ -26,7 +26,7 @@ tls_init() {
     out=$tls_dir
     cap="$out/$name.pcap"
     keys="$out/$name.keys"
-    rm -f "$cap" "$keys" "$out/$name.tshark.txt"
+    rm -f "$cap" "$keys" "$out/$name.tshark.txt" "$out/$name.client.txt" "$out/$name.dsb.pcapng"
     tmp=$(mktemp -d "/tmp/tether-tls-$name.XXXXXX")
     trap tls_cleanup EXIT
 }
@@ -37,7 +37,8 @@ tls_cleanup() {
     sleep 0.5
     for p in "${tls_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     # Xvnc's lock and socket live in the shared /tmp: remove ours only.
-    if [ -n "${xvnc_pid:-}" ] && [ "$(tr -d ' ' <"/tmp/.X${display#:}-lock" 2>/dev/null)" = "$xvnc_pid" ]; then
+    if [ -n "${xvnc_pid:-}" ] && [ -e "/tmp/.X${display#:}-lock" ] &&
+        [ "$(tr -d ' ' <"/tmp/.X${display#:}-lock")" = "$xvnc_pid" ]; then
         rm -f "/tmp/.X${display#:}-lock" "/tmp/.X11-unix/X${display#:}"
     fi
     rm -rf "$tmp"
@@ -49,7 +50,7 @@ tls_bg() {
 }
 
 tls_capture() {
-    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -w "$cap" "$1" >/dev/null \
+    tcpdump -Z root -i lo -s 0 -B 65536 -U --immediate-mode -w "$cap" "$1" >/dev/null \
         2>"$tmp/tcpdump.log" &
     tls_tcpdump=$!
     tls_pids+=($tls_tcpdump)
