@@ -2,7 +2,7 @@
 # Time-bounded libFuzzer run of one target, seeded from the committed corpora.
 #   fuzz/run.sh TARGET [SECONDS]      (default 600 s)
 # Targets: capture_read reassembly decoder decode_file bugreport_zip timeline
-#          replay_spec
+#          replay_spec tls
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is
 # told to accept the sanitizer flags with RUSTC_BOOTSTRAP=1, since this
 # machine has no nightly. Crashes land in fuzz/artifacts/TARGET/.

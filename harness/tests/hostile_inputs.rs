@@ -414,7 +414,7 @@ fn an_out_of_order_flood_hits_its_limit_on_one_connection() {
     };
     let value = serde_json::json!({
         "default_limits": decode_summary(&bytes, "ooo-flood.pcap", DecodeOptions::default()),
-        "max_ooo_bytes_4096": decode_summary(&bytes, "ooo-flood.pcap", small),
+        "max_ooo_bytes_4096": decode_summary(&bytes, "ooo-flood.pcap", small.clone()),
     });
     snapshot("ooo-flood", &value);
     let r = decode_capture(&bytes[..], "o", small).unwrap();

@@ -497,7 +497,7 @@ fn apple_3_889_ard_failure_has_no_reason() {
 }
 
 #[test]
-fn vencrypt_tls_keeps_timing_only() {
+fn vencrypt_tls_hands_the_rest_to_tls() {
     let script = vec![
         (S, b"RFB 003.008\n".to_vec()),
         (C, b"RFB 003.008\n".to_vec()),
@@ -519,12 +519,18 @@ fn vencrypt_tls_keeps_timing_only() {
             _ => None,
         })
         .collect();
-    assert_eq!(f, ["rfb.opaque_after_security"]);
+    // The server's accept byte, then TLS: both sides' first records are
+    // only begun when the stream ends, which TLS says, and RFB nothing more.
+    assert_eq!(f, ["tls.truncated_record", "tls.truncated_record"]);
     assert_eq!(
         detail(find(&events, "VeNCryptSubtypes")[0])["subtypes"],
         json!([259, 260])
     );
     assert_eq!(find(&events, "VeNCryptSubtypeSelected").len(), 1);
+    assert_eq!(
+        detail(find(&events, "VeNCryptSubtypeAck")[0])["ok"],
+        json!(true)
+    );
 }
 
 #[test]

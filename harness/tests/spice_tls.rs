@@ -76,13 +76,19 @@ fn tls_channels_keep_timing_bytes_and_close() {
     };
     let r = decode_capture(&bytes[..], NAME, options).unwrap();
     for (c, row) in r.connections.iter().zip(&table.rows) {
+        // Without keys: the TLS handshake and records, nothing inside.
         assert_eq!(c.stack, ["tcp", "tls"]);
-        assert!(c.findings.is_empty(), "{:?}", c.findings);
         assert!(c.session.is_none());
+        // spice-gtk drops its sockets without close_notify (TLS 1.3 hides
+        // whether the server's last small record was one).
+        let codes: Vec<&str> = c.findings.iter().map(|f| f.code.as_ref()).collect();
+        assert_eq!(codes, ["tls.no_close_notify"], "{:?}", c.findings);
         // Liveness needs only timing: both directions have a span.
         assert!(c.c2s.first.is_some() && c.c2s.last > c.c2s.first);
         assert!(c.s2c.first.is_some() && c.s2c.last > c.s2c.first);
-        assert!(c.counts.c2s.is_empty() && c.counts.s2c.is_empty());
+        assert_eq!(c.counts.c2s.get("ClientHello"), Some(&1));
+        assert_eq!(c.counts.s2c.get("ServerHello"), Some(&1));
+        assert!(c.counts.s2c["application_data"] > 10);
         let kinds: Vec<&EventKind> = c.events.iter().map(|e| &e.kind).collect();
         assert!(matches!(kinds.first(), Some(EventKind::Open { .. })));
         // The close the flow table reports is in the timeline too.
@@ -91,6 +97,5 @@ fn tls_channels_keep_timing_bytes_and_close() {
             _ => CloseKind::Rst,
         };
         assert!(kinds.contains(&&EventKind::Close(close)), "{kinds:?}");
-        assert!(!kinds.iter().any(|k| matches!(k, EventKind::Message { .. })));
     }
 }

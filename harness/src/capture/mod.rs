@@ -59,6 +59,11 @@ impl<R: Read> Segments<R> {
         self.reader.format()
     }
 
+    /// TLS key logs from the capture's Decryption Secrets Blocks read so far.
+    pub fn take_secrets(&mut self) -> Vec<Vec<u8>> {
+        self.reader.take_secrets()
+    }
+
     /// The next frame: a TCP segment, or `Frame::Skipped` for anything
     /// else (counted and reported here); `None` at the end of the capture.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {

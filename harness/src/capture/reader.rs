@@ -93,9 +93,18 @@ pub struct CaptureReader<R: Read> {
     last_ts: Micros,
     pending_consume: usize,
     format: Format,
+    /// TLS key logs from Decryption Secrets Blocks read since the last
+    /// [`CaptureReader::take_secrets`].
+    secrets: Vec<Vec<u8>>,
 }
 
 impl<R: Read> CaptureReader<R> {
+    /// The TLS key log text of Decryption Secrets Blocks met so far
+    /// (`editcap --inject-secrets tls,...` writes them before the packets).
+    pub fn take_secrets(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.secrets)
+    }
+
     /// Reads the file header. `name` is used in diagnostics.
     pub fn new(src: R, name: &str) -> Result<CaptureReader<R>, CaptureError> {
         let mut r = CaptureReader {
@@ -114,6 +123,7 @@ impl<R: Read> CaptureReader<R> {
             last_ts: Micros::ZERO,
             pending_consume: 0,
             format: Format::PcapNg,
+            secrets: Vec::new(),
         };
         r.fill(24).map_err(|source| CaptureError::Io {
             file: r.name.clone(),
@@ -680,6 +690,13 @@ impl<R: Read> CaptureReader<R> {
                     linktype: iface.linktype,
                     orig_len: spb.origlen,
                 }
+            }
+            Block::DecryptionSecrets(dsb) => {
+                if dsb.secrets_type == pcap_parser::SecretsType::TlsKeyLog {
+                    self.secrets.push(dsb.data.to_vec());
+                }
+                self.consume(len);
+                Step::Skipped
             }
             _ => {
                 self.consume(len);

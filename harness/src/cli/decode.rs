@@ -27,6 +27,8 @@ pub struct Args {
     #[command(flatten)]
     pub select: super::select::SelectArgs,
     #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
+    #[command(flatten)]
     pub limits: super::limits::LimitArgs,
 }
 
@@ -47,6 +49,13 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let keylog = match args.keys.load() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = DecodeOptions {
         keep_events: args.events,
         flow: args.limits.flow(),
@@ -72,7 +81,8 @@ pub fn run(args: Args) -> ExitCode {
             let res = input::open(path)
                 .map_err(|e| format!("{name}: {e}"))
                 .and_then(|r| {
-                    decode_bugreport(r, name, options, args.limits.zip()).map_err(|e| e.to_string())
+                    decode_bugreport(r, name, with_keys(&options, &keylog), args.limits.zip())
+                        .map_err(|e| e.to_string())
                 });
             match res {
                 Ok(z) => {
@@ -96,7 +106,8 @@ pub fn run(args: Args) -> ExitCode {
         let res = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| {
-                decode_capture_parallel(r, name, options, threads).map_err(|e| e.to_string())
+                decode_capture_parallel(r, name, with_keys(&options, &keylog), threads)
+                    .map_err(|e| e.to_string())
             });
         match res {
             Ok(mut r) => {
@@ -151,6 +162,17 @@ pub fn run(args: Args) -> ExitCode {
 
 /// Keeps the connections (and their flow summaries) the selection names;
 /// times count from the capture's first connection.
+/// The options for one input, with a key store of its own.
+fn with_keys(
+    options: &DecodeOptions,
+    keylog: &Option<crate::decode::tls::keylog::KeyLog>,
+) -> DecodeOptions {
+    DecodeOptions {
+        keys: super::keys::store(keylog),
+        ..options.clone()
+    }
+}
+
 /// Keeps the selected connections of a report already re-based on its
 /// first frame.
 fn select_connections(r: &mut DecodeReport, sel: &super::select::SelectArgs) {

@@ -41,6 +41,7 @@ pub mod decode;
 pub mod flows;
 pub mod generate;
 mod input;
+pub mod keys;
 pub mod limits;
 pub mod merge;
 pub mod proxy;

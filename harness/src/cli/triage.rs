@@ -45,6 +45,8 @@ pub struct Args {
     #[arg(long)]
     pub summary: bool,
     #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
+    #[command(flatten)]
     pub limits: super::limits::LimitArgs,
 }
 
@@ -57,7 +59,15 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let keys = match args.keys.load() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = TriageOptions {
+        keys,
         profile: args.profile.clone(),
         overrides: args.set.clone(),
         no_what_if: args.no_what_if,

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod rfb;
 pub mod sniff;
 pub mod spice;
+pub mod tls;
 pub mod ws;
 
 use crate::timeline::{ConnectionId, Direction, Event, Micros};
@@ -107,6 +108,8 @@ pub struct StreamContext {
     /// carries the channel type the port convention or a zip names.
     pub mid_stream_spice_channel: Option<u8>,
     pub limits: MessageLimits,
+    /// TLS secrets (a key log, the capture's Decryption Secrets Blocks).
+    pub keys: Option<std::sync::Arc<tls::keylog::KeyStore>>,
 }
 
 /// The largest message each protocol accepts. Bodies are streamed, never
@@ -134,12 +137,14 @@ impl Default for MessageLimits {
 }
 
 /// Builds the decoder for a sniffed protocol, or `None` for protocols
-/// tether does not decode (TLS, unknown): those keep their timing only.
+/// tether does not decode (plain HTTP, unknown): those keep their timing
+/// only.
 pub fn decoder_for(protocol: Protocol, ctx: &StreamContext) -> Option<Box<dyn StreamDecoder>> {
     match protocol {
         Protocol::Spice => Some(Box::new(spice::SpiceDecoder::new(ctx))),
         Protocol::Rfb => Some(Box::new(rfb::RfbDecoder::new(ctx))),
         Protocol::WebSocket => Some(Box::new(ws::WsDecoder::new(ctx))),
-        Protocol::Tls | Protocol::Http | Protocol::Unknown => None,
+        Protocol::Tls => Some(Box::new(tls::TlsDecoder::new(ctx))),
+        Protocol::Http | Protocol::Unknown => None,
     }
 }

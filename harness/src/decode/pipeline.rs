@@ -10,6 +10,7 @@ use super::{
     Chunk, EventSink, MessageLimits, StreamContext, StreamDecoder, StreamEnd, decoder_for,
 };
 use crate::capture::{CaptureError, Frame, Segments};
+use crate::decode::tls::keylog::KeyStore;
 use crate::flow::{ConnSummary, EndKind, FlowConfig, FlowEvent, FlowSink, Reassembler};
 use crate::timeline::{
     CloseKind, ConnectionId, Direction, Event, EventKind, Finding, Micros, OpenKind,
@@ -17,9 +18,10 @@ use crate::timeline::{
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::Arc;
 
 /// What to keep while decoding.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DecodeOptions {
     /// Keep every event (for `tether decode --events`, triage and tests);
     /// otherwise only counts, findings and liveness are kept.
@@ -30,6 +32,9 @@ pub struct DecodeOptions {
     /// The SPICE channel type of mid-stream connections whose ports follow
     /// no known convention (a bug-report zip names its ring's channel).
     pub spice_channel_hint: Option<u8>,
+    /// TLS secrets; the capture's Decryption Secrets Blocks are added as
+    /// they are read.
+    pub keys: Option<std::sync::Arc<crate::decode::tls::keylog::KeyStore>>,
 }
 
 /// Decoded messages by name, each way.
@@ -279,6 +284,7 @@ impl Decoder {
             connection: conn,
             mid_stream_spice_channel: None,
             limits: self.options.messages,
+            keys: self.options.keys.clone(),
         };
         let mut report = ConnectionReport {
             connection: conn,
@@ -578,16 +584,38 @@ impl Decoder {
     }
 }
 
+/// The key store a decode shares: the one given, or an empty one that
+/// the capture's Decryption Secrets Blocks may fill.
+fn key_store(options: &mut DecodeOptions) -> Arc<KeyStore> {
+    options
+        .keys
+        .get_or_insert_with(|| Arc::new(KeyStore::default()))
+        .clone()
+}
+
+/// The next frame, once the secrets of Decryption Secrets Blocks read so
+/// far are in the store (editcap writes them before the packets; a TLS
+/// connection looks its keys up at its ServerHello, frames later).
+fn next_frame<'s, R: Read>(segments: &'s mut Segments<R>, keys: &KeyStore) -> Option<Frame<'s>> {
+    for text in segments.take_secrets() {
+        let mut findings = Vec::new();
+        keys.add(&text, "Decryption Secrets Block", &mut findings);
+        segments.diagnostics.extend(findings);
+    }
+    segments.next_frame()
+}
+
 /// Reads, reassembles and decodes a whole capture.
 pub fn decode_capture<R: Read>(
     src: R,
     file: &str,
-    options: DecodeOptions,
+    mut options: DecodeOptions,
 ) -> Result<DecodeReport, CaptureError> {
     let mut segments = Segments::new(src, file)?;
     let mut reassembler = Reassembler::new(options.flow);
+    let keys = key_store(&mut options);
     let mut decoder = Decoder::new(file, options);
-    while let Some(frame) = segments.next_frame() {
+    while let Some(frame) = next_frame(&mut segments, &keys) {
         if let Frame::Tcp(seg) = frame {
             reassembler.segment(&seg, &mut decoder);
         }
@@ -1031,12 +1059,13 @@ impl FlowSink for Router {
 pub fn decode_capture_parallel<R: Read>(
     src: R,
     file: &str,
-    options: DecodeOptions,
+    mut options: DecodeOptions,
     threads: usize,
 ) -> Result<DecodeReport, CaptureError> {
     if threads <= 1 {
         return decode_capture(src, file, options);
     }
+    let keys = key_store(&mut options);
     let mut segments = Segments::new(src, file)?;
     let mut reassembler = Reassembler::new(options.flow);
     let mut receivers = Vec::new();
@@ -1060,6 +1089,7 @@ pub fn decode_capture_parallel<R: Read>(
         for rx in receivers {
             let done_tx = done_tx.clone();
             let file = file.to_string();
+            let options = options.clone();
             scope.spawn(move || {
                 let mut decoder = Decoder::new(&file, options);
                 while let Ok(batch) = rx.recv() {
@@ -1071,7 +1101,7 @@ pub fn decode_capture_parallel<R: Read>(
             });
         }
         drop(done_tx);
-        while let Some(frame) = segments.next_frame() {
+        while let Some(frame) = next_frame(&mut segments, &keys) {
             if let Frame::Tcp(seg) = frame {
                 reassembler.segment(&seg, &mut router);
             }

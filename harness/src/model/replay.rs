@@ -39,6 +39,9 @@ pub struct ReplaySpec {
     /// Timeline, capture (pcap, pcapng) or bug-report zip, relative to the
     /// spec file.
     pub input: String,
+    /// For a TLS capture: its NSS key log, relative to the spec file.
+    #[serde(default)]
+    pub keylog: Option<String>,
     pub profile: String,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
@@ -167,12 +170,31 @@ fn run_capture_spec(spec: &LoadedSpec) -> Result<Verdict, BadInput> {
             spec.spec.input
         ))
     };
+    let keys = match &spec.spec.keylog {
+        Some(k) => {
+            let path = spec.path.parent().unwrap_or(Path::new(".")).join(k);
+            let text = std::fs::read(&path)
+                .map_err(|e| BadInput(format!("{}: keylog {k}: {e}", spec.path.display())))?;
+            let mut findings = Vec::new();
+            let log = crate::decode::tls::keylog::KeyLog::parse(&text, k, &mut findings);
+            if let Some(f) = findings.first() {
+                return Err(BadInput(format!(
+                    "{}: keylog {}",
+                    spec.path.display(),
+                    f.message
+                )));
+            }
+            Some(log)
+        }
+        None => None,
+    };
     let tr = triage_path(
         &spec.input_path,
         &TriageOptions {
             profile: Some(spec.spec.profile.clone()),
             overrides: overrides.clone(),
             no_what_if: true,
+            keys,
             ..TriageOptions::default()
         },
     )

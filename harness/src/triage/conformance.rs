@@ -33,7 +33,7 @@ pub fn check(s: &Session, constants: &Constants) -> Vec<Violation> {
         Some(Value::Duration(d)) => Some(d.as_secs_f64()),
         _ => None,
     };
-    let spice = s.kind == "spice";
+    let spice = s.app_kind() == "spice";
     let deadline = if spice {
         secs("connectivity_timeout")
     } else {

@@ -470,7 +470,7 @@ pub fn diagnose(
         zip.to_vec()
     };
 
-    if s.kind == "spice" {
+    if s.app_kind() == "spice" {
         spice_rules(
             s,
             timers,
@@ -1112,7 +1112,7 @@ fn generic_rules(
         .collect();
     let goodbye = first_closes
         .iter()
-        .find(|(_, x)| x.how == "ws_close" || x.how.contains("disconnecting"));
+        .find(|(_, x)| super::session::is_goodbye(&x.how));
     let refused_after: Vec<_> = s.attempts.iter().filter(|a| a.at >= end).collect();
     let back = s
         .generations

@@ -355,7 +355,7 @@ pub fn ending(
     }
 
     // The server closed first.
-    let spice = s.kind == "spice";
+    let spice = s.app_kind() == "spice";
     let main = g.channels.iter().find(|c| c.name == "main");
     let unanswered = main
         .or(Some(c0))
@@ -394,7 +394,7 @@ pub fn ending(
     }
     let goodbye = closes
         .iter()
-        .any(|(_, x)| x.by == "server" && (x.how == "ws_close" || x.how.contains("disconnecting")));
+        .any(|(_, x)| x.by == "server" && super::session::is_goodbye(&x.how));
     // A killed process's listener dies with it: connects are refused until
     // it is restarted. A server that answers a later connection (an upgrade,
     // a token request) with no refusal in between kept its listener: the

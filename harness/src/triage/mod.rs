@@ -34,6 +34,8 @@ pub struct TriageOptions {
     pub messages: crate::decode::MessageLimits,
     /// Bug-report zip limits.
     pub zip: crate::capture::bugreport::Limits,
+    /// TLS secrets (`--keylog`); each input gets a store of its own.
+    pub keys: Option<crate::decode::tls::keylog::KeyLog>,
 }
 
 /// One session triaged.
@@ -163,7 +165,7 @@ fn detect_profile(s: &Session, from_zip: bool) -> Option<&'static str> {
     if from_zip {
         return Some("spice-ryll@pre-phase02");
     }
-    match s.kind.as_str() {
+    match s.app_kind().as_str() {
         "spice" => Some("spice-gtk@default"),
         "ws/rfb" => Some("novnc-displaytab@pre-2216"),
         // A credential in the upgrade URL is the display tab's signed
@@ -302,7 +304,7 @@ pub fn triage(
         // reconnect rules: trusted from a given profile, or from SPICE's
         // detection (link ids name SPICE clients); a profile guessed from the
         // stack alone (noVNC's many apps) cannot say.
-        let trusted = options.profile.is_some() || s.kind == "spice";
+        let trusted = options.profile.is_some() || s.app_kind() == "spice";
         let reconnect = spec
             .as_deref()
             .filter(|_| trusted)
@@ -624,6 +626,10 @@ pub fn triage_reader<R: std::io::Read>(
         keep_events: true,
         flow: options.flow,
         messages: options.messages,
+        keys: options
+            .keys
+            .clone()
+            .map(|k| std::sync::Arc::new(crate::decode::tls::keylog::KeyStore::new(k))),
         ..DecodeOptions::default()
     };
     if zip {

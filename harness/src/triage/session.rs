@@ -309,6 +309,19 @@ pub struct Session {
 }
 
 impl Session {
+    /// The application's stack without TLS (`tls/spice` is `spice`,
+    /// `rfb/vencrypt-tls/rfb` is `rfb`): TLS changes what the wire shows,
+    /// not the peers' behaviour the rules read.
+    pub fn app_kind(&self) -> String {
+        let mut layers: Vec<&str> = self
+            .kind
+            .split('/')
+            .filter(|l| !matches!(*l, "tls" | "vencrypt-tls"))
+            .collect();
+        layers.dedup();
+        layers.join("/")
+    }
+
     /// The session's last packet, seconds since T+0.
     pub fn end(&self) -> f64 {
         self.first + self.duration
@@ -329,6 +342,13 @@ impl Session {
 }
 
 const DENSITY_BUCKETS: usize = 200;
+
+/// A close the sender's application said: a WebSocket close, SPICE's
+/// DISCONNECTING, TLS's close_notify or an alert. A killed process's kernel
+/// only closes the socket (FIN), so none of these comes from one.
+pub fn is_goodbye(how: &str) -> bool {
+    how == "ws_close" || how.contains("disconnecting") || how.starts_with("tls_")
+}
 
 fn close_of(e: &Event, start: Micros) -> Option<Close> {
     let EventKind::Close(kind) = &e.kind else {
@@ -1107,8 +1127,9 @@ fn link_relays(sessions: &mut [Session]) {
             {
                 continue;
             }
-            let carries = sessions[i].kind == sessions[j].kind
-                || sessions[j].kind.strip_prefix("ws/") == Some(sessions[i].kind.as_str());
+            // A relay (websockify, wss included) carries what it was given.
+            let (leg, front) = (sessions[i].app_kind(), sessions[j].app_kind());
+            let carries = leg == front || front.strip_prefix("ws/") == Some(leg.as_str());
             if !carries || host(&sessions[i].client) != host(&sessions[j].server) {
                 continue;
             }

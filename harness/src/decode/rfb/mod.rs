@@ -151,6 +151,8 @@ enum ServerPhase {
     TightInitCaps,
     Messages,
     FramebufferUpdate,
+    /// VeNCrypt's TLS: every byte goes to the tunnel.
+    Tunnel,
     Closed,
 }
 
@@ -167,6 +169,9 @@ enum ClientPhase {
     VeNCryptPlain,
     ClientInit,
     Messages,
+    /// VeNCrypt's TLS: every byte goes to the tunnel (once the server
+    /// accepted the subtype).
+    Tunnel,
     Closed,
 }
 
@@ -218,7 +223,11 @@ enum Step {
 
 pub struct RfbDecoder {
     connection: ConnectionId,
+    ctx: StreamContext,
     stack: &'static [&'static str],
+    /// VeNCrypt's TLS subtypes: the rest of the connection is TLS whose
+    /// plaintext carries on the RFB handshake (`tcp/rfb/vencrypt-tls/rfb`).
+    tunnel: Option<Box<crate::decode::tls::TlsDecoder>>,
     session: Session,
     server: ServerPhase,
     client: ClientPhase,
@@ -256,12 +265,68 @@ impl RfbDecoder {
     fn with_stack(ctx: &StreamContext, stack: &'static [&'static str]) -> RfbDecoder {
         RfbDecoder {
             connection: ctx.connection,
+            ctx: ctx.clone(),
             stack,
+            tunnel: None,
             session: Session::default(),
             server: ServerPhase::Version,
             client: ClientPhase::Version,
             update: None,
             flows: [Flow::default(), Flow::default()],
+        }
+    }
+
+    /// The RFB stream inside VeNCrypt's TLS, picking up where the subtype
+    /// leaves it: SecurityResult for TLSNone/X509None, the VNC challenge
+    /// for TLSVnc/X509Vnc, the plain credentials for TLSPlain/X509Plain.
+    fn inside_vencrypt(&self, subtype: u32) -> RfbDecoder {
+        let mut inner = RfbDecoder::with_stack(&self.ctx, &["tcp", "rfb"]);
+        inner.session.server_version = self.session.server_version;
+        inner.session.client_version = self.session.client_version;
+        inner.session.offered = self.session.offered.clone();
+        inner.session.security = self.session.security;
+        inner.session.vencrypt_offered = true;
+        inner.session.vencrypt_subtype = Some(subtype);
+        (inner.server, inner.client) = match subtype {
+            258 | 261 => (ServerPhase::VncChallenge, ClientPhase::VncResponse),
+            259 | 262 => (ServerPhase::SecurityResult, ClientPhase::VeNCryptPlain),
+            _ => (ServerPhase::SecurityResult, ClientPhase::ClientInit),
+        };
+        inner
+    }
+
+    /// Bytes of VeNCrypt's TLS, whole, to the tunnel.
+    fn tunnel_bytes(
+        &mut self,
+        d: Direction,
+        b: &[u8],
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) -> Step {
+        let f = &self.flows[d.index()];
+        let chunk = Chunk {
+            at: f.at,
+            frame: f.frame,
+            direction: d,
+            stream_offset: offset,
+            bytes: b,
+        };
+        match self.tunnel.as_mut() {
+            // Nothing to hand on: wait for bytes (Used(0) would spin).
+            Some(_) if b.is_empty() => Step::Need(1),
+            Some(t) => {
+                t.data(chunk, out);
+                Step::Used(b.len())
+            }
+            // The client's ClientHello before the server's accept was read.
+            None => Step::Blocked,
+        }
+    }
+
+    fn in_tunnel(&self, d: Direction) -> bool {
+        match d {
+            Direction::ServerToClient => self.server == ServerPhase::Tunnel,
+            Direction::ClientToServer => self.client == ClientPhase::Tunnel,
         }
     }
 
@@ -784,28 +849,33 @@ impl RfbDecoder {
                     self.server = ServerPhase::SecurityResult;
                     return Step::Used(0);
                 }
-                let why = match t {
-                    257..=262 => {
-                        const TLS: [&str; 6] = [
-                            "TLSNone",
-                            "TLSVnc",
-                            "TLSPlain",
-                            "X509None",
-                            "X509Vnc",
-                            "X509Plain",
-                        ];
-                        format!(
-                            "VeNCrypt subtype {t} ({}) wraps the rest of the connection in TLS; timing only from here",
-                            TLS[(t - 257) as usize]
-                        )
-                    }
-                    _ => format!(
+                if !(257..=262).contains(&t) {
+                    let why = format!(
                         "VeNCrypt subtype {t} is an exchange tether does not follow; timing only from here"
-                    ),
-                };
-                self.go_opaque(out, S, offset, why);
-                Step::Stop
+                    );
+                    self.go_opaque(out, S, offset, why);
+                    return Step::Stop;
+                }
+                // The server accepts the TLS subtype with one byte (1), and
+                // TLS starts (VeNCrypt; TigerVNC's SSecurityVeNCrypt).
+                need!(b, 1);
+                let ok = b[0] == 1;
+                self.message(out, S, "VeNCryptSubtypeAck", 1, vec![("ok", json!(ok))]);
+                if !ok {
+                    self.session.refused = true;
+                    self.server = ServerPhase::Closed;
+                    self.client = ClientPhase::Closed;
+                    return Step::Used(1);
+                }
+                let inner = self.inside_vencrypt(t);
+                self.tunnel = Some(Box::new(crate::decode::tls::TlsDecoder::wrapping(
+                    &self.ctx,
+                    Box::new(inner),
+                )));
+                self.server = ServerPhase::Tunnel;
+                Step::Used(1)
             }
+            ServerPhase::Tunnel => self.tunnel_bytes(S, b, offset, out),
             ServerPhase::SecurityResult => {
                 need!(b, 4);
                 let result = be32(b);
@@ -1343,13 +1413,14 @@ impl RfbDecoder {
                     vec![("subtype", json!(t))],
                 );
                 self.session.vencrypt_subtype = Some(t);
-                self.client = if t == 256 {
-                    ClientPhase::VeNCryptPlain
-                } else {
-                    ClientPhase::Closed
+                self.client = match t {
+                    256 => ClientPhase::VeNCryptPlain,
+                    257..=262 => ClientPhase::Tunnel,
+                    _ => ClientPhase::Closed,
                 };
                 Step::Used(4)
             }
+            ClientPhase::Tunnel => self.tunnel_bytes(C, b, offset, out),
             ClientPhase::VeNCryptPlain => {
                 need!(b, 8);
                 let len = be32(b) as u64 + be32(&b[4..]) as u64;
@@ -1547,7 +1618,12 @@ fn need_r(b: &[u8], n: usize) -> Result<(), Step> {
 
 impl StreamDecoder for RfbDecoder {
     fn stack(&self) -> Vec<&'static str> {
-        self.stack.to_vec()
+        let mut s = self.stack.to_vec();
+        if let Some(t) = &self.tunnel {
+            s.push("vencrypt-tls");
+            s.extend(t.inner_stack());
+        }
+        s
     }
 
     fn data(&mut self, chunk: Chunk<'_>, out: &mut dyn EventSink) {
@@ -1582,6 +1658,12 @@ impl StreamDecoder for RfbDecoder {
         len: u64,
         out: &mut dyn EventSink,
     ) {
+        if self.in_tunnel(direction)
+            && let Some(t) = self.tunnel.as_mut()
+        {
+            t.gap(at, direction, stream_offset, len, out);
+            return;
+        }
         let f = self.flow(direction);
         if f.stopped {
             return;
@@ -1628,7 +1710,10 @@ impl StreamDecoder for RfbDecoder {
         }
     }
 
-    fn end(&mut self, at: Micros, direction: Direction, _how: StreamEnd, out: &mut dyn EventSink) {
+    fn end(&mut self, at: Micros, direction: Direction, how: StreamEnd, out: &mut dyn EventSink) {
+        if let Some(t) = self.tunnel.as_mut() {
+            t.end(at, direction, how, out);
+        }
         let f = self.flow(direction);
         if f.ended {
             return;

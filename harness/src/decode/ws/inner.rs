@@ -51,6 +51,14 @@ impl InnerStream {
         }
     }
 
+    /// A stream whose protocol is known beforehand: no sniffing.
+    pub fn with_decoder(ctx: StreamContext, decoder: Box<dyn StreamDecoder>) -> InnerStream {
+        InnerStream {
+            stage: Stage::Decoding(decoder),
+            ..InnerStream::new(ctx, default_factory)
+        }
+    }
+
     /// The inner decoder's stack without its "tcp", or what sniffing named.
     pub fn stack_tail(&self) -> Vec<&'static str> {
         match &self.stage {
@@ -183,6 +191,16 @@ impl InnerStream {
                 Sniff::NeedMore => Protocol::Unknown,
             };
             self.start(protocol, out);
+        }
+    }
+}
+
+impl InnerStream {
+    /// The inner decoder's session and channel (SPICE inside TLS).
+    pub fn session(&self) -> Option<crate::decode::SessionInfo> {
+        match &self.stage {
+            Stage::Decoding(d) => d.session(),
+            _ => None,
         }
     }
 }

@@ -1,0 +1,435 @@
+//! TLS decryption on recorded sessions (`corpora/record/tls/`, scripts and
+//! README there): noVNC in Chromium over wss (TLS 1.3, TLS 1.2 AES-GCM and
+//! ChaCha20-Poly1305, and a pcapng with the keys in a Decryption Secrets
+//! Block), SPICE over QEMU's tls-port (TLS 1.3, 1.2, and 1.3 resumption),
+//! and VeNCrypt X509None (TLS 1.3, 1.2, and 1.3 with a HelloRetryRequest
+//! and KeyUpdates both ways), each beside its plaintext twin.
+//!
+//! Checked: every TLS record tshark lists (`-o tls.keylog_file`), frame for
+//! frame, with the same content and handshake types; the plaintext bytes
+//! each way equal to what tshark follows; the protocol inside decodes
+//! message for message as the plaintext twin of the same scripted session;
+//! triage gives the twin's verdict; a wrong key and a garbage key log are
+//! located findings, never a panic.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tether::decode::pipeline::{ConnectionReport, DecodeOptions, DecodeReport, decode_capture};
+use tether::decode::tls::keylog::{KeyLog, KeyStore};
+use tether::timeline::{Direction, EventKind};
+use tether::triage::{TriageOptions, triage_reader};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/record/tls")
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn keylog(name: &str) -> Option<KeyLog> {
+    let path = dir().join(format!("{name}.keys"));
+    let text = std::fs::read(&path).ok()?;
+    let mut findings = Vec::new();
+    let log = KeyLog::parse(&text, name, &mut findings);
+    assert!(findings.is_empty(), "{name}: {findings:?}");
+    Some(log)
+}
+
+fn decode_with(file: &str, log: Option<KeyLog>) -> DecodeReport {
+    let options = DecodeOptions {
+        keep_events: true,
+        keys: log.map(|l| Arc::new(KeyStore::new(l))),
+        ..DecodeOptions::default()
+    };
+    decode_capture(&read(file)[..], file, options).unwrap()
+}
+
+fn decode(name: &str) -> DecodeReport {
+    decode_with(&format!("{name}.pcap"), keylog(name))
+}
+
+/// Rows of one `## TITLE` section of a `.tshark.txt`, tab-split.
+fn section(name: &str, title: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir().join(format!("{name}.tshark.txt"))).unwrap();
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if let Some(t) = line.strip_prefix("## ") {
+            inside = t.starts_with(title);
+            continue;
+        }
+        if inside && !line.starts_with('#') && !line.trim().is_empty() {
+            rows.push(line.split('\t').map(str::to_string).collect());
+        }
+    }
+    assert!(!rows.is_empty(), "{name}: no section {title}");
+    rows
+}
+
+fn split(cell: &str) -> Vec<u32> {
+    cell.split(',').filter_map(|v| v.parse().ok()).collect()
+}
+
+/// A TLS record's identity as tshark and tether can both name it: a
+/// handshake message type, or a record content type.
+fn tshark_records(name: &str) -> BTreeMap<u64, Vec<String>> {
+    let mut out: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for row in section(name, "TLS records") {
+        let frame: u64 = row[0].parse().unwrap();
+        let outer = split(&row[5]);
+        let inner = split(&row[6]);
+        // TLS 1.3: `opaque_type` is the outer 23 of each protected record,
+        // `content_type` lists every record with its real type.
+        let types = if inner.is_empty() { outer } else { inner };
+        let v = out.entry(frame).or_default();
+        for t in types {
+            if t != 22 {
+                v.push(format!("type {t}"));
+            }
+        }
+        for h in split(&row[8]) {
+            v.push(format!("handshake {h}"));
+        }
+        v.sort();
+    }
+    out
+}
+
+fn handshake_type(name: &str) -> Option<u32> {
+    Some(match name {
+        "ClientHello" => 1,
+        "ServerHello" | "HelloRetryRequest" => 2,
+        "NewSessionTicket" => 4,
+        "EncryptedExtensions" => 8,
+        "Certificate" => 11,
+        "ServerKeyExchange" => 12,
+        "CertificateRequest" => 13,
+        "ServerHelloDone" => 14,
+        "CertificateVerify" => 15,
+        "ClientKeyExchange" => 16,
+        "Finished" => 20,
+        "KeyUpdate" => 24,
+        _ => return None,
+    })
+}
+
+fn tether_records(c: &ConnectionReport) -> BTreeMap<u64, Vec<String>> {
+    let mut out: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for e in &c.events {
+        let EventKind::Message {
+            protocol: "tls",
+            name,
+            ..
+        } = &e.kind
+        else {
+            continue;
+        };
+        let id = match name.as_ref() {
+            "ChangeCipherSpec" => "type 20".to_string(),
+            "Alert" | "encrypted_alert" => "type 21".to_string(),
+            "application_data" => "type 23".to_string(),
+            n => match handshake_type(n) {
+                Some(h) => format!("handshake {h}"),
+                // Not a record (the inferred close_notify).
+                None => continue,
+            },
+        };
+        out.entry(e.frame.unwrap()).or_default().push(id);
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// Plaintext bytes each way, as tshark's `follow,tls` counts them.
+fn tshark_plaintext(name: &str) -> Vec<(u64, u64)> {
+    section(name, "Streams")
+        .into_iter()
+        .filter(|r| r[1] == "tls")
+        .map(|r| (r[2].parse().unwrap(), r[4].parse().unwrap()))
+        .collect()
+}
+
+fn tether_plaintext(c: &ConnectionReport) -> (u64, u64) {
+    let mut bytes = [0u64; 2];
+    for e in &c.events {
+        if let EventKind::Message {
+            protocol: "tls",
+            name,
+            detail,
+            ..
+        } = &e.kind
+            && name == "application_data"
+            && let Some((_, v)) = detail.iter().find(|(k, _)| k == "plaintext")
+        {
+            bytes[e.direction.unwrap().index()] += v.as_u64().unwrap();
+        }
+    }
+    (bytes[0], bytes[1])
+}
+
+const ENCRYPTED: [&str; 9] = [
+    "novnc-wss-tls13",
+    "novnc-wss-tls12",
+    "novnc-wss-tls12-chacha",
+    "spice-tls",
+    "spice-tls12",
+    "spice-tls13-resume",
+    "vencrypt-tls",
+    "vencrypt-tls12",
+    "vencrypt-tls13-hrr-keyupdate",
+];
+
+#[test]
+fn every_record_matches_tshark_and_no_record_fails() {
+    for name in ENCRYPTED {
+        let r = decode(name);
+        let theirs = tshark_records(name);
+        let mut ours = BTreeMap::new();
+        for c in &r.connections {
+            let codes: Vec<&str> = c.findings.iter().map(|f| f.code.as_ref()).collect();
+            assert!(
+                !codes
+                    .iter()
+                    .any(|c| c.starts_with("tls.decrypt") || *c == "tls.no_key"),
+                "{name}: {codes:?}"
+            );
+            ours.extend(tether_records(c));
+        }
+        // tshark's TLS sections of the VeNCrypt recordings start at the
+        // ClientHello (its VNC dissector loses TLS otherwise).
+        let first = *theirs.keys().next().unwrap();
+        ours.retain(|f, _| *f >= first);
+        assert_eq!(ours, theirs, "{name}");
+        let plain: Vec<(u64, u64)> = r.connections.iter().map(tether_plaintext).collect();
+        assert_eq!(plain, tshark_plaintext(name), "{name}");
+    }
+}
+
+#[test]
+fn each_layer_is_named_in_the_stack() {
+    let stacks = |name: &str| -> Vec<String> {
+        decode(name)
+            .connections
+            .iter()
+            .map(|c| c.stack.join("/"))
+            .collect()
+    };
+    assert_eq!(stacks("novnc-wss-tls13"), ["tcp/tls/ws/rfb"]);
+    assert_eq!(stacks("spice-tls12"), ["tcp/tls/spice"; 3]);
+    assert_eq!(
+        stacks("vencrypt-tls13-hrr-keyupdate"),
+        ["tcp/rfb/vencrypt-tls/rfb"]
+    );
+    // Without keys: the handshake, and nothing inside TLS.
+    let r = decode_with("novnc-wss-tls13.pcap", None);
+    assert_eq!(r.connections[0].stack, ["tcp", "tls"]);
+    assert_eq!(r.connections[0].counts.c2s.get("ClientHello"), Some(&1));
+}
+
+/// The inner protocol's messages, by channel (SPICE) and direction.
+fn inner(r: &DecodeReport, protocol: &str) -> BTreeMap<(String, Direction), Vec<String>> {
+    let mut out: BTreeMap<(String, Direction), Vec<String>> = BTreeMap::new();
+    for c in &r.connections {
+        for e in &c.events {
+            let name = match &e.kind {
+                EventKind::Message {
+                    protocol: p, name, ..
+                } if *p == protocol => name.to_string(),
+                EventKind::Ping { protocol: p, .. } if *p == protocol => "ping".into(),
+                EventKind::Pong { protocol: p, .. } if *p == protocol => "pong".into(),
+                _ => continue,
+            };
+            let channel = e.channel.as_deref().unwrap_or("-").to_string();
+            out.entry((channel, e.direction.unwrap()))
+                .or_default()
+                .push(name);
+        }
+    }
+    out
+}
+
+/// The recording scripts drive each twin the same way; the README says
+/// where the runs may differ (the server's timing), so the client's side
+/// is compared whole and the server's as the messages it sends.
+#[test]
+fn decrypted_sessions_decode_like_their_plaintext_twins() {
+    let c2s = Direction::ClientToServer;
+    for (twin, protocol, encrypted) in [
+        (
+            "novnc-ws-plain",
+            "rfb",
+            &[
+                "novnc-wss-tls13",
+                "novnc-wss-tls12",
+                "novnc-wss-tls12-chacha",
+            ][..],
+        ),
+        (
+            "spice-plain",
+            "spice",
+            &["spice-tls", "spice-tls12", "spice-tls13-resume"][..],
+        ),
+    ] {
+        let plain = inner(&decode_with(&format!("{twin}.pcap"), None), protocol);
+        for name in encrypted {
+            let ours = inner(&decode(name), protocol);
+            let client = |m: &BTreeMap<(String, Direction), Vec<String>>| {
+                m.iter()
+                    .filter(|((_, d), _)| *d == c2s)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(client(&ours), client(&plain), "{name} against {twin}");
+            let kinds = |m: &BTreeMap<(String, Direction), Vec<String>>| {
+                let mut s: Vec<(String, String)> = m
+                    .iter()
+                    .filter(|((_, d), _)| *d != c2s)
+                    .flat_map(|((ch, _), v)| v.iter().map(move |n| (ch.clone(), n.clone())))
+                    .collect();
+                s.sort();
+                s.dedup();
+                // spice-server tells a plaintext client its keyboard channel is
+                // insecure (README: the twin's one extra message).
+                s.retain(|(_, n)| n != "SPICE_MSG_NOTIFY");
+                s
+            };
+            assert_eq!(kinds(&ours), kinds(&plain), "{name} against {twin}");
+        }
+    }
+    // VeNCrypt: the RFB inside TLS is the twin's from SecurityResult on;
+    // how many 0.3 s rounds fit differs, so the kinds are compared.
+    let plain = inner(&decode_with("vnc-plain.pcap", None), "rfb");
+    let after_security = |m: &BTreeMap<(String, Direction), Vec<String>>| {
+        let mut out = BTreeMap::new();
+        for ((_, d), v) in m {
+            let from = v
+                .iter()
+                .position(|n| n == "SecurityResult" || n == "ClientInit")
+                .unwrap_or(v.len());
+            let mut kinds: Vec<String> = v[from..].to_vec();
+            kinds.sort();
+            kinds.dedup();
+            out.insert(*d, kinds);
+        }
+        out
+    };
+    for name in [
+        "vencrypt-tls",
+        "vencrypt-tls12",
+        "vencrypt-tls13-hrr-keyupdate",
+    ] {
+        let ours = inner(&decode(name), "rfb");
+        assert_eq!(after_security(&ours), after_security(&plain), "{name}");
+    }
+}
+
+#[test]
+fn decryption_secrets_blocks_need_no_key_log() {
+    let with_keys = decode("novnc-wss-tls13");
+    // The DSB copy is the same capture with the key log inside it.
+    let dsb = decode_with("novnc-wss-tls13.dsb.pcapng", None);
+    assert!(dsb.diagnostics.is_empty(), "{:?}", dsb.diagnostics);
+    assert_eq!(dsb.connections[0].stack, with_keys.connections[0].stack);
+    assert_eq!(dsb.connections[0].counts, with_keys.connections[0].counts);
+}
+
+#[test]
+fn triage_of_encrypted_sessions_gives_their_twins_verdicts() {
+    let verdict = |file: &str, keys: Option<KeyLog>| {
+        let options = TriageOptions {
+            no_what_if: true,
+            keys,
+            ..TriageOptions::default()
+        };
+        let t = triage_reader(&read(file)[..], file, false, &options).unwrap();
+        let head = &t.sessions[t.primary.unwrap()];
+        (
+            t.outcome,
+            t.cause.clone(),
+            t.closed_by,
+            head.profile.clone(),
+        )
+    };
+    for (twin, encrypted) in [
+        (
+            "novnc-ws-plain",
+            &[
+                "novnc-wss-tls13",
+                "novnc-wss-tls12",
+                "novnc-wss-tls12-chacha",
+            ][..],
+        ),
+        (
+            "spice-plain",
+            &["spice-tls", "spice-tls12", "spice-tls13-resume"][..],
+        ),
+        (
+            "vnc-plain",
+            &[
+                "vencrypt-tls",
+                "vencrypt-tls12",
+                "vencrypt-tls13-hrr-keyupdate",
+            ][..],
+        ),
+    ] {
+        let expected = verdict(&format!("{twin}.pcap"), None);
+        for name in encrypted {
+            assert_eq!(
+                verdict(&format!("{name}.pcap"), keylog(name)),
+                expected,
+                "{name} against {twin}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_key_and_a_garbage_key_log_are_located() {
+    // Every secret off by one bit: each direction says, once, where its
+    // first record failed; the handshake before it is still read.
+    let text = std::fs::read_to_string(dir().join("spice-tls12.keys")).unwrap();
+    let wrong: String = text
+        .lines()
+        .map(|l| {
+            let mut l = l.to_string();
+            if let Some(last) = l.pop() {
+                l.push(if last == '0' { '1' } else { '0' });
+            }
+            l + "\n"
+        })
+        .collect();
+    let mut findings = Vec::new();
+    let log = KeyLog::parse(
+        format!("garbage line\n{wrong}\u{0}\u{0}").as_bytes(),
+        "wrong.keys",
+        &mut findings,
+    );
+    assert_eq!(findings.len(), 1);
+    assert!(
+        findings[0].message.starts_with("wrong.keys:1: "),
+        "{findings:?}"
+    );
+    let r = decode_with("spice-tls12.pcap", Some(log));
+    for c in &r.connections {
+        let failed: Vec<_> = c
+            .findings
+            .iter()
+            .filter(|f| f.code == "tls.decrypt_failed")
+            .collect();
+        assert_eq!(failed.len(), 2, "{:?}", c.findings);
+        assert!(failed.iter().all(|f| f.location.stream_offset.is_some()));
+        assert_eq!(c.stack, ["tcp", "tls"]);
+        assert_eq!(c.counts.c2s.get("ClientHello"), Some(&1));
+    }
+    // A key log for other connections: said once per connection.
+    let other = keylog("spice-tls").unwrap();
+    let r = decode_with("spice-tls12.pcap", Some(other));
+    for c in &r.connections {
+        let codes: Vec<&str> = c.findings.iter().map(|f| f.code.as_ref()).collect();
+        assert!(codes.contains(&"tls.no_key"), "{codes:?}");
+    }
+}
