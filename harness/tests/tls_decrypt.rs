@@ -433,3 +433,93 @@ fn a_wrong_key_and_a_garbage_key_log_are_located() {
         assert!(codes.contains(&"tls.no_key"), "{codes:?}");
     }
 }
+
+/// Without keys the hellos and, in TLS 1.2, the certificate are still read;
+/// TLS 1.3 encrypts the certificate, which the key log then shows.
+#[test]
+fn the_handshake_says_versions_suite_and_certificate() {
+    let detail = |r: &DecodeReport, name: &str| -> Vec<(String, serde_json::Value)> {
+        r.connections[0]
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::Message {
+                    protocol: "tls",
+                    name: n,
+                    detail,
+                    ..
+                } if n == name => Some(
+                    detail
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let get = |d: &[(String, serde_json::Value)], k: &str| {
+        d.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone())
+    };
+    let r = decode_with("novnc-wss-tls12-chacha.pcap", None);
+    let sh = detail(&r, "ServerHello");
+    assert_eq!(get(&sh, "version"), Some("TLS 1.2".into()));
+    assert_eq!(
+        get(&sh, "cipher"),
+        Some("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".into())
+    );
+    let cert = detail(&r, "Certificate");
+    assert_eq!(get(&cert, "subject"), Some("CN=127.0.0.1".into()));
+    assert_eq!(get(&cert, "expired"), Some(false.into()));
+    let ch = detail(&decode_with("novnc-wss-tls13.pcap", None), "ClientHello");
+    assert_eq!(get(&ch, "alpn"), Some(serde_json::json!(["http/1.1"])));
+    assert_eq!(
+        get(&ch, "versions"),
+        Some(serde_json::json!(["TLS 1.3", "TLS 1.2"]))
+    );
+    let r = decode("vencrypt-tls");
+    assert!(get(&detail(&r, "Certificate"), "subject").is_some());
+    assert!(
+        !decode_with("vencrypt-tls.pcap", None).connections[0]
+            .counts
+            .s2c
+            .contains_key("Certificate")
+    );
+}
+
+/// `flows --keylog` decodes and names each connection's stack inside TLS;
+/// the rows keep the flows schema.
+#[test]
+fn flows_with_a_key_log_name_the_stack_inside() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["flows", "--format", "json", "--keylog"])
+        .arg(dir().join("spice-tls.keys"))
+        .arg(dir().join("spice-tls.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stacks: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["stack"].as_str().unwrap())
+        .collect();
+    assert_eq!(stacks, ["tcp/tls/spice"; 3]);
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/flows.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(jsonschema::is_valid(&schema, &rows));
+    // A key log that cannot be read is an error naming the flag.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["flows", "--keylog", "/nonexistent.keys"])
+        .arg(dir().join("spice-tls.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--keylog /nonexistent.keys"));
+}

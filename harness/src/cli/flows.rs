@@ -1,7 +1,7 @@
 //! `tether flows FILE...`: one row per TCP connection.
 
 use super::input;
-use crate::decode::pipeline::{FlowTable, flow_table};
+use crate::decode::pipeline::{FlowTable, flow_table, flow_table_decoded};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -14,6 +14,10 @@ pub struct Args {
     pub format: Format,
     #[command(flatten)]
     pub select: super::select::SelectArgs,
+    /// With a key log each connection is decoded (slower) and its row names
+    /// the stack inside TLS (`tcp/tls/ws/rfb`).
+    #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
     #[command(flatten)]
     pub limits: super::limits::FlowLimitArgs,
 }
@@ -36,6 +40,13 @@ pub struct FileRow<'a> {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let keylog = match args.keys.load() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut tables = Vec::new();
     let mut failed = false;
     let files = match input::expand(&args.files) {
@@ -49,7 +60,21 @@ pub fn run(args: Args) -> ExitCode {
         let name = input::display_name(path);
         let table = input::open(path)
             .map_err(|e| format!("{name}: {e}"))
-            .and_then(|r| flow_table(r, name, args.limits.flow()).map_err(|e| e.to_string()));
+            .and_then(|r| {
+                match &keylog {
+                    None => flow_table(r, name, args.limits.flow()),
+                    Some(_) => flow_table_decoded(
+                        r,
+                        name,
+                        crate::decode::pipeline::DecodeOptions {
+                            flow: args.limits.flow(),
+                            keys: super::keys::store(&keylog),
+                            ..Default::default()
+                        },
+                    ),
+                }
+                .map_err(|e| e.to_string())
+            });
         match table {
             Ok(mut t) => {
                 failed |= super::decode::report_unread(name, &t.diagnostics);
@@ -152,7 +177,9 @@ pub fn render_text(t: &FlowTable, out: &mut dyn Write) -> std::io::Result<()> {
             r.segments,
             r.gaps,
             end,
-            r.protocol.as_str()
+            r.stack
+                .as_deref()
+                .map_or(r.protocol.as_str(), |s| s.strip_prefix("tcp/").unwrap_or(s))
         )?;
     }
     for d in &t.diagnostics {

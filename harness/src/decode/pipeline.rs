@@ -660,6 +660,9 @@ pub struct FlowRow {
     pub closed_by: Option<&'static str>,
     pub opened: OpenKind,
     pub protocol: Protocol,
+    /// The decoded stack (`tcp/tls/ws/rfb`), when decoded (`--keylog`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 /// The problems that mean an input was not fully read: in a capture a
@@ -726,6 +729,59 @@ impl FlowSink for SniffSink {
     }
 }
 
+/// One flow row; `stack` when the connection was decoded.
+fn flow_row(s: &ConnSummary, origin: Micros, protocol: Protocol, stack: Option<String>) -> FlowRow {
+    FlowRow {
+        connection: s.id,
+        client: s.client.to_string(),
+        server: s.server.to_string(),
+        start: s.start.saturating_sub(origin).as_secs_f64(),
+        start_abs: s.start.as_secs_f64(),
+        duration: s.last.saturating_sub(s.start).as_secs_f64(),
+        bytes_c2s: s.c2s.bytes,
+        bytes_s2c: s.s2c.bytes,
+        segments: s.c2s.segments + s.s2c.segments,
+        segments_c2s: s.c2s.segments,
+        segments_s2c: s.s2c.segments,
+        wire_bytes_c2s: s.c2s.wire_bytes,
+        wire_bytes_s2c: s.s2c.wire_bytes,
+        gaps: s.c2s.gaps + s.s2c.gaps,
+        gap_bytes: s.c2s.gap_bytes + s.s2c.gap_bytes,
+        end: s.end,
+        closed_by: s.closed_by.map(Direction::sender),
+        opened: s.opened,
+        protocol,
+        stack,
+    }
+}
+
+/// The flow table from a whole decode, each row naming its decoded stack:
+/// what `flows --keylog` shows, the protocols inside TLS included.
+pub fn flow_table_decoded<R: Read>(
+    src: R,
+    file: &str,
+    options: DecodeOptions,
+) -> Result<FlowTable, CaptureError> {
+    let r = decode_capture(src, file, options)?;
+    let origin = r.start.unwrap_or_default();
+    let rows = r
+        .flows
+        .iter()
+        .map(|s| {
+            let c = r.connections.iter().find(|c| c.connection == s.id);
+            let protocol = c.map_or(Protocol::Unknown, |c| c.protocol);
+            let stack = c.map(|c| c.stack.join("/"));
+            flow_row(s, origin, protocol, stack)
+        })
+        .collect();
+    Ok(FlowTable {
+        file: file.to_string(),
+        rows,
+        stats: r.stats,
+        diagnostics: r.diagnostics,
+    })
+}
+
 /// Builds the flow table of a capture in one streaming pass.
 pub fn flow_table<R: Read>(
     src: R,
@@ -762,27 +818,7 @@ pub fn flow_table<R: Read>(
                     None => Protocol::Unknown,
                 }
             };
-            FlowRow {
-                connection: s.id,
-                client: s.client.to_string(),
-                server: s.server.to_string(),
-                start: s.start.saturating_sub(origin).as_secs_f64(),
-                start_abs: s.start.as_secs_f64(),
-                duration: s.last.saturating_sub(s.start).as_secs_f64(),
-                bytes_c2s: s.c2s.bytes,
-                bytes_s2c: s.s2c.bytes,
-                segments: s.c2s.segments + s.s2c.segments,
-                segments_c2s: s.c2s.segments,
-                segments_s2c: s.s2c.segments,
-                wire_bytes_c2s: s.c2s.wire_bytes,
-                wire_bytes_s2c: s.s2c.wire_bytes,
-                gaps: s.c2s.gaps + s.s2c.gaps,
-                gap_bytes: s.c2s.gap_bytes + s.s2c.gap_bytes,
-                end: s.end,
-                closed_by: s.closed_by.map(Direction::sender),
-                opened: s.opened,
-                protocol,
-            }
+            flow_row(s, origin, protocol, None)
         })
         .collect();
     let mut diagnostics = std::mem::take(&mut segments.diagnostics);
