@@ -523,3 +523,28 @@ fn flows_with_a_key_log_name_the_stack_inside() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--keylog /nonexistent.keys"));
 }
+
+/// A finding from the protocol inside TLS says its offset counts the
+/// plaintext; TLS's own findings count the TCP stream.
+#[test]
+fn offsets_say_which_stream_they_count() {
+    let r = decode("novnc-wss-tls13");
+    let c = &r.connections[0];
+    let inside = c
+        .findings
+        .iter()
+        .find(|f| f.code == "ws.close_code_never_sent")
+        .expect("websockify's close code 1005 (README there)");
+    assert_eq!(inside.location.offset_in, Some("tls_plaintext"));
+    assert!(
+        inside.to_string().contains("tls plaintext offset "),
+        "{inside}"
+    );
+    let own = c
+        .findings
+        .iter()
+        .find(|f| f.code == "tls.no_close_notify")
+        .unwrap();
+    assert_eq!(own.location.offset_in, None);
+    assert!(own.location.stream_offset.is_some());
+}

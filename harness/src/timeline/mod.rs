@@ -142,6 +142,10 @@ pub struct Location {
     /// Offset within the reassembled byte stream of that direction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_offset: Option<u64>,
+    /// Which stream `stream_offset` counts when it is not the TCP stream
+    /// (`tls_plaintext`: the decrypted bytes of a TLS connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset_in: Option<&'static str>,
 }
 
 impl fmt::Display for Location {
@@ -163,7 +167,10 @@ impl fmt::Display for Location {
             parts.push(d.as_str().to_string());
         }
         if let Some(off) = self.stream_offset {
-            parts.push(format!("stream offset {off}"));
+            match self.offset_in {
+                Some(stream) => parts.push(format!("{} offset {off}", stream.replace('_', " "))),
+                None => parts.push(format!("stream offset {off}")),
+            }
         }
         f.write_str(&parts.join(", "))
     }

@@ -76,6 +76,21 @@ struct Side {
     stopped: bool,
 }
 
+/// Marks the offsets of findings from the protocol inside as counting the
+/// plaintext, not the TCP stream.
+struct Plaintext<'a>(&'a mut dyn EventSink);
+
+impl EventSink for Plaintext<'_> {
+    fn event(&mut self, mut event: Event) {
+        if let EventKind::Finding(f) = &mut event.kind
+            && f.location.stream_offset.is_some()
+        {
+            f.location.offset_in.get_or_insert("tls_plaintext");
+        }
+        self.0.event(event);
+    }
+}
+
 pub struct TlsDecoder {
     ctx: StreamContext,
     sides: [Side; 2],
@@ -421,7 +436,8 @@ impl TlsDecoder {
                             record.len(),
                             vec![("plaintext", json!(len))],
                         );
-                        self.inner.data(at, frame, dir, &plain[..len], out);
+                        self.inner
+                            .data(at, frame, dir, &plain[..len], &mut Plaintext(out));
                     }
                     HANDSHAKE => self.handshake_bytes(at, dir, offset, &plain[..len], out),
                     ALERT => self.alert(at, dir, &plain[..len], record.len(), true, out),
@@ -786,11 +802,11 @@ impl StreamDecoder for TlsDecoder {
                 side_name(direction)
             ),
         );
-        self.inner.gap(at, direction, len, out);
+        self.inner.gap(at, direction, len, &mut Plaintext(out));
     }
 
     fn end(&mut self, at: Micros, direction: Direction, how: StreamEnd, out: &mut dyn EventSink) {
-        self.inner.end(at, direction, how, out);
+        self.inner.end(at, direction, how, &mut Plaintext(out));
         let side = &self.sides[direction.index()];
         if !side.record.is_empty() && !side.stopped {
             let (offset, held) = (side.record_offset, side.record.len());
