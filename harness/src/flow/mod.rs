@@ -6,11 +6,13 @@
 //! a sequence range win, and a later copy that differs is reported. Bytes
 //! that never appear become a `Gap` and the stream carries on after them.
 
+mod assembler;
+
 use crate::capture::TcpSegment;
 use crate::timeline::{ConnectionId, Direction, Finding, Location, Micros, OpenKind, Severity};
+use assembler::Assembler;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Limits that keep memory bounded whatever the capture holds.
@@ -32,9 +34,6 @@ impl Default for FlowConfig {
     }
 }
 
-/// Bytes of recently delivered data kept per direction, to check that a
-/// retransmission carries the same bytes as the original.
-const RETRANSMIT_CHECK_BYTES: usize = 4096;
 /// A connection reports at most this many inconsistent overlaps.
 const MAX_OVERLAP_REPORTS: u32 = 8;
 
@@ -187,13 +186,10 @@ pub struct TcpSide {
 struct Half {
     /// Sequence number of stream offset 0.
     base: Option<u32>,
-    next: u64,
-    ooo: BTreeMap<u64, Vec<u8>>,
-    ooo_bytes: usize,
+    asm: Assembler,
     fin_at: Option<u64>,
     fin_done: bool,
     rst: bool,
-    recent: Vec<u8>,
     last_frame: u64,
 }
 
@@ -201,9 +197,10 @@ impl Half {
     /// Stream offset of a sequence number, unwrapped around `next`.
     fn offset_of(&self, seq: u32) -> Option<i64> {
         let base = self.base?;
-        let next_seq = base.wrapping_add(self.next as u32);
+        let next = self.asm.next();
+        let next_seq = base.wrapping_add(next as u32);
         let delta = seq.wrapping_sub(next_seq) as i32;
-        Some(self.next as i64 + i64::from(delta))
+        Some(next as i64 + i64::from(delta))
     }
 }
 
@@ -412,7 +409,7 @@ fn handle_segment(
         let half = &mut conn.halves[dir.index()];
         half.last_frame = seg.frame;
         if seg.syn {
-            if half.base.is_none() || (half.next == 0 && half.ooo.is_empty()) {
+            if half.base.is_none() || half.asm.is_untouched() {
                 half.base = Some(seg.seq.wrapping_add(1));
             }
         } else if half.base.is_none() {
@@ -430,19 +427,19 @@ fn handle_segment(
             if let Some(fin) = peer_half.fin_at {
                 limit = limit.min(fin as i64);
             }
-            let next = peer_half.next as i64;
-            let first_held = peer_half.ooo.keys().next().map(|&o| o as i64);
+            let next = peer_half.asm.next() as i64;
+            let first_held = peer_half.asm.first_held().map(|o| o as i64);
             let lost = limit > next + 1 || first_held.is_some_and(|f| f <= limit && limit > next);
             if lost && limit - next < (1 << 30) {
                 let limit = limit as u64;
-                while let Some(&first) = conn.halves[peer.index()].ooo.keys().next() {
+                while let Some(first) = conn.halves[peer.index()].asm.first_held() {
                     if first > limit {
                         break;
                     }
                     gap_to(conn, summary, peer, first, seg.ts, seg.frame, sink);
                     drain(conn, summary, peer, seg.ts, seg.frame, sink);
                 }
-                if limit > conn.halves[peer.index()].next + 1 {
+                if limit > conn.halves[peer.index()].asm.next() + 1 {
                     gap_to(conn, summary, peer, limit, seg.ts, seg.frame, sink);
                 }
             }
@@ -554,7 +551,7 @@ fn note_tcp_evidence(
     }
     let len = seg.payload.len() as u64 + u64::from(seg.missing_tail) + u64::from(seg.fin);
     let end = offset.max(0) as u64 + len;
-    let next = conn.halves[dir.index()].next as i64;
+    let next = conn.halves[dir.index()].asm.next() as i64;
     let keepalive = len <= 1 && !seg.fin && offset == next - 1 && side.sent_hi == next as u64;
     if keepalive {
         side.keepalives += 1;
@@ -587,7 +584,7 @@ fn maybe_fin(conn: &mut Conn, dir: Direction, at: Micros, frame: u64, sink: &mut
     let half = &mut conn.halves[dir.index()];
     if let Some(fin) = half.fin_at
         && !half.fin_done
-        && half.next >= fin
+        && half.asm.next() >= fin
     {
         half.fin_done = true;
         sink.flow_event(FlowEvent::Fin {
@@ -610,45 +607,28 @@ fn accept(
     sink: &mut dyn FlowSink,
 ) {
     let id = conn.id;
-    let mut bytes = seg.payload;
-    let mut offset = offset;
-    let next = conn.halves[dir.index()].next as i64;
-    let end = offset + bytes.len() as i64;
-    if offset < next {
-        // Old data: compare what we still remember, then drop it.
-        let overlap_end = end.min(next);
-        let old_len = (overlap_end - offset).max(0) as u64;
-        stats_mut(summary, dir).retransmitted_bytes += old_len;
-        let half = &conn.halves[dir.index()];
-        let recent_start = next - half.recent.len() as i64;
-        let cmp_from = offset.max(recent_start);
-        if cmp_from < overlap_end {
-            let a = &half.recent
-                [(cmp_from - recent_start) as usize..(overlap_end - recent_start) as usize];
-            let b = &bytes[(cmp_from - offset) as usize..(overlap_end - offset) as usize];
-            if a != b {
-                report_overlap(conn, dir, cmp_from as u64, seg, sink);
-            }
-        }
-        if end <= next {
-            return;
-        }
-        bytes = &bytes[(next - offset) as usize..];
-        offset = next;
+    let old = conn.halves[dir.index()].asm.old(offset, seg.payload);
+    stats_mut(summary, dir).retransmitted_bytes += old.retransmitted;
+    if let Some(at) = old.mismatch_at {
+        report_overlap(conn, dir, at, seg, sink);
     }
-    let offset = offset as u64;
-    if offset == conn.halves[dir.index()].next {
+    let Some((offset, bytes)) = old.rest else {
+        return;
+    };
+    if offset == conn.halves[dir.index()].asm.next() {
         deliver(conn, summary, dir, bytes, seg.ts, seg.frame, sink);
         if seg.missing_tail > 0 {
-            let to = conn.halves[dir.index()].next + u64::from(seg.missing_tail);
+            let to = conn.halves[dir.index()].asm.next() + u64::from(seg.missing_tail);
             gap_to(conn, summary, dir, to, seg.ts, seg.frame, sink);
         }
         drain(conn, summary, dir, seg.ts, seg.frame, sink);
     } else {
-        hold(conn, dir, offset, bytes, seg, sink);
-        if conn.halves[dir.index()].ooo_bytes > config.max_out_of_order_bytes {
+        if let Some(at) = conn.halves[dir.index()].asm.hold(offset, bytes) {
+            report_overlap(conn, dir, at, seg, sink);
+        }
+        if conn.halves[dir.index()].asm.held_bytes() > config.max_out_of_order_bytes {
             // Too much waiting on a hole: the hole is a gap.
-            if let Some(&first) = conn.halves[dir.index()].ooo.keys().next() {
+            if let Some(first) = conn.halves[dir.index()].asm.first_held() {
                 sink.flow_event(FlowEvent::Diagnostic(Finding::new(
                     Severity::Warning,
                     "limit.ooo_bytes",
@@ -660,7 +640,7 @@ fn accept(
                         frame: Some(seg.frame),
                         connection: Some(id),
                         direction: Some(dir),
-                        stream_offset: Some(conn.halves[dir.index()].next),
+                        stream_offset: Some(conn.halves[dir.index()].asm.next()),
                         ..Location::default()
                     },
                 )));
@@ -697,66 +677,6 @@ fn report_overlap(
     )));
 }
 
-/// Stores out-of-order bytes, keeping bytes already held where they overlap.
-fn hold(
-    conn: &mut Conn,
-    dir: Direction,
-    offset: u64,
-    bytes: &[u8],
-    seg: &TcpSegment<'_>,
-    sink: &mut dyn FlowSink,
-) {
-    let mut pieces: Vec<(u64, &[u8])> = Vec::new();
-    let mut cur = offset;
-    let end = offset + bytes.len() as u64;
-    let mut mismatch_at = None;
-    {
-        let half = &conn.halves[dir.index()];
-        // Held ranges that may overlap [offset, end).
-        let start_key = half
-            .ooo
-            .range(..=offset)
-            .next_back()
-            .map(|(&k, _)| k)
-            .unwrap_or(offset);
-        for (&k, v) in half.ooo.range(start_key..end) {
-            let k_end = k + v.len() as u64;
-            if k_end <= cur {
-                continue;
-            }
-            if k > cur {
-                pieces.push((cur, &bytes[(cur - offset) as usize..(k - offset) as usize]));
-            }
-            let ov_from = cur.max(k);
-            let ov_to = end.min(k_end);
-            if ov_from < ov_to
-                && mismatch_at.is_none()
-                && bytes[(ov_from - offset) as usize..(ov_to - offset) as usize]
-                    != v[(ov_from - k) as usize..(ov_to - k) as usize]
-            {
-                mismatch_at = Some(ov_from);
-            }
-            cur = cur.max(k_end);
-            if cur >= end {
-                break;
-            }
-        }
-        if cur < end {
-            pieces.push((cur, &bytes[(cur - offset) as usize..]));
-        }
-    }
-    if let Some(at) = mismatch_at {
-        report_overlap(conn, dir, at, seg, sink);
-    }
-    let half = &mut conn.halves[dir.index()];
-    for (o, b) in pieces {
-        if !b.is_empty() {
-            half.ooo_bytes += b.len();
-            half.ooo.insert(o, b.to_vec());
-        }
-    }
-}
-
 fn deliver(
     conn: &mut Conn,
     summary: &mut ConnSummary,
@@ -769,21 +689,7 @@ fn deliver(
     if bytes.is_empty() {
         return;
     }
-    let half = &mut conn.halves[dir.index()];
-    let offset = half.next;
-    half.next += bytes.len() as u64;
-    if bytes.len() >= RETRANSMIT_CHECK_BYTES {
-        half.recent.clear();
-        half.recent
-            .extend_from_slice(&bytes[bytes.len() - RETRANSMIT_CHECK_BYTES..]);
-    } else {
-        half.recent.extend_from_slice(bytes);
-        // Trimming rarely keeps the memmove small next to the appends.
-        if half.recent.len() > 8 * RETRANSMIT_CHECK_BYTES {
-            let cut = half.recent.len() - RETRANSMIT_CHECK_BYTES;
-            half.recent.drain(..cut);
-        }
-    }
+    let offset = conn.halves[dir.index()].asm.advance(bytes);
     stats_mut(summary, dir).bytes += bytes.len() as u64;
     sink.flow_event(FlowEvent::Data {
         conn: conn.id,
@@ -804,20 +710,8 @@ fn drain(
     frame: u64,
     sink: &mut dyn FlowSink,
 ) {
-    loop {
-        let half = &mut conn.halves[dir.index()];
-        let Some((&k, _)) = half.ooo.iter().next() else {
-            break;
-        };
-        if k > half.next {
-            break;
-        }
-        let Some(v) = half.ooo.remove(&k) else { break };
-        half.ooo_bytes -= v.len();
-        let skip = (half.next - k) as usize;
-        if skip < v.len() {
-            deliver(conn, summary, dir, &v[skip..], at, frame, sink);
-        }
+    while let Some(bytes) = conn.halves[dir.index()].asm.take_ready() {
+        deliver(conn, summary, dir, &bytes, at, frame, sink);
     }
     maybe_fin(conn, dir, at, frame, sink);
 }
@@ -832,14 +726,9 @@ fn gap_to(
     frame: u64,
     sink: &mut dyn FlowSink,
 ) {
-    let half = &mut conn.halves[dir.index()];
-    if to <= half.next {
+    let Some((offset, len)) = conn.halves[dir.index()].asm.skip_to(to) else {
         return;
-    }
-    let len = to - half.next;
-    let offset = half.next;
-    half.next = to;
-    half.recent.clear();
+    };
     let st = stats_mut(summary, dir);
     st.gaps += 1;
     st.gap_bytes += len;
@@ -862,14 +751,14 @@ fn flush_all(
     frame: u64,
     sink: &mut dyn FlowSink,
 ) {
-    while let Some(&first) = conn.halves[dir.index()].ooo.keys().next() {
+    while let Some(first) = conn.halves[dir.index()].asm.first_held() {
         gap_to(conn, summary, dir, first, at, frame, sink);
         drain(conn, summary, dir, at, frame, sink);
     }
     let half = &conn.halves[dir.index()];
     if let Some(fin) = half.fin_at
         && !half.fin_done
-        && half.next < fin
+        && half.asm.next() < fin
     {
         gap_to(conn, summary, dir, fin, at, frame, sink);
     }
