@@ -7,7 +7,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::SocketAddr;
-use tether::decode::ws::frame::{FrameSpec, OP_BINARY};
+use tether::decode::ws::frame::{FrameSpec, OpCode};
 use tether::live::recorder::Recorder;
 use tether::timeline::{Direction, Micros};
 
@@ -24,7 +24,7 @@ fn chunks(total: usize, chunk: usize) -> Vec<Vec<u8>> {
     let mut i = 0u8;
     while stream.len() < total {
         let payload: Vec<u8> = (0..4000).map(|k| (k as u8).wrapping_mul(31) ^ i).collect();
-        stream.extend_from_slice(&FrameSpec::new(OP_BINARY, payload).encode());
+        stream.extend_from_slice(&FrameSpec::new(OpCode::Binary, payload).encode());
         i = i.wrapping_add(1);
     }
     stream.chunks(chunk).map(<[u8]>::to_vec).collect()

@@ -7,7 +7,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tether::decode::ws::WsDecoder;
-use tether::decode::ws::frame::{FrameSpec, OP_BINARY, unmask, unmask_bytewise};
+use tether::decode::ws::frame::{FrameSpec, OpCode, unmask, unmask_bytewise};
 use tether::decode::{Chunk, EventSink, StreamContext, StreamDecoder};
 use tether::timeline::{Direction, Event, Micros};
 
@@ -28,9 +28,12 @@ impl EventSink for Count {
 
 /// Client frames of `size` payload bytes, about STREAM bytes in all.
 fn frames(size: usize) -> (Vec<u8>, u64) {
-    let one = FrameSpec::new(OP_BINARY, (0..size).map(|i| i as u8).collect::<Vec<u8>>())
-        .masked(KEY)
-        .encode();
+    let one = FrameSpec::new(
+        OpCode::Binary,
+        (0..size).map(|i| i as u8).collect::<Vec<u8>>(),
+    )
+    .masked(KEY)
+    .encode();
     let n = (STREAM / one.len()).max(1);
     let mut v = Vec::with_capacity(n * one.len());
     for _ in 0..n {

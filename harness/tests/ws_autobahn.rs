@@ -46,9 +46,7 @@
 mod ws_support;
 
 use tether::decode::StreamEnd;
-use tether::decode::ws::frame::{
-    FrameSpec, LengthForm, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
-};
+use tether::decode::ws::frame::{FrameSpec, LengthForm, OpCode};
 use tether::timeline::{CloseKind, Event, EventKind, Micros, Severity};
 use ws_support::*;
 
@@ -74,7 +72,7 @@ fn u(e: &Event, k: &str) -> u64 {
 
 #[test]
 fn case_1_framing_lengths() {
-    for op in [OP_TEXT, OP_BINARY] {
+    for op in [OpCode::Text, OpCode::Binary] {
         for len in [0usize, 125, 126, 127, 128, 65535, 65536] {
             let conv = Conv::upgraded()
                 .client(FrameSpec::new(op, text(len)))
@@ -87,7 +85,7 @@ fn case_1_framing_lengths() {
                 assert_eq!(normalized(&a), normalized(&run(&conv, Chop::Every(997))));
                 a
             };
-            assert!(codes(&ev).is_empty(), "{op} {len}: {:?}", codes(&ev));
+            assert!(codes(&ev).is_empty(), "{op:?} {len}: {:?}", codes(&ev));
             let f = frames(&ev);
             assert_eq!(f.len(), 2);
             for (fe, masked) in f.iter().zip([true, false]) {
@@ -132,8 +130,8 @@ fn case_2_pings_answered() {
     ];
     for p in payloads {
         let conv = Conv::upgraded()
-            .client(FrameSpec::new(OP_PING, p.clone()))
-            .server(FrameSpec::new(OP_PONG, p.clone()));
+            .client(FrameSpec::new(OpCode::Ping, p.clone()))
+            .server(FrameSpec::new(OpCode::Pong, p.clone()));
         let ev = decode(&conv);
         assert!(codes(&ev).is_empty(), "{:?}", codes(&ev));
         // Ping in write 3 (t=3 ms), pong in write 4 (t=4 ms).
@@ -143,7 +141,7 @@ fn case_2_pings_answered() {
 
 #[test]
 fn case_2_5_ping_too_long() {
-    let conv = Conv::upgraded().client(FrameSpec::new(OP_PING, vec![0xfe; 126]));
+    let conv = Conv::upgraded().client(FrameSpec::new(OpCode::Ping, vec![0xfe; 126]));
     let ev = decode(&conv);
     assert_eq!(codes(&ev), vec!["ws.control_frame_too_long"]);
     // Still a ping on the timeline; decoding goes on.
@@ -153,9 +151,9 @@ fn case_2_5_ping_too_long() {
 #[test]
 fn case_2_7_unsolicited_pong() {
     let conv = Conv::upgraded()
-        .client(FrameSpec::new(OP_PONG, b"unsolicited".to_vec()))
-        .client(FrameSpec::new(OP_PING, b"then a ping".to_vec()))
-        .server(FrameSpec::new(OP_PONG, b"then a ping".to_vec()));
+        .client(FrameSpec::new(OpCode::Pong, b"unsolicited".to_vec()))
+        .client(FrameSpec::new(OpCode::Ping, b"then a ping".to_vec()))
+        .server(FrameSpec::new(OpCode::Pong, b"then a ping".to_vec()));
     let ev = decode(&conv);
     assert!(codes(&ev).is_empty());
     assert_eq!(pongs(&ev), vec![(11, None), (11, Some(Micros(1000)))]);
@@ -166,10 +164,16 @@ fn case_2_7_unsolicited_pong() {
 fn case_2_10_ten_pings() {
     let mut conv = Conv::upgraded();
     for i in 0..10 {
-        conv = conv.client(FrameSpec::new(OP_PING, format!("payload-{i}").into_bytes()));
+        conv = conv.client(FrameSpec::new(
+            OpCode::Ping,
+            format!("payload-{i}").into_bytes(),
+        ));
     }
     for i in 0..10 {
-        conv = conv.server(FrameSpec::new(OP_PONG, format!("payload-{i}").into_bytes()));
+        conv = conv.server(FrameSpec::new(
+            OpCode::Pong,
+            format!("payload-{i}").into_bytes(),
+        ));
     }
     let ev = decode(&conv);
     let p = pongs(&ev);
@@ -184,17 +188,17 @@ fn case_2_10_ten_pings() {
 #[test]
 fn case_3_reserved_bits() {
     for rsv in 1..=7u8 {
-        for op in [OP_TEXT, OP_BINARY, OP_PING, OP_CLOSE] {
-            let body = if op == OP_CLOSE {
+        for op in [OpCode::Text, OpCode::Binary, OpCode::Ping, OpCode::Close] {
+            let body = if op == OpCode::Close {
                 close_body(1000, b"")
             } else {
                 b"Hello".to_vec()
             };
             let conv = Conv::upgraded()
-                .client(FrameSpec::new(OP_TEXT, b"valid first".to_vec()))
+                .client(FrameSpec::new(OpCode::Text, b"valid first".to_vec()))
                 .client(FrameSpec::new(op, body).rsv(rsv));
             let ev = decode(&conv);
-            assert_eq!(codes(&ev), vec!["ws.reserved_bits"], "rsv {rsv} op {op}");
+            assert_eq!(codes(&ev), vec!["ws.reserved_bits"], "rsv {rsv} op {op:?}");
             assert_eq!(u(frames(&ev)[1], "rsv"), u64::from(rsv));
         }
     }
@@ -205,9 +209,9 @@ fn case_4_reserved_opcodes() {
     for op in (3..=7u8).chain(11..=15) {
         for payload in [vec![], b"reserved".to_vec()] {
             let conv = Conv::upgraded()
-                .client(FrameSpec::new(OP_TEXT, b"Hello".to_vec()))
+                .client(FrameSpec::new(OpCode::Text, b"Hello".to_vec()))
                 .client(FrameSpec::new(op, payload))
-                .client(FrameSpec::new(OP_PING, b"after".to_vec()));
+                .client(FrameSpec::new(OpCode::Ping, b"after".to_vec()));
             let ev = decode(&conv);
             assert_eq!(codes(&ev), vec!["ws.reserved_opcode"], "op {op}");
             let names: Vec<_> = frames(&ev).iter().map(|e| name(e).unwrap()).collect();
@@ -218,10 +222,10 @@ fn case_4_reserved_opcodes() {
 
 #[test]
 fn case_5_1_fragmented_control() {
-    for op in [OP_PING, OP_PONG] {
+    for op in [OpCode::Ping, OpCode::Pong] {
         let conv = Conv::upgraded()
             .client(FrameSpec::new(op, b"frag".to_vec()).fin(false))
-            .client(FrameSpec::new(OP_CONTINUATION, b"ment".to_vec()));
+            .client(FrameSpec::new(OpCode::Continuation, b"ment".to_vec()));
         let ev = decode(&conv);
         assert_eq!(
             codes(&ev),
@@ -236,8 +240,8 @@ fn case_5_1_fragmented_control() {
 #[test]
 fn case_5_3_two_fragments() {
     let conv = Conv::upgraded()
-        .client(FrameSpec::new(OP_TEXT, b"fragment1".to_vec()).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, b"fragment2".to_vec()));
+        .client(FrameSpec::new(OpCode::Text, b"fragment1".to_vec()).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, b"fragment2".to_vec()));
     let ev = decode(&conv);
     assert!(codes(&ev).is_empty());
     let f = frames(&ev);
@@ -253,10 +257,10 @@ fn case_5_3_two_fragments() {
 #[test]
 fn case_5_6_ping_between_fragments() {
     let conv = Conv::upgraded()
-        .client(FrameSpec::new(OP_TEXT, b"fragment1".to_vec()).fin(false))
-        .client(FrameSpec::new(OP_PING, b"ping payload".to_vec()))
-        .server(FrameSpec::new(OP_PONG, b"ping payload".to_vec()))
-        .client(FrameSpec::new(OP_CONTINUATION, b"fragment2".to_vec()));
+        .client(FrameSpec::new(OpCode::Text, b"fragment1".to_vec()).fin(false))
+        .client(FrameSpec::new(OpCode::Ping, b"ping payload".to_vec()))
+        .server(FrameSpec::new(OpCode::Pong, b"ping payload".to_vec()))
+        .client(FrameSpec::new(OpCode::Continuation, b"fragment2".to_vec()));
     let ev = decode(&conv);
     assert!(codes(&ev).is_empty());
     // The pong comes before the message completes, and is paired.
@@ -273,8 +277,10 @@ fn case_5_6_ping_between_fragments() {
 fn case_5_9_orphan_continuation() {
     for fin in [true, false] {
         let conv = Conv::upgraded()
-            .client(FrameSpec::new(OP_CONTINUATION, b"non-continuation payload".to_vec()).fin(fin))
-            .client(FrameSpec::new(OP_TEXT, b"Hello, world!".to_vec()));
+            .client(
+                FrameSpec::new(OpCode::Continuation, b"non-continuation payload".to_vec()).fin(fin),
+            )
+            .client(FrameSpec::new(OpCode::Text, b"Hello, world!".to_vec()));
         let ev = decode(&conv);
         assert_eq!(codes(&ev), vec!["ws.continuation_without_start"]);
         // The stream after it still decodes.
@@ -285,10 +291,10 @@ fn case_5_9_orphan_continuation() {
 #[test]
 fn case_5_15_orphan_among_valid() {
     let conv = Conv::upgraded()
-        .client(FrameSpec::new(OP_TEXT, b"fragment1".to_vec()).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, b"fragment2".to_vec()))
-        .client(FrameSpec::new(OP_CONTINUATION, b"fragment3".to_vec()).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, b"fragment4".to_vec()));
+        .client(FrameSpec::new(OpCode::Text, b"fragment1".to_vec()).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, b"fragment2".to_vec()))
+        .client(FrameSpec::new(OpCode::Continuation, b"fragment3".to_vec()).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, b"fragment4".to_vec()));
     let ev = decode(&conv);
     assert_eq!(
         codes(&ev),
@@ -306,8 +312,8 @@ fn case_5_15_orphan_among_valid() {
 #[test]
 fn case_5_18_text_inside_fragmented() {
     let conv = Conv::upgraded()
-        .client(FrameSpec::new(OP_TEXT, b"fragment1".to_vec()).fin(false))
-        .client(FrameSpec::new(OP_TEXT, b"fragment2".to_vec()));
+        .client(FrameSpec::new(OpCode::Text, b"fragment1".to_vec()).fin(false))
+        .client(FrameSpec::new(OpCode::Text, b"fragment2".to_vec()));
     let ev = decode(&conv);
     assert_eq!(codes(&ev), vec!["ws.data_inside_fragmented_message"]);
     // The new message replaces the unfinished one.
@@ -318,12 +324,22 @@ fn case_5_18_text_inside_fragmented() {
 fn case_5_19_pings_inside_long_message() {
     let mut conv = Conv::upgraded();
     for i in 0..10 {
-        let op = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+        let op = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
         conv = conv.client(FrameSpec::new(op, format!("fragment{i}").into_bytes()).fin(i == 9));
         if i == 4 || i == 8 {
             conv = conv
-                .client(FrameSpec::new(OP_PING, format!("pongme {i}").into_bytes()))
-                .server(FrameSpec::new(OP_PONG, format!("pongme {i}").into_bytes()));
+                .client(FrameSpec::new(
+                    OpCode::Ping,
+                    format!("pongme {i}").into_bytes(),
+                ))
+                .server(FrameSpec::new(
+                    OpCode::Pong,
+                    format!("pongme {i}").into_bytes(),
+                ));
         }
     }
     let ev = decode(&conv);
@@ -339,13 +355,13 @@ fn case_5_19_pings_inside_long_message() {
 #[test]
 fn case_6_1_empty_fragments() {
     let conv = Conv::upgraded()
-        .client(FrameSpec::new(OP_TEXT, vec![]))
-        .client(FrameSpec::new(OP_TEXT, vec![]).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, vec![]).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, vec![]))
-        .client(FrameSpec::new(OP_TEXT, vec![]).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, b"middle frame payload".to_vec()).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, vec![]));
+        .client(FrameSpec::new(OpCode::Text, vec![]))
+        .client(FrameSpec::new(OpCode::Text, vec![]).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, vec![]).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, vec![]))
+        .client(FrameSpec::new(OpCode::Text, vec![]).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, b"middle frame payload".to_vec()).fin(false))
+        .client(FrameSpec::new(OpCode::Continuation, vec![]));
     let ev = decode(&conv);
     assert!(codes(&ev).is_empty());
     let ends: Vec<u64> = frames(&ev)
@@ -362,15 +378,22 @@ const HELLO_KOSME: &[u8] =
 #[test]
 fn case_6_2_valid_split_utf8() {
     // Whole, split on a code point boundary, and one octet per frame.
-    let whole = Conv::upgraded().client(FrameSpec::new(OP_TEXT, HELLO_KOSME.to_vec()));
+    let whole = Conv::upgraded().client(FrameSpec::new(OpCode::Text, HELLO_KOSME.to_vec()));
     assert!(codes(&decode(&whole)).is_empty());
     let split = Conv::upgraded()
-        .client(FrameSpec::new(OP_TEXT, HELLO_KOSME[..8].to_vec()).fin(false))
-        .client(FrameSpec::new(OP_CONTINUATION, HELLO_KOSME[8..].to_vec()));
+        .client(FrameSpec::new(OpCode::Text, HELLO_KOSME[..8].to_vec()).fin(false))
+        .client(FrameSpec::new(
+            OpCode::Continuation,
+            HELLO_KOSME[8..].to_vec(),
+        ));
     assert!(codes(&decode(&split)).is_empty());
     let mut octets = Conv::upgraded();
     for (i, b) in HELLO_KOSME.iter().enumerate() {
-        let op = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+        let op = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
         octets = octets.client(FrameSpec::new(op, vec![*b]).fin(i + 1 == HELLO_KOSME.len()));
     }
     let ev = decode(&octets);
@@ -386,12 +409,16 @@ const BAD_UTF8: &[u8] =
 
 #[test]
 fn case_6_3_invalid_utf8() {
-    let whole = Conv::upgraded().client(FrameSpec::new(OP_TEXT, BAD_UTF8.to_vec()));
+    let whole = Conv::upgraded().client(FrameSpec::new(OpCode::Text, BAD_UTF8.to_vec()));
     let ev = decode(&whole);
     assert_eq!(codes(&ev), vec!["ws.invalid_utf8_text"]);
     let mut octets = Conv::upgraded();
     for (i, b) in BAD_UTF8.iter().enumerate() {
-        let op = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+        let op = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
         octets = octets.client(FrameSpec::new(op, vec![*b]).fin(i + 1 == BAD_UTF8.len()));
     }
     assert_eq!(codes(&decode(&octets)), vec!["ws.invalid_utf8_text"]);
@@ -405,7 +432,7 @@ fn case_6_4_fail_fast() {
     let part2 = b"\xf4\x90\x80\x80".to_vec();
     let part3 = b"\x65\x64\x69\x74\x65\x64".to_vec();
     let payload = [part1.clone(), part2.clone(), part3.clone()].concat();
-    let frame = FrameSpec::new(OP_TEXT, payload).masked(MASK).encode();
+    let frame = FrameSpec::new(OpCode::Text, payload).masked(MASK).encode();
     let header = frame.len() - part1.len() - part2.len() - part3.len();
     let cut1 = header + part1.len();
     let cut2 = cut1 + part2.len();
@@ -465,7 +492,7 @@ fn case_6_x_sequences() {
     ];
     for (seqs, ok) in [(valid, true), (invalid, false)] {
         for s in seqs {
-            let conv = Conv::upgraded().client(FrameSpec::new(OP_TEXT, s.to_vec()));
+            let conv = Conv::upgraded().client(FrameSpec::new(OpCode::Text, s.to_vec()));
             let ev = decode(&conv);
             let want: Vec<&str> = if ok {
                 vec![]
@@ -488,11 +515,11 @@ fn ws_closes(ev: &[Event]) -> Vec<(Option<u16>, String)> {
 
 #[test]
 fn case_7_1_after_close() {
-    let close = || FrameSpec::new(OP_CLOSE, close_body(1000, b""));
+    let close = || FrameSpec::new(OpCode::Close, close_body(1000, b""));
     // 7.1.1: message then close, answered: clean.
     let ev = decode(
         &Conv::upgraded()
-            .client(FrameSpec::new(OP_TEXT, b"Hello World!".to_vec()))
+            .client(FrameSpec::new(OpCode::Text, b"Hello World!".to_vec()))
             .client(close())
             .server(close()),
     );
@@ -502,14 +529,14 @@ fn case_7_1_after_close() {
     // 7.1.2-7.1.5: close, then close / ping / text / continuation.
     for after in [
         close(),
-        FrameSpec::new(OP_PING, vec![]),
-        FrameSpec::new(OP_TEXT, b"after close".to_vec()),
-        FrameSpec::new(OP_CONTINUATION, b"fragment2".to_vec()),
+        FrameSpec::new(OpCode::Ping, vec![]),
+        FrameSpec::new(OpCode::Text, b"after close".to_vec()),
+        FrameSpec::new(OpCode::Continuation, b"fragment2".to_vec()),
     ] {
-        let is_cont = after.opcode == OP_CONTINUATION;
+        let is_cont = OpCode::from(after.opcode) == OpCode::Continuation;
         let mut conv = Conv::upgraded();
         if is_cont {
-            conv = conv.client(FrameSpec::new(OP_TEXT, b"fragment1".to_vec()).fin(false));
+            conv = conv.client(FrameSpec::new(OpCode::Text, b"fragment1".to_vec()).fin(false));
         }
         let ev = decode(&conv.client(close()).client(after));
         assert_eq!(codes(&ev), vec!["ws.data_after_close"]);
@@ -517,9 +544,9 @@ fn case_7_1_after_close() {
     // 7.1.6: a large message immediately followed by close and a ping.
     let ev = decode(
         &Conv::upgraded()
-            .client(FrameSpec::new(OP_BINARY, text(256 * 1024)))
+            .client(FrameSpec::new(OpCode::Binary, text(256 * 1024)))
             .client(close())
-            .client(FrameSpec::new(OP_PING, vec![])),
+            .client(FrameSpec::new(OpCode::Ping, vec![])),
     );
     assert_eq!(codes(&ev), vec!["ws.data_after_close"]);
 }
@@ -540,7 +567,7 @@ fn case_7_3_close_lengths() {
     ];
     for (body, want, code) in cases {
         let len = body.len();
-        let ev = decode(&Conv::upgraded().client(FrameSpec::new(OP_CLOSE, body)));
+        let ev = decode(&Conv::upgraded().client(FrameSpec::new(OpCode::Close, body)));
         assert_eq!(codes(&ev), want, "body of {len}");
         assert_eq!(ws_closes(&ev)[0].0, code);
     }
@@ -552,7 +579,7 @@ fn case_7_5_1_close_reason_utf8() {
         1000,
         b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64",
     );
-    let ev = decode(&Conv::upgraded().client(FrameSpec::new(OP_CLOSE, body)));
+    let ev = decode(&Conv::upgraded().client(FrameSpec::new(OpCode::Close, body)));
     assert_eq!(codes(&ev), vec!["ws.invalid_utf8_close_reason"]);
 }
 
@@ -563,8 +590,8 @@ fn case_7_7_valid_codes() {
     ] {
         let ev = decode(
             &Conv::upgraded()
-                .client(FrameSpec::new(OP_CLOSE, close_body(code, b"")))
-                .server(FrameSpec::new(OP_CLOSE, close_body(code, b""))),
+                .client(FrameSpec::new(OpCode::Close, close_body(code, b"")))
+                .server(FrameSpec::new(OpCode::Close, close_body(code, b""))),
         );
         assert!(codes(&ev).is_empty(), "{code}");
         assert_eq!(ws_closes(&ev)[0], (Some(code), String::new()));
@@ -585,7 +612,8 @@ fn case_7_9_invalid_codes() {
         (2000, "ws.invalid_close_code"),
         (2999, "ws.invalid_close_code"),
     ] {
-        let ev = decode(&Conv::upgraded().client(FrameSpec::new(OP_CLOSE, close_body(code, b""))));
+        let ev =
+            decode(&Conv::upgraded().client(FrameSpec::new(OpCode::Close, close_body(code, b""))));
         assert_eq!(codes(&ev), vec![want], "{code}");
     }
 }
@@ -593,7 +621,8 @@ fn case_7_9_invalid_codes() {
 #[test]
 fn case_7_13_undefined_codes() {
     for code in [5000, 65535] {
-        let ev = decode(&Conv::upgraded().client(FrameSpec::new(OP_CLOSE, close_body(code, b""))));
+        let ev =
+            decode(&Conv::upgraded().client(FrameSpec::new(OpCode::Close, close_body(code, b""))));
         let f: Vec<_> = ev
             .iter()
             .filter_map(|e| match &e.kind {
@@ -611,7 +640,7 @@ fn case_7_13_undefined_codes() {
 #[test]
 fn case_9_limits() {
     // 9.2.x / 9.6.x: one 4 MiB binary frame in 64- and 2048-byte chops.
-    let big = Conv::upgraded().client(FrameSpec::new(OP_BINARY, text(4 << 20)));
+    let big = Conv::upgraded().client(FrameSpec::new(OpCode::Binary, text(4 << 20)));
     let a = run(&big, Chop::Every(2048));
     assert_eq!(normalized(&a), normalized(&run(&big, Chop::Every(64))));
     assert!(codes(&a).is_empty());
@@ -621,7 +650,11 @@ fn case_9_limits() {
     let mut conv = Conv::upgraded();
     let n = msg.len() / 64;
     for (i, piece) in msg.chunks(64).enumerate() {
-        let op = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+        let op = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
         conv = conv.client(FrameSpec::new(op, piece.to_vec()).fin(i + 1 == n));
     }
     let ev = run(&conv, Chop::Every(1500));
@@ -639,7 +672,11 @@ fn case_10_1_1_auto_fragmented() {
     let pieces: Vec<&[u8]> = msg.chunks(1300).collect();
     let mut conv = Conv::upgraded();
     for (i, p) in pieces.iter().enumerate() {
-        let op = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+        let op = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
         conv = conv.client(FrameSpec::new(op, p.to_vec()).fin(i + 1 == pieces.len()));
     }
     let ev = run(&conv, Chop::Every(1448));
@@ -691,10 +728,14 @@ fn case_12_13_permessage_deflate() {
                 // 12.x auto-fragmentation: RSV1 only on the first fragment.
                 let cut = z.len() / 2;
                 conv = conv
-                    .server(FrameSpec::new(OP_TEXT, z[..cut].to_vec()).rsv(4).fin(false))
-                    .server(FrameSpec::new(OP_CONTINUATION, z[cut..].to_vec()));
+                    .server(
+                        FrameSpec::new(OpCode::Text, z[..cut].to_vec())
+                            .rsv(4)
+                            .fin(false),
+                    )
+                    .server(FrameSpec::new(OpCode::Continuation, z[cut..].to_vec()));
             } else {
-                conv = conv.server(FrameSpec::new(OP_TEXT, z).rsv(4));
+                conv = conv.server(FrameSpec::new(OpCode::Text, z).rsv(4));
             }
         }
         let ev = decode(&conv);
@@ -715,17 +756,17 @@ fn case_12_13_permessage_deflate() {
         "Sec-WebSocket-Extensions: permessage-deflate\r\n",
         "Sec-WebSocket-Extensions: permessage-deflate\r\n",
     )
-    .server(FrameSpec::new(OP_TEXT, z).rsv(4).fin(false))
-    .server(FrameSpec::new(OP_CONTINUATION, vec![]).rsv(4));
+    .server(FrameSpec::new(OpCode::Text, z).rsv(4).fin(false))
+    .server(FrameSpec::new(OpCode::Continuation, vec![]).rsv(4));
     assert_eq!(codes(&decode(&conv)), vec!["ws.reserved_bits"]);
     // Garbage that does not inflate: reported once, decoding goes on.
     let conv = Conv::with_headers(
         "Sec-WebSocket-Extensions: permessage-deflate\r\n",
         "Sec-WebSocket-Extensions: permessage-deflate\r\n",
     )
-    .server(FrameSpec::new(OP_TEXT, vec![0xff; 40]).rsv(4))
-    .server(FrameSpec::new(OP_TEXT, vec![0xff; 40]).rsv(4))
-    .server(FrameSpec::new(OP_PING, b"still here".to_vec()));
+    .server(FrameSpec::new(OpCode::Text, vec![0xff; 40]).rsv(4))
+    .server(FrameSpec::new(OpCode::Text, vec![0xff; 40]).rsv(4))
+    .server(FrameSpec::new(OpCode::Ping, b"still here".to_vec()));
     let ev = decode(&conv);
     assert_eq!(codes(&ev), vec!["ws.inflate_failed"]);
     assert_eq!(frames(&ev).len(), 3);
@@ -735,10 +776,10 @@ fn case_12_13_permessage_deflate() {
 fn masking_and_length_encoding_rules() {
     let ev = decode(
         &Conv::upgraded()
-            .client_raw(FrameSpec::new(OP_TEXT, b"unmasked".to_vec()))
-            .server(FrameSpec::new(OP_TEXT, b"masked".to_vec()).masked(MASK))
-            .client(FrameSpec::new(OP_BINARY, vec![1; 124]).form(LengthForm::Ext16))
-            .client(FrameSpec::new(OP_BINARY, vec![1; 300]).form(LengthForm::Ext64)),
+            .client_raw(FrameSpec::new(OpCode::Text, b"unmasked".to_vec()))
+            .server(FrameSpec::new(OpCode::Text, b"masked".to_vec()).masked(MASK))
+            .client(FrameSpec::new(OpCode::Binary, vec![1; 124]).form(LengthForm::Ext16))
+            .client(FrameSpec::new(OpCode::Binary, vec![1; 300]).form(LengthForm::Ext64)),
     );
     assert_eq!(
         codes(&ev),
@@ -758,7 +799,7 @@ fn masking_and_length_encoding_rules() {
     let ev = decode(
         &Conv::upgraded()
             .bytes(C2S, bad)
-            .server(FrameSpec::new(OP_TEXT, b"ok".to_vec())),
+            .server(FrameSpec::new(OpCode::Text, b"ok".to_vec())),
     );
     assert_eq!(codes(&ev), vec!["ws.length_top_bit"]);
     assert_eq!(frames(&ev).len(), 1, "server side still decodes");
@@ -767,7 +808,7 @@ fn masking_and_length_encoding_rules() {
 #[test]
 fn closing_handshake_and_tcp_ends() {
     // Client closes, server closes TCP without answering.
-    let conv = Conv::upgraded().client(FrameSpec::new(OP_CLOSE, close_body(1000, b"bye")));
+    let conv = Conv::upgraded().client(FrameSpec::new(OpCode::Close, close_body(1000, b"bye")));
     let ev = run_with(&conv, Chop::Writes, Some(StreamEnd::Fin), None).events;
     assert_eq!(codes(&ev), vec!["ws.close_not_answered"]);
     let f = ev
@@ -779,7 +820,7 @@ fn closing_handshake_and_tcp_ends() {
         .unwrap();
     assert_eq!(f.location.direction, Some(S2C));
     // No close at all: the abnormal closure a browser reports as 1006.
-    let conv = Conv::upgraded().client(FrameSpec::new(OP_TEXT, b"hi".to_vec()));
+    let conv = Conv::upgraded().client(FrameSpec::new(OpCode::Text, b"hi".to_vec()));
     let ev = run_with(&conv, Chop::Writes, Some(StreamEnd::Rst), None).events;
     let abn: Vec<_> = ev
         .iter()
@@ -790,18 +831,21 @@ fn closing_handshake_and_tcp_ends() {
     assert_eq!(detail(abn[0], "tcp").unwrap(), "rst");
     // Closed cleanly both ways: neither.
     let conv = Conv::upgraded()
-        .server(FrameSpec::new(OP_CLOSE, close_body(1000, b"Target closed")))
-        .client(FrameSpec::new(OP_CLOSE, close_body(1000, b"")));
+        .server(FrameSpec::new(
+            OpCode::Close,
+            close_body(1000, b"Target closed"),
+        ))
+        .client(FrameSpec::new(OpCode::Close, close_body(1000, b"")));
     let ev = run_with(&conv, Chop::Writes, Some(StreamEnd::Fin), None).events;
     assert!(codes(&ev).is_empty());
     assert!(ev.iter().all(|e| name(e) != Some("abnormal_closure")));
     // End of capture mid-session is not a closure.
-    let conv = Conv::upgraded().client(FrameSpec::new(OP_TEXT, b"hi".to_vec()));
+    let conv = Conv::upgraded().client(FrameSpec::new(OpCode::Text, b"hi".to_vec()));
     let ev = run_with(&conv, Chop::Writes, Some(StreamEnd::EndOfCapture), None).events;
     assert!(codes(&ev).is_empty());
     assert!(ev.iter().all(|e| name(e) != Some("abnormal_closure")));
     // TCP FIN in the middle of a frame.
-    let mut cut = FrameSpec::new(OP_BINARY, vec![0; 100])
+    let mut cut = FrameSpec::new(OpCode::Binary, vec![0; 100])
         .masked(MASK)
         .encode();
     cut.truncate(50);
@@ -815,9 +859,9 @@ fn client_data_before_the_upgrade_response() {
     let conv = Conv {
         writes: vec![(C2S, request(""))],
     }
-    .client(FrameSpec::new(OP_TEXT, b"too early".to_vec()))
+    .client(FrameSpec::new(OpCode::Text, b"too early".to_vec()))
     .bytes(S2C, response(""))
-    .client(FrameSpec::new(OP_TEXT, b"fine".to_vec()));
+    .client(FrameSpec::new(OpCode::Text, b"fine".to_vec()));
     assert_eq!(
         codes(&decode(&conv)),
         vec!["ws.data_before_upgrade_response"]

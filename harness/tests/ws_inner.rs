@@ -10,7 +10,7 @@ use base64::Engine;
 use std::path::Path;
 use tether::capture::{Frame, Segments};
 use tether::decode::ws::WsDecoder;
-use tether::decode::ws::frame::{FrameSpec, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT};
+use tether::decode::ws::frame::{FrameSpec, OpCode};
 use tether::decode::{Chunk, StreamContext, StreamDecoder, StreamEnd};
 use tether::flow::{FlowConfig, FlowEvent, FlowSink, Reassembler};
 use tether::timeline::{Event, EventKind, Micros};
@@ -21,13 +21,13 @@ fn websockify_conv() -> Conv {
         "Sec-WebSocket-Protocol: binary\r\n",
         "Sec-WebSocket-Protocol: binary\r\n",
     )
-    .server(FrameSpec::new(OP_BINARY, b"RFB 003.008\n".to_vec()))
-    .client(FrameSpec::new(OP_BINARY, b"RFB 003.008\n".to_vec()))
-    .server(FrameSpec::new(OP_BINARY, vec![1, 1]))
-    .client(FrameSpec::new(OP_PING, b"not inner".to_vec()))
-    .client(FrameSpec::new(OP_TEXT, b"not inner either".to_vec()))
-    .client(FrameSpec::new(OP_BINARY, vec![1]))
-    .server(FrameSpec::new(OP_BINARY, vec![0, 0, 0, 0]))
+    .server(FrameSpec::new(OpCode::Binary, b"RFB 003.008\n".to_vec()))
+    .client(FrameSpec::new(OpCode::Binary, b"RFB 003.008\n".to_vec()))
+    .server(FrameSpec::new(OpCode::Binary, vec![1, 1]))
+    .client(FrameSpec::new(OpCode::Ping, b"not inner".to_vec()))
+    .client(FrameSpec::new(OpCode::Text, b"not inner either".to_vec()))
+    .client(FrameSpec::new(OpCode::Binary, vec![1]))
+    .server(FrameSpec::new(OpCode::Binary, vec![0, 0, 0, 0]))
 }
 
 #[test]
@@ -111,9 +111,9 @@ fn base64_subprotocol_is_decoded_for_the_inner_stream() {
         "Sec-WebSocket-Protocol: base64\r\n",
         "Sec-WebSocket-Protocol: base64\r\n",
     )
-    .server(FrameSpec::new(OP_TEXT, b64(b"RFB 003.008\n")))
-    .client(FrameSpec::new(OP_TEXT, b64(b"RFB 003.003\n")))
-    .server(FrameSpec::new(OP_TEXT, b64(&[1, 2, 3, 4, 5])));
+    .server(FrameSpec::new(OpCode::Text, b64(b"RFB 003.008\n")))
+    .client(FrameSpec::new(OpCode::Text, b64(b"RFB 003.003\n")))
+    .server(FrameSpec::new(OpCode::Text, b64(&[1, 2, 3, 4, 5])));
     for chop in [Chop::Writes, Chop::Octets] {
         let r = run_with(&conv, chop, None, Some(recorder_factory));
         assert!(codes(&r.events).is_empty());
@@ -129,7 +129,7 @@ fn base64_subprotocol_is_decoded_for_the_inner_stream() {
         "Sec-WebSocket-Protocol: base64\r\n",
         "Sec-WebSocket-Protocol: base64\r\n",
     )
-    .server(FrameSpec::new(OP_TEXT, b"not*base64!!".to_vec()));
+    .server(FrameSpec::new(OpCode::Text, b"not*base64!!".to_vec()));
     assert_eq!(codes(&run(&bad, Chop::Writes)), vec!["ws.invalid_base64"]);
 }
 
@@ -154,13 +154,13 @@ fn a_gap_inside_a_payload_keeps_framing_and_tells_the_inner_decoder() {
     let (mut c, mut s) = (0u64, 0u64);
     feed(&mut dec, &mut ev, C2S, &mut c, &request(""));
     feed(&mut dec, &mut ev, S2C, &mut s, &response(""));
-    let f1 = FrameSpec::new(OP_BINARY, b"RFB 003.008\nABCDEFGH".to_vec()).encode();
+    let f1 = FrameSpec::new(OpCode::Binary, b"RFB 003.008\nABCDEFGH".to_vec()).encode();
     // Deliver header + 14 payload bytes, lose 4, deliver the last 2.
     feed(&mut dec, &mut ev, S2C, &mut s, &f1[..2 + 14]);
     dec.gap(Micros(2), S2C, s, 4, &mut ev);
     s += 4;
     feed(&mut dec, &mut ev, S2C, &mut s, &f1[2 + 18..]);
-    let f2 = FrameSpec::new(OP_BINARY, b"after".to_vec()).encode();
+    let f2 = FrameSpec::new(OpCode::Binary, b"after".to_vec()).encode();
     feed(&mut dec, &mut ev, S2C, &mut s, &f2);
     assert!(codes(&ev).is_empty(), "{:?}", codes(&ev));
     assert_eq!(frames(&ev).len(), 2, "both frames decoded");
@@ -177,7 +177,7 @@ fn a_gap_inside_a_payload_keeps_framing_and_tells_the_inner_decoder() {
     assert_eq!(chunks.last().unwrap(), &(S2C, 20, "after".to_string()));
     // A gap inside a close body: the close is on the timeline, but its
     // code is not guessed from the bytes that remain.
-    let close = FrameSpec::new(OP_CLOSE, b"\x03\xe8bye".to_vec()).encode();
+    let close = FrameSpec::new(OpCode::Close, b"\x03\xe8bye".to_vec()).encode();
     feed(&mut dec, &mut ev, S2C, &mut s, &close[..3]);
     dec.gap(Micros(2), S2C, s, 3, &mut ev);
     s += 3;
@@ -314,7 +314,7 @@ fn spice_html5_style_stream_sniffs_as_spice() {
         "Sec-WebSocket-Protocol: binary\r\n",
         "Sec-WebSocket-Protocol: binary\r\n",
     )
-    .client(FrameSpec::new(OP_BINARY, link.clone()));
+    .client(FrameSpec::new(OpCode::Binary, link.clone()));
     let r = run_with(&conv, Chop::Octets, None, Some(recorder_factory));
     assert_eq!(r.decoder.stack(), vec!["tcp", "ws", "spice"]);
     assert_eq!(inner_bytes(&r.events, C2S), link);

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use tether::capture::writer::{Flags, PcapWriter, tcp_frame};
 use tether::decode::pipeline::{ConnectionReport, DecodeOptions, decode_capture};
-use tether::decode::ws::frame::{FrameSpec, OP_BINARY, OP_CLOSE};
+use tether::decode::ws::frame::{FrameSpec, OpCode};
 use tether::timeline::{EventKind, Micros};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -61,13 +61,13 @@ fn capture(s2c_segments: &[Vec<u8>], drop_s2c: Option<usize>) -> Vec<u8> {
         }
         sseq += seg.len() as u32;
     }
-    let close = FrameSpec::new(OP_CLOSE, 1000u16.to_be_bytes().to_vec())
+    let close = FrameSpec::new(OpCode::Close, 1000u16.to_be_bytes().to_vec())
         .masked([1, 2, 3, 4])
         .encode();
     frames.push(tcp_frame(c, s, cseq, sseq, fl(false, false), &close));
     cseq += close.len() as u32;
     // The server answers the close, then both sides end TCP.
-    let reply = FrameSpec::new(OP_CLOSE, 1000u16.to_be_bytes().to_vec()).encode();
+    let reply = FrameSpec::new(OpCode::Close, 1000u16.to_be_bytes().to_vec()).encode();
     frames.push(tcp_frame(s, c, sseq, cseq, fl(false, false), &reply));
     sseq += reply.len() as u32;
     frames.push(tcp_frame(c, s, cseq, sseq, fl(false, true), b""));
@@ -93,9 +93,9 @@ fn decode(bytes: &[u8]) -> ConnectionReport {
 /// RFB banner frame, then one 3000-byte binary frame cut into three
 /// segments, then a small frame.
 fn segments() -> Vec<Vec<u8>> {
-    let banner = FrameSpec::new(OP_BINARY, b"RFB 003.008\n".to_vec()).encode();
-    let big = FrameSpec::new(OP_BINARY, vec![7u8; 3000]).encode();
-    let small = FrameSpec::new(OP_BINARY, vec![9u8; 10]).encode();
+    let banner = FrameSpec::new(OpCode::Binary, b"RFB 003.008\n".to_vec()).encode();
+    let big = FrameSpec::new(OpCode::Binary, vec![7u8; 3000]).encode();
+    let small = FrameSpec::new(OpCode::Binary, vec![9u8; 10]).encode();
     vec![
         banner,
         big[..1000].to_vec(),

@@ -7,7 +7,7 @@
 mod ws_support;
 
 use proptest::prelude::*;
-use tether::decode::ws::frame::{FrameSpec, LengthForm, OP_BINARY, OP_CONTINUATION, OP_PING};
+use tether::decode::ws::frame::{FrameSpec, LengthForm, OpCode};
 use tether::timeline::{Direction, EventKind};
 use ws_support::*;
 
@@ -126,17 +126,17 @@ proptest! {
     ) {
         let mut conv = Conv::upgraded()
             // The inner stream sniffs as RFB; everything after is opaque bytes.
-            .server(FrameSpec::new(OP_BINARY, b"RFB 003.008\n".to_vec()));
+            .server(FrameSpec::new(OpCode::Binary, b"RFB 003.008\n".to_vec()));
         let mut want = b"RFB 003.008\n".to_vec();
         for (payload, parts, ping) in &msgs {
             want.extend_from_slice(payload);
             let size = payload.len().div_ceil(*parts).max(1);
             let pieces: Vec<&[u8]> = if payload.is_empty() { vec![&[][..]] } else { payload.chunks(size).collect() };
             for (i, p) in pieces.iter().enumerate() {
-                let op = if i == 0 { OP_BINARY } else { OP_CONTINUATION };
+                let op = if i == 0 { OpCode::Binary } else { OpCode::Continuation };
                 conv = conv.server(FrameSpec::new(op, p.to_vec()).fin(i + 1 == pieces.len()));
                 if *ping && i == 0 {
-                    conv = conv.server(FrameSpec::new(OP_PING, b"hb".to_vec()));
+                    conv = conv.server(FrameSpec::new(OpCode::Ping, b"hb".to_vec()));
                 }
             }
         }
@@ -161,6 +161,79 @@ proptest! {
                 // A 64-bit length over the message limit is a limit hit.
                 prop_assert!(f.code.starts_with("ws.") || f.code == "limit.message_size", "{f}");
             }
+        }
+    }
+}
+
+/// A frame header written by hand from RFC 6455 §5.2, in the length form
+/// asked (longer than needed is allowed on purpose).
+fn header_bytes(
+    fin: bool,
+    rsv: u8,
+    op: u8,
+    mask: Option<[u8; 4]>,
+    len: u64,
+    form: LengthForm,
+) -> Vec<u8> {
+    let mut b = vec![(u8::from(fin) << 7) | (rsv << 4) | op];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match form {
+        LengthForm::Short => b.push(m | len as u8),
+        LengthForm::Ext16 => {
+            b.push(m | 126);
+            b.extend((len as u16).to_be_bytes());
+        }
+        LengthForm::Ext64 => {
+            b.push(m | 127);
+            b.extend(len.to_be_bytes());
+        }
+    }
+    if let Some(k) = mask {
+        b.extend(k);
+    }
+    b
+}
+
+fn any_header() -> impl Strategy<Value = (bool, u8, u8, Option<[u8; 4]>, u64, LengthForm)> {
+    (
+        any::<bool>(),
+        0u8..8,
+        0u8..16,
+        proptest::option::of(any::<[u8; 4]>()),
+        prop_oneof![
+            (0u64..126).prop_map(|n| (n, LengthForm::Short)),
+            (0u64..=0xFFFF).prop_map(|n| (n, LengthForm::Ext16)),
+            any::<u64>().prop_map(|n| (n, LengthForm::Ext64)),
+        ],
+    )
+        .prop_map(|(fin, rsv, op, mask, (len, form))| (fin, rsv, op, mask, len, form))
+}
+
+proptest! {
+    /// Encode, then parse with the nom parser: every field comes back,
+    /// and the parser stops exactly at the header's end.
+    #[test]
+    fn nom_header_round_trips((fin, rsv, op, mask, len, form) in any_header(), tail in proptest::collection::vec(any::<u8>(), 0..8)) {
+        let head = header_bytes(fin, rsv, op, mask, len, form);
+        let mut bytes = head.clone();
+        bytes.extend(&tail);
+        let (rest, h) = tether::decode::ws::frame::header(&bytes).unwrap();
+        prop_assert_eq!(rest, &tail[..]);
+        prop_assert_eq!(
+            (h.fin, h.rsv, h.opcode, h.mask, h.payload_len, h.form, h.header_len),
+            (fin, rsv, OpCode::from(op), mask, len, form, head.len())
+        );
+        prop_assert_eq!(u8::from(h.opcode), op);
+    }
+
+    /// Any strict prefix of a header is `Incomplete`: never an error, never
+    /// a panic, never a header read from too few bytes.
+    #[test]
+    fn nom_header_prefixes_are_incomplete((fin, rsv, op, mask, len, form) in any_header()) {
+        let head = header_bytes(fin, rsv, op, mask, len, form);
+        for k in 0..head.len() {
+            let r = tether::decode::ws::frame::header(&head[..k]);
+            prop_assert!(matches!(r, Err(nom::Err::Incomplete(_))), "prefix {k}: {r:?}");
         }
     }
 }

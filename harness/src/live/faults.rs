@@ -592,7 +592,7 @@ impl WsFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::ws::frame::{FrameSpec, OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
+    use crate::decode::ws::frame::{FrameSpec, OpCode};
 
     fn s(n: u64) -> Micros {
         Micros(n * 1_000_000)
@@ -697,14 +697,18 @@ mode = "drop_control"
     #[test]
     fn ws_filter_drops_whole_frames_whatever_the_chunking() {
         let key = [1, 2, 3, 4];
-        let text = FrameSpec::new(OP_TEXT, b"hello".to_vec())
+        let text = FrameSpec::new(OpCode::Text, b"hello".to_vec())
             .masked(key)
             .encode();
-        let big = FrameSpec::new(OP_BINARY, vec![7u8; 70_000])
+        let big = FrameSpec::new(OpCode::Binary, vec![7u8; 70_000])
             .masked(key)
             .encode();
-        let ping = FrameSpec::new(OP_PING, b"p".to_vec()).masked(key).encode();
-        let empty_pong = FrameSpec::new(OP_PONG, Vec::new()).masked(key).encode();
+        let ping = FrameSpec::new(OpCode::Ping, b"p".to_vec())
+            .masked(key)
+            .encode();
+        let empty_pong = FrameSpec::new(OpCode::Pong, Vec::new())
+            .masked(key)
+            .encode();
         let input = upgrade_then(&[text.clone(), ping.clone(), big.clone(), empty_pong.clone()]);
         let head_len = input.len() - text.len() - ping.len() - big.len() - empty_pong.len();
         for piece in [1, 3, 13, 1000, input.len()] {

@@ -216,7 +216,7 @@ pub fn decode_recording(bytes: &[u8], file: &str) -> Result<Vec<ConnectionReport
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::ws::frame::{FrameSpec, OP_PING, OP_PONG, OP_TEXT};
+    use crate::decode::ws::frame::{FrameSpec, OpCode};
     use crate::flow::EndKind;
     use crate::timeline::EventKind;
 
@@ -244,7 +244,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         rec.data(id, at(2), Direction::ServerToClient, ACCEPT)
             .unwrap();
         let key = [9, 8, 7, 6];
-        let hello = FrameSpec::new(OP_TEXT, b"hello".to_vec())
+        let hello = FrameSpec::new(OpCode::Text, b"hello".to_vec())
             .masked(key)
             .encode();
         // Split across frames of the recording, as a proxy read may.
@@ -256,25 +256,27 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             id,
             at(5),
             Direction::ServerToClient,
-            &FrameSpec::new(OP_TEXT, b"hello".to_vec()).encode(),
+            &FrameSpec::new(OpCode::Text, b"hello".to_vec()).encode(),
         )
         .unwrap();
         rec.data(
             id,
             at(6),
             Direction::ServerToClient,
-            &FrameSpec::new(OP_PING, b"p".to_vec()).encode(),
+            &FrameSpec::new(OpCode::Ping, b"p".to_vec()).encode(),
         )
         .unwrap();
         rec.data(
             id,
             at(7),
             Direction::ClientToServer,
-            &FrameSpec::new(OP_PONG, b"p".to_vec()).masked(key).encode(),
+            &FrameSpec::new(OpCode::Pong, b"p".to_vec())
+                .masked(key)
+                .encode(),
         )
         .unwrap();
         // A payload over one frame's worth is split, not truncated.
-        let big = FrameSpec::new(OP_TEXT, vec![b'a'; 100_000]).encode();
+        let big = FrameSpec::new(OpCode::Text, vec![b'a'; 100_000]).encode();
         rec.data(id, at(8), Direction::ServerToClient, &big)
             .unwrap();
         assert!(

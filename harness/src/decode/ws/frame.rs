@@ -1,15 +1,81 @@
 //! RFC 6455 §5.2 frame headers: parsing from at most 14 bytes, encoding
 //! (for tests, benches and generated captures), and unmasking.
 
+use nom::IResult;
+use nom::bytes::streaming::take;
+use nom::combinator::map;
+use nom::number::streaming::{be_u8, be_u16, be_u64};
+
 /// Longest possible frame header: 2 + 8 (64-bit length) + 4 (mask key).
 pub const MAX_HEADER_LEN: usize = 14;
 
-pub const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
+/// A frame's opcode (RFC 6455 §5.2, §11.8), reserved values kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpCode {
+    Continuation,
+    Text,
+    Binary,
+    /// 0x3..=0x7.
+    ReservedData(u8),
+    Close,
+    Ping,
+    Pong,
+    /// 0xB..=0xF.
+    ReservedControl(u8),
+}
+
+impl From<u8> for OpCode {
+    /// The low four bits of the first header byte.
+    fn from(op: u8) -> OpCode {
+        match op & 0x0F {
+            0x0 => OpCode::Continuation,
+            0x1 => OpCode::Text,
+            0x2 => OpCode::Binary,
+            0x8 => OpCode::Close,
+            0x9 => OpCode::Ping,
+            0xA => OpCode::Pong,
+            n if n < 0x8 => OpCode::ReservedData(n),
+            n => OpCode::ReservedControl(n),
+        }
+    }
+}
+
+impl From<OpCode> for u8 {
+    fn from(op: OpCode) -> u8 {
+        match op {
+            OpCode::Continuation => 0x0,
+            OpCode::Text => 0x1,
+            OpCode::Binary => 0x2,
+            OpCode::Close => 0x8,
+            OpCode::Ping => 0x9,
+            OpCode::Pong => 0xA,
+            OpCode::ReservedData(n) | OpCode::ReservedControl(n) => n,
+        }
+    }
+}
+
+impl OpCode {
+    /// Control frames have the high opcode bit (6455 §5.5).
+    pub fn is_control(self) -> bool {
+        matches!(
+            self,
+            OpCode::Close | OpCode::Ping | OpCode::Pong | OpCode::ReservedControl(_)
+        )
+    }
+
+    /// Frame names: tshark's opcode names in lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpCode::Continuation => "continuation",
+            OpCode::Text => "text",
+            OpCode::Binary => "binary",
+            OpCode::Close => "close",
+            OpCode::Ping => "ping",
+            OpCode::Pong => "pong",
+            OpCode::ReservedData(_) | OpCode::ReservedControl(_) => "reserved_opcode",
+        }
+    }
+}
 
 /// Which of the three length encodings a header used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +93,7 @@ pub struct FrameHeader {
     pub fin: bool,
     /// RSV1..RSV3 as a 3-bit value, RSV1 the most significant (0b100).
     pub rsv: u8,
-    pub opcode: u8,
+    pub opcode: OpCode,
     pub mask: Option<[u8; 4]>,
     pub payload_len: u64,
     pub form: LengthForm,
@@ -36,7 +102,7 @@ pub struct FrameHeader {
 
 impl FrameHeader {
     pub fn is_control(&self) -> bool {
-        self.opcode & 0x8 != 0
+        self.opcode.is_control()
     }
     /// The length was not written in the shortest form (6455 §5.2).
     pub fn non_minimal_length(&self) -> bool {
@@ -63,44 +129,38 @@ pub fn header_len(first_two: [u8; 2]) -> usize {
     2 + ext + mask
 }
 
-/// Parses a complete header. `None` if `b` is shorter than the header.
-pub fn parse_header(b: &[u8]) -> Option<FrameHeader> {
-    if b.len() < 2 {
-        return None;
-    }
-    let len = header_len([b[0], b[1]]);
-    if b.len() < len {
-        return None;
-    }
-    let (payload_len, form, mut at) = match b[1] & 0x7F {
-        126 => (
-            u64::from(u16::from_be_bytes([b[2], b[3]])),
-            LengthForm::Ext16,
-            4,
-        ),
-        127 => {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[2..10]);
-            (u64::from_be_bytes(w), LengthForm::Ext64, 10)
-        }
-        n => (u64::from(n), LengthForm::Short, 2),
+/// The frame header at the start of `i` (nom, streaming): `Incomplete`
+/// until all of it is there; every bit pattern is a header, so there is
+/// no other error.
+pub fn header(i: &[u8]) -> IResult<&[u8], FrameHeader> {
+    let start = i.len();
+    let (i, b0) = be_u8(i)?;
+    let (i, b1) = be_u8(i)?;
+    let (i, (payload_len, form)) = match b1 & 0x7F {
+        126 => map(be_u16, |n| (u64::from(n), LengthForm::Ext16))(i)?,
+        127 => map(be_u64, |n| (n, LengthForm::Ext64))(i)?,
+        n => (i, (u64::from(n), LengthForm::Short)),
     };
-    let mask = if b[1] & 0x80 != 0 {
-        let k = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        at += 4;
-        Some(k)
+    let (i, mask) = if b1 & 0x80 != 0 {
+        map(take(4usize), |k: &[u8]| Some([k[0], k[1], k[2], k[3]]))(i)?
     } else {
-        None
+        (i, None)
     };
-    Some(FrameHeader {
-        fin: b[0] & 0x80 != 0,
-        rsv: (b[0] >> 4) & 0x7,
-        opcode: b[0] & 0x0F,
+    let h = FrameHeader {
+        fin: b0 & 0x80 != 0,
+        rsv: (b0 >> 4) & 0x7,
+        opcode: OpCode::from(b0),
         mask,
         payload_len,
         form,
-        header_len: at,
-    })
+        header_len: start - i.len(),
+    };
+    Ok((i, h))
+}
+
+/// Parses a complete header. `None` if `b` is shorter than the header.
+pub fn parse_header(b: &[u8]) -> Option<FrameHeader> {
+    header(b).ok().map(|(_, h)| h)
 }
 
 /// A frame to encode. `form` may force a longer-than-needed length
@@ -116,11 +176,13 @@ pub struct FrameSpec {
 }
 
 impl FrameSpec {
-    pub fn new(opcode: u8, payload: impl Into<Vec<u8>>) -> FrameSpec {
+    /// `opcode` an [`OpCode`] or, to build reserved ones on purpose, a raw
+    /// value.
+    pub fn new(opcode: impl Into<u8>, payload: impl Into<Vec<u8>>) -> FrameSpec {
         FrameSpec {
             fin: true,
             rsv: 0,
-            opcode,
+            opcode: opcode.into(),
             mask: None,
             form: None,
             payload: payload.into(),
@@ -218,7 +280,7 @@ mod tests {
         let h = parse_header(&[0x81, 0x05]).unwrap();
         assert_eq!(
             (h.fin, h.opcode, h.payload_len, h.header_len),
-            (true, 1, 5, 2)
+            (true, OpCode::Text, 5, 2)
         );
         let masked = [
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,

@@ -36,9 +36,7 @@ use crate::timeline::{
 };
 use base64::Engine;
 use flate2::{Decompress, FlushDecompress, Status};
-use frame::{
-    FrameHeader, MAX_HEADER_LEN, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
-};
+use frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use handshake::MAX_HEAD_LEN;
 use inner::{InnerFactory, InnerStream};
 use serde_json::{Value, json};
@@ -82,7 +80,7 @@ struct FrameState {
 }
 
 struct Msg {
-    opcode: u8,
+    opcode: OpCode,
     compressed: bool,
     /// Payload bytes on the wire over all fragments.
     wire_len: u64,
@@ -561,7 +559,7 @@ impl WsDecoder {
         let start = self.dirs[d].hdr_start;
         let loc = self.loc(chunk.frame, dir, start);
         let at = chunk.at;
-        let name = opcode_name(h.opcode);
+        let name = h.opcode.name();
         // 6455 §4.1: the client sends no data before it has the response.
         if dir == Direction::ClientToServer
             && !self.neg.upgraded
@@ -639,7 +637,7 @@ impl WsDecoder {
                 loc.clone(),
             );
         }
-        let data_start = h.opcode == OP_TEXT || h.opcode == OP_BINARY;
+        let data_start = h.opcode == OpCode::Text || h.opcode == OpCode::Binary;
         let allowed_rsv = if self.neg.unknown_extension {
             0x7
         } else if self.neg.deflate && data_start {
@@ -687,7 +685,7 @@ impl WsDecoder {
                     loc.clone(),
                 );
             }
-            if matches!(h.opcode, OP_CLOSE | OP_PING | OP_PONG) {
+            if matches!(h.opcode, OpCode::Close | OpCode::Ping | OpCode::Pong) {
                 self.dirs[d].ctrl.clear();
                 self.dirs[d].ctrl_lossy = false;
                 PayloadSink::Control
@@ -697,7 +695,7 @@ impl WsDecoder {
             }
         } else {
             match h.opcode {
-                OP_CONTINUATION => match &mut self.dirs[d].msg {
+                OpCode::Continuation => match &mut self.dirs[d].msg {
                     Some(m) => {
                         m.fragments += 1;
                         m.wire_len = m.wire_len.saturating_add(h.payload_len);
@@ -716,9 +714,9 @@ impl WsDecoder {
                         PayloadSink::Discard
                     }
                 },
-                OP_TEXT | OP_BINARY => {
+                OpCode::Text | OpCode::Binary => {
                     if let Some(old) = &self.dirs[d].msg {
-                        let old_name = opcode_name(old.opcode);
+                        let old_name = old.opcode.name();
                         self.finding(
                             out,
                             at,
@@ -731,7 +729,7 @@ impl WsDecoder {
                             loc,
                         );
                     }
-                    let base64 = self.neg.base64 && h.opcode == OP_TEXT;
+                    let base64 = self.neg.base64 && h.opcode == OpCode::Text;
                     self.dirs[d].msg = Some(Msg {
                         opcode: h.opcode,
                         compressed: self.neg.deflate && h.rsv & 0x4 != 0,
@@ -741,7 +739,7 @@ impl WsDecoder {
                         utf8: Utf8Stream::default(),
                         utf8_bad: false,
                         preview: Vec::new(),
-                        inner: h.opcode == OP_BINARY || base64,
+                        inner: h.opcode == OpCode::Binary || base64,
                         base64,
                         b64_carry: Vec::new(),
                         b64_bad: false,
@@ -761,7 +759,7 @@ impl WsDecoder {
         {
             let message = format!(
                 "{} message reaches {} payload bytes, over the {}-byte limit; the rest of this direction is not decoded",
-                opcode_name(m.opcode),
+                m.opcode.name(),
                 m.wire_len,
                 self.limits.ws_message
             );
@@ -789,7 +787,7 @@ impl WsDecoder {
         out: &mut dyn EventSink,
         at: Micros,
         dir: Direction,
-        opcode: u8,
+        opcode: OpCode,
         loc: Location,
     ) {
         self.finding(
@@ -798,7 +796,7 @@ impl WsDecoder {
             dir,
             Severity::Error,
             "reserved_opcode",
-            format!("opcode {opcode:#x} is reserved"),
+            format!("opcode {:#x} is reserved", u8::from(opcode)),
             loc,
         );
     }
@@ -950,12 +948,12 @@ impl WsDecoder {
             return;
         };
         m.plain_len += bytes.len() as u64;
-        if m.preview.len() < PREVIEW_LEN && m.opcode == OP_TEXT {
+        if m.preview.len() < PREVIEW_LEN && m.opcode == OpCode::Text {
             let n = (PREVIEW_LEN - m.preview.len()).min(bytes.len());
             m.preview.extend_from_slice(&bytes[..n]);
         }
         let mut bad_utf8 = None;
-        if m.opcode == OP_TEXT
+        if m.opcode == OpCode::Text
             && !m.utf8_bad
             && !m.lossy
             && let Err(i) = m.utf8.feed(bytes)
@@ -1022,13 +1020,13 @@ impl WsDecoder {
         detail.extend([
             (k("fin"), json!(h.fin)),
             (k("rsv"), json!(h.rsv)),
-            (k("opcode"), json!(h.opcode)),
+            (k("opcode"), json!(u8::from(h.opcode))),
             (k("masked"), json!(h.mask.is_some())),
             (k("payload_len"), json!(h.payload_len)),
         ]);
-        let name = opcode_name(h.opcode);
+        let name = h.opcode.name();
         match (f.sink, h.opcode) {
-            (PayloadSink::Control, OP_PING) => {
+            (PayloadSink::Control, OpCode::Ping) => {
                 let payload = std::mem::take(&mut self.dirs[d].ctrl);
                 detail.push((k("payload"), payload_repr(&payload)));
                 self.message(out, at, dir, name, wire_len, detail);
@@ -1048,7 +1046,7 @@ impl WsDecoder {
                 }
                 pings.push_back((payload, at));
             }
-            (PayloadSink::Control, OP_PONG) => {
+            (PayloadSink::Control, OpCode::Pong) => {
                 let payload = std::mem::take(&mut self.dirs[d].ctrl);
                 // A pong answers the matching ping from the other side; a
                 // peer may answer only the latest, so older ones are dropped.
@@ -1073,7 +1071,7 @@ impl WsDecoder {
                     },
                 );
             }
-            (PayloadSink::Control, OP_CLOSE) => {
+            (PayloadSink::Control, OpCode::Close) => {
                 let body = std::mem::take(&mut self.dirs[d].ctrl);
                 // A close body with bytes missing cannot be judged.
                 let (code, reason) = if self.dirs[d].ctrl_lossy {
@@ -1122,11 +1120,13 @@ impl WsDecoder {
                 }
                 let inflate_broken = dirst.inflate_broken;
                 if let Some(m) = dirst.msg.take() {
-                    let utf8_incomplete =
-                        m.opcode == OP_TEXT && !m.utf8_bad && !m.lossy && !m.utf8.is_complete();
+                    let utf8_incomplete = m.opcode == OpCode::Text
+                        && !m.utf8_bad
+                        && !m.lossy
+                        && !m.utf8.is_complete();
                     let b64_leftover = m.base64 && !m.b64_bad && !m.b64_carry.is_empty();
                     if m.fragments > 1 {
-                        detail.push((k("message_opcode"), json!(m.opcode)));
+                        detail.push((k("message_opcode"), json!(u8::from(m.opcode))));
                         detail.push((k("message_wire_len"), json!(m.wire_len)));
                         detail.push((k("fragments"), json!(m.fragments)));
                     }
@@ -1137,7 +1137,7 @@ impl WsDecoder {
                     if !(m.compressed && inflate_broken) {
                         detail.push((k("message_len"), json!(m.plain_len)));
                     }
-                    if m.opcode == OP_TEXT && !m.preview.is_empty() {
+                    if m.opcode == OpCode::Text && !m.preview.is_empty() {
                         detail.push((k("text"), json!(String::from_utf8_lossy(&m.preview))));
                     }
                     if utf8_incomplete {
@@ -1401,19 +1401,6 @@ type Detail = Vec<(Cow<'static, str>, Value)>;
 
 fn k(key: &'static str) -> Cow<'static, str> {
     Cow::Borrowed(key)
-}
-
-/// Frame names: tshark's opcode names in lower case.
-fn opcode_name(op: u8) -> &'static str {
-    match op {
-        OP_CONTINUATION => "continuation",
-        OP_TEXT => "text",
-        OP_BINARY => "binary",
-        OP_CLOSE => "close",
-        OP_PING => "ping",
-        OP_PONG => "pong",
-        _ => "reserved_opcode",
-    }
 }
 
 /// Ping/pong payloads: text if they are printable UTF-8, else hex.
