@@ -420,11 +420,73 @@ fn a_wrong_key_and_a_garbage_key_log_are_located() {
             .iter()
             .filter(|f| f.code == "tls.decrypt_failed")
             .collect();
-        assert_eq!(failed.len(), 2, "{:?}", c.findings);
+        // Each record is tried on its own: the first three each way are
+        // located one by one, the rest counted.
+        let located = |side: &str| {
+            failed
+                .iter()
+                .filter(|f| f.message.starts_with(&format!("{side} record ")))
+                .count()
+        };
+        assert_eq!((located("client"), located("server")), (3, 3), "{failed:?}");
         assert!(failed.iter().all(|f| f.location.stream_offset.is_some()));
+        assert!(
+            failed
+                .iter()
+                .any(|f| f.message.contains("more server records did not decrypt"))
+        );
         assert_eq!(c.stack, ["tcp", "tls"]);
         assert_eq!(c.counts.c2s.get("ClientHello"), Some(&1));
     }
+    // One damaged record spoils no other: the right key with one record's
+    // tag flipped fails that record only.
+    let mut bytes = read("spice-tls12.pcap");
+    let keys = keylog("spice-tls12");
+    let clean = decode_with("spice-tls12.pcap", keys.clone());
+    // A byte inside the ciphertext of an application-data record halfway
+    // through the capture (a record header: 23, 3, 3, then a length).
+    let at = (bytes.len() / 2..bytes.len() - 64)
+        .find(|&i| {
+            bytes[i..i + 3] == [23, 3, 3] && u16::from_be_bytes([bytes[i + 3], bytes[i + 4]]) > 40
+        })
+        .unwrap();
+    bytes[at + 5 + 20] ^= 1;
+    let options = DecodeOptions {
+        keep_events: true,
+        keys: keys.map(|l| Arc::new(KeyStore::new(l))),
+        ..DecodeOptions::default()
+    };
+    let damaged = decode_capture(&bytes[..], "damaged", options).unwrap();
+    let failures = |r: &DecodeReport| -> usize {
+        r.connections
+            .iter()
+            .flat_map(|c| &c.findings)
+            .filter(|f| f.code == "tls.decrypt_failed")
+            .count()
+    };
+    assert_eq!(failures(&clean), 0);
+    assert_eq!(failures(&damaged), 1);
+    // Records after it still decrypt: the SPICE decoder saw the hole and
+    // carried on, only that record's messages lost.
+    let spice = |r: &DecodeReport| -> usize {
+        r.connections
+            .iter()
+            .map(|c| {
+                c.counts
+                    .s2c
+                    .keys()
+                    .filter(|k| k.starts_with("SPICE_MSG"))
+                    .count()
+            })
+            .sum()
+    };
+    assert!(spice(&damaged) > 0);
+    let stacks: Vec<String> = damaged
+        .connections
+        .iter()
+        .map(|c| c.stack.join("/"))
+        .collect();
+    assert_eq!(stacks, ["tcp/tls/spice"; 3]);
     // A key log for other connections: said once per connection.
     let other = keylog("spice-tls").unwrap();
     let r = decode_with("spice-tls12.pcap", Some(other));

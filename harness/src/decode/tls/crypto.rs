@@ -226,6 +226,17 @@ impl RecordCipher {
         Some((make(ck, civ)?, make(sk, siv)?))
     }
 
+    /// Bytes a protected record adds to its content: the explicit nonce
+    /// and tag (TLS 1.2), or the tag and inner content type (TLS 1.3,
+    /// without padding).
+    pub fn overhead(&self) -> usize {
+        TAG + if self.explicit_nonce {
+            EXPLICIT_NONCE
+        } else {
+            0
+        } + usize::from(self.tls13)
+    }
+
     /// Opens one record in place. `header` is its 5-byte header; `body`
     /// holds the record's payload and, on success, begins with the
     /// plaintext. Returns the content type and the plaintext length.

@@ -27,6 +27,9 @@ use std::borrow::Cow;
 /// RFC 8446 §5.1: a record's payload is at most 2^14 bytes, plus 256 of
 /// TLS 1.3 expansion or 2048 of TLS 1.2's; past that a peer has lost sync.
 pub const MAX_RECORD: usize = (1 << 14) + 2048;
+/// Records that fail to decrypt are located one by one up to this many per
+/// direction; the rest are counted (a wrong key fails every record).
+const REPORTED_FAILURES: u64 = 3;
 /// Handshake messages are reassembled up to this size (a long certificate
 /// chain is tens of kB); a larger one is counted, not parsed.
 const MAX_HANDSHAKE_MESSAGE: usize = 256 * 1024;
@@ -72,6 +75,8 @@ struct Side {
     /// The last record before the end, as (type, protected length).
     last_record: Option<(u8, usize)>,
     close_notify: bool,
+    /// Protected records that did not open.
+    failed: u64,
     /// Decoding stopped (lost sync, a gap): the rest is only counted.
     stopped: bool,
 }
@@ -398,25 +403,7 @@ impl TlsDecoder {
             return;
         }
         let Some(cipher) = self.sides[i].cipher.as_mut() else {
-            // Protected and no key: the record's size and time still tell.
-            // TLS 1.2 shows an alert's type: close_notify or a fatal alert,
-            // either way the sender closing.
-            if ty == ALERT {
-                self.emit(
-                    out,
-                    at,
-                    dir,
-                    EventKind::Close(CloseKind::Protocol {
-                        name: "tls_encrypted_alert".into(),
-                    }),
-                );
-            }
-            let name = if ty == ALERT {
-                "encrypted_alert"
-            } else {
-                "application_data"
-            };
-            self.message(out, at, dir, name.into(), record.len(), vec![]);
+            self.undecrypted(at, dir, ty, record.len(), out);
             return;
         };
         self.scratch.clear();
@@ -453,11 +440,30 @@ impl TlsDecoder {
                 self.scratch = plain;
             }
             Err(e) => {
-                self.sides[i].cipher = None;
+                // The record used its sequence number; the next one is
+                // tried on its own (one damaged record spoils no other).
+                cipher.seq += 1;
+                let lost = payload.len().saturating_sub(cipher.overhead());
+                // Application data lost: the stream inside has a hole there
+                // (TLS 1.3 hides the type, but after a side's Finished all
+                // it sends is application data, in practice).
+                let app = match self.version {
+                    Some(TLS13) => self.sides[i].traffic_secret.is_some(),
+                    _ => ty == APPLICATION_DATA,
+                };
+                if app {
+                    self.inner.gap(at, dir, lost as u64, &mut Plaintext(out));
+                }
+                let side = &mut self.sides[i];
+                side.failed += 1;
+                if side.failed > REPORTED_FAILURES {
+                    self.undecrypted(at, dir, ty, record.len(), out);
+                    return;
+                }
                 let why = match e {
                     OpenError::Short => "is shorter than its nonce and tag",
                     OpenError::BadTag => {
-                        "does not verify with the key log's secret for this connection (a wrong or stale key)"
+                        "does not verify with the key log's secret for this connection (a wrong or stale key, or damaged bytes)"
                     }
                     OpenError::NoContentType => "has no content type after its padding",
                 };
@@ -468,21 +474,34 @@ impl TlsDecoder {
                     Some(offset),
                     Severity::Warning,
                     "tls.decrypt_failed",
-                    format!(
-                        "{} record {seq} {why}; the rest of this direction stays encrypted",
-                        side_name(dir)
-                    ),
+                    format!("{} record {seq} {why}", side_name(dir)),
                 );
-                self.message(
-                    out,
-                    at,
-                    dir,
-                    "application_data".into(),
-                    record.len(),
-                    vec![],
-                );
+                self.undecrypted(at, dir, ty, record.len(), out);
             }
         }
+    }
+
+    /// A protected record that stays encrypted: its size and time still
+    /// tell, and TLS 1.2 shows an alert's type (close_notify or a fatal
+    /// alert, either way the sender closing).
+    fn undecrypted(&self, at: Micros, dir: Direction, ty: u8, len: usize, out: &mut dyn EventSink) {
+        if ty == ALERT {
+            self.emit(
+                out,
+                at,
+                dir,
+                EventKind::Close(CloseKind::Protocol {
+                    name: "tls_encrypted_alert".into(),
+                }),
+            );
+        }
+        let name = match ty {
+            ALERT => "encrypted_alert",
+            // TLS 1.2's Finished, and renegotiation.
+            HANDSHAKE => "encrypted_handshake",
+            _ => "application_data",
+        };
+        self.message(out, at, dir, name.into(), len, vec![]);
     }
 
     fn alert(
@@ -808,6 +827,22 @@ impl StreamDecoder for TlsDecoder {
     fn end(&mut self, at: Micros, direction: Direction, how: StreamEnd, out: &mut dyn EventSink) {
         self.inner.end(at, direction, how, &mut Plaintext(out));
         let side = &self.sides[direction.index()];
+        if side.failed > REPORTED_FAILURES {
+            let (more, offset) = (side.failed - REPORTED_FAILURES, side.end_offset);
+            self.finding(
+                out,
+                at,
+                direction,
+                Some(offset),
+                Severity::Warning,
+                "tls.decrypt_failed",
+                format!(
+                    "{more} more {} records did not decrypt either",
+                    side_name(direction)
+                ),
+            );
+        }
+        let side = &self.sides[direction.index()];
         if !side.record.is_empty() && !side.stopped {
             let (offset, held) = (side.record_offset, side.record.len());
             self.finding(
@@ -831,7 +866,7 @@ impl StreamDecoder for TlsDecoder {
         // practice, the close_notify; TLS 1.3 hides its type, but its size
         // gives it away: 2 bytes of alert, 1 of type, a 16-byte tag.
         let likely = match (self.keys, side.last_record) {
-            (Keys::Ready, _) => false,
+            (Keys::Ready, _) if side.failed == 0 => false,
             (_, Some((ALERT, _))) => true,
             (_, Some((APPLICATION_DATA, 19))) if self.version == Some(TLS13) => true,
             _ => false,
