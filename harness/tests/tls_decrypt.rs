@@ -1,7 +1,8 @@
 //! TLS decryption on recorded sessions (`corpora/record/tls/`, scripts and
 //! README there): noVNC in Chromium over wss (TLS 1.3, TLS 1.2 AES-GCM and
 //! ChaCha20-Poly1305, and a pcapng with the keys in a Decryption Secrets
-//! Block), SPICE over QEMU's tls-port (TLS 1.3, 1.2, and 1.3 resumption),
+//! Block), SPICE over QEMU's tls-port (TLS 1.3, 1.2, 1.3 and 1.2 resumption,
+//! and a client that hangs until the server's connectivity timer drops it),
 //! and VeNCrypt X509None (TLS 1.3, 1.2, and 1.3 with a HelloRetryRequest
 //! and KeyUpdates both ways), each beside its plaintext twin.
 //!
@@ -171,13 +172,15 @@ fn tether_plaintext(c: &ConnectionReport) -> (u64, u64) {
     (bytes[0], bytes[1])
 }
 
-const ENCRYPTED: [&str; 9] = [
+const ENCRYPTED: [&str; 11] = [
     "novnc-wss-tls13",
     "novnc-wss-tls12",
     "novnc-wss-tls12-chacha",
     "spice-tls",
     "spice-tls12",
     "spice-tls13-resume",
+    "spice-tls12-resume",
+    "spice-tls12-frozen",
     "vencrypt-tls",
     "vencrypt-tls12",
     "vencrypt-tls13-hrr-keyupdate",
@@ -271,7 +274,12 @@ fn decrypted_sessions_decode_like_their_plaintext_twins() {
         (
             "spice-plain",
             "spice",
-            &["spice-tls", "spice-tls12", "spice-tls13-resume"][..],
+            &[
+                "spice-tls",
+                "spice-tls12",
+                "spice-tls13-resume",
+                "spice-tls12-resume",
+            ][..],
         ),
     ] {
         let plain = inner(&decode_with(&format!("{twin}.pcap"), None), protocol);
@@ -365,7 +373,12 @@ fn triage_of_encrypted_sessions_gives_their_twins_verdicts() {
         ),
         (
             "spice-plain",
-            &["spice-tls", "spice-tls12", "spice-tls13-resume"][..],
+            &[
+                "spice-tls",
+                "spice-tls12",
+                "spice-tls13-resume",
+                "spice-tls12-resume",
+            ][..],
         ),
         (
             "vnc-plain",
@@ -609,4 +622,92 @@ fn offsets_say_which_stream_they_count() {
         .unwrap();
     assert_eq!(own.location.offset_in, None);
     assert!(own.location.stream_offset.is_some());
+}
+
+/// Ping and pong events of one protocol as (frame, direction, kind, rtt).
+fn rounds(
+    r: &DecodeReport,
+    protocol: &str,
+) -> Vec<(u64, Option<Direction>, &'static str, Option<u64>)> {
+    let mut v = Vec::new();
+    // The SPICE net test's PING carries 256,000 bytes over many records:
+    // its id, to leave it and its pong out.
+    let mut data_ping = None;
+    for e in r.connections.iter().flat_map(|c| &c.events) {
+        let (frame, dir) = (e.frame.unwrap_or(0), e.direction);
+        match &e.kind {
+            EventKind::Ping {
+                protocol: p,
+                id,
+                payload_len,
+            } if *p == protocol => {
+                if *payload_len > 0 && protocol == "spice" {
+                    data_ping = *id;
+                    continue;
+                }
+                v.push((frame, dir, "ping", None));
+            }
+            EventKind::Pong {
+                protocol: p,
+                id,
+                rtt,
+                ..
+            } if *p == protocol => {
+                if protocol == "spice" && *id == data_ping {
+                    continue;
+                }
+                v.push((frame, dir, "pong", rtt.map(|r| r.0)));
+            }
+            _ => {}
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn without_keys_spice_ping_rounds_are_read_from_record_sizes() {
+    // Every SPICE PING pair and PONG without data, at its frame and with
+    // its round trip, is found from record sizes alone; nothing else is.
+    for name in ENCRYPTED {
+        let keyless = decode_with(&format!("{name}.pcap"), None);
+        let inferred = rounds(&keyless, "tls");
+        let truth = rounds(&decode(name), "spice");
+        assert_eq!(inferred, truth, "{name}");
+        if name.starts_with("spice") {
+            assert!(inferred.len() >= 8, "{name}: {inferred:?}");
+        }
+    }
+}
+
+#[test]
+fn a_hung_client_over_tls_is_told_with_and_without_keys() {
+    let file = "spice-tls12-frozen.pcap";
+    let triage = |keys| {
+        let options = TriageOptions {
+            no_what_if: true,
+            keys,
+            ..TriageOptions::default()
+        };
+        triage_reader(&read(file)[..], file, false, &options).unwrap()
+    };
+    let keyed = triage(keylog("spice-tls12-frozen"));
+    assert_eq!(keyed.cause.as_deref(), Some("server.connectivity_timeout"));
+    let keyless = triage(None);
+    // Without keys the protocol is unknown, so no SPICE timer is named; the
+    // unanswered ping pair and the kernel that still acknowledged say who
+    // stopped.
+    for t in [&keyed, &keyless] {
+        assert_eq!(t.closed_by, Some("server"));
+        let d = &t.sessions[t.primary.unwrap()].diagnosis;
+        assert_eq!(d.origin.as_deref(), Some("client.frozen"), "{d:?}");
+        let first = &d.explanations[0];
+        assert!(
+            first
+                .supports
+                .iter()
+                .any(|b| b.contains("was never answered")),
+            "{first:?}"
+        );
+    }
 }

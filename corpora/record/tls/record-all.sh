@@ -4,6 +4,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 for m in tls13 tls12 tls12-chacha plain; do "$here/novnc-wss.sh" $m; done
-for m in tls tls12 tls13-resume plain; do "$here/spice.sh" $m; done
+for m in tls tls12 tls13-resume tls12-resume tls12-frozen plain; do "$here/spice.sh" $m; done
 for m in tls tls12 tls13-hrr-keyupdate plain; do "$here/vencrypt.sh" $m; done
 "$here/verify.py"

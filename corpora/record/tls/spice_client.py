@@ -4,11 +4,15 @@ answers what the server asks for, reads for a few seconds, then closes.
 
 usage: spice_client.py PORT SECONDS [--truth FILE]
                       [--tls CAFILE --keylog FILE [--tls-max 1.2|1.3] [--resume]]
+                      [--freeze SECS]
 
 --truth FILE: at the end, per connection, what this client really sent and
   received above TLS (or TCP): byte counts and sha256, one line each.
 --resume: display and inputs resume the main channel's TLS session (the
   session ticket main got), so their handshakes are PSK resumptions.
+--freeze SECS: after SECONDS the client stops reading and answering (a hung
+  process: its kernel still ACKs until the receive buffer fills) for SECS,
+  then exits without closing anything itself (the kernel closes its sockets).
 
 Per channel (one TCP connection each, TLS from the first byte with --tls):
   link: SpiceLinkHeader (REDQ 2.2) + SpiceLinkMess, caps: common
@@ -212,9 +216,14 @@ stop.set()
 mt.join(2)
 for t in threads:
     t.join(2)
-for s, ct in others:
-    close(s, ct)
-close(main, 1)
+freeze = float(args[args.index("--freeze") + 1]) if "--freeze" in args else 0
+if freeze:
+    log("client", f"frozen: nothing read or sent for {freeze:.0f} s")
+    time.sleep(freeze)
+else:
+    for s, ct in others:
+        close(s, ct)
+    close(main, 1)
 if "--truth" in args:
     import hashlib
     with open(args[args.index("--truth") + 1], "w") as f:
@@ -223,3 +232,8 @@ if "--truth" in args:
         for t in truth:
             f.write(f"{t.name}\t{t.port}\t{len(t.sent)}\t{hashlib.sha256(t.sent).hexdigest()}\t"
                     f"{len(t.got)}\t{hashlib.sha256(t.got).hexdigest()}\n")
+if freeze:
+    log("client", "exits without closing")
+    sys.stdout.flush()
+    import os
+    os._exit(0)

@@ -178,6 +178,7 @@ results = [check(n) for n in names]
 for tls, plain in (("novnc-wss-tls13", "novnc-ws-plain"), ("novnc-wss-tls12", "novnc-ws-plain"),
                    ("novnc-wss-tls12-chacha", "novnc-ws-plain"), ("spice-tls", "spice-plain"),
                    ("spice-tls12", "spice-plain"), ("spice-tls13-resume", "spice-plain"),
+                   ("spice-tls12-resume", "spice-plain"),
                    ("vencrypt-tls", "vnc-plain"), ("vencrypt-tls12", "vnc-plain"),
                    ("vencrypt-tls13-hrr-keyupdate", "vnc-plain")):
     if tls in names and plain in names:

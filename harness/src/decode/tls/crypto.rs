@@ -70,6 +70,21 @@ pub fn suite(id: u16) -> Option<Suite> {
     Some(Suite { cipher, hash })
 }
 
+/// What AEAD protection adds to a record's plaintext, known from the
+/// version and suite alone: the tag, TLS 1.2 GCM's explicit nonce (RFC 5288
+/// §3; ChaCha20-Poly1305 has none, RFC 7905 §2), TLS 1.3's inner content
+/// type (padding, which no peer recorded here uses, would hide in it). `None`
+/// for suites tether does not decrypt (CBC pads to its block).
+pub fn sealed_overhead(version: u16, suite_id: u16) -> Option<usize> {
+    if version == TLS13 {
+        return Some(TAG + 1);
+    }
+    Some(match suite(suite_id)?.cipher {
+        Cipher::ChaCha20Poly1305 => TAG,
+        Cipher::Aes128Gcm | Cipher::Aes256Gcm => TAG + EXPLICIT_NONCE,
+    })
+}
+
 fn hmac(hash: Hash, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     macro_rules! run {
         ($h:ty) => {{

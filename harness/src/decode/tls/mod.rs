@@ -14,6 +14,7 @@
 
 pub mod crypto;
 pub mod keylog;
+mod liveness;
 
 use crate::decode::ws::inner::{InnerStream, default_factory};
 use crate::decode::{Chunk, EventSink, SessionInfo, StreamContext, StreamDecoder, StreamEnd};
@@ -109,6 +110,8 @@ pub struct TlsDecoder {
     inner: InnerStream,
     /// Scratch for opening a record in place.
     scratch: Vec<u8>,
+    /// Ping rounds read from the sizes of records that stay encrypted.
+    ping_shape: liveness::PingShape,
 }
 
 fn side_name(dir: Direction) -> &'static str {
@@ -192,6 +195,7 @@ impl TlsDecoder {
             secrets: None,
             inner: InnerStream::new(ctx.clone(), default_factory),
             scratch: Vec::new(),
+            ping_shape: liveness::PingShape::default(),
         }
     }
 
@@ -403,7 +407,7 @@ impl TlsDecoder {
             return;
         }
         let Some(cipher) = self.sides[i].cipher.as_mut() else {
-            self.undecrypted(at, dir, ty, record.len(), out);
+            self.undecrypted(at, frame, dir, ty, record.len(), out);
             return;
         };
         self.scratch.clear();
@@ -457,7 +461,7 @@ impl TlsDecoder {
                 let side = &mut self.sides[i];
                 side.failed += 1;
                 if side.failed > REPORTED_FAILURES {
-                    self.undecrypted(at, dir, ty, record.len(), out);
+                    self.undecrypted(at, frame, dir, ty, record.len(), out);
                     return;
                 }
                 let why = match e {
@@ -476,7 +480,7 @@ impl TlsDecoder {
                     "tls.decrypt_failed",
                     format!("{} record {seq} {why}", side_name(dir)),
                 );
-                self.undecrypted(at, dir, ty, record.len(), out);
+                self.undecrypted(at, frame, dir, ty, record.len(), out);
             }
         }
     }
@@ -484,7 +488,15 @@ impl TlsDecoder {
     /// A protected record that stays encrypted: its size and time still
     /// tell, and TLS 1.2 shows an alert's type (close_notify or a fatal
     /// alert, either way the sender closing).
-    fn undecrypted(&self, at: Micros, dir: Direction, ty: u8, len: usize, out: &mut dyn EventSink) {
+    fn undecrypted(
+        &mut self,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        ty: u8,
+        len: usize,
+        out: &mut dyn EventSink,
+    ) {
         if ty == ALERT {
             self.emit(
                 out,
@@ -502,6 +514,65 @@ impl TlsDecoder {
             _ => "application_data",
         };
         self.message(out, at, dir, name.into(), len, vec![]);
+        if ty == APPLICATION_DATA {
+            self.infer_liveness(at, frame, dir, len, out);
+        }
+    }
+
+    /// SPICE's ping pairs and their pongs, told by record size alone
+    /// ([`liveness`]); reported as pings of protocol `tls`, which has none
+    /// of its own.
+    fn infer_liveness(
+        &mut self,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        record_len: usize,
+        out: &mut dyn EventSink,
+    ) {
+        let plaintext = self
+            .version
+            .zip(self.suite_id)
+            .and_then(|(v, s)| crypto::sealed_overhead(v, s))
+            .and_then(|o| record_len.checked_sub(5 + o));
+        let inferred = match dir {
+            Direction::ServerToClient => self.ping_shape.server_record(at, frame, plaintext),
+            Direction::ClientToServer => self.ping_shape.client_record(plaintext),
+        };
+        match inferred {
+            Some(liveness::Inferred::PingPair {
+                first,
+                first_frame,
+                plaintext,
+            }) => {
+                for (at, frame) in [(first, first_frame), (at, frame)] {
+                    out.event(Event {
+                        at,
+                        connection: self.ctx.connection,
+                        channel: None,
+                        direction: Some(dir),
+                        frame: Some(frame),
+                        kind: EventKind::Ping {
+                            protocol: "tls",
+                            id: None,
+                            payload_len: plaintext as u64,
+                        },
+                    });
+                }
+            }
+            Some(liveness::Inferred::Pong { ping, plaintext }) => self.emit(
+                out,
+                at,
+                dir,
+                EventKind::Pong {
+                    protocol: "tls",
+                    id: None,
+                    payload_len: plaintext as u64,
+                    rtt: Some(Micros(at.0.saturating_sub(ping.0))),
+                },
+            ),
+            None => {}
+        }
     }
 
     fn alert(
