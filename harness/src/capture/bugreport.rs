@@ -7,7 +7,9 @@
 //! from a list of SPICE messages, so tests never depend on hand-edited
 //! bytes.
 
-use crate::timeline::{Finding, Location, Micros, Severity};
+use crate::capture::findings::BugReportFinding;
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{Finding, Location, Micros};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Seek};
@@ -224,9 +226,7 @@ pub fn read_bugreport<R: Read + Seek>(
     // holds is still read.
     let considered = zip.len().min(limits.max_members);
     if zip.len() > limits.max_members {
-        report.findings.push(Finding::new(
-            Severity::Error,
-            "limit.zip_members",
+        report.findings.push(BugReportFinding::TooManyMembers.at(
             format!(
                 "{} members, over the limit of {}; only the first {considered} are looked at",
                 zip.len(),
@@ -248,9 +248,7 @@ pub fn read_bugreport<R: Read + Seek>(
         if let Some(why) = hostile(&name) {
             // tether never writes members out, but a report that names one
             // so was not written by ryll: say so and leave it alone.
-            report.findings.push(Finding::new(
-                Severity::Error,
-                "bugreport.hostile_name",
+            report.findings.push(BugReportFinding::HostileName.at(
                 format!("member {index} has a hostile name {name:?} ({why}); skipped"),
                 Location {
                     file: Some(file.to_string()),
@@ -262,12 +260,10 @@ pub fn read_bugreport<R: Read + Seek>(
         let entry = match zip.by_index_raw(index) {
             Ok(e) => e,
             Err(e) => {
-                report.findings.push(Finding::new(
-                    Severity::Error,
-                    "bugreport.damaged_member",
-                    format!("{name}: {e}; skipped"),
-                    at_member(&name, None),
-                ));
+                report.findings.push(
+                    BugReportFinding::DamagedMember
+                        .at(format!("{name}: {e}; skipped"), at_member(&name, None)),
+                );
                 report.members.push(name);
                 continue;
             }
@@ -276,7 +272,7 @@ pub fn read_bugreport<R: Read + Seek>(
         drop(entry);
         let refused = if size > limits.max_member_bytes {
             Some((
-                "limit.zip_uncompressed",
+                BugReportFinding::MemberTooLarge,
                 format!(
                     "{name}: declares {size} bytes uncompressed, over the {}-byte member limit; skipped",
                     limits.max_member_bytes
@@ -284,7 +280,7 @@ pub fn read_bugreport<R: Read + Seek>(
             ))
         } else if size > 1 << 20 && size / packed.max(1) > limits.max_ratio {
             Some((
-                "limit.zip_ratio",
+                BugReportFinding::RatioTooHigh,
                 format!(
                     "{name}: declares {size} bytes from {packed} compressed, a ratio over {}; skipped",
                     limits.max_ratio
@@ -292,7 +288,7 @@ pub fn read_bugreport<R: Read + Seek>(
             ))
         } else if declared_total.saturating_add(size) > limits.max_total_bytes {
             Some((
-                "limit.zip_uncompressed",
+                BugReportFinding::MemberTooLarge,
                 format!(
                     "{name}: would take the members over {} bytes uncompressed in all; skipped",
                     limits.max_total_bytes
@@ -301,13 +297,10 @@ pub fn read_bugreport<R: Read + Seek>(
         } else {
             None
         };
-        if let Some((code, message)) = refused {
-            report.findings.push(Finding::new(
-                Severity::Error,
-                code,
-                message,
-                at_member(&name, Some(header)),
-            ));
+        if let Some((kind, message)) = refused {
+            report
+                .findings
+                .push(kind.at(message, at_member(&name, Some(header))));
             report.members.push(name);
             continue;
         }
@@ -335,10 +328,8 @@ pub fn read_bugreport<R: Read + Seek>(
             file_offset: damage.as_ref().map(|d| d.2),
             ..Location::default()
         };
-        if let Some((code, why, _)) = damage {
-            report.findings.push(Finding::new(
-                Severity::Error,
-                code,
+        if let Some((kind, why, _)) = damage {
+            report.findings.push(kind.at(
                 format!("{name}: {why}; what could be read is used"),
                 loc.clone(),
             ));
@@ -361,9 +352,7 @@ pub fn read_bugreport<R: Read + Seek>(
     }
     for required in ["metadata.json", "session.json", "channel-state.json"] {
         if !report.members.iter().any(|m| m == required) {
-            report.findings.push(Finding::new(
-                Severity::Warning,
-                "bugreport.missing_member",
+            report.findings.push(BugReportFinding::MissingMember.at(
                 format!("{required} is missing; every ryll report has one"),
                 Location {
                     file: Some(file.to_string()),
@@ -376,7 +365,7 @@ pub fn read_bugreport<R: Read + Seek>(
 }
 
 /// Why a member was not read whole: finding code, message, zip offset.
-type Damage = (&'static str, String, u64);
+type Damage = (BugReportFinding, String, u64);
 
 /// Reads one member with the limits enforced on the bytes actually
 /// inflated (a header can lie about sizes). Returns what was read and,
@@ -389,7 +378,12 @@ fn read_member<R: Read + Seek>(
 ) -> (Option<Vec<u8>>, Option<Damage>) {
     let mut entry = match zip.by_index(index) {
         Ok(e) => e,
-        Err(e) => return (None, Some(("bugreport.damaged_member", e.to_string(), 0))),
+        Err(e) => {
+            return (
+                None,
+                Some((BugReportFinding::DamagedMember, e.to_string(), 0)),
+            );
+        }
     };
     let offset = entry.data_start();
     let cap = limits
@@ -403,7 +397,7 @@ fn read_member<R: Read + Seek>(
         return (
             Some(data),
             Some((
-                "limit.zip_uncompressed",
+                BugReportFinding::MemberTooLarge,
                 format!("inflates past the {cap}-byte limit; cut there"),
                 offset,
             )),
@@ -413,7 +407,7 @@ fn read_member<R: Read + Seek>(
         Ok(_) => (Some(data), None),
         Err(e) => (
             Some(data),
-            Some(("bugreport.damaged_member", e.to_string(), offset)),
+            Some((BugReportFinding::DamagedMember, e.to_string(), offset)),
         ),
     }
 }
@@ -427,9 +421,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     match serde_json::from_slice(data) {
         Ok(v) => Some(v),
         Err(e) => {
-            findings.push(Finding::new(
-                Severity::Error,
-                "bugreport.bad_json",
+            findings.push(BugReportFinding::BadJson.at(
                 // serde_json's message ends "at line L column C".
                 format!("{name}: {e}"),
                 loc.clone(),

@@ -4,6 +4,7 @@
 //! segment to the caller, counting and reporting everything it skips.
 
 pub mod bugreport;
+pub mod findings;
 pub mod generate;
 pub mod link;
 pub mod reader;
@@ -12,7 +13,9 @@ pub mod writer;
 pub use link::{Skip, TcpSegment};
 pub use reader::{CaptureError, CaptureReader, Format, RawPacket};
 
-use crate::timeline::{Finding, Location, Micros, Severity};
+use crate::capture::findings::CaptureFinding;
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{Finding, Location, Micros};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -89,10 +92,7 @@ impl<R: Read> Segments<R> {
                             self.stats.ip_fragments += 1;
                             if !self.reported_fragment {
                                 self.reported_fragment = true;
-                                self.diagnostics.push(Finding::new(
-                                    Severity::Warning,
-                                    "capture.ip_fragment",
-                                    "IP fragments are not reassembled; this and later fragments are skipped (see the count)",
+                                self.diagnostics.push(CaptureFinding::IpFragment.at("IP fragments are not reassembled; this and later fragments are skipped (see the count)",
                                     loc,
                                 ));
                             }
@@ -101,9 +101,7 @@ impl<R: Read> Segments<R> {
                             let n = self.stats.unknown_link_types.entry(lt).or_insert(0);
                             *n += 1;
                             if *n == 1 {
-                                self.diagnostics.push(Finding::new(
-                                    Severity::Error,
-                                    "capture.unknown_link_type",
+                                self.diagnostics.push(CaptureFinding::UnknownLinkType.at(
                                     format!(
                                         "link type {lt} is not supported; its frames are skipped"
                                     ),
@@ -113,12 +111,8 @@ impl<R: Read> Segments<R> {
                         }
                         Skip::Malformed(why) => {
                             self.stats.malformed += 1;
-                            self.diagnostics.push(Finding::new(
-                                Severity::Warning,
-                                "capture.malformed_frame",
-                                why,
-                                loc,
-                            ));
+                            self.diagnostics
+                                .push(CaptureFinding::MalformedFrame.at(why, loc));
                         }
                     }
                     Some(Frame::Skipped)

@@ -5,7 +5,9 @@
 //! corrupt header, and can scan forward to the next plausible record after
 //! corruption instead of giving up on the rest of the file.
 
-use crate::timeline::{Finding, Location, Micros, Severity};
+use crate::capture::findings::CaptureFinding;
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{Finding, Location, Micros};
 use pcap_parser::pcap::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
 use std::io::{self, Read};
@@ -272,12 +274,9 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn io_fail(&mut self, e: io::Error, diags: &mut Vec<Finding>) -> Step {
-        diags.push(Finding::new(
-            Severity::Error,
-            "capture.read_error",
-            format!("read failed: {e}"),
-            self.location(self.offset),
-        ));
+        diags.push(
+            CaptureFinding::ReadError.at(format!("read failed: {e}"), self.location(self.offset)),
+        );
         self.eof = true;
         self.start = self.end;
         Step::End
@@ -309,9 +308,7 @@ impl<R: Read> CaptureReader<R> {
         need: usize,
         diags: &mut Vec<Finding>,
     ) -> Step {
-        diags.push(Finding::new(
-            Severity::Warning,
-            "capture.truncated_record",
+        diags.push(CaptureFinding::TruncatedRecord.at(
             format!("file ends inside a {what}: {have} of {need} bytes present"),
             self.location(self.offset),
         ));
@@ -344,10 +341,7 @@ impl<R: Read> CaptureReader<R> {
         let frac_limit = if nanos { 1_000_000_000 } else { 1_000_000 };
         let cap_limit = (snaplen as usize).clamp(65_535, MAX_RECORD_LEN);
         if caplen > cap_limit || frac >= frac_limit {
-            diags.push(Finding::new(
-                Severity::Error,
-                "capture.corrupt_record_header",
-                format!(
+            diags.push(CaptureFinding::CorruptRecordHeader.at(format!(
                     "record header is implausible (captured length {caplen}, fraction {frac}); scanning for the next record"
                 ),
                 self.location(self.offset),
@@ -406,9 +400,7 @@ impl<R: Read> CaptureReader<R> {
                 break;
             }
             if self.plausible_at(0) {
-                diags.push(Finding::new(
-                    Severity::Warning,
-                    "capture.resynchronised",
+                diags.push(CaptureFinding::Resynchronised.at(
                     format!(
                         "skipped {} corrupt bytes from file offset {from}",
                         self.offset - from
@@ -420,9 +412,7 @@ impl<R: Read> CaptureReader<R> {
             self.consume(1);
             scanned += 1;
         }
-        diags.push(Finding::new(
-            Severity::Error,
-            "capture.unrecoverable",
+        diags.push(CaptureFinding::Unrecoverable.at(
             format!("no readable record after file offset {from}; rest of file skipped"),
             self.location(from),
         ));
@@ -542,9 +532,7 @@ impl<R: Read> CaptureReader<R> {
                 0x1A2B_3C4D => false,
                 0x4D3C_2B1A => true,
                 _ => {
-                    diags.push(Finding::new(
-                        Severity::Error,
-                        "capture.corrupt_block",
+                    diags.push(CaptureFinding::CorruptBlock.at(
                         "section header with an invalid byte-order magic",
                         self.location(self.offset),
                     ));
@@ -564,9 +552,7 @@ impl<R: Read> CaptureReader<R> {
         };
         let len = rd_len(section_be) as usize;
         if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD_LEN {
-            diags.push(Finding::new(
-                Severity::Error,
-                "capture.corrupt_block",
+            diags.push(CaptureFinding::CorruptBlock.at(
                 format!("block length {len} is invalid; scanning for the next block"),
                 self.location(self.offset),
             ));
@@ -588,9 +574,7 @@ impl<R: Read> CaptureReader<R> {
         let block = match parsed {
             Ok((_, b)) => b,
             Err(_) => {
-                diags.push(Finding::new(
-                    Severity::Error,
-                    "capture.corrupt_block",
+                diags.push(CaptureFinding::CorruptBlock.at(
                     format!("block of {len} bytes does not parse; skipped"),
                     self.location(self.offset),
                 ));
@@ -613,10 +597,7 @@ impl<R: Read> CaptureReader<R> {
                 let units = match units_per_second(idb.if_tsresol) {
                     Some(u) => u,
                     None => {
-                        diags.push(Finding::new(
-                            Severity::Warning,
-                            "capture.bad_tsresol",
-                            format!(
+                        diags.push(CaptureFinding::BadTsresol.at(format!(
                                 "interface if_tsresol {:#04x} is out of range; assuming microseconds",
                                 idb.if_tsresol
                             ),
@@ -638,9 +619,7 @@ impl<R: Read> CaptureReader<R> {
             }
             Block::EnhancedPacket(epb) => {
                 let Some(iface) = self.interface(epb.if_id as usize) else {
-                    diags.push(Finding::new(
-                        Severity::Error,
-                        "capture.unknown_interface",
+                    diags.push(CaptureFinding::UnknownInterface.at(
                         format!(
                             "packet names interface {} which no interface block described",
                             epb.if_id
@@ -669,9 +648,7 @@ impl<R: Read> CaptureReader<R> {
             }
             Block::SimplePacket(spb) => {
                 let Some(iface) = self.interface(0) else {
-                    diags.push(Finding::new(
-                        Severity::Error,
-                        "capture.unknown_interface",
+                    diags.push(CaptureFinding::UnknownInterface.at(
                         "simple packet block before any interface block",
                         self.location(self.offset),
                     ));

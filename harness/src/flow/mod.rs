@@ -7,10 +7,13 @@
 //! that never appear become a `Gap` and the stream carries on after them.
 
 mod assembler;
+pub mod findings;
 
 use crate::capture::TcpSegment;
-use crate::timeline::{ConnectionId, Direction, Finding, Location, Micros, OpenKind, Severity};
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{ConnectionId, Direction, Finding, Location, Micros, OpenKind};
 use assembler::Assembler;
+use findings::FlowFinding;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -276,9 +279,7 @@ impl Reassembler {
             if self.active.len() >= self.config.max_connections {
                 self.dropped_connections += 1;
                 if self.dropped_connections == 1 {
-                    sink.flow_event(FlowEvent::Diagnostic(Finding::new(
-                        Severity::Error,
-                        "limit.connections",
+                    sink.flow_event(FlowEvent::Diagnostic(FlowFinding::TooManyConnections.at(
                         format!(
                             "more than {} connections open at once; later ones are skipped",
                             self.config.max_connections
@@ -629,9 +630,7 @@ fn accept(
         if conn.halves[dir.index()].asm.held_bytes() > config.max_out_of_order_bytes {
             // Too much waiting on a hole: the hole is a gap.
             if let Some(first) = conn.halves[dir.index()].asm.first_held() {
-                sink.flow_event(FlowEvent::Diagnostic(Finding::new(
-                    Severity::Warning,
-                    "limit.ooo_bytes",
+                sink.flow_event(FlowEvent::Diagnostic(FlowFinding::OutOfOrderBytes.at(
                     format!(
                         "more than {} bytes held behind a hole; declaring it a gap",
                         config.max_out_of_order_bytes
@@ -663,10 +662,7 @@ fn report_overlap(
     if conn.overlap_reports > MAX_OVERLAP_REPORTS {
         return;
     }
-    sink.flow_event(FlowEvent::Diagnostic(Finding::new(
-        Severity::Warning,
-        "flow.inconsistent_overlap",
-        "a retransmitted or overlapping segment carries different bytes; the first-seen bytes were kept",
+    sink.flow_event(FlowEvent::Diagnostic(FlowFinding::InconsistentOverlap.at("a retransmitted or overlapping segment carries different bytes; the first-seen bytes were kept",
         Location {
             frame: Some(seg.frame),
             connection: Some(conn.id),

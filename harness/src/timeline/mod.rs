@@ -196,7 +196,9 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(
+    /// Only through a kind ([`kinds::FindingKind::at`]), so every code is
+    /// one the README lists.
+    fn new(
         severity: Severity,
         code: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
@@ -315,4 +317,5 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+pub mod kinds;
 pub mod synthetic;

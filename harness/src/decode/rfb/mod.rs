@@ -13,14 +13,15 @@
 //! Facts: `shared/protocol-facts.md` §2 and rfbproto `rfbproto.rst`.
 
 pub mod codes;
+pub mod findings;
 pub mod pixel;
 pub mod rect;
 
 use crate::decode::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd};
-use crate::timeline::{
-    ConnectionId, Direction, Event, EventKind, Finding, Location, Micros, Severity,
-};
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{ConnectionId, Direction, Event, EventKind, Location, Micros};
 use codes::{enc, encoding_name, security_type_name};
+use findings::RfbFinding;
 use pixel::PixelFormat;
 use rect::{Framer, Progress};
 use serde_json::{Value, json};
@@ -384,16 +385,11 @@ impl RfbDecoder {
         out: &mut dyn EventSink,
         d: Direction,
         offset: u64,
-        severity: Severity,
-        code: &'static str,
+        kind: RfbFinding,
         message: String,
     ) {
         let location = self.location(d, offset);
-        self.emit(
-            out,
-            d,
-            EventKind::Finding(Finding::new(severity, code, message, location)),
-        );
+        self.emit(out, d, EventKind::Finding(kind.at(message, location)));
     }
 
     /// The rest of the connection cannot be read (encryption or an
@@ -401,14 +397,7 @@ impl RfbDecoder {
     fn go_opaque(&mut self, out: &mut dyn EventSink, d: Direction, offset: u64, why: String) {
         if !self.session.opaque {
             self.session.opaque = true;
-            self.finding(
-                out,
-                d,
-                offset,
-                Severity::Info,
-                "rfb.opaque_after_security",
-                why,
-            );
+            self.finding(out, d, offset, RfbFinding::OpaqueAfterSecurity, why);
         }
         for f in &mut self.flows {
             f.stopped = true;
@@ -421,10 +410,10 @@ impl RfbDecoder {
         out: &mut dyn EventSink,
         d: Direction,
         offset: u64,
-        code: &'static str,
+        kind: RfbFinding,
         message: String,
     ) -> Step {
-        self.finding(out, d, offset, Severity::Warning, code, message);
+        self.finding(out, d, offset, kind, message);
         Step::Stop
     }
 
@@ -478,7 +467,7 @@ impl RfbDecoder {
                         out,
                         d,
                         offset,
-                        "rfb.oversized_header",
+                        RfbFinding::OversizedHeader,
                         format!("a header of {n} bytes was asked for with {held} held; the carry-over limit is {MAX_NEED} bytes"),
                     );
                     self.flows[i].stopped = true;
@@ -501,7 +490,7 @@ impl RfbDecoder {
                     f.blocked = true;
                     if f.buf.len() + input.len() > MAX_BLOCKED {
                         let offset = f.offset;
-                        self.stop(out, d, offset, "rfb.stalled_handshake", format!(
+                        self.stop(out, d, offset, RfbFinding::StalledHandshake, format!(
                             "the {} sent more than {MAX_BLOCKED} bytes before the {} said what they depend on",
                             d.sender(),
                             d.reverse().sender()
@@ -564,7 +553,7 @@ impl RfbDecoder {
                 out,
                 d,
                 offset,
-                "rfb.bad_version",
+                RfbFinding::BadVersion,
                 format!("ProtocolVersion expected, got {:?}", text(&b[..12])),
             )),
         }
@@ -966,7 +955,7 @@ impl RfbDecoder {
                     out,
                     S,
                     offset,
-                    "rfb.data_after_close",
+                    RfbFinding::DataAfterClose,
                     "the server kept sending after refusing the connection".into(),
                 )
             }
@@ -981,7 +970,7 @@ impl RfbDecoder {
         out: &mut dyn EventSink,
     ) {
         if pf.bytes_per_pixel().is_none() {
-            self.finding(out, d, offset, Severity::Warning, "rfb.bad_pixel_format", format!(
+            self.finding(out, d, offset, RfbFinding::BadPixelFormat, format!(
                 "bits-per-pixel {} is not 8, 16 or 32; rectangles carrying pixels cannot be framed",
                 pf.bits_per_pixel
             ));
@@ -1055,10 +1044,10 @@ impl RfbDecoder {
                         self.flow(S).skip = len;
                         Step::Used(8)
                     }
-                    _ => self.stop(out, S, offset, "rfb.unknown_message_type", format!("QEMU server message subtype {sub} operation {op} is not defined; the rest of this direction is only counted")),
+                    _ => self.stop(out, S, offset, RfbFinding::UnknownMessageType, format!("QEMU server message subtype {sub} operation {op} is not defined; the rest of this direction is only counted")),
                 }
             }
-            _ => self.stop(out, S, offset, "rfb.unknown_message_type", format!("server message type {t} is not defined; the rest of this direction is only counted")),
+            _ => self.stop(out, S, offset, RfbFinding::UnknownMessageType, format!("server message type {t} is not defined; the rest of this direction is only counted")),
         }
     }
 
@@ -1088,8 +1077,7 @@ impl RfbDecoder {
                 out,
                 d,
                 offset,
-                Severity::Warning,
-                "rfb.fence_payload_too_long",
+                RfbFinding::FencePayloadTooLong,
                 format!("{name} payload of {len} bytes; at most 64 are allowed"),
             );
         }
@@ -1144,8 +1132,8 @@ impl RfbDecoder {
         }
         match u.rect.frame(u.pixel_format, b) {
             Progress::Need(n) => Step::Need(n),
-            Progress::Fail { code, message } => {
-                self.finding(out, S, offset, Severity::Warning, code, message);
+            Progress::Fail { kind, message } => {
+                self.finding(out, S, offset, kind, message);
                 Step::Stop
             }
             Progress::Step {
@@ -1247,8 +1235,7 @@ impl RfbDecoder {
                         out,
                         C,
                         offset,
-                        Severity::Warning,
-                        "rfb.client_version_above_server",
+                        RfbFinding::ClientVersionAboveServer,
                         format!(
                             "client answered {}.{} to a server offering {}.{}",
                             v.0, v.1, sv.0, sv.1
@@ -1281,8 +1268,7 @@ impl RfbDecoder {
                         out,
                         C,
                         offset,
-                        Severity::Warning,
-                        "rfb.security_type_not_offered",
+                        RfbFinding::SecurityTypeNotOffered,
                         format!("client chose security type {t}, which the server did not offer"),
                     );
                 }
@@ -1446,7 +1432,7 @@ impl RfbDecoder {
                     out,
                     C,
                     offset,
-                    "rfb.data_after_close",
+                    RfbFinding::DataAfterClose,
                     "the client kept sending after the server refused the connection".into(),
                 )
             }
@@ -1544,16 +1530,16 @@ impl RfbDecoder {
                         let len = match op {
                             0 | 1 => 4,
                             2 => 10,
-                            _ => return self.stop(out, C, offset, "rfb.unknown_message_type", format!("QEMU audio operation {op} is not defined; the rest of this direction is only counted")),
+                            _ => return self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("QEMU audio operation {op} is not defined; the rest of this direction is only counted")),
                         };
                         need!(b, len);
                         self.message(out, C, "QemuAudio", len as u64, vec![ty, ("op", json!(op))]);
                         Step::Used(len)
                     }
-                    sub => self.stop(out, C, offset, "rfb.unknown_message_type", format!("QEMU client message subtype {sub} is not defined; the rest of this direction is only counted")),
+                    sub => self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("QEMU client message subtype {sub} is not defined; the rest of this direction is only counted")),
                 }
             }
-            _ => self.stop(out, C, offset, "rfb.unknown_message_type", format!("client message type {t} is not defined; the rest of this direction is only counted")),
+            _ => self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("client message type {t} is not defined; the rest of this direction is only counted")),
         }
     }
 
@@ -1642,7 +1628,7 @@ impl StreamDecoder for RfbDecoder {
                 return;
             }
             self.flow(d).resync = false;
-            self.finding(out, d, chunk.stream_offset, Severity::Info, "rfb.resynchronised", format!(
+            self.finding(out, d, chunk.stream_offset, RfbFinding::Resynchronised, format!(
                 "decoding of the {} stream resumes here: this segment starts with a plausible message",
                 d.sender()
             ));
@@ -1691,8 +1677,7 @@ impl StreamDecoder for RfbDecoder {
             out,
             direction,
             stream_offset,
-            Severity::Warning,
-            "rfb.gap",
+            RfbFinding::Gap,
             format!(
                 "{len} bytes of the {} stream were not captured; {then}",
                 direction.sender()
@@ -1733,8 +1718,7 @@ impl StreamDecoder for RfbDecoder {
                 out,
                 direction,
                 offset,
-                Severity::Info,
-                "rfb.ended_mid_message",
+                RfbFinding::EndedMidMessage,
                 format!(
                     "the {} stream ended {what} ({pending} bytes held or still expected)",
                     direction.sender()

@@ -6,6 +6,7 @@
 //! pixel runs between headers are skipped. Only headers are ever buffered.
 
 use super::codes::{enc, encoding_name};
+use super::findings::RfbFinding;
 use super::pixel::PixelFormat;
 use serde_json::{Value, json};
 
@@ -110,7 +111,7 @@ pub enum Progress {
         note: Option<(&'static str, Value)>,
     },
     /// The rectangle cannot be framed: rule code and explanation.
-    Fail { code: &'static str, message: String },
+    Fail { kind: RfbFinding, message: String },
 }
 
 fn step(used: usize, skip: u64, done: bool) -> Progress {
@@ -123,8 +124,8 @@ fn step(used: usize, skip: u64, done: bool) -> Progress {
     }
 }
 
-fn fail(code: &'static str, message: String) -> Progress {
-    Progress::Fail { code, message }
+fn fail(kind: RfbFinding, message: String) -> Progress {
+    Progress::Fail { kind, message }
 }
 
 /// Tight's compact length: 1 to 3 bytes, 7 bits each, the third 8 bits.
@@ -171,7 +172,7 @@ fn pixel(
 ) -> Result<u64, Progress> {
     pf.as_ref().and_then(size).ok_or_else(|| {
         fail(
-            "rfb.unframeable_encoding",
+            RfbFinding::UnframeableEncoding,
             format!(
                 "{} rectangle with no usable pixel format (bits-per-pixel must be 8, 16 or 32)",
                 encoding_name(what)
@@ -337,7 +338,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                     };
                     if n > left {
                         return fail(
-                            "rfb.trle_run_overflow",
+                            RfbFinding::TrleRunOverflow,
                             format!("TRLE run of {n} pixels where {left} remain in the tile"),
                         );
                     }
@@ -352,7 +353,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                     let index = b[0] & 0x7f;
                     if index as u16 >= size {
                         return fail(
-                            "rfb.trle_bad_index",
+                            RfbFinding::TrleBadIndex,
                             format!("TRLE palette index {index} with a palette of {size}"),
                         );
                     }
@@ -366,7 +367,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                     };
                     if n > left {
                         return fail(
-                            "rfb.trle_run_overflow",
+                            RfbFinding::TrleRunOverflow,
                             format!("TRLE run of {n} pixels where {left} remain in the tile"),
                         );
                     }
@@ -392,7 +393,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                         }
                         127 | 129 if palette < 2 => {
                             return fail(
-                                "rfb.trle_no_palette",
+                                RfbFinding::TrleNoPalette,
                                 format!(
                                     "TRLE subencoding {sub} reuses a palette but no earlier tile sent one"
                                 ),
@@ -421,7 +422,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                         }
                         17..=126 => {
                             return fail(
-                                "rfb.trle_bad_subencoding",
+                                RfbFinding::TrleBadSubencoding,
                                 format!("TRLE tile subencoding {sub} is not defined"),
                             );
                         }
@@ -474,7 +475,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                         }
                         f => {
                             return fail(
-                                "rfb.tight_bad_filter",
+                                RfbFinding::TightBadFilter,
                                 format!("Tight filter id {f} is not defined"),
                             );
                         }
@@ -491,7 +492,7 @@ fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
                 }
                 _ => {
                     return fail(
-                        "rfb.tight_bad_control",
+                        RfbFinding::TightBadControl,
                         format!("Tight compression control {control:#04x} is not defined"),
                     );
                 }
@@ -601,7 +602,7 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
                 1 => w * h * 4,
                 kind => {
                     return fail(
-                        "rfb.bad_vmware_cursor",
+                        RfbFinding::BadVmwareCursor,
                         format!("VMware cursor type {kind} is neither 0 (classic) nor 1 (alpha)"),
                     );
                 }
@@ -622,7 +623,7 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
         | enc::VMWARE_CURSOR_POSITION => 0,
         e => {
             return fail(
-                "rfb.unframeable_encoding",
+                RfbFinding::UnframeableEncoding,
                 format!(
                     "rectangle encoding {e} ({}) has no framing tether knows; the rest of this direction is only counted",
                     encoding_name(e)

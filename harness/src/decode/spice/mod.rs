@@ -12,6 +12,7 @@
 //! from its PING's last byte to its own, so main's 256 KB net-test PING
 //! does not count its own transfer time.
 
+pub mod findings;
 pub mod names;
 pub mod report;
 pub mod wire;
@@ -19,9 +20,9 @@ pub mod wire;
 use crate::decode::{
     Chunk, EventSink, MessageLimits, SessionInfo, StreamContext, StreamDecoder, StreamEnd,
 };
-use crate::timeline::{
-    CloseKind, ConnectionId, Direction, Event, EventKind, Finding, Location, Micros, Severity,
-};
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{CloseKind, ConnectionId, Direction, Event, EventKind, Location, Micros};
+use findings::SpiceFinding;
 use names::*;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -224,12 +225,11 @@ impl SpiceDecoder {
         &self,
         here: Here,
         offset: u64,
-        severity: Severity,
-        code: &'static str,
+        kind: SpiceFinding,
         message: String,
         out: &mut dyn EventSink,
     ) {
-        let f = Finding::new(severity, code, message, self.location(here, offset));
+        let f = kind.at(message, self.location(here, offset));
         self.emit(here, EventKind::Finding(f), out);
     }
 
@@ -328,8 +328,7 @@ impl SpiceDecoder {
                 self.finding(
                     here,
                     pos,
-                    Severity::Info,
-                    "spice.unframed_ring",
+                    SpiceFinding::UnframedRing,
                     "ryll's playback ring records message bodies without headers; this direction is counted, not framed".to_string(),
                     out,
                 );
@@ -405,8 +404,7 @@ impl SpiceDecoder {
                     self.finding(
                         here,
                         start,
-                        Severity::Info,
-                        "spice.auth_not_decoded",
+                        SpiceFinding::AuthNotDecoded,
                         format!("auth mechanism {mech} ({name}) is not decoded; the channel is counted only"),
                         out,
                     );
@@ -505,8 +503,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Error,
-                "spice.bad_magic",
+                SpiceFinding::BadMagic,
                 format!("link header magic is {:02x?}, not REDQ; the rest of this direction is not decoded", h.magic),
                 out,
             );
@@ -517,8 +514,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Warning,
-                "spice.version_mismatch",
+                SpiceFinding::VersionMismatch,
                 format!(
                     "protocol version {}.{}; servers accept only major 2",
                     h.major, h.minor
@@ -534,8 +530,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Error,
-                "spice.link_size_out_of_range",
+                SpiceFinding::LinkSizeOutOfRange,
                 format!(
                     "link message size {} outside {min}..={MAX_LINK_SIZE}; the rest of this direction is not decoded",
                     h.size
@@ -565,8 +560,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Error,
-                "spice.link_caps_overflow",
+                SpiceFinding::LinkCapsOverflow,
                 format!(
                     "{} common + {} channel caps words at offset {caps_offset} do not fit in a {}-byte link message",
                     counts.0,
@@ -645,8 +639,7 @@ impl SpiceDecoder {
                 self.finding(
                     here,
                     start,
-                    Severity::Error,
-                    "spice.link_reply_short",
+                    SpiceFinding::LinkReplyShort,
                     format!(
                         "successful link reply of {} bytes, shorter than {}",
                         body.len(),
@@ -702,8 +695,7 @@ impl SpiceDecoder {
                 self.finding(
                     here,
                     start,
-                    Severity::Warning,
-                    "spice.serial_out_of_order",
+                    SpiceFinding::SerialOutOfOrder,
                     format!("message serial {serial}, expected {expected}"),
                     out,
                 );
@@ -718,8 +710,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Error,
-                "limit.message_size",
+                SpiceFinding::MessageTooLarge,
                 format!(
                     "message type {} claims {} body bytes, over the {limit}-byte limit; the rest of this direction is not decoded",
                     h.ty, h.size
@@ -777,16 +768,14 @@ impl SpiceDecoder {
                         Direction::ClientToServer => self.finding(
                             here,
                             start,
-                            Severity::Error,
-                            "spice.unknown_client_message",
+                            SpiceFinding::UnknownClientMessage,
                             format!("client message type {ty} is not defined on the {channel} channel; the server disconnects the channel for it"),
                             out,
                         ),
                         Direction::ServerToClient => self.finding(
                             here,
                             start,
-                            Severity::Warning,
-                            "spice.unknown_server_message",
+                            SpiceFinding::UnknownServerMessage,
                             format!("server message type {ty} is not defined on the {channel} channel"),
                             out,
                         ),
@@ -961,8 +950,7 @@ impl SpiceDecoder {
                             self.finding(
                                 here,
                                 start,
-                                Severity::Warning,
-                                "spice.ack_sync_generation",
+                                SpiceFinding::AckSyncGeneration,
                                 format!("ACK_SYNC generation {generation}, but the last SET_ACK was generation {expected}"),
                                 out,
                             );
@@ -995,8 +983,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Error,
-                "spice.message_too_short",
+                SpiceFinding::MessageTooShort,
                 format!("{name} has a {size}-byte body, shorter than its {need}-byte fixed part"),
                 out,
             );
@@ -1025,16 +1012,15 @@ impl SpiceDecoder {
                 return None;
             }
             // A ring that starts mid-session may have lost the PING.
-            let severity = if self.mid_stream {
-                Severity::Info
+            let kind = if self.mid_stream {
+                SpiceFinding::PongWithoutPingMidStream
             } else {
-                Severity::Warning
+                SpiceFinding::PongWithoutPing
             };
             self.finding(
                 here,
                 start,
-                severity,
-                "spice.pong_without_ping",
+                kind,
                 format!("PONG id {id} answers no outstanding PING on this channel"),
                 out,
             );
@@ -1057,8 +1043,7 @@ impl SpiceDecoder {
                 self.finding(
                     here,
                     start,
-                    Severity::Error,
-                    "spice.ack_missing",
+                    SpiceFinding::AckMissing,
                     format!("client answered a PING after {} server messages with window {window} but has sent only {acks} ACKs (due: {due})", ping.received),
                     out,
                 );
@@ -1076,8 +1061,7 @@ impl SpiceDecoder {
                 self.finding(
                     here,
                     start,
-                    Severity::Warning,
-                    "spice.ack_without_set_ack",
+                    SpiceFinding::AckWithoutSetAck,
                     "ACK on a channel that never received SET_ACK".to_string(),
                     out,
                 );
@@ -1090,8 +1074,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Warning,
-                "spice.ack_too_early",
+                SpiceFinding::AckTooEarly,
                 format!("ACK number {acks} with window {window} after only {received} server messages since SET_ACK"),
                 out,
             );
@@ -1113,8 +1096,7 @@ impl SpiceDecoder {
             self.finding(
                 here,
                 start,
-                Severity::Warning,
-                "spice.ack_window_exceeded",
+                SpiceFinding::AckWindowExceeded,
                 format!(
                     "{in_flight} server messages without an ACK, over twice the window of {window}"
                 ),
@@ -1180,10 +1162,7 @@ impl StreamDecoder for SpiceDecoder {
         loc.frame = None;
         self.emit(
             here,
-            EventKind::Finding(Finding::new(
-                Severity::Warning,
-                "spice.lost_sync",
-                format!("{len} bytes missing from the capture; message boundaries in this direction are lost"),
+            EventKind::Finding(SpiceFinding::LostSync.at(format!("{len} bytes missing from the capture; message boundaries in this direction are lost"),
                 loc,
             )),
             out,
@@ -1211,12 +1190,10 @@ impl StreamDecoder for SpiceDecoder {
             loc.frame = None;
             self.emit(
                 here,
-                EventKind::Finding(Finding::new(
-                    Severity::Warning,
-                    "spice.truncated_message",
-                    "the stream ended inside a message".to_string(),
-                    loc,
-                )),
+                EventKind::Finding(
+                    SpiceFinding::TruncatedMessage
+                        .at("the stream ended inside a message".to_string(), loc),
+                ),
                 out,
             );
         }

@@ -3,10 +3,12 @@
 //! each row labelled by its source; disagreements become findings.
 
 use crate::capture::bugreport::{self, BugReport, BugReportError, ChannelDiagnostics, Limits};
+use crate::capture::findings::BugReportFinding;
 use crate::decode::Protocol;
 use crate::decode::pipeline::{DecodeOptions, DecodeReport, decode_capture};
 use crate::flow::EndKind;
-use crate::timeline::{Finding, Location, Micros, Severity};
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{Finding, Location, Micros};
 use serde::Serialize;
 use std::io::Read;
 
@@ -139,9 +141,7 @@ pub fn decode_bugreport<R: Read>(
         Some(bytes) => match decode_capture(&bytes[..], &pcap_name, options) {
             Ok(r) => Some(r),
             Err(e) => {
-                report.findings.push(Finding::new(
-                    Severity::Error,
-                    "bugreport.bad_pcap",
+                report.findings.push(BugReportFinding::BadPcap.at(
                     e.to_string(),
                     Location {
                         file: Some(pcap_name.clone()),
@@ -175,12 +175,8 @@ pub fn decode_bugreport<R: Read>(
         let mut disagree = |what: String| {
             let mut loc = zip_loc.clone();
             loc.connection = prow.connection.map(crate::timeline::ConnectionId);
-            disagreements.push(Finding::new(
-                Severity::Warning,
-                "bugreport.disagreement",
-                format!("{channel}: {what}"),
-                loc,
-            ));
+            disagreements
+                .push(BugReportFinding::Disagreement.at(format!("{channel}: {what}"), loc));
         };
         for (what, zip, ours) in [
             ("PINGs received", zrow.pings, prow.pings),
@@ -228,9 +224,7 @@ pub fn decode_bugreport<R: Read>(
         if !cause.per_channel.contains_key(&prow.channel) {
             rows.push(prow.clone());
             if report.disconnect_cause.is_some() {
-                disagreements.push(Finding::new(
-                    Severity::Warning,
-                    "bugreport.disagreement",
+                disagreements.push(BugReportFinding::Disagreement.at(
                     format!(
                         "{}: in the pcap but not in disconnect-cause.json",
                         prow.channel

@@ -1,6 +1,7 @@
 use super::wire::build;
 use super::*;
 use crate::timeline::Direction::{ClientToServer as C2S, ServerToClient as S2C};
+use crate::timeline::Severity;
 
 const COMMON: u32 = 0x0B; // AUTH_SELECTION | AUTH_SPICE | MINI_HEADER
 

@@ -7,7 +7,9 @@
 //! `CLIENT_RANDOM` (the 48-byte master secret); TLS 1.3 logs the traffic
 //! secrets of each epoch (RFC 8446 §7.1).
 
-use crate::timeline::{Finding, Location, Severity};
+use super::findings::TlsFinding;
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{Finding, Location};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -73,9 +75,7 @@ impl KeyLog {
                     // One finding per bad line would let a garbage file
                     // flood the report; the first few locate the problem.
                     if bad <= 3 {
-                        findings.push(Finding::new(
-                            Severity::Warning,
-                            "tls.keylog_bad_line",
+                        findings.push(TlsFinding::KeylogBadLine.at(
                             format!("{source}:{}: {why}; line skipped", n + 1),
                             Location {
                                 file: Some(source.to_string()),
@@ -87,9 +87,7 @@ impl KeyLog {
             }
         }
         if bad > 3 {
-            findings.push(Finding::new(
-                Severity::Warning,
-                "tls.keylog_bad_line",
+            findings.push(TlsFinding::KeylogBadLine.at(
                 format!("{source}: {} more lines are not key log lines", bad - 3),
                 Location {
                     file: Some(source.to_string()),

@@ -13,15 +13,16 @@
 //! without sending TLS close_notify" is an error clients log).
 
 pub mod crypto;
+pub mod findings;
 pub mod keylog;
 mod liveness;
 
 use crate::decode::ws::inner::{InnerStream, default_factory};
 use crate::decode::{Chunk, EventSink, SessionInfo, StreamContext, StreamDecoder, StreamEnd};
-use crate::timeline::{
-    CloseKind, Direction, Event, EventKind, Finding, Location, Micros, Severity,
-};
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{CloseKind, Direction, Event, EventKind, Location, Micros};
 use crypto::{OpenError, RecordCipher, Suite, TLS13};
+use findings::TlsFinding;
 use serde_json::{Value, json};
 use std::borrow::Cow;
 
@@ -256,8 +257,7 @@ impl TlsDecoder {
         at: Micros,
         dir: Direction,
         offset: Option<u64>,
-        severity: Severity,
-        code: &'static str,
+        kind: TlsFinding,
         message: String,
     ) {
         let location = Location {
@@ -266,12 +266,7 @@ impl TlsDecoder {
             stream_offset: offset,
             ..Location::default()
         };
-        self.emit(
-            out,
-            at,
-            dir,
-            EventKind::Finding(Finding::new(severity, code, message, location)),
-        );
+        self.emit(out, at, dir, EventKind::Finding(kind.at(message, location)));
     }
 
     /// Whole records of this chunk, each processed as it completes; a
@@ -311,8 +306,7 @@ impl TlsDecoder {
                         chunk.at,
                         chunk.direction,
                         Some(at_offset),
-                        Severity::Warning,
-                        "tls.bad_record",
+                        TlsFinding::BadRecord,
                         format!(
                             "record header {:02x?} is not TLS (type {ty}); the rest of this direction is only counted",
                             &self.sides[i].record[..5]
@@ -327,8 +321,7 @@ impl TlsDecoder {
                         chunk.at,
                         chunk.direction,
                         Some(at_offset),
-                        Severity::Warning,
-                        "tls.record_too_long",
+                        TlsFinding::RecordTooLong,
                         format!(
                             "record claims {len} bytes, over the {MAX_RECORD} TLS allows; the rest of this direction is only counted"
                         ),
@@ -476,8 +469,7 @@ impl TlsDecoder {
                     at,
                     dir,
                     Some(offset),
-                    Severity::Warning,
-                    "tls.decrypt_failed",
+                    TlsFinding::DecryptFailed,
                     format!("{} record {seq} {why}", side_name(dir)),
                 );
                 self.undecrypted(at, frame, dir, ty, record.len(), out);
@@ -647,8 +639,7 @@ impl TlsDecoder {
                     at,
                     dir,
                     Some(offset),
-                    Severity::Warning,
-                    "tls.handshake_too_long",
+                    TlsFinding::HandshakeTooLong,
                     format!(
                         "{} message of {len} bytes is over {MAX_HANDSHAKE_MESSAGE}; not parsed",
                         handshake_name(ty)
@@ -734,8 +725,7 @@ impl TlsDecoder {
                 at,
                 Direction::ServerToClient,
                 Some(offset),
-                Severity::Info,
-                "tls.no_key",
+                TlsFinding::NoKey,
                 why,
             );
         }
@@ -885,8 +875,7 @@ impl StreamDecoder for TlsDecoder {
             at,
             direction,
             Some(stream_offset),
-            Severity::Warning,
-            "tls.gap",
+            TlsFinding::Gap,
             format!(
                 "{len} bytes of the {} stream were not captured; TLS records cannot be found again, so the rest of this direction is only counted",
                 side_name(direction)
@@ -905,8 +894,7 @@ impl StreamDecoder for TlsDecoder {
                 at,
                 direction,
                 Some(offset),
-                Severity::Warning,
-                "tls.decrypt_failed",
+                TlsFinding::DecryptFailed,
                 format!(
                     "{more} more {} records did not decrypt either",
                     side_name(direction)
@@ -921,8 +909,7 @@ impl StreamDecoder for TlsDecoder {
                 at,
                 direction,
                 Some(offset),
-                Severity::Info,
-                "tls.truncated_record",
+                TlsFinding::TruncatedRecord,
                 format!(
                     "the {} stream ended {held} bytes into a record",
                     side_name(direction)
@@ -960,8 +947,7 @@ impl StreamDecoder for TlsDecoder {
             at,
             direction,
             Some(offset),
-            Severity::Info,
-            "tls.no_close_notify",
+            TlsFinding::NoCloseNotify,
             format!("the {who} closed the connection without sending TLS close_notify"),
         );
     }

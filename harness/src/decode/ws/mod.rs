@@ -7,34 +7,25 @@
 //! payload of at most 125 bytes, a 120-byte text preview, a 16 KiB HTTP
 //! head, and a fixed inflate buffer. Data payloads stream through.
 //!
-//! Findings (`ws.<rule>`, each located by frame, direction and stream
-//! offset): `unmasked_client_frame`, `masked_server_frame`,
-//! `control_frame_too_long`, `fragmented_control_frame`, `reserved_bits`,
-//! `reserved_opcode`, `non_minimal_length`, `length_top_bit`,
-//! `continuation_without_start`, `data_inside_fragmented_message`,
-//! `invalid_utf8_text`, `invalid_utf8_close_reason`,
-//! `close_payload_one_byte`, `invalid_close_code`, `close_code_never_sent`,
-//! `data_after_close`, `close_not_answered`, `inflate_failed`,
-//! `invalid_base64`, `bad_upgrade_request`, `bad_accept`,
-//! `unoffered_subprotocol`, `unoffered_extension`,
-//! `data_before_upgrade_response`, `malformed_http_head`,
-//! `http_head_too_long`, `gap_lost_framing`, `incomplete_at_end`.
+//! Findings are the kinds of [`findings::WsFinding`], each located by
+//! frame, direction and stream offset.
 //!
 //! Event names follow tshark's opcode names in lower case (`text`,
 //! `binary`, `continuation`, `ping`, `pong`, `close`), one `Message` per
 //! frame, so per-name counts compare with tshark's frame counts. Ping, pong
 //! and close frames also give `Ping`/`Pong`/`Close` events for the model.
 
+pub mod findings;
 pub mod frame;
 pub mod handshake;
 pub mod inner;
 pub mod utf8;
 
 use crate::decode::{Chunk, EventSink, MessageLimits, StreamContext, StreamDecoder, StreamEnd};
-use crate::timeline::{
-    CloseKind, ConnectionId, Direction, Event, EventKind, Finding, Location, Micros, Severity,
-};
+use crate::timeline::kinds::FindingKind;
+use crate::timeline::{CloseKind, ConnectionId, Direction, Event, EventKind, Location, Micros};
 use base64::Engine;
+use findings::WsFinding;
 use flate2::{Decompress, FlushDecompress, Status};
 use frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use handshake::MAX_HEAD_LEN;
@@ -241,12 +232,14 @@ impl WsDecoder {
         out: &mut dyn EventSink,
         at: Micros,
         dir: Direction,
-        severity: Severity,
-        code: &'static str,
+        kind: WsFinding,
         message: String,
         location: Location,
     ) {
-        let n = self.dirs[dir.index()].reported.entry(code).or_insert(0);
+        let n = self.dirs[dir.index()]
+            .reported
+            .entry(kind.code())
+            .or_insert(0);
         *n += 1;
         let n = *n;
         if n > MAX_REPORTS_PER_RULE {
@@ -257,17 +250,7 @@ impl WsDecoder {
         } else {
             message
         };
-        self.emit(
-            out,
-            at,
-            dir,
-            EventKind::Finding(Finding::new(
-                severity,
-                format!("ws.{code}"),
-                message,
-                location,
-            )),
-        );
+        self.emit(out, at, dir, EventKind::Finding(kind.at(message, location)));
     }
 
     // ---- handshake ----
@@ -300,8 +283,7 @@ impl WsDecoder {
                 out,
                 chunk.at,
                 chunk.direction,
-                Severity::Error,
-                "http_head_too_long",
+                WsFinding::HttpHeadTooLong,
                 format!("no end of the HTTP head within {MAX_HEAD_LEN} bytes"),
                 loc,
             );
@@ -325,8 +307,7 @@ impl WsDecoder {
                 out,
                 chunk.at,
                 dir,
-                Severity::Error,
-                "malformed_http_head",
+                WsFinding::MalformedHttpHead,
                 "the HTTP head has a line that is not a header".into(),
                 loc,
             );
@@ -395,8 +376,7 @@ impl WsDecoder {
                 out,
                 chunk.at,
                 dir,
-                Severity::Warning,
-                "bad_upgrade_request",
+                WsFinding::BadUpgradeRequest,
                 problems.join("; "),
                 loc,
             );
@@ -451,8 +431,7 @@ impl WsDecoder {
                 out,
                 chunk.at,
                 dir,
-                Severity::Error,
-                "bad_accept",
+                WsFinding::BadAccept,
                 format!(
                     "Sec-WebSocket-Accept is {:?}, the key gives {:?}",
                     r.accept.unwrap_or_default(),
@@ -468,8 +447,7 @@ impl WsDecoder {
                 out,
                 chunk.at,
                 dir,
-                Severity::Error,
-                "unoffered_subprotocol",
+                WsFinding::UnofferedSubprotocol,
                 format!("server chose subprotocol {p:?}, not offered by the client"),
                 loc.clone(),
             );
@@ -481,8 +459,7 @@ impl WsDecoder {
                     out,
                     chunk.at,
                     dir,
-                    Severity::Error,
-                    "unoffered_extension",
+                    WsFinding::UnofferedExtension,
                     format!("server accepted extension {:?}, not offered", e.name),
                     loc.clone(),
                 );
@@ -569,8 +546,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Warning,
-                "data_before_upgrade_response",
+                WsFinding::DataBeforeUpgradeResponse,
                 format!("client {name} frame before the server's upgrade response"),
                 loc.clone(),
             );
@@ -580,8 +556,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "data_after_close",
+                WsFinding::DataAfterClose,
                 format!("{name} frame after this side sent a close frame"),
                 loc.clone(),
             );
@@ -591,8 +566,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "unmasked_client_frame",
+                WsFinding::UnmaskedClientFrame,
                 format!("client {name} frame is not masked"),
                 loc.clone(),
             ),
@@ -600,8 +574,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "masked_server_frame",
+                WsFinding::MaskedServerFrame,
                 format!("server {name} frame is masked"),
                 loc.clone(),
             ),
@@ -612,8 +585,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "length_top_bit",
+                WsFinding::LengthTopBit,
                 format!(
                     "64-bit payload length {:#x} has its most significant bit set; framing is lost",
                     h.payload_len
@@ -628,8 +600,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Warning,
-                "non_minimal_length",
+                WsFinding::NonMinimalLength,
                 format!(
                     "payload length {} sent in the {:?} form, not the shortest",
                     h.payload_len, h.form
@@ -650,8 +621,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "reserved_bits",
+                WsFinding::ReservedBits,
                 format!(
                     "{name} frame has RSV bits {:03b} that no negotiated extension defines",
                     h.rsv
@@ -665,8 +635,7 @@ impl WsDecoder {
                     out,
                     at,
                     dir,
-                    Severity::Error,
-                    "fragmented_control_frame",
+                    WsFinding::FragmentedControlFrame,
                     format!("{name} frame has FIN=0; control frames cannot be fragmented"),
                     loc.clone(),
                 );
@@ -676,8 +645,7 @@ impl WsDecoder {
                     out,
                     at,
                     dir,
-                    Severity::Error,
-                    "control_frame_too_long",
+                    WsFinding::ControlFrameTooLong,
                     format!(
                         "{name} frame carries {} bytes; control frames carry at most 125",
                         h.payload_len
@@ -706,8 +674,7 @@ impl WsDecoder {
                             out,
                             at,
                             dir,
-                            Severity::Error,
-                            "continuation_without_start",
+                            WsFinding::ContinuationWithoutStart,
                             "continuation frame with no fragmented message in progress".into(),
                             loc,
                         );
@@ -721,8 +688,7 @@ impl WsDecoder {
                             out,
                             at,
                             dir,
-                            Severity::Error,
-                            "data_inside_fragmented_message",
+                            WsFinding::DataInsideFragmentedMessage,
                             format!(
                                 "new {name} message while a fragmented {old_name} message is unfinished; the unfinished one is dropped"
                             ),
@@ -764,7 +730,7 @@ impl WsDecoder {
                 self.limits.ws_message
             );
             let loc = self.loc(chunk.frame, dir, start);
-            let finding = Finding::new(Severity::Error, "limit.message_size", message, loc);
+            let finding = WsFinding::MessageTooLarge.at(message, loc);
             self.emit(out, at, dir, EventKind::Finding(finding));
             self.dirs[d].msg = None;
             self.dirs[d].mode = Mode::Opaque;
@@ -794,8 +760,7 @@ impl WsDecoder {
             out,
             at,
             dir,
-            Severity::Error,
-            "reserved_opcode",
+            WsFinding::ReservedOpcode,
             format!("opcode {:#x} is reserved", u8::from(opcode)),
             loc,
         );
@@ -859,8 +824,7 @@ impl WsDecoder {
                 out,
                 chunk.at,
                 chunk.direction,
-                Severity::Warning,
-                "inflate_failed",
+                WsFinding::InflateFailed,
                 format!(
                     "permessage-deflate payload does not inflate ({e}); compressed messages this way are opaque from here"
                 ),
@@ -983,8 +947,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "invalid_utf8_text",
+                WsFinding::InvalidUtf8Text,
                 "text message is not valid UTF-8".into(),
                 loc,
             );
@@ -995,8 +958,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "invalid_base64",
+                WsFinding::InvalidBase64,
                 "text message on the base64 subprotocol is not base64".into(),
                 loc,
             );
@@ -1102,8 +1064,7 @@ impl WsDecoder {
                         out,
                         at,
                         dir,
-                        Severity::Warning,
-                        "inflate_failed",
+                        WsFinding::InflateFailed,
                         format!(
                             "permessage-deflate message does not inflate ({e}); compressed messages this way are opaque from here"
                         ),
@@ -1145,8 +1106,7 @@ impl WsDecoder {
                             out,
                             at,
                             dir,
-                            Severity::Error,
-                            "invalid_utf8_text",
+                            WsFinding::InvalidUtf8Text,
                             "text message ends inside a UTF-8 sequence".into(),
                             loc.clone(),
                         );
@@ -1156,8 +1116,7 @@ impl WsDecoder {
                             out,
                             at,
                             dir,
-                            Severity::Error,
-                            "invalid_base64",
+                            WsFinding::InvalidBase64,
                             "base64 text message length is not a multiple of 4".into(),
                             loc.clone(),
                         );
@@ -1187,8 +1146,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "close_payload_one_byte",
+                WsFinding::ClosePayloadOneByte,
                 "close frame body is 1 byte; it must be empty or start with a 2-byte code".into(),
                 loc.clone(),
             );
@@ -1207,8 +1165,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "invalid_utf8_close_reason",
+                WsFinding::InvalidUtf8CloseReason,
                 "close reason is not valid UTF-8".into(),
                 loc.clone(),
             );
@@ -1218,8 +1175,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "close_code_never_sent",
+                WsFinding::CloseCodeNeverSent,
                 format!("close code {code} is reserved for reporting and must never be sent"),
                 loc.clone(),
             ),
@@ -1228,8 +1184,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Warning,
-                "invalid_close_code",
+                WsFinding::CloseCodePastRanges,
                 format!("close code {code} is outside every defined range"),
                 loc.clone(),
             ),
@@ -1237,8 +1192,7 @@ impl WsDecoder {
                 out,
                 at,
                 dir,
-                Severity::Error,
-                "invalid_close_code",
+                WsFinding::CloseCodeUnassigned,
                 format!("close code {code} is not in use or reserved"),
                 loc.clone(),
             ),
@@ -1319,8 +1273,7 @@ impl StreamDecoder for WsDecoder {
             out,
             at,
             dir,
-            Severity::Warning,
-            "gap_lost_framing",
+            WsFinding::GapLostFraming,
             format!("{len} bytes missing outside a frame payload; the rest of this direction is not decoded"),
             loc,
         );
@@ -1340,8 +1293,7 @@ impl StreamDecoder for WsDecoder {
                     out,
                     at,
                     dir,
-                    Severity::Warning,
-                    "incomplete_at_end",
+                    WsFinding::IncompleteAtEnd,
                     format!(
                         "TCP ended inside a {}",
                         if partial {
@@ -1382,8 +1334,7 @@ impl StreamDecoder for WsDecoder {
                     out,
                     at,
                     dir,
-                    Severity::Warning,
-                    "close_not_answered",
+                    WsFinding::CloseNotAnswered,
                     format!(
                         "the {} closed TCP without answering the {}'s close frame",
                         dir.sender(),
