@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod rfb;
 pub mod sniff;
 pub mod spice;
+pub mod stage;
 pub mod tls;
 pub mod ws;
 
@@ -22,6 +23,13 @@ pub use sniff::Protocol;
 /// Where decoded events go.
 pub trait EventSink {
     fn event(&mut self, event: Event);
+
+    /// Sets the capture frame that events without one are stamped with
+    /// (bytes held for sniffing are replayed under their own frames), and
+    /// returns the one it replaces. Sinks that stamp nothing ignore it.
+    fn set_frame(&mut self, _frame: Option<u64>) -> Option<u64> {
+        None
+    }
 }
 
 impl EventSink for Vec<Event> {

@@ -40,9 +40,14 @@ impl Default for FlowConfig {
 /// A connection reports at most this many inconsistent overlaps.
 const MAX_OVERLAP_REPORTS: u32 = 8;
 
-/// What happened on a connection, in capture order.
-#[derive(Debug)]
-pub enum FlowEvent<'a> {
+/// What happened on a connection, in capture order, with its bytes
+/// borrowed from the reassembler.
+pub type FlowEvent<'a> = FlowEventOf<&'a [u8]>;
+
+/// A flow event holding its bytes as `B`: borrowed as the reassembler
+/// hands them out, or owned to cross to a worker thread.
+#[derive(Debug, Clone)]
+pub enum FlowEventOf<B> {
     Open {
         conn: ConnectionId,
         at: Micros,
@@ -57,7 +62,7 @@ pub enum FlowEvent<'a> {
         frame: u64,
         dir: Direction,
         offset: u64,
-        bytes: &'a [u8],
+        bytes: B,
     },
     Gap {
         conn: ConnectionId,
@@ -86,6 +91,98 @@ pub enum FlowEvent<'a> {
         at: Micros,
     },
     Diagnostic(Finding),
+}
+
+impl<B> FlowEventOf<B> {
+    /// The same event with its bytes turned into `C`.
+    pub fn map_bytes<C>(self, f: impl FnOnce(B) -> C) -> FlowEventOf<C> {
+        use FlowEventOf::*;
+        match self {
+            Open {
+                conn,
+                at,
+                frame,
+                client,
+                server,
+                how,
+            } => Open {
+                conn,
+                at,
+                frame,
+                client,
+                server,
+                how,
+            },
+            Data {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                bytes,
+            } => Data {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                bytes: f(bytes),
+            },
+            Gap {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                len,
+            } => Gap {
+                conn,
+                at,
+                frame,
+                dir,
+                offset,
+                len,
+            },
+            Fin {
+                conn,
+                at,
+                frame,
+                dir,
+            } => Fin {
+                conn,
+                at,
+                frame,
+                dir,
+            },
+            Rst {
+                conn,
+                at,
+                frame,
+                dir,
+            } => Rst {
+                conn,
+                at,
+                frame,
+                dir,
+            },
+            End { conn, at } => End { conn, at },
+            Diagnostic(f) => Diagnostic(f),
+        }
+    }
+
+    /// The connection it is about (a diagnostic may be about none).
+    pub fn conn(&self) -> Option<ConnectionId> {
+        use FlowEventOf::*;
+        match self {
+            Open { conn, .. }
+            | Data { conn, .. }
+            | Gap { conn, .. }
+            | Fin { conn, .. }
+            | Rst { conn, .. }
+            | End { conn, .. } => Some(*conn),
+            Diagnostic(f) => f.location.connection,
+        }
+    }
 }
 
 pub trait FlowSink {

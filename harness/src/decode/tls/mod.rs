@@ -96,6 +96,10 @@ impl EventSink for Plaintext<'_> {
         }
         self.0.event(event);
     }
+
+    fn set_frame(&mut self, frame: Option<u64>) -> Option<u64> {
+        self.0.set_frame(frame)
+    }
 }
 
 pub struct TlsDecoder {
