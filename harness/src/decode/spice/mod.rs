@@ -381,7 +381,7 @@ impl SpiceDecoder {
             },
             State::AuthChoice => {}
             State::AuthMechanism => {
-                let mech = wire::u32_at(unit, 0);
+                let mech = wire::word(unit).map_or(0, |(_, m)| m);
                 let name = match mech {
                     1 => "SPICE",
                     2 => "SASL",
@@ -426,7 +426,7 @@ impl SpiceDecoder {
                 h.state = State::Header;
             }
             State::LinkResult => {
-                let code = wire::u32_at(unit, 0);
+                let code = wire::word(unit).map_or(0, |(_, c)| c);
                 self.link_result = Some(code);
                 self.message(
                     here,
@@ -498,7 +498,17 @@ impl SpiceDecoder {
 
     fn link_header(&mut self, here: Here, start: u64, unit: &[u8], out: &mut dyn EventSink) {
         let i = here.dir.index();
-        let h = wire::LinkHeader::parse(unit);
+        // The framer hands over whole units; a short one cannot occur, and
+        // reads as zeros (a bad magic) rather than panicking.
+        let h = wire::link_header(unit).map_or(
+            wire::LinkHeader {
+                magic: [0; 4],
+                major: 0,
+                minor: 0,
+                size: 0,
+            },
+            |(_, h)| h,
+        );
         if &h.magic != b"REDQ" {
             self.finding(
                 here,
@@ -571,14 +581,18 @@ impl SpiceDecoder {
             );
             return None;
         }
-        let at = |k: u64| wire::u32_at(body, (u64::from(caps_offset) + 4 * k) as usize);
-        let common = (0..u64::from(counts.0)).map(at).collect();
-        let channel = (u64::from(counts.0)..words).map(at).collect();
-        Some((common, channel))
+        wire::caps(body, caps_offset, counts.0, counts.1)
+            .ok()
+            .map(|(_, caps)| caps)
     }
 
     fn link_mess(&mut self, here: Here, start: u64, body: &[u8], out: &mut dyn EventSink) {
-        let m = wire::LinkMess::parse(body);
+        // The framer holds at least the fixed part (the header's size was
+        // checked against it).
+        let Ok((_, m)) = wire::link_mess(body) else {
+            self.halves[here.dir.index()].state = State::Lost;
+            return;
+        };
         self.channel_type = Some(m.channel_type);
         self.channel_id = Some(m.channel_id);
         if m.channel_type != MAIN {
@@ -619,22 +633,23 @@ impl SpiceDecoder {
     }
 
     fn link_reply(&mut self, here: Here, start: u64, body: &[u8], out: &mut dyn EventSink) {
-        let r = wire::LinkReply::parse(body);
         let len = (LINK_HEADER_LEN + body.len()) as u64;
-        if r.error != 0 || body.len() < wire::LINK_REPLY_LEN {
+        let reply = wire::link_reply(body).ok().map(|(_, r)| r);
+        let error = wire::word(body).map_or(0, |(_, e)| e);
+        let Some(r) = reply.filter(|_| error == 0) else {
             self.message(
                 here,
                 Cow::Borrowed("SPICE_LINK_REPLY"),
                 len,
                 vec![
-                    ("error".into(), json!(r.error)),
-                    ("name".into(), json!(link_err_name(r.error))),
+                    ("error".into(), json!(error)),
+                    ("name".into(), json!(link_err_name(error))),
                 ],
                 out,
             );
-            if r.error != 0 {
-                self.link_result = Some(r.error);
-                self.link_failed(here, r.error, out);
+            if error != 0 {
+                self.link_result = Some(error);
+                self.link_failed(here, error, out);
             } else {
                 self.finding(
                     here,
@@ -650,7 +665,7 @@ impl SpiceDecoder {
                 self.halves[here.dir.index()].state = State::Lost;
             }
             return;
-        }
+        };
         let caps = self.caps(
             here,
             start,
@@ -683,11 +698,13 @@ impl SpiceDecoder {
 
     fn data_header(&mut self, here: Here, start: u64, unit: &[u8], out: &mut dyn EventSink) {
         let i = here.dir.index();
-        let h = if self.halves[i].mini {
-            wire::DataHeader::parse_mini(unit)
+        let parsed = if self.halves[i].mini {
+            wire::mini_header(unit)
         } else {
-            wire::DataHeader::parse_full(unit)
+            wire::full_header(unit)
         };
+        // Whole units only (see `need`); a short one reads as zeros.
+        let h = parsed.map_or_else(|_| wire::DataHeader::default(), |(_, h)| h);
         if let Some(serial) = h.serial {
             if let Some(expected) = self.halves[i].next_serial
                 && serial != expected
@@ -787,7 +804,6 @@ impl SpiceDecoder {
                 })
             }
         };
-        let short = |need: usize| (prefix.len() < need).then_some(need);
         let mut detail: Vec<(Cow<'static, str>, Value)> = Vec::new();
         let mut follow: Option<EventKind> = None;
         let server = here.dir == Direction::ServerToClient;
@@ -799,11 +815,9 @@ impl SpiceDecoder {
             }
         }
         match (server, ty) {
-            (true, MSG_SET_ACK) => {
-                too_short = short(8);
-                if too_short.is_none() {
-                    let generation = wire::u32_at(prefix, 0);
-                    let window = wire::u32_at(prefix, 4);
+            (true, MSG_SET_ACK) => match wire::set_ack(prefix) {
+                Err(_) => too_short = Some(wire::SET_ACK_LEN),
+                Ok((_, wire::SetAck { generation, window })) => {
                     detail.push(("generation".into(), json!(generation)));
                     detail.push(("window".into(), json!(window)));
                     self.ack = Some(AckWindow {
@@ -815,133 +829,125 @@ impl SpiceDecoder {
                         reported_missing: false,
                     });
                 }
-            }
+            },
             (true, MSG_PING) => {
-                too_short = short(12);
-                if too_short.is_none() {
-                    let id = wire::u32_at(prefix, 0);
-                    let timestamp = wire::u64_at(prefix, 4);
-                    let payload = u64::from(size) - 12;
-                    detail.push(("id".into(), json!(id)));
-                    detail.push(("timestamp".into(), json!(timestamp)));
-                    detail.push(("payload_size".into(), json!(payload)));
-                    if self.channel_type == Some(MAIN) {
-                        self.main_pings_seen += 1;
-                        // The main channel's first three pings are the
-                        // bandwidth test (ids 1, 2, 3), µs timestamps.
-                        if !self.mid_stream
-                            && self.main_pings_seen <= 3
-                            && id == self.main_pings_seen
-                        {
-                            detail.push(("purpose".into(), json!("net_test")));
+                match wire::ping(prefix) {
+                    Err(_) => too_short = Some(wire::PING_LEN),
+                    Ok((_, wire::Ping { id, timestamp })) => {
+                        let payload = u64::from(size) - 12;
+                        detail.push(("id".into(), json!(id)));
+                        detail.push(("timestamp".into(), json!(timestamp)));
+                        detail.push(("payload_size".into(), json!(payload)));
+                        if self.channel_type == Some(MAIN) {
+                            self.main_pings_seen += 1;
+                            // The main channel's first three pings are the
+                            // bandwidth test (ids 1, 2, 3), µs timestamps.
+                            if !self.mid_stream
+                                && self.main_pings_seen <= 3
+                                && id == self.main_pings_seen
+                            {
+                                detail.push(("purpose".into(), json!("net_test")));
+                            }
                         }
+                        if self.pings.len() == MAX_OUTSTANDING_PINGS {
+                            self.pings.pop_front();
+                        }
+                        self.pings.push_back(OutstandingPing {
+                            id,
+                            at: here.at,
+                            // Messages before this PING, the SET_ACK included.
+                            received: self.ack.as_ref().map_or(0, |a| a.received - 1),
+                        });
+                        follow = Some(EventKind::Ping {
+                            protocol: "spice",
+                            id: Some(u64::from(id)),
+                            payload_len: payload,
+                        });
                     }
-                    if self.pings.len() == MAX_OUTSTANDING_PINGS {
-                        self.pings.pop_front();
-                    }
-                    self.pings.push_back(OutstandingPing {
-                        id,
-                        at: here.at,
-                        // Messages before this PING, the SET_ACK included.
-                        received: self.ack.as_ref().map_or(0, |a| a.received - 1),
-                    });
-                    follow = Some(EventKind::Ping {
-                        protocol: "spice",
-                        id: Some(u64::from(id)),
-                        payload_len: payload,
-                    });
                 }
             }
-            (true, MSG_NOTIFY) => {
-                too_short = short(24);
-                if too_short.is_none() {
-                    let text_len = wire::u32_at(prefix, 20) as usize;
-                    let text = &prefix[24..prefix.len().min(text_len.saturating_add(24))];
-                    let text = text.strip_suffix(&[0]).unwrap_or(text);
-                    detail.push(("timestamp".into(), json!(wire::u64_at(prefix, 0))));
-                    detail.push(("severity".into(), json!(wire::u32_at(prefix, 8))));
-                    detail.push(("visibility".into(), json!(wire::u32_at(prefix, 12))));
-                    detail.push(("what".into(), json!(wire::u32_at(prefix, 16))));
+            (true, MSG_NOTIFY) => match wire::notify(prefix) {
+                Err(_) => too_short = Some(wire::NOTIFY_LEN),
+                Ok((_, n)) => {
+                    let text = n.text.strip_suffix(&[0]).unwrap_or(n.text);
+                    detail.push(("timestamp".into(), json!(n.timestamp)));
+                    detail.push(("severity".into(), json!(n.severity)));
+                    detail.push(("visibility".into(), json!(n.visibility)));
+                    detail.push(("what".into(), json!(n.what)));
                     detail.push(("message".into(), json!(String::from_utf8_lossy(text))));
                 }
-            }
+            },
             (true, MSG_DISCONNECTING) | (false, MSGC_DISCONNECTING) => {
-                too_short = short(12);
-                if too_short.is_none() {
-                    let reason = wire::u32_at(prefix, 8);
-                    detail.push(("timestamp".into(), json!(wire::u64_at(prefix, 0))));
-                    detail.push(("reason".into(), json!(reason)));
-                    detail.push(("reason_name".into(), json!(link_err_name(reason))));
-                    self.disconnect_reason = Some(link_err_name(reason));
+                match wire::disconnecting(prefix) {
+                    Err(_) => too_short = Some(wire::DISCONNECTING_LEN),
+                    Ok((_, d)) => {
+                        detail.push(("timestamp".into(), json!(d.timestamp)));
+                        detail.push(("reason".into(), json!(d.reason)));
+                        detail.push(("reason_name".into(), json!(link_err_name(d.reason))));
+                        self.disconnect_reason = Some(link_err_name(d.reason));
+                    }
                 }
                 follow = Some(EventKind::Close(CloseKind::Protocol { name: name.clone() }));
             }
-            (true, MSG_WAIT_FOR_CHANNELS) => {
-                too_short = short(1);
-                if too_short.is_none() {
-                    let count = prefix[0];
-                    let waits: Vec<Value> = prefix[1..]
-                        .chunks_exact(10)
-                        .take(usize::from(count))
+            (true, MSG_WAIT_FOR_CHANNELS) => match wire::wait_for_channels(prefix) {
+                Err(_) => too_short = Some(wire::WAIT_FOR_CHANNELS_LEN),
+                Ok((_, (count, waits))) => {
+                    let waits: Vec<Value> = waits
+                        .iter()
                         .map(|w| {
                             json!({
-                                "channel": channel_name(w[0]).unwrap_or("unknown"),
-                                "channel_type": w[0],
-                                "channel_id": w[1],
-                                "serial": wire::u64_at(w, 2),
+                                "channel": channel_name(w.channel_type).unwrap_or("unknown"),
+                                "channel_type": w.channel_type,
+                                "channel_id": w.channel_id,
+                                "serial": w.serial,
                             })
                         })
                         .collect();
                     detail.push(("count".into(), json!(count)));
                     detail.push(("channels".into(), Value::Array(waits)));
                 }
-            }
-            (true, MSG_MIGRATE) => {
-                too_short = short(4);
-                if too_short.is_none() {
-                    let flags = wire::u32_at(prefix, 0);
+            },
+            (true, MSG_MIGRATE) => match wire::migrate(prefix) {
+                Err(_) => too_short = Some(wire::MIGRATE_LEN),
+                Ok((_, flags)) => {
                     detail.push(("flags".into(), json!(flags)));
                     detail.push(("need_flush".into(), json!(flags & 1 != 0)));
                     detail.push(("need_data_transfer".into(), json!(flags & 2 != 0)));
                 }
-            }
+            },
             (true, MSG_MAIN_INIT) if self.channel_type == Some(MAIN) => {
-                too_short = short(32);
-                if too_short.is_none() {
-                    let session = wire::u32_at(prefix, 0);
-                    self.session_id = Some(session);
-                    detail.push(("session_id".into(), json!(session)));
-                    detail.push((
-                        "display_channels_hint".into(),
-                        json!(wire::u32_at(prefix, 4)),
-                    ));
-                    detail.push(("current_mouse_mode".into(), json!(wire::u32_at(prefix, 12))));
-                    detail.push(("agent_connected".into(), json!(wire::u32_at(prefix, 16))));
+                match wire::main_init(prefix) {
+                    Err(_) => too_short = Some(wire::MAIN_INIT_LEN),
+                    Ok((_, m)) => {
+                        self.session_id = Some(m.session_id);
+                        detail.push(("session_id".into(), json!(m.session_id)));
+                        detail.push((
+                            "display_channels_hint".into(),
+                            json!(m.display_channels_hint),
+                        ));
+                        detail.push(("current_mouse_mode".into(), json!(m.current_mouse_mode)));
+                        detail.push(("agent_connected".into(), json!(m.agent_connected)));
+                    }
                 }
             }
             (true, MSG_MAIN_CHANNELS_LIST) if self.channel_type == Some(MAIN) => {
-                too_short = short(4);
-                if too_short.is_none() {
-                    let n = wire::u32_at(prefix, 0);
-                    let list: Vec<Value> = prefix[4..]
-                        .chunks_exact(2)
-                        .take(n as usize)
-                        .map(|c| {
-                            json!(format!(
-                                "{}:{}",
-                                channel_name(c[0]).unwrap_or("unknown"),
-                                c[1]
-                            ))
-                        })
-                        .collect();
-                    detail.push(("count".into(), json!(n)));
-                    detail.push(("channels".into(), Value::Array(list)));
+                match wire::channels_list(prefix) {
+                    Err(_) => too_short = Some(wire::CHANNELS_LIST_LEN),
+                    Ok((_, (n, channels))) => {
+                        let list: Vec<Value> = channels
+                            .iter()
+                            .map(|(ty, id)| {
+                                json!(format!("{}:{id}", channel_name(*ty).unwrap_or("unknown")))
+                            })
+                            .collect();
+                        detail.push(("count".into(), json!(n)));
+                        detail.push(("channels".into(), Value::Array(list)));
+                    }
                 }
             }
-            (false, MSGC_ACK_SYNC) => {
-                too_short = short(4);
-                if too_short.is_none() {
-                    let generation = wire::u32_at(prefix, 0);
+            (false, MSGC_ACK_SYNC) => match wire::ack_sync(prefix) {
+                Err(_) => too_short = Some(wire::ACK_SYNC_LEN),
+                Ok((_, generation)) => {
                     detail.push(("generation".into(), json!(generation)));
                     if let Some(ack) = &mut self.ack {
                         let expected = ack.generation;
@@ -957,14 +963,13 @@ impl SpiceDecoder {
                         }
                     }
                 }
-            }
+            },
             (false, MSGC_ACK) => self.check_ack(here, start, out),
-            (false, MSGC_PONG) => {
-                too_short = short(12);
-                if too_short.is_none() {
-                    let id = wire::u32_at(prefix, 0);
+            (false, MSGC_PONG) => match wire::ping(prefix) {
+                Err(_) => too_short = Some(wire::PING_LEN),
+                Ok((_, wire::Ping { id, timestamp })) => {
                     detail.push(("id".into(), json!(id)));
-                    detail.push(("timestamp".into(), json!(wire::u64_at(prefix, 4))));
+                    detail.push(("timestamp".into(), json!(timestamp)));
                     let rtt = self.answer_ping(here, start, id, out);
                     if let Some(rtt) = rtt {
                         detail.push(("rtt_us".into(), json!(rtt.0)));
@@ -976,7 +981,7 @@ impl SpiceDecoder {
                         rtt,
                     });
                 }
-            }
+            },
             _ => {}
         }
         if let Some(need) = too_short {
