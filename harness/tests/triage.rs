@@ -245,6 +245,56 @@ fn spice_server_killed_mid_session() {
 }
 
 #[test]
+fn a_deliberate_close_ends_the_what_if_where_the_user_closed() {
+    use tether::timeline::synthetic::ScriptEvent;
+    // A user's close is an event of the environment: the model closes the
+    // session there instead of running on to the horizon, and the run of
+    // the recorded client reproduces the recording's end.
+    for rel in [
+        "corpora/lab/spice-user-close.pcap",
+        "corpora/lab/spicy-user-close.pcap",
+    ] {
+        let tr = run(rel);
+        assert_eq!(tr.cause.as_deref(), Some("client.closed"), "{rel}");
+        let end = tr.at.unwrap();
+        let st = &tr.sessions[tr.primary.unwrap()];
+        let env = st.environment.as_ref().unwrap();
+        let closes: Vec<f64> = env
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ScriptEvent::UserClose { at } => Some(at.0.as_secs_f64()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closes.len(), 1, "{rel}: {:?}", env.events);
+        let recorded = st
+            .what_if
+            .iter()
+            .find(|w| w.run == "spice-gtk@default")
+            .unwrap();
+        assert_eq!(recorded.outcome, "survived", "{rel}: {}", recorded.summary);
+        assert_eq!(recorded.cause.as_deref(), Some("user_close"), "{rel}");
+        let at = recorded.at.unwrap();
+        assert!(
+            (at - end).abs() < 0.002,
+            "{rel}: the model closed at {at}, the capture at {end}"
+        );
+    }
+    // A close the evidence does not call deliberate is no user's.
+    let tr = run("corpora/recorded/spice-killed.pcap");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    assert!(
+        !st.environment
+            .as_ref()
+            .unwrap()
+            .events
+            .iter()
+            .any(|e| matches!(e, ScriptEvent::UserClose { .. }))
+    );
+}
+
+#[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
     let svg = svg::render(&tr.sessions[0], "spice-killed.pcap", &[]);

@@ -404,7 +404,8 @@ pub struct Sim {
     root_close: Option<(Micros, ChannelKind, ServerClose)>,
     /// Set when the connection the client just lost was closed by the server.
     lost_conn_server_close: Option<ServerClose>,
-    user_closed: bool,
+    /// When the script's user closed the session.
+    user_closed: Option<Micros>,
     /// A session came up since the last outage began.
     recovered: bool,
     profile: String,
@@ -548,7 +549,7 @@ impl Sim {
             outage: None,
             root_close: None,
             lost_conn_server_close: None,
-            user_closed: false,
+            user_closed: None,
             recovered: false,
             profile: profile.name.to_string(),
             variant: variant.name.to_string(),
@@ -767,7 +768,7 @@ impl Sim {
                 )
             }
             ScriptEvent::UserClose { .. } => {
-                self.user_closed = true;
+                self.user_closed = Some(self.now);
                 self.client.handle_user_close(self.now);
                 "user closes the session".into()
             }
@@ -1540,11 +1541,11 @@ impl Sim {
             _ => Outcome::Disconnected,
         };
         let (at, cause, channel) = match (&self.outage, outcome) {
-            (_, Outcome::Survived) => (
-                None,
-                self.user_closed.then(|| "user_close".to_string()),
-                None,
-            ),
+            // Ended as the user asked: no fault, but no longer running.
+            (_, Outcome::Survived) => match self.user_closed {
+                Some(t) => (Some(secs(t)), Some("user_close".to_string()), None),
+                None => (None, None, None),
+            },
             (Some(o), _) => (
                 Some(secs(o.at)),
                 Some(o.cause.clone()),

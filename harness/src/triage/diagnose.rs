@@ -294,6 +294,10 @@ pub struct EnvFacts {
     pub network_dead: Option<(f64, Option<f64>)>,
     pub lb_idle: Option<(f64, bool)>,
     pub token_lifetime: Option<f64>,
+    /// When the user closed the session on purpose (every connection
+    /// closed by the client at once): the model closes it there too, rather
+    /// than running on past what really ended it.
+    pub user_close: Option<f64>,
     /// The end of what the capture can tell.
     pub end: f64,
 }
@@ -563,6 +567,14 @@ pub fn diagnose(
         .is_none_or(|e| e.cause != "network.outage")
     {
         env.network_dead = None;
+    }
+    if let Some(e) = &ending
+        && explanations.first().is_some_and(|x| x.cause == e.cause)
+        && e.because
+            .iter()
+            .any(|b| b.starts_with("timing.deliberate_close"))
+    {
+        env.user_close = Some(e.at);
     }
     let (cause, channel, origin) = match explanations.first() {
         Some(e) if outcome != SessionOutcome::Open => {

@@ -102,6 +102,11 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
             to: since_start(to.unwrap_or(env.end + HORIZON_AFTER_END)),
         });
     }
+    if let Some(at) = env.user_close {
+        events.push(ScriptEvent::UserClose {
+            at: since_start(at),
+        });
+    }
     let mut kinds: Vec<ChannelKind> = channels.iter().filter_map(|c| channel_kind(c)).collect();
     kinds.sort();
     kinds.dedup();
@@ -165,6 +170,10 @@ fn summarize(run: String, v: Verdict, offset: f64) -> WhatIf {
             "recovers at T+{r:.3} after {} reconnect{}",
             v.sessions - 1,
             if v.sessions == 2 { "" } else { "s" }
+        ),
+        (Outcome::Survived, _) if v.cause.as_deref() == Some("user_close") => format!(
+            "survives until the user closes it at T+{:.3}",
+            at.unwrap_or(0.0)
         ),
         (Outcome::Survived, _) => {
             format!("survives to the T+{:.0} horizon", v.horizon + offset)

@@ -151,7 +151,12 @@ impl Verdict {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let headline = match self.outcome {
-            Outcome::Survived => format!("SURVIVED the {} horizon", fmt_t(self.horizon)),
+            Outcome::Survived => match (self.cause.as_deref(), self.at) {
+                (Some("user_close"), Some(at)) => {
+                    format!("SURVIVED until the user closed it at {}", fmt_t(at))
+                }
+                _ => format!("SURVIVED the {} horizon", fmt_t(self.horizon)),
+            },
             o => format!(
                 "{} at {}: {} on {}",
                 o.as_str().to_uppercase().replace('_', " "),
