@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         keep_events: true,
         ..DecodeOptions::default()
     };
-    let one = decode_capture_parallel(data, "fuzz", options, 1).map(|r| format!("{r:?}"));
+    let one = decode_capture_parallel(data, "fuzz", options.clone(), 1).map(|r| format!("{r:?}"));
     let two = decode_capture_parallel(data, "fuzz", options, 2).map(|r| format!("{r:?}"));
     match (one, two) {
         (Ok(a), Ok(b)) => assert_eq!(a, b),
