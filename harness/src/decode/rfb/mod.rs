@@ -16,6 +16,7 @@ pub mod codes;
 pub mod findings;
 pub mod pixel;
 pub mod rect;
+pub mod wire;
 
 use crate::decode::{Chunk, EventSink, StreamContext, StreamDecoder, StreamEnd};
 use crate::timeline::kinds::FindingKind;
@@ -242,6 +243,26 @@ macro_rules! need {
             return Step::Need($n);
         }
     };
+}
+
+/// Runs a wire parser on the bytes at hand: its value and how many bytes
+/// it read, or returns `Step::Need` with how many the message takes in all
+/// (`base`: bytes before `b` that the message already holds).
+macro_rules! read {
+    ($b:expr, $parse:expr) => {
+        read!($b, $parse, 0)
+    };
+    ($b:expr, $parse:expr, $base:expr) => {{
+        let b: &[u8] = $b;
+        match $parse(b) {
+            Ok((rest, v)) => (v, b.len() - rest.len()),
+            Err(nom::Err::Incomplete(nom::Needed::Size(n))) => {
+                return Step::Need($base + b.len() + n.get());
+            }
+            // The wire parsers only ever ask for more bytes.
+            Err(_) => return Step::Need($base + b.len() + 1),
+        }
+    }};
 }
 
 fn be16(b: &[u8]) -> u16 {
@@ -535,10 +556,10 @@ impl RfbDecoder {
         offset: u64,
         out: &mut dyn EventSink,
     ) -> Result<(u16, u16), Step> {
-        if b.len() < 12 {
+        let Ok((_, raw)) = wire::version(b) else {
             return Err(Step::Need(12));
-        }
-        match parse_version(&b[..12]) {
+        };
+        match parse_version(raw) {
             Some(v) => {
                 self.message(
                     out,
@@ -554,23 +575,9 @@ impl RfbDecoder {
                 d,
                 offset,
                 RfbFinding::BadVersion,
-                format!("ProtocolVersion expected, got {:?}", text(&b[..12])),
+                format!("ProtocolVersion expected, got {:?}", text(raw)),
             )),
         }
-    }
-
-    /// A u32 length then text, kept up to [`MAX_TEXT`], the rest skipped.
-    /// Returns (bytes read, text, bytes to skip).
-    fn text_at(b: &[u8], at: usize) -> Result<(usize, String, u64), Step> {
-        need_r(b, at + 4)?;
-        let len = be32(&b[at..]) as u64;
-        let shown = len.min(MAX_TEXT as u64) as usize;
-        need_r(b, at + 4 + shown)?;
-        Ok((
-            at + 4 + shown,
-            text(&b[at + 4..at + 4 + shown]),
-            len - shown as u64,
-        ))
     }
 
     fn server_after_security(
@@ -608,90 +615,8 @@ impl RfbDecoder {
     fn server_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
         const S: Direction = Direction::ServerToClient;
         match self.server {
-            ServerPhase::Version => {
-                let v = match self.version(S, b, offset, out) {
-                    Ok(v) => v,
-                    Err(s) => return s,
-                };
-                self.session.server_version = Some(v);
-                if v == (0, 0) {
-                    self.go_opaque(out, S, offset, "RFB 000.000 is an UltraVNC repeater greeting; the relayed session is not followed".into());
-                    return Step::Stop;
-                }
-                self.server = ServerPhase::Security;
-                Step::Used(12)
-            }
-            ServerPhase::Security => {
-                let Some(rules) = self.session.rules() else {
-                    return Step::Blocked;
-                };
-                if rules == Rules::V3_3 {
-                    need!(b, 4);
-                    let t = be32(b);
-                    if t == 0 {
-                        let (used, reason, skip) = match Self::text_at(b, 4) {
-                            Ok(v) => v,
-                            Err(s) => return s,
-                        };
-                        self.session.refused = true;
-                        self.message(
-                            out,
-                            S,
-                            "SecurityType",
-                            used as u64 + skip,
-                            vec![("type", json!(0)), ("reason", json!(reason))],
-                        );
-                        self.server = ServerPhase::Closed;
-                        self.flow(S).skip = skip;
-                        return Step::Used(used);
-                    }
-                    self.session.security = Some(t);
-                    self.message(
-                        out,
-                        S,
-                        "SecurityType",
-                        4,
-                        vec![("type", json!(t)), ("name", json!(security_type_name(t)))],
-                    );
-                    self.server = self.server_after_security(t, offset, out);
-                    return Step::Used(4);
-                }
-                need!(b, 1);
-                let n = b[0] as usize;
-                if n == 0 {
-                    let (used, reason, skip) = match Self::text_at(b, 1) {
-                        Ok(v) => v,
-                        Err(s) => return s,
-                    };
-                    self.session.refused = true;
-                    self.message(
-                        out,
-                        S,
-                        "SecurityTypes",
-                        used as u64 + skip,
-                        vec![("types", json!([])), ("reason", json!(reason))],
-                    );
-                    self.server = ServerPhase::Closed;
-                    self.flow(S).skip = skip;
-                    return Step::Used(used);
-                }
-                need!(b, 1 + n);
-                let types = b[1..1 + n].to_vec();
-                let names: Vec<_> = types
-                    .iter()
-                    .map(|&t| security_type_name(t as u32))
-                    .collect();
-                self.message(
-                    out,
-                    S,
-                    "SecurityTypes",
-                    1 + n as u64,
-                    vec![("types", json!(types)), ("names", json!(names))],
-                );
-                self.session.offered = Some(types);
-                self.server = ServerPhase::AwaitChoice;
-                Step::Used(1 + n)
-            }
+            ServerPhase::Version => self.server_version(b, offset, out),
+            ServerPhase::Security => self.server_security(b, offset, out),
             ServerPhase::AwaitChoice => {
                 let Some(t) = self.session.security else {
                     return Step::Blocked;
@@ -700,252 +625,46 @@ impl RfbDecoder {
                 Step::Used(0)
             }
             ServerPhase::VncChallenge => {
-                need!(b, 16);
+                let (c, used) = read!(b, wire::challenge);
                 self.message(
                     out,
                     S,
                     "VncAuthChallenge",
                     16,
-                    vec![("challenge", json!(hex(&b[..16])))],
+                    vec![("challenge", json!(hex(c)))],
                 );
                 self.server = ServerPhase::SecurityResult;
-                Step::Used(16)
-            }
-            ServerPhase::ArdParams => {
-                need!(b, 4);
-                let key_len = be16(&b[2..]);
-                self.session.ard_key_len = Some(key_len);
-                let len = 4 + 2 * key_len as u64;
-                self.message(
-                    out,
-                    S,
-                    "ArdChallenge",
-                    len,
-                    vec![("generator", json!(be16(b))), ("key_len", json!(key_len))],
-                );
-                self.flow(S).skip = 2 * key_len as u64;
-                self.server = ServerPhase::SecurityResult;
-                Step::Used(4)
-            }
-            ServerPhase::TightTunnels => {
-                need!(b, 4);
-                let n = be32(b);
-                self.session.tight_tunnels = Some(n);
-                self.message(
-                    out,
-                    S,
-                    "TightTunnels",
-                    4 + 16 * n as u64,
-                    vec![("count", json!(n))],
-                );
-                self.flow(S).skip = 16 * n as u64;
-                self.server = if n > 0 {
-                    ServerPhase::TightAwaitTunnel
-                } else {
-                    ServerPhase::TightAuths
-                };
-                Step::Used(4)
-            }
-            ServerPhase::TightAwaitTunnel => {
-                if self.client == ClientPhase::TightTunnel {
-                    return Step::Blocked;
-                }
-                self.server = ServerPhase::TightAuths;
-                Step::Used(0)
-            }
-            ServerPhase::TightAuths => {
-                need!(b, 4);
-                let n = be32(b);
-                self.session.tight_auths = Some(n);
-                self.message(
-                    out,
-                    S,
-                    "TightAuthTypes",
-                    4 + 16 * n as u64,
-                    vec![("count", json!(n))],
-                );
-                self.flow(S).skip = 16 * n as u64;
-                self.server = if n > 0 {
-                    ServerPhase::TightAwaitAuth
-                } else {
-                    self.after_none()
-                };
-                Step::Used(4)
-            }
-            ServerPhase::TightAwaitAuth => {
-                let Some(code) = self.session.tight_auth else {
-                    return Step::Blocked;
-                };
-                self.server = match code {
-                    1 => self.after_none(),
-                    2 => ServerPhase::VncChallenge,
-                    _ => {
-                        self.go_opaque(
-                            out,
-                            S,
-                            offset,
-                            format!("Tight authentication {code} is not followed by tether"),
-                        );
-                        return Step::Stop;
-                    }
-                };
-                Step::Used(0)
-            }
-            ServerPhase::VeNCryptVersion => {
-                need!(b, 2);
-                self.message(
-                    out,
-                    S,
-                    "VeNCryptVersion",
-                    2,
-                    vec![("version", json!(format!("{}.{}", b[0], b[1])))],
-                );
-                self.server = ServerPhase::VeNCryptAck;
-                Step::Used(2)
-            }
-            ServerPhase::VeNCryptAck => {
-                need!(b, 1);
-                self.message(out, S, "VeNCryptAck", 1, vec![("ok", json!(b[0] == 0))]);
-                if b[0] != 0 {
-                    self.session.refused = true;
-                    self.server = ServerPhase::Closed;
-                } else {
-                    self.server = ServerPhase::VeNCryptSubtypes;
-                }
-                Step::Used(1)
-            }
-            ServerPhase::VeNCryptSubtypes => {
-                need!(b, 1);
-                let n = b[0] as usize;
-                need!(b, 1 + 4 * n);
-                let types: Vec<u32> = b[1..1 + 4 * n].chunks(4).map(be32).collect();
-                self.message(
-                    out,
-                    S,
-                    "VeNCryptSubtypes",
-                    1 + 4 * n as u64,
-                    vec![("subtypes", json!(types))],
-                );
-                self.session.vencrypt_offered = true;
-                self.server = ServerPhase::VeNCryptAwaitSubtype;
-                Step::Used(1 + 4 * n)
-            }
-            ServerPhase::VeNCryptAwaitSubtype => {
-                let Some(t) = self.session.vencrypt_subtype else {
-                    return Step::Blocked;
-                };
-                if t == 256 {
-                    self.server = ServerPhase::SecurityResult;
-                    return Step::Used(0);
-                }
-                if !(257..=262).contains(&t) {
-                    let why = format!(
-                        "VeNCrypt subtype {t} is an exchange tether does not follow; timing only from here"
-                    );
-                    self.go_opaque(out, S, offset, why);
-                    return Step::Stop;
-                }
-                // The server accepts the TLS subtype with one byte (1), and
-                // TLS starts (VeNCrypt; TigerVNC's SSecurityVeNCrypt).
-                need!(b, 1);
-                let ok = b[0] == 1;
-                self.message(out, S, "VeNCryptSubtypeAck", 1, vec![("ok", json!(ok))]);
-                if !ok {
-                    self.session.refused = true;
-                    self.server = ServerPhase::Closed;
-                    self.client = ClientPhase::Closed;
-                    return Step::Used(1);
-                }
-                let inner = self.inside_vencrypt(t);
-                self.tunnel = Some(Box::new(crate::decode::tls::TlsDecoder::wrapping(
-                    &self.ctx,
-                    Box::new(inner),
-                )));
-                self.server = ServerPhase::Tunnel;
-                Step::Used(1)
-            }
-            ServerPhase::Tunnel => self.tunnel_bytes(S, b, offset, out),
-            ServerPhase::SecurityResult => {
-                need!(b, 4);
-                let result = be32(b);
-                if result == 0 {
-                    self.message(
-                        out,
-                        S,
-                        "SecurityResult",
-                        4,
-                        vec![("result", json!(0)), ("ok", json!(true))],
-                    );
-                    self.server = ServerPhase::ServerInit;
-                    return Step::Used(4);
-                }
-                if self.session.failure_has_reason() {
-                    let (used, reason, skip) = match Self::text_at(b, 4) {
-                        Ok(v) => v,
-                        Err(s) => return s,
-                    };
-                    self.session.refused = true;
-                    self.server = ServerPhase::Closed;
-                    self.message(
-                        out,
-                        S,
-                        "SecurityResult",
-                        used as u64 + skip,
-                        vec![
-                            ("result", json!(result)),
-                            ("ok", json!(false)),
-                            ("reason", json!(reason)),
-                        ],
-                    );
-                    self.flow(S).skip = skip;
-                    return Step::Used(used);
-                }
-                self.session.refused = true;
-                self.server = ServerPhase::Closed;
-                self.message(
-                    out,
-                    S,
-                    "SecurityResult",
-                    4,
-                    vec![("result", json!(result)), ("ok", json!(false))],
-                );
-                Step::Used(4)
-            }
-            ServerPhase::ServerInit => {
-                let (used, name, skip) = match Self::text_at(b, 20) {
-                    Ok(v) => v,
-                    Err(s) => return s,
-                };
-                let pf = PixelFormat::parse(&b[4..20]);
-                let (w, h) = (be16(b), be16(&b[2..]));
-                self.message(
-                    out,
-                    S,
-                    "ServerInit",
-                    used as u64 + skip,
-                    vec![
-                        ("width", json!(w)),
-                        ("height", json!(h)),
-                        ("pixel_format", pf.to_json()),
-                        ("name", json!(name)),
-                    ],
-                );
-                self.set_pixel_format(pf, S, offset + 4, out);
-                self.session.framebuffer = (w, h);
-                self.flow(S).skip = skip;
-                self.server = if self.session.security == Some(16) {
-                    ServerPhase::TightInitCaps
-                } else {
-                    ServerPhase::Messages
-                };
                 Step::Used(used)
             }
+            ServerPhase::ArdParams => {
+                let ((generator, key_len), used) = read!(b, wire::ard_params);
+                self.session.ard_key_len = Some(key_len);
+                let len = 4 + 2 * key_len as u64;
+                let detail = vec![("generator", json!(generator)), ("key_len", json!(key_len))];
+                self.message(out, S, "ArdChallenge", len, detail);
+                self.flow(S).skip = 2 * key_len as u64;
+                self.server = ServerPhase::SecurityResult;
+                Step::Used(used)
+            }
+            ServerPhase::TightTunnels | ServerPhase::TightAwaitTunnel => {
+                self.server_tight_tunnels(b, out)
+            }
+            ServerPhase::TightAuths | ServerPhase::TightAwaitAuth => {
+                self.server_tight_auths(b, offset, out)
+            }
+            ServerPhase::VeNCryptVersion
+            | ServerPhase::VeNCryptAck
+            | ServerPhase::VeNCryptSubtypes => self.server_vencrypt(b, out),
+            ServerPhase::VeNCryptAwaitSubtype => self.server_vencrypt_subtype(b, offset, out),
+            ServerPhase::Tunnel => self.tunnel_bytes(S, b, offset, out),
+            ServerPhase::SecurityResult => self.server_security_result(b, out),
+            ServerPhase::ServerInit => self.server_init(b, offset, out),
             ServerPhase::TightInitCaps => {
-                need!(b, 8);
-                let n = be16(b) as u64 + be16(&b[2..]) as u64 + be16(&b[4..]) as u64;
+                let ((server, client, encodings), used) = read!(b, wire::tight_init_caps);
+                let n = u64::from(server) + u64::from(client) + u64::from(encodings);
                 self.flow(S).skip = 16 * n;
                 self.server = ServerPhase::Messages;
-                Step::Used(8)
+                Step::Used(used)
             }
             ServerPhase::Messages => self.server_message(b, offset, out),
             ServerPhase::FramebufferUpdate => self.update_step(b, offset, out),
@@ -960,6 +679,280 @@ impl RfbDecoder {
                 )
             }
         }
+    }
+
+    fn server_version(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let v = match self.version(S, b, offset, out) {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        self.session.server_version = Some(v);
+        if v == (0, 0) {
+            self.go_opaque(
+                out,
+                S,
+                offset,
+                "RFB 000.000 is an UltraVNC repeater greeting; the relayed session is not followed"
+                    .into(),
+            );
+            return Step::Stop;
+        }
+        self.server = ServerPhase::Security;
+        Step::Used(12)
+    }
+
+    /// A refusal: the reason's text is read, the rest of it skipped, and
+    /// the server closes.
+    fn server_refused(
+        &mut self,
+        name: &'static str,
+        mut detail: Vec<(&'static str, Value)>,
+        head: usize,
+        reason: wire::Text<'_>,
+        out: &mut dyn EventSink,
+    ) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let used = head + 4 + reason.shown.len();
+        self.session.refused = true;
+        detail.push(("reason", json!(text(reason.shown))));
+        self.message(out, S, name, used as u64 + reason.skipped, detail);
+        self.server = ServerPhase::Closed;
+        self.flow(S).skip = reason.skipped;
+        Step::Used(used)
+    }
+
+    fn server_security(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let Some(rules) = self.session.rules() else {
+            return Step::Blocked;
+        };
+        if rules == Rules::V3_3 {
+            let (t, used) = read!(b, wire::word);
+            if t == 0 {
+                let (reason, _) = read!(&b[used..], wire::text, used);
+                return self.server_refused(
+                    "SecurityType",
+                    vec![("type", json!(0))],
+                    used,
+                    reason,
+                    out,
+                );
+            }
+            self.session.security = Some(t);
+            let detail = vec![("type", json!(t)), ("name", json!(security_type_name(t)))];
+            self.message(out, S, "SecurityType", 4, detail);
+            self.server = self.server_after_security(t, offset, out);
+            return Step::Used(used);
+        }
+        let (types, used) = read!(b, wire::security_types);
+        if types.is_empty() {
+            let (reason, _) = read!(&b[used..], wire::text, used);
+            return self.server_refused(
+                "SecurityTypes",
+                vec![("types", json!([]))],
+                used,
+                reason,
+                out,
+            );
+        }
+        let names: Vec<_> = types
+            .iter()
+            .map(|&t| security_type_name(t as u32))
+            .collect();
+        self.message(
+            out,
+            S,
+            "SecurityTypes",
+            used as u64,
+            vec![("types", json!(types)), ("names", json!(names))],
+        );
+        self.session.offered = Some(types.to_vec());
+        self.server = ServerPhase::AwaitChoice;
+        Step::Used(used)
+    }
+
+    fn server_tight_tunnels(&mut self, b: &[u8], out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        if self.server == ServerPhase::TightAwaitTunnel {
+            if self.client == ClientPhase::TightTunnel {
+                return Step::Blocked;
+            }
+            self.server = ServerPhase::TightAuths;
+            return Step::Used(0);
+        }
+        let (n, used) = read!(b, wire::word);
+        self.session.tight_tunnels = Some(n);
+        self.message(
+            out,
+            S,
+            "TightTunnels",
+            4 + 16 * n as u64,
+            vec![("count", json!(n))],
+        );
+        self.flow(S).skip = 16 * n as u64;
+        self.server = if n > 0 {
+            ServerPhase::TightAwaitTunnel
+        } else {
+            ServerPhase::TightAuths
+        };
+        Step::Used(used)
+    }
+
+    fn server_tight_auths(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        if self.server == ServerPhase::TightAwaitAuth {
+            let Some(code) = self.session.tight_auth else {
+                return Step::Blocked;
+            };
+            self.server = match code {
+                1 => self.after_none(),
+                2 => ServerPhase::VncChallenge,
+                _ => {
+                    let why = format!("Tight authentication {code} is not followed by tether");
+                    self.go_opaque(out, S, offset, why);
+                    return Step::Stop;
+                }
+            };
+            return Step::Used(0);
+        }
+        let (n, used) = read!(b, wire::word);
+        self.session.tight_auths = Some(n);
+        self.message(
+            out,
+            S,
+            "TightAuthTypes",
+            4 + 16 * n as u64,
+            vec![("count", json!(n))],
+        );
+        self.flow(S).skip = 16 * n as u64;
+        self.server = if n > 0 {
+            ServerPhase::TightAwaitAuth
+        } else {
+            self.after_none()
+        };
+        Step::Used(used)
+    }
+
+    /// VeNCrypt's version, its ack and the subtypes offered.
+    fn server_vencrypt(&mut self, b: &[u8], out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        match self.server {
+            ServerPhase::VeNCryptVersion => {
+                let ((major, minor), used) = read!(b, wire::vencrypt_version);
+                let v = json!(format!("{major}.{minor}"));
+                self.message(out, S, "VeNCryptVersion", 2, vec![("version", v)]);
+                self.server = ServerPhase::VeNCryptAck;
+                Step::Used(used)
+            }
+            ServerPhase::VeNCryptAck => {
+                let (ack, used) = read!(b, wire::byte);
+                self.message(out, S, "VeNCryptAck", 1, vec![("ok", json!(ack == 0))]);
+                if ack != 0 {
+                    self.session.refused = true;
+                    self.server = ServerPhase::Closed;
+                } else {
+                    self.server = ServerPhase::VeNCryptSubtypes;
+                }
+                Step::Used(used)
+            }
+            _ => {
+                let (types, used) = read!(b, wire::vencrypt_subtypes);
+                self.message(
+                    out,
+                    S,
+                    "VeNCryptSubtypes",
+                    used as u64,
+                    vec![("subtypes", json!(types))],
+                );
+                self.session.vencrypt_offered = true;
+                self.server = ServerPhase::VeNCryptAwaitSubtype;
+                Step::Used(used)
+            }
+        }
+    }
+
+    fn server_vencrypt_subtype(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let Some(t) = self.session.vencrypt_subtype else {
+            return Step::Blocked;
+        };
+        if t == 256 {
+            self.server = ServerPhase::SecurityResult;
+            return Step::Used(0);
+        }
+        if !(257..=262).contains(&t) {
+            let why = format!(
+                "VeNCrypt subtype {t} is an exchange tether does not follow; timing only from here"
+            );
+            self.go_opaque(out, S, offset, why);
+            return Step::Stop;
+        }
+        // The server accepts the TLS subtype with one byte (1), and TLS
+        // starts (VeNCrypt; TigerVNC's SSecurityVeNCrypt).
+        let (ack, used) = read!(b, wire::byte);
+        let ok = ack == 1;
+        self.message(out, S, "VeNCryptSubtypeAck", 1, vec![("ok", json!(ok))]);
+        if !ok {
+            self.session.refused = true;
+            self.server = ServerPhase::Closed;
+            self.client = ClientPhase::Closed;
+            return Step::Used(used);
+        }
+        let inner = self.inside_vencrypt(t);
+        self.tunnel = Some(Box::new(crate::decode::tls::TlsDecoder::wrapping(
+            &self.ctx,
+            Box::new(inner),
+        )));
+        self.server = ServerPhase::Tunnel;
+        Step::Used(used)
+    }
+
+    fn server_security_result(&mut self, b: &[u8], out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let (result, used) = read!(b, wire::word);
+        if result == 0 {
+            let detail = vec![("result", json!(0)), ("ok", json!(true))];
+            self.message(out, S, "SecurityResult", 4, detail);
+            self.server = ServerPhase::ServerInit;
+            return Step::Used(used);
+        }
+        let detail = vec![("result", json!(result)), ("ok", json!(false))];
+        if self.session.failure_has_reason() {
+            let (reason, _) = read!(&b[used..], wire::text, used);
+            return self.server_refused("SecurityResult", detail, used, reason, out);
+        }
+        self.session.refused = true;
+        self.server = ServerPhase::Closed;
+        self.message(out, S, "SecurityResult", 4, detail);
+        Step::Used(used)
+    }
+
+    fn server_init(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let (init, used) = read!(b, wire::server_init);
+        let pf = PixelFormat::parse(init.pixel_format);
+        self.message(
+            out,
+            S,
+            "ServerInit",
+            used as u64 + init.name.skipped,
+            vec![
+                ("width", json!(init.width)),
+                ("height", json!(init.height)),
+                ("pixel_format", pf.to_json()),
+                ("name", json!(text(init.name.shown))),
+            ],
+        );
+        self.set_pixel_format(pf, S, offset + 4, out);
+        self.session.framebuffer = (init.width, init.height);
+        self.flow(S).skip = init.name.skipped;
+        self.server = if self.session.security == Some(16) {
+            ServerPhase::TightInitCaps
+        } else {
+            ServerPhase::Messages
+        };
+        Step::Used(used)
     }
 
     fn set_pixel_format(
@@ -1222,81 +1215,19 @@ impl RfbDecoder {
     fn client_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
         const C: Direction = Direction::ClientToServer;
         match self.client {
-            ClientPhase::Version => {
-                let v = match self.version(C, b, offset, out) {
-                    Ok(v) => v,
-                    Err(s) => return s,
-                };
-                if let Some(sv) = self.session.server_version
-                    && v > sv
-                    && sv != (3, 889)
-                {
-                    self.finding(
-                        out,
-                        C,
-                        offset,
-                        RfbFinding::ClientVersionAboveServer,
-                        format!(
-                            "client answered {}.{} to a server offering {}.{}",
-                            v.0, v.1, sv.0, sv.1
-                        ),
-                    );
-                }
-                self.session.client_version = Some(v);
-                self.client = ClientPhase::SecurityChoice;
-                Step::Used(12)
-            }
-            ClientPhase::SecurityChoice => {
-                if self.session.refused {
-                    self.client = ClientPhase::Closed;
-                    return Step::Used(0);
-                }
-                if self.session.rules() == Some(Rules::V3_3) {
-                    let Some(t) = self.session.security else {
-                        return Step::Blocked;
-                    };
-                    self.client = self.client_after_security(t, offset, out);
-                    return Step::Used(0);
-                }
-                let Some(offered) = &self.session.offered else {
-                    return Step::Blocked;
-                };
-                need!(b, 1);
-                let t = b[0];
-                if !offered.contains(&t) {
-                    self.finding(
-                        out,
-                        C,
-                        offset,
-                        RfbFinding::SecurityTypeNotOffered,
-                        format!("client chose security type {t}, which the server did not offer"),
-                    );
-                }
-                self.session.security = Some(t as u32);
-                self.message(
-                    out,
-                    C,
-                    "SecurityTypeSelected",
-                    1,
-                    vec![
-                        ("type", json!(t)),
-                        ("name", json!(security_type_name(t as u32))),
-                    ],
-                );
-                self.client = self.client_after_security(t as u32, offset, out);
-                Step::Used(1)
-            }
+            ClientPhase::Version => self.client_version(b, offset, out),
+            ClientPhase::SecurityChoice => self.client_security_choice(b, offset, out),
             ClientPhase::VncResponse => {
-                need!(b, 16);
+                let (r, used) = read!(b, wire::challenge);
                 self.message(
                     out,
                     C,
                     "VncAuthResponse",
                     16,
-                    vec![("response", json!(hex(&b[..16])))],
+                    vec![("response", json!(hex(r)))],
                 );
                 self.client = ClientPhase::ClientInit;
-                Step::Used(16)
+                Step::Used(used)
             }
             ClientPhase::ArdResponse => {
                 let Some(key_len) = self.session.ard_key_len else {
@@ -1309,118 +1240,31 @@ impl RfbDecoder {
                 self.client = ClientPhase::ClientInit;
                 Step::Used(len)
             }
-            ClientPhase::TightTunnel => {
-                let Some(n) = self.session.tight_tunnels else {
-                    return Step::Blocked;
-                };
-                if n > 0 {
-                    need!(b, 4);
-                    let code = be32(b);
-                    self.message(
-                        out,
-                        C,
-                        "TightTunnelSelected",
-                        4,
-                        vec![("code", json!(code))],
-                    );
-                    if code != 0 {
-                        self.go_opaque(
-                            out,
-                            C,
-                            offset,
-                            format!("Tight tunnel {code} wraps the rest of the stream"),
-                        );
-                        return Step::Stop;
-                    }
-                    self.client = ClientPhase::TightAuth;
-                    return Step::Used(4);
-                }
-                self.client = ClientPhase::TightAuth;
-                Step::Used(0)
-            }
-            ClientPhase::TightAuth => {
-                let Some(n) = self.session.tight_auths else {
-                    return Step::Blocked;
-                };
-                if n == 0 {
-                    self.client = ClientPhase::ClientInit;
-                    return Step::Used(0);
-                }
-                need!(b, 4);
-                let code = be32(b);
-                self.message(out, C, "TightAuthSelected", 4, vec![("code", json!(code))]);
-                self.session.tight_auth = Some(code);
-                self.client = match code {
-                    1 => ClientPhase::ClientInit,
-                    2 => ClientPhase::VncResponse,
-                    _ => ClientPhase::Closed,
-                };
-                Step::Used(4)
-            }
-            ClientPhase::VeNCryptVersion => {
-                need!(b, 2);
-                self.message(
-                    out,
-                    C,
-                    "VeNCryptVersion",
-                    2,
-                    vec![("version", json!(format!("{}.{}", b[0], b[1])))],
-                );
-                if (b[0], b[1]) != (0, 2) {
-                    self.go_opaque(
-                        out,
-                        C,
-                        offset,
-                        format!(
-                            "VeNCrypt {}.{} is not followed by tether (only 0.2)",
-                            b[0], b[1]
-                        ),
-                    );
-                    return Step::Stop;
-                }
-                self.client = ClientPhase::VeNCryptSubtype;
-                Step::Used(2)
-            }
-            ClientPhase::VeNCryptSubtype => {
-                if !self.session.vencrypt_offered {
-                    if self.session.refused {
-                        self.client = ClientPhase::Closed;
-                        return Step::Used(0);
-                    }
-                    return Step::Blocked;
-                }
-                need!(b, 4);
-                let t = be32(b);
-                self.message(
-                    out,
-                    C,
-                    "VeNCryptSubtypeSelected",
-                    4,
-                    vec![("subtype", json!(t))],
-                );
-                self.session.vencrypt_subtype = Some(t);
-                self.client = match t {
-                    256 => ClientPhase::VeNCryptPlain,
-                    257..=262 => ClientPhase::Tunnel,
-                    _ => ClientPhase::Closed,
-                };
-                Step::Used(4)
+            ClientPhase::TightTunnel | ClientPhase::TightAuth => self.client_tight(b, offset, out),
+            ClientPhase::VeNCryptVersion | ClientPhase::VeNCryptSubtype => {
+                self.client_vencrypt(b, offset, out)
             }
             ClientPhase::Tunnel => self.tunnel_bytes(C, b, offset, out),
             ClientPhase::VeNCryptPlain => {
-                need!(b, 8);
-                let len = be32(b) as u64 + be32(&b[4..]) as u64;
+                let ((user, pass), used) = read!(b, wire::plain_lengths);
+                let len = u64::from(user) + u64::from(pass);
                 // Credentials are never put in an event.
                 self.message(out, C, "VeNCryptPlainCredentials", 8 + len, vec![]);
                 self.flow(C).skip = len;
                 self.client = ClientPhase::ClientInit;
-                Step::Used(8)
+                Step::Used(used)
             }
             ClientPhase::ClientInit => {
-                need!(b, 1);
-                self.message(out, C, "ClientInit", 1, vec![("shared", json!(b[0] != 0))]);
+                let (shared, used) = read!(b, wire::byte);
+                self.message(
+                    out,
+                    C,
+                    "ClientInit",
+                    1,
+                    vec![("shared", json!(shared != 0))],
+                );
                 self.client = ClientPhase::Messages;
-                Step::Used(1)
+                Step::Used(used)
             }
             ClientPhase::Messages => self.client_message(b, offset, out),
             ClientPhase::Closed => {
@@ -1437,6 +1281,152 @@ impl RfbDecoder {
                 )
             }
         }
+    }
+
+    fn client_version(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        let v = match self.version(C, b, offset, out) {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        if let Some(sv) = self.session.server_version
+            && v > sv
+            && sv != (3, 889)
+        {
+            self.finding(
+                out,
+                C,
+                offset,
+                RfbFinding::ClientVersionAboveServer,
+                format!(
+                    "client answered {}.{} to a server offering {}.{}",
+                    v.0, v.1, sv.0, sv.1
+                ),
+            );
+        }
+        self.session.client_version = Some(v);
+        self.client = ClientPhase::SecurityChoice;
+        Step::Used(12)
+    }
+
+    fn client_security_choice(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        if self.session.refused {
+            self.client = ClientPhase::Closed;
+            return Step::Used(0);
+        }
+        if self.session.rules() == Some(Rules::V3_3) {
+            let Some(t) = self.session.security else {
+                return Step::Blocked;
+            };
+            self.client = self.client_after_security(t, offset, out);
+            return Step::Used(0);
+        }
+        let Some(offered) = &self.session.offered else {
+            return Step::Blocked;
+        };
+        let (t, used) = read!(b, wire::byte);
+        if !offered.contains(&t) {
+            self.finding(
+                out,
+                C,
+                offset,
+                RfbFinding::SecurityTypeNotOffered,
+                format!("client chose security type {t}, which the server did not offer"),
+            );
+        }
+        self.session.security = Some(t as u32);
+        let detail = vec![
+            ("type", json!(t)),
+            ("name", json!(security_type_name(t as u32))),
+        ];
+        self.message(out, C, "SecurityTypeSelected", 1, detail);
+        self.client = self.client_after_security(t as u32, offset, out);
+        Step::Used(used)
+    }
+
+    /// Tight's tunnel and authentication choices.
+    fn client_tight(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        if self.client == ClientPhase::TightTunnel {
+            let Some(n) = self.session.tight_tunnels else {
+                return Step::Blocked;
+            };
+            if n == 0 {
+                self.client = ClientPhase::TightAuth;
+                return Step::Used(0);
+            }
+            let (code, used) = read!(b, wire::word);
+            self.message(
+                out,
+                C,
+                "TightTunnelSelected",
+                4,
+                vec![("code", json!(code))],
+            );
+            if code != 0 {
+                let why = format!("Tight tunnel {code} wraps the rest of the stream");
+                self.go_opaque(out, C, offset, why);
+                return Step::Stop;
+            }
+            self.client = ClientPhase::TightAuth;
+            return Step::Used(used);
+        }
+        let Some(n) = self.session.tight_auths else {
+            return Step::Blocked;
+        };
+        if n == 0 {
+            self.client = ClientPhase::ClientInit;
+            return Step::Used(0);
+        }
+        let (code, used) = read!(b, wire::word);
+        self.message(out, C, "TightAuthSelected", 4, vec![("code", json!(code))]);
+        self.session.tight_auth = Some(code);
+        self.client = match code {
+            1 => ClientPhase::ClientInit,
+            2 => ClientPhase::VncResponse,
+            _ => ClientPhase::Closed,
+        };
+        Step::Used(used)
+    }
+
+    /// VeNCrypt's version and the subtype chosen.
+    fn client_vencrypt(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        if self.client == ClientPhase::VeNCryptVersion {
+            let ((major, minor), used) = read!(b, wire::vencrypt_version);
+            let v = json!(format!("{major}.{minor}"));
+            self.message(out, C, "VeNCryptVersion", 2, vec![("version", v)]);
+            if (major, minor) != (0, 2) {
+                let why = format!("VeNCrypt {major}.{minor} is not followed by tether (only 0.2)");
+                self.go_opaque(out, C, offset, why);
+                return Step::Stop;
+            }
+            self.client = ClientPhase::VeNCryptSubtype;
+            return Step::Used(used);
+        }
+        if !self.session.vencrypt_offered {
+            if self.session.refused {
+                self.client = ClientPhase::Closed;
+                return Step::Used(0);
+            }
+            return Step::Blocked;
+        }
+        let (t, used) = read!(b, wire::word);
+        self.message(
+            out,
+            C,
+            "VeNCryptSubtypeSelected",
+            4,
+            vec![("subtype", json!(t))],
+        );
+        self.session.vencrypt_subtype = Some(t);
+        self.client = match t {
+            256 => ClientPhase::VeNCryptPlain,
+            257..=262 => ClientPhase::Tunnel,
+            _ => ClientPhase::Closed,
+        };
+        Step::Used(used)
     }
 
     fn client_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
@@ -1591,14 +1581,6 @@ impl RfbDecoder {
             return false;
         }
         d == Direction::ClientToServer || self.server != ServerPhase::FramebufferUpdate
-    }
-}
-
-fn need_r(b: &[u8], n: usize) -> Result<(), Step> {
-    if b.len() < n {
-        Err(Step::Need(n))
-    } else {
-        Ok(())
     }
 }
 
