@@ -973,13 +973,11 @@ impl RfbDecoder {
 
     fn server_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
         const S: Direction = Direction::ServerToClient;
-        need!(b, 1);
-        let t = b[0];
+        let (t, _) = read!(b, wire::message_type);
         let ty = ("type", json!(t));
         match t {
             0 => {
-                need!(b, 4);
-                let n = be16(&b[2..]);
+                let (n, used) = read!(b, wire::framebuffer_update);
                 self.update = Some(Update {
                     start: offset,
                     announced: n,
@@ -991,56 +989,69 @@ impl RfbDecoder {
                     rect: Framer::default(),
                 });
                 self.server = ServerPhase::FramebufferUpdate;
-                Step::Used(4)
+                Step::Used(used)
             }
             1 => {
-                need!(b, 6);
-                let n = be16(&b[4..]) as u64;
-                self.message(out, S, "SetColourMapEntries", 6 + 6 * n, vec![ty, ("first", json!(be16(&b[2..]))), ("colours", json!(n))]);
+                let ((first, n), used) = read!(b, wire::set_colour_map_entries);
+                let n = u64::from(n);
+                let detail = vec![ty, ("first", json!(first)), ("colours", json!(n))];
+                self.message(out, S, "SetColourMapEntries", 6 + 6 * n, detail);
                 self.flow(S).skip = 6 * n;
-                Step::Used(6)
+                Step::Used(used)
             }
             2 => {
                 self.message(out, S, "Bell", 1, vec![ty]);
                 Step::Used(1)
             }
             3 => {
-                need!(b, 8);
-                let len = self.cut_text_len(be32(&b[4..]));
+                let (raw, used) = read!(b, wire::cut_text);
+                let len = self.cut_text_len(raw);
                 self.message(out, S, "ServerCutText", 8 + len, vec![ty, ("text_len", json!(len))]);
                 self.flow(S).skip = len;
-                Step::Used(8)
+                Step::Used(used)
             }
             150 => {
                 self.message(out, S, "EndOfContinuousUpdates", 1, vec![ty]);
                 Step::Used(1)
             }
             248 => self.fence(S, "ServerFence", b, offset, out),
-            250 => {
-                need!(b, 4);
-                self.message(out, S, "xvp", 4, vec![ty, ("version", json!(b[2])), ("code", json!(b[3]))]);
-                Step::Used(4)
-            }
+            250 => self.xvp(S, b, out),
             253 => self.gii(S, b, out),
-            255 => {
-                need!(b, 4);
-                let (sub, op) = (b[1], be16(&b[2..]));
-                match (sub, op) {
-                    (1, 0 | 1) => {
-                        self.message(out, S, "QemuAudio", 4, vec![ty, ("op", json!(if op == 0 { "end" } else { "begin" }))]);
-                        Step::Used(4)
-                    }
-                    (1, 2) => {
-                        need!(b, 8);
-                        let len = be32(&b[4..]) as u64;
-                        self.message(out, S, "QemuAudio", 8 + len, vec![ty, ("op", json!("data")), ("data_len", json!(len))]);
-                        self.flow(S).skip = len;
-                        Step::Used(8)
-                    }
-                    _ => self.stop(out, S, offset, RfbFinding::UnknownMessageType, format!("QEMU server message subtype {sub} operation {op} is not defined; the rest of this direction is only counted")),
-                }
-            }
+            255 => self.qemu_server_message(b, offset, out),
             _ => self.stop(out, S, offset, RfbFinding::UnknownMessageType, format!("server message type {t} is not defined; the rest of this direction is only counted")),
+        }
+    }
+
+    fn xvp(&mut self, d: Direction, b: &[u8], out: &mut dyn EventSink) -> Step {
+        let ((version, code), used) = read!(b, wire::xvp);
+        let detail = vec![
+            ("type", json!(250)),
+            ("version", json!(version)),
+            ("code", json!(code)),
+        ];
+        self.message(out, d, "xvp", 4, detail);
+        Step::Used(used)
+    }
+
+    fn qemu_server_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const S: Direction = Direction::ServerToClient;
+        let ty = ("type", json!(255));
+        let ((sub, op), used) = read!(b, wire::qemu_server);
+        match (sub, op) {
+            (1, 0 | 1) => {
+                let op = json!(if op == 0 { "end" } else { "begin" });
+                self.message(out, S, "QemuAudio", 4, vec![ty, ("op", op)]);
+                Step::Used(used)
+            }
+            (1, 2) => {
+                let (len, used) = read!(b, wire::qemu_audio_data);
+                let len = u64::from(len);
+                let detail = vec![ty, ("op", json!("data")), ("data_len", json!(len))];
+                self.message(out, S, "QemuAudio", 8 + len, detail);
+                self.flow(S).skip = len;
+                Step::Used(used)
+            }
+            _ => self.stop(out, S, offset, RfbFinding::UnknownMessageType, format!("QEMU server message subtype {sub} operation {op} is not defined; the rest of this direction is only counted")),
         }
     }
 
@@ -1063,8 +1074,8 @@ impl RfbDecoder {
         offset: u64,
         out: &mut dyn EventSink,
     ) -> Step {
-        need!(b, 9);
-        let len = b[8] as u64;
+        let ((flags, len), used) = read!(b, wire::fence);
+        let len = u64::from(len);
         if len > 64 {
             self.finding(
                 out,
@@ -1074,42 +1085,27 @@ impl RfbDecoder {
                 format!("{name} payload of {len} bytes; at most 64 are allowed"),
             );
         }
-        self.message(
-            out,
-            d,
-            name,
-            9 + len,
-            vec![
-                ("type", json!(b[0])),
-                ("flags", json!(be32(&b[4..]))),
-                ("payload_len", json!(len)),
-            ],
-        );
+        let detail = vec![
+            ("type", json!(248)),
+            ("flags", json!(flags)),
+            ("payload_len", json!(len)),
+        ];
+        self.message(out, d, name, 9 + len, detail);
         self.flow(d).skip = len;
-        Step::Used(9)
+        Step::Used(used)
     }
 
     fn gii(&mut self, d: Direction, b: &[u8], out: &mut dyn EventSink) -> Step {
-        need!(b, 4);
-        let big_endian = b[1] & 0x80 != 0;
-        let len = if big_endian {
-            u16::from_be_bytes([b[2], b[3]])
-        } else {
-            u16::from_le_bytes([b[2], b[3]])
-        } as u64;
-        self.message(
-            out,
-            d,
-            "gii",
-            4 + len,
-            vec![
-                ("type", json!(b[0])),
-                ("subtype", json!(b[1] & 0x7f)),
-                ("len", json!(len)),
-            ],
-        );
+        let ((sub, len), used) = read!(b, wire::gii);
+        let len = u64::from(len);
+        let detail = vec![
+            ("type", json!(253)),
+            ("subtype", json!(sub)),
+            ("len", json!(len)),
+        ];
+        self.message(out, d, "gii", 4 + len, detail);
         self.flow(d).skip = len;
-        Step::Used(4)
+        Step::Used(used)
     }
 
     fn update_step(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
@@ -1431,105 +1427,102 @@ impl RfbDecoder {
 
     fn client_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
         const C: Direction = Direction::ClientToServer;
-        need!(b, 1);
-        let t = b[0];
+        let (t, _) = read!(b, wire::message_type);
         let ty = ("type", json!(t));
         match t {
             0 => {
-                need!(b, 20);
-                let pf = PixelFormat::parse(&b[4..20]);
+                let (raw, used) = read!(b, wire::set_pixel_format);
+                let pf = PixelFormat::parse(raw);
                 self.message(out, C, "SetPixelFormat", 20, vec![ty, ("pixel_format", pf.to_json())]);
                 self.set_pixel_format(pf, C, offset + 4, out);
-                Step::Used(20)
+                Step::Used(used)
             }
             2 => {
-                need!(b, 4);
-                let n = be16(&b[2..]) as usize;
-                need!(b, 4 + 4 * n);
-                let list: Vec<i32> = b[4..4 + 4 * n].chunks(4).map(|c| be32(c) as i32).collect();
+                let (list, used) = read!(b, wire::set_encodings);
                 let shown = &list[..list.len().min(MAX_SHOWN_ENCODINGS)];
-                self.message(out, C, "SetEncodings", 4 + 4 * n as u64, vec![ty, ("count", json!(n)), ("encodings", json!(shown))]);
+                let detail = vec![ty, ("count", json!(list.len())), ("encodings", json!(shown))];
+                self.message(out, C, "SetEncodings", used as u64, detail);
                 self.session.encodings = list;
-                Step::Used(4 + 4 * n)
+                Step::Used(used)
             }
-            3 => {
-                need!(b, 10);
-                self.message(out, C, "FramebufferUpdateRequest", 10, vec![
-                    ty,
-                    ("incremental", json!(b[1] != 0)),
-                    ("rect", json!([be16(&b[2..]), be16(&b[4..]), be16(&b[6..]), be16(&b[8..])])),
-                ]);
-                Step::Used(10)
+            3 | 150 => {
+                let ((flag, area), used) = read!(b, wire::area_request);
+                let (name, flag_name) = match t {
+                    3 => ("FramebufferUpdateRequest", "incremental"),
+                    _ => ("EnableContinuousUpdates", "enable"),
+                };
+                let detail = vec![ty, (flag_name, json!(flag)), ("rect", json!(area))];
+                self.message(out, C, name, 10, detail);
+                Step::Used(used)
             }
             4 => {
-                need!(b, 8);
-                self.message(out, C, "KeyEvent", 8, vec![ty, ("down", json!(b[1] != 0)), ("keysym", json!(be32(&b[4..])))]);
-                Step::Used(8)
+                let ((down, keysym), used) = read!(b, wire::key_event);
+                let detail = vec![ty, ("down", json!(down)), ("keysym", json!(keysym))];
+                self.message(out, C, "KeyEvent", 8, detail);
+                Step::Used(used)
             }
             5 => {
                 need!(b, 6);
-                let extended = b[1] & 0x80 != 0
+                let (buttons, _) = read!(b, wire::pointer_buttons);
+                let extended = buttons & 0x80 != 0
                     && self.session.ext_mouse_confirmed
                     && self.session.client_allows(enc::EXTENDED_MOUSE_BUTTONS);
-                let len = if extended { 7 } else { 6 };
-                need!(b, len);
-                self.message(out, C, "PointerEvent", len as u64, vec![ty, ("buttons", json!(b[1])), ("x", json!(be16(&b[2..]))), ("y", json!(be16(&b[4..])))]);
-                Step::Used(len)
+                let ((buttons, x, y), used) = read!(b, |i| wire::pointer_event(i, extended));
+                let detail = vec![ty, ("buttons", json!(buttons)), ("x", json!(x)), ("y", json!(y))];
+                self.message(out, C, "PointerEvent", used as u64, detail);
+                Step::Used(used)
             }
             6 => {
-                need!(b, 8);
-                let len = self.cut_text_len(be32(&b[4..]));
+                let (raw, used) = read!(b, wire::cut_text);
+                let len = self.cut_text_len(raw);
                 self.message(out, C, "ClientCutText", 8 + len, vec![ty, ("text_len", json!(len))]);
                 self.flow(C).skip = len;
-                Step::Used(8)
-            }
-            150 => {
-                need!(b, 10);
-                self.message(out, C, "EnableContinuousUpdates", 10, vec![
-                    ty,
-                    ("enable", json!(b[1] != 0)),
-                    ("rect", json!([be16(&b[2..]), be16(&b[4..]), be16(&b[6..]), be16(&b[8..])])),
-                ]);
-                Step::Used(10)
+                Step::Used(used)
             }
             248 => self.fence(C, "ClientFence", b, offset, out),
-            250 => {
-                need!(b, 4);
-                self.message(out, C, "xvp", 4, vec![ty, ("version", json!(b[2])), ("code", json!(b[3]))]);
-                Step::Used(4)
-            }
+            250 => self.xvp(C, b, out),
             251 => {
-                need!(b, 8);
-                let n = b[6] as u64;
-                self.message(out, C, "SetDesktopSize", 8 + 16 * n, vec![ty, ("width", json!(be16(&b[2..]))), ("height", json!(be16(&b[4..]))), ("screens", json!(n))]);
+                let ((w, h, n), used) = read!(b, wire::set_desktop_size);
+                let n = u64::from(n);
+                let detail = vec![ty, ("width", json!(w)), ("height", json!(h)), ("screens", json!(n))];
+                self.message(out, C, "SetDesktopSize", 8 + 16 * n, detail);
                 self.flow(C).skip = 16 * n;
-                Step::Used(8)
+                Step::Used(used)
             }
             253 => self.gii(C, b, out),
-            255 => {
-                need!(b, 2);
-                match b[1] {
-                    0 => {
-                        need!(b, 12);
-                        self.message(out, C, "QemuExtendedKeyEvent", 12, vec![ty, ("down", json!(be16(&b[2..]) != 0)), ("keysym", json!(be32(&b[4..]))), ("keycode", json!(be32(&b[8..])))]);
-                        Step::Used(12)
-                    }
-                    1 => {
-                        need!(b, 4);
-                        let op = be16(&b[2..]);
-                        let len = match op {
-                            0 | 1 => 4,
-                            2 => 10,
-                            _ => return self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("QEMU audio operation {op} is not defined; the rest of this direction is only counted")),
-                        };
-                        need!(b, len);
-                        self.message(out, C, "QemuAudio", len as u64, vec![ty, ("op", json!(op))]);
-                        Step::Used(len)
-                    }
-                    sub => self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("QEMU client message subtype {sub} is not defined; the rest of this direction is only counted")),
-                }
-            }
+            255 => self.qemu_client_message(b, offset, out),
             _ => self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("client message type {t} is not defined; the rest of this direction is only counted")),
+        }
+    }
+
+    fn qemu_client_message(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
+        const C: Direction = Direction::ClientToServer;
+        let ty = ("type", json!(255));
+        let (sub, _) = read!(b, wire::qemu_client);
+        match sub {
+            0 => {
+                let ((down, keysym, keycode), used) = read!(b, wire::qemu_extended_key);
+                let detail = vec![
+                    ty,
+                    ("down", json!(down)),
+                    ("keysym", json!(keysym)),
+                    ("keycode", json!(keycode)),
+                ];
+                self.message(out, C, "QemuExtendedKeyEvent", 12, detail);
+                Step::Used(used)
+            }
+            1 => {
+                let (op, _) = read!(b, wire::qemu_client_audio);
+                let len = match op {
+                    0 | 1 => 4,
+                    2 => 10,
+                    _ => return self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("QEMU audio operation {op} is not defined; the rest of this direction is only counted")),
+                };
+                need!(b, len);
+                self.message(out, C, "QemuAudio", len as u64, vec![ty, ("op", json!(op))]);
+                Step::Used(len)
+            }
+            sub => self.stop(out, C, offset, RfbFinding::UnknownMessageType, format!("QEMU client message subtype {sub} is not defined; the rest of this direction is only counted")),
         }
     }
 

@@ -131,3 +131,173 @@ pub fn tight_init_caps(i: &[u8]) -> IResult<&[u8], (u16, u16, u16)> {
     let (i, _pad) = be_u16(i)?;
     Ok((i, (server, client, encodings)))
 }
+
+// ---- the data stage: each message whole, its type byte first ----
+
+/// The type byte a message starts with (the decoder dispatches on it).
+pub fn message_type(i: &[u8]) -> IResult<&[u8], u8> {
+    be_u8(i)
+}
+
+/// A rectangle as FramebufferUpdateRequest and EnableContinuousUpdates
+/// name it: x, y, width, height.
+pub type Area = [u16; 4];
+
+fn area(i: &[u8]) -> IResult<&[u8], Area> {
+    let (i, x) = be_u16(i)?;
+    let (i, y) = be_u16(i)?;
+    let (i, w) = be_u16(i)?;
+    let (i, h) = be_u16(i)?;
+    Ok((i, [x, y, w, h]))
+}
+
+/// FramebufferUpdate's header (§7.6.1): its rectangle count.
+pub fn framebuffer_update(i: &[u8]) -> IResult<&[u8], u16> {
+    let (i, _ty_pad) = take(2usize)(i)?;
+    be_u16(i)
+}
+
+/// SetColourMapEntries' header (§7.6.2): first colour, count (6 bytes per
+/// colour follow).
+pub fn set_colour_map_entries(i: &[u8]) -> IResult<&[u8], (u16, u16)> {
+    let (i, _ty_pad) = take(2usize)(i)?;
+    let (i, first) = be_u16(i)?;
+    let (i, n) = be_u16(i)?;
+    Ok((i, (first, n)))
+}
+
+/// ServerCutText and ClientCutText headers (§7.5.6, §7.6.4): the raw
+/// length (negative: Extended Clipboard).
+pub fn cut_text(i: &[u8]) -> IResult<&[u8], u32> {
+    let (i, _ty_pad) = take(4usize)(i)?;
+    be_u32(i)
+}
+
+/// Fence (rfbproto): flags and payload length (the payload follows).
+pub fn fence(i: &[u8]) -> IResult<&[u8], (u32, u8)> {
+    let (i, _ty_pad) = take(4usize)(i)?;
+    let (i, flags) = be_u32(i)?;
+    let (i, len) = be_u8(i)?;
+    Ok((i, (flags, len)))
+}
+
+/// xvp (rfbproto): version and code.
+pub fn xvp(i: &[u8]) -> IResult<&[u8], (u8, u8)> {
+    let (i, _ty_pad) = take(2usize)(i)?;
+    let (i, version) = be_u8(i)?;
+    let (i, code) = be_u8(i)?;
+    Ok((i, (version, code)))
+}
+
+/// gii (rfbproto): subtype, and the length in the byte order its
+/// subtype's top bit names.
+pub fn gii(i: &[u8]) -> IResult<&[u8], (u8, u16)> {
+    let (i, _ty) = be_u8(i)?;
+    let (i, sub) = be_u8(i)?;
+    let (i, raw) = take(2usize)(i)?;
+    let len = if sub & 0x80 != 0 {
+        u16::from_be_bytes([raw[0], raw[1]])
+    } else {
+        u16::from_le_bytes([raw[0], raw[1]])
+    };
+    Ok((i, (sub & 0x7f, len)))
+}
+
+/// A QEMU server message's subtype and operation (rfbproto).
+pub fn qemu_server(i: &[u8]) -> IResult<&[u8], (u8, u16)> {
+    let (i, _ty) = be_u8(i)?;
+    let (i, sub) = be_u8(i)?;
+    let (i, op) = be_u16(i)?;
+    Ok((i, (sub, op)))
+}
+
+/// QEMU audio data from the server: its length (the samples follow).
+pub fn qemu_audio_data(i: &[u8]) -> IResult<&[u8], u32> {
+    let (i, _head) = take(4usize)(i)?;
+    be_u32(i)
+}
+
+/// SetPixelFormat (§7.5.1): the 16-byte pixel format.
+pub fn set_pixel_format(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    let (i, _ty_pad) = take(4usize)(i)?;
+    take(16usize)(i)
+}
+
+/// SetEncodings (§7.5.2): the encodings, signed.
+pub fn set_encodings(i: &[u8]) -> IResult<&[u8], Vec<i32>> {
+    let (i, _ty_pad) = take(2usize)(i)?;
+    let (i, n) = be_u16(i)?;
+    let (i, raw) = take(4 * usize::from(n))(i)?;
+    let list = raw
+        .chunks_exact(4)
+        .map(|w| i32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    Ok((i, list))
+}
+
+/// FramebufferUpdateRequest (§7.5.3) and EnableContinuousUpdates
+/// (rfbproto): the flag and the area.
+pub fn area_request(i: &[u8]) -> IResult<&[u8], (bool, Area)> {
+    let (i, _ty) = be_u8(i)?;
+    let (i, flag) = be_u8(i)?;
+    let (i, a) = area(i)?;
+    Ok((i, (flag != 0, a)))
+}
+
+/// KeyEvent (§7.5.4): down, keysym.
+pub fn key_event(i: &[u8]) -> IResult<&[u8], (bool, u32)> {
+    let (i, _ty) = be_u8(i)?;
+    let (i, down) = be_u8(i)?;
+    let (i, _pad) = take(2usize)(i)?;
+    let (i, keysym) = be_u32(i)?;
+    Ok((i, (down != 0, keysym)))
+}
+
+/// PointerEvent (§7.5.5): buttons, x, y; `extended` adds the
+/// ExtendedMouseButtons byte (rfbproto).
+pub fn pointer_event(i: &[u8], extended: bool) -> IResult<&[u8], (u8, u16, u16)> {
+    let (i, _ty) = be_u8(i)?;
+    let (i, buttons) = be_u8(i)?;
+    let (i, x) = be_u16(i)?;
+    let (i, y) = be_u16(i)?;
+    let (i, _) = take(usize::from(extended))(i)?;
+    Ok((i, (buttons, x, y)))
+}
+
+/// The PointerEvent's button mask alone, to know whether it is extended.
+pub fn pointer_buttons(i: &[u8]) -> IResult<&[u8], u8> {
+    let (i, _ty) = be_u8(i)?;
+    be_u8(i)
+}
+
+/// SetDesktopSize (rfbproto): width, height, screen count (16 bytes per
+/// screen follow).
+pub fn set_desktop_size(i: &[u8]) -> IResult<&[u8], (u16, u16, u8)> {
+    let (i, _ty_pad) = take(2usize)(i)?;
+    let (i, w) = be_u16(i)?;
+    let (i, h) = be_u16(i)?;
+    let (i, screens) = be_u8(i)?;
+    let (i, _pad) = be_u8(i)?;
+    Ok((i, (w, h, screens)))
+}
+
+/// A QEMU client message's subtype.
+pub fn qemu_client(i: &[u8]) -> IResult<&[u8], u8> {
+    let (i, _ty) = be_u8(i)?;
+    be_u8(i)
+}
+
+/// QEMU Extended Key Event: down, keysym, keycode.
+pub fn qemu_extended_key(i: &[u8]) -> IResult<&[u8], (bool, u32, u32)> {
+    let (i, _ty_sub) = take(2usize)(i)?;
+    let (i, down) = be_u16(i)?;
+    let (i, keysym) = be_u32(i)?;
+    let (i, keycode) = be_u32(i)?;
+    Ok((i, (down != 0, keysym, keycode)))
+}
+
+/// A QEMU audio message from the client: its operation.
+pub fn qemu_client_audio(i: &[u8]) -> IResult<&[u8], u16> {
+    let (i, _ty_sub) = take(2usize)(i)?;
+    be_u16(i)
+}
