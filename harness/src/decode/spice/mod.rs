@@ -137,6 +137,26 @@ struct Here {
     dir: Direction,
 }
 
+/// A complete message as its body readers see it.
+#[derive(Clone, Copy)]
+struct Msg<'a> {
+    here: Here,
+    start: u64,
+    size: u32,
+    name: &'a Cow<'static, str>,
+    /// The body's leading bytes, as many as its detail needs.
+    prefix: &'a [u8],
+}
+
+/// What a message's body says: its detail fields, the event it also is (a
+/// PING, a PONG, a close), or the fixed part it was too short for.
+#[derive(Default)]
+struct Body {
+    detail: Vec<(Cow<'static, str>, Value)>,
+    follow: Option<EventKind>,
+    too_short: Option<usize>,
+}
+
 pub struct SpiceDecoder {
     conn: ConnectionId,
     channel_type: Option<u8>,
@@ -804,10 +824,15 @@ impl SpiceDecoder {
                 })
             }
         };
-        let mut detail: Vec<(Cow<'static, str>, Value)> = Vec::new();
-        let mut follow: Option<EventKind> = None;
         let server = here.dir == Direction::ServerToClient;
-        let mut too_short = None;
+        let mut body = Body::default();
+        let msg = Msg {
+            here,
+            start,
+            size,
+            name: &name,
+            prefix,
+        };
         if server {
             self.server_messages += 1;
             if let Some(ack) = &mut self.ack {
@@ -815,175 +840,30 @@ impl SpiceDecoder {
             }
         }
         match (server, ty) {
-            (true, MSG_SET_ACK) => match wire::set_ack(prefix) {
-                Err(_) => too_short = Some(wire::SET_ACK_LEN),
-                Ok((_, wire::SetAck { generation, window })) => {
-                    detail.push(("generation".into(), json!(generation)));
-                    detail.push(("window".into(), json!(window)));
-                    self.ack = Some(AckWindow {
-                        generation,
-                        window,
-                        received: 1,
-                        acks: 0,
-                        synced: false,
-                        reported_missing: false,
-                    });
-                }
-            },
-            (true, MSG_PING) => {
-                match wire::ping(prefix) {
-                    Err(_) => too_short = Some(wire::PING_LEN),
-                    Ok((_, wire::Ping { id, timestamp })) => {
-                        let payload = u64::from(size) - 12;
-                        detail.push(("id".into(), json!(id)));
-                        detail.push(("timestamp".into(), json!(timestamp)));
-                        detail.push(("payload_size".into(), json!(payload)));
-                        if self.channel_type == Some(MAIN) {
-                            self.main_pings_seen += 1;
-                            // The main channel's first three pings are the
-                            // bandwidth test (ids 1, 2, 3), µs timestamps.
-                            if !self.mid_stream
-                                && self.main_pings_seen <= 3
-                                && id == self.main_pings_seen
-                            {
-                                detail.push(("purpose".into(), json!("net_test")));
-                            }
-                        }
-                        if self.pings.len() == MAX_OUTSTANDING_PINGS {
-                            self.pings.pop_front();
-                        }
-                        self.pings.push_back(OutstandingPing {
-                            id,
-                            at: here.at,
-                            // Messages before this PING, the SET_ACK included.
-                            received: self.ack.as_ref().map_or(0, |a| a.received - 1),
-                        });
-                        follow = Some(EventKind::Ping {
-                            protocol: "spice",
-                            id: Some(u64::from(id)),
-                            payload_len: payload,
-                        });
-                    }
-                }
-            }
-            (true, MSG_NOTIFY) => match wire::notify(prefix) {
-                Err(_) => too_short = Some(wire::NOTIFY_LEN),
-                Ok((_, n)) => {
-                    let text = n.text.strip_suffix(&[0]).unwrap_or(n.text);
-                    detail.push(("timestamp".into(), json!(n.timestamp)));
-                    detail.push(("severity".into(), json!(n.severity)));
-                    detail.push(("visibility".into(), json!(n.visibility)));
-                    detail.push(("what".into(), json!(n.what)));
-                    detail.push(("message".into(), json!(String::from_utf8_lossy(text))));
-                }
-            },
+            (true, MSG_SET_ACK) => self.set_ack_body(&msg, &mut body),
+            (true, MSG_PING) => self.ping_body(&msg, &mut body),
+            (true, MSG_NOTIFY) => self.notify_body(&msg, &mut body),
             (true, MSG_DISCONNECTING) | (false, MSGC_DISCONNECTING) => {
-                match wire::disconnecting(prefix) {
-                    Err(_) => too_short = Some(wire::DISCONNECTING_LEN),
-                    Ok((_, d)) => {
-                        detail.push(("timestamp".into(), json!(d.timestamp)));
-                        detail.push(("reason".into(), json!(d.reason)));
-                        detail.push(("reason_name".into(), json!(link_err_name(d.reason))));
-                        self.disconnect_reason = Some(link_err_name(d.reason));
-                    }
-                }
-                follow = Some(EventKind::Close(CloseKind::Protocol { name: name.clone() }));
+                self.disconnecting_body(&msg, &mut body)
             }
-            (true, MSG_WAIT_FOR_CHANNELS) => match wire::wait_for_channels(prefix) {
-                Err(_) => too_short = Some(wire::WAIT_FOR_CHANNELS_LEN),
-                Ok((_, (count, waits))) => {
-                    let waits: Vec<Value> = waits
-                        .iter()
-                        .map(|w| {
-                            json!({
-                                "channel": channel_name(w.channel_type).unwrap_or("unknown"),
-                                "channel_type": w.channel_type,
-                                "channel_id": w.channel_id,
-                                "serial": w.serial,
-                            })
-                        })
-                        .collect();
-                    detail.push(("count".into(), json!(count)));
-                    detail.push(("channels".into(), Value::Array(waits)));
-                }
-            },
-            (true, MSG_MIGRATE) => match wire::migrate(prefix) {
-                Err(_) => too_short = Some(wire::MIGRATE_LEN),
-                Ok((_, flags)) => {
-                    detail.push(("flags".into(), json!(flags)));
-                    detail.push(("need_flush".into(), json!(flags & 1 != 0)));
-                    detail.push(("need_data_transfer".into(), json!(flags & 2 != 0)));
-                }
-            },
+            (true, MSG_WAIT_FOR_CHANNELS) => self.wait_for_channels_body(&msg, &mut body),
+            (true, MSG_MIGRATE) => self.migrate_body(&msg, &mut body),
             (true, MSG_MAIN_INIT) if self.channel_type == Some(MAIN) => {
-                match wire::main_init(prefix) {
-                    Err(_) => too_short = Some(wire::MAIN_INIT_LEN),
-                    Ok((_, m)) => {
-                        self.session_id = Some(m.session_id);
-                        detail.push(("session_id".into(), json!(m.session_id)));
-                        detail.push((
-                            "display_channels_hint".into(),
-                            json!(m.display_channels_hint),
-                        ));
-                        detail.push(("current_mouse_mode".into(), json!(m.current_mouse_mode)));
-                        detail.push(("agent_connected".into(), json!(m.agent_connected)));
-                    }
-                }
+                self.main_init_body(&msg, &mut body)
             }
             (true, MSG_MAIN_CHANNELS_LIST) if self.channel_type == Some(MAIN) => {
-                match wire::channels_list(prefix) {
-                    Err(_) => too_short = Some(wire::CHANNELS_LIST_LEN),
-                    Ok((_, (n, channels))) => {
-                        let list: Vec<Value> = channels
-                            .iter()
-                            .map(|(ty, id)| {
-                                json!(format!("{}:{id}", channel_name(*ty).unwrap_or("unknown")))
-                            })
-                            .collect();
-                        detail.push(("count".into(), json!(n)));
-                        detail.push(("channels".into(), Value::Array(list)));
-                    }
-                }
+                self.channels_list_body(&msg, &mut body)
             }
-            (false, MSGC_ACK_SYNC) => match wire::ack_sync(prefix) {
-                Err(_) => too_short = Some(wire::ACK_SYNC_LEN),
-                Ok((_, generation)) => {
-                    detail.push(("generation".into(), json!(generation)));
-                    if let Some(ack) = &mut self.ack {
-                        let expected = ack.generation;
-                        ack.synced = true;
-                        if generation != expected {
-                            self.finding(
-                                here,
-                                start,
-                                SpiceFinding::AckSyncGeneration,
-                                format!("ACK_SYNC generation {generation}, but the last SET_ACK was generation {expected}"),
-                                out,
-                            );
-                        }
-                    }
-                }
-            },
+            (false, MSGC_ACK_SYNC) => self.ack_sync_body(&msg, &mut body, out),
             (false, MSGC_ACK) => self.check_ack(here, start, out),
-            (false, MSGC_PONG) => match wire::ping(prefix) {
-                Err(_) => too_short = Some(wire::PING_LEN),
-                Ok((_, wire::Ping { id, timestamp })) => {
-                    detail.push(("id".into(), json!(id)));
-                    detail.push(("timestamp".into(), json!(timestamp)));
-                    let rtt = self.answer_ping(here, start, id, out);
-                    if let Some(rtt) = rtt {
-                        detail.push(("rtt_us".into(), json!(rtt.0)));
-                    }
-                    follow = Some(EventKind::Pong {
-                        protocol: "spice",
-                        id: Some(u64::from(id)),
-                        payload_len: u64::from(size) - 12,
-                        rtt,
-                    });
-                }
-            },
+            (false, MSGC_PONG) => self.pong_body(&msg, &mut body, out),
             _ => {}
         }
+        let Body {
+            detail,
+            follow,
+            too_short,
+        } = body;
         if let Some(need) = too_short {
             self.finding(
                 here,
@@ -999,6 +879,219 @@ impl SpiceDecoder {
         self.message(here, name, len, detail, out);
         if let Some(kind) = follow {
             self.emit(here, kind, out);
+        }
+    }
+
+    fn set_ack_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { prefix, .. } = *m;
+        match wire::set_ack(prefix) {
+            Err(_) => b.too_short = Some(wire::SET_ACK_LEN),
+            Ok((_, wire::SetAck { generation, window })) => {
+                b.detail.push(("generation".into(), json!(generation)));
+                b.detail.push(("window".into(), json!(window)));
+                self.ack = Some(AckWindow {
+                    generation,
+                    window,
+                    received: 1,
+                    acks: 0,
+                    synced: false,
+                    reported_missing: false,
+                });
+            }
+        }
+    }
+
+    fn ping_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg {
+            here, size, prefix, ..
+        } = *m;
+        match wire::ping(prefix) {
+            Err(_) => b.too_short = Some(wire::PING_LEN),
+            Ok((_, wire::Ping { id, timestamp })) => {
+                let payload = u64::from(size) - 12;
+                b.detail.push(("id".into(), json!(id)));
+                b.detail.push(("timestamp".into(), json!(timestamp)));
+                b.detail.push(("payload_size".into(), json!(payload)));
+                if self.channel_type == Some(MAIN) {
+                    self.main_pings_seen += 1;
+                    // The main channel's first three pings are the
+                    // bandwidth test (ids 1, 2, 3), µs timestamps.
+                    if !self.mid_stream && self.main_pings_seen <= 3 && id == self.main_pings_seen {
+                        b.detail.push(("purpose".into(), json!("net_test")));
+                    }
+                }
+                if self.pings.len() == MAX_OUTSTANDING_PINGS {
+                    self.pings.pop_front();
+                }
+                self.pings.push_back(OutstandingPing {
+                    id,
+                    at: here.at,
+                    // Messages before this PING, the SET_ACK included.
+                    received: self.ack.as_ref().map_or(0, |a| a.received - 1),
+                });
+                b.follow = Some(EventKind::Ping {
+                    protocol: "spice",
+                    id: Some(u64::from(id)),
+                    payload_len: payload,
+                });
+            }
+        }
+    }
+
+    fn notify_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { prefix, .. } = *m;
+        match wire::notify(prefix) {
+            Err(_) => b.too_short = Some(wire::NOTIFY_LEN),
+            Ok((_, n)) => {
+                let text = n.text.strip_suffix(&[0]).unwrap_or(n.text);
+                b.detail.push(("timestamp".into(), json!(n.timestamp)));
+                b.detail.push(("severity".into(), json!(n.severity)));
+                b.detail.push(("visibility".into(), json!(n.visibility)));
+                b.detail.push(("what".into(), json!(n.what)));
+                b.detail
+                    .push(("message".into(), json!(String::from_utf8_lossy(text))));
+            }
+        }
+    }
+
+    fn disconnecting_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { name, prefix, .. } = *m;
+        match wire::disconnecting(prefix) {
+            Err(_) => b.too_short = Some(wire::DISCONNECTING_LEN),
+            Ok((_, d)) => {
+                b.detail.push(("timestamp".into(), json!(d.timestamp)));
+                b.detail.push(("reason".into(), json!(d.reason)));
+                b.detail
+                    .push(("reason_name".into(), json!(link_err_name(d.reason))));
+                self.disconnect_reason = Some(link_err_name(d.reason));
+            }
+        }
+        b.follow = Some(EventKind::Close(CloseKind::Protocol { name: name.clone() }));
+    }
+
+    fn wait_for_channels_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { prefix, .. } = *m;
+        match wire::wait_for_channels(prefix) {
+            Err(_) => b.too_short = Some(wire::WAIT_FOR_CHANNELS_LEN),
+            Ok((_, (count, waits))) => {
+                let waits: Vec<Value> = waits
+                    .iter()
+                    .map(|w| {
+                        json!({
+                            "channel": channel_name(w.channel_type).unwrap_or("unknown"),
+                            "channel_type": w.channel_type,
+                            "channel_id": w.channel_id,
+                            "serial": w.serial,
+                        })
+                    })
+                    .collect();
+                b.detail.push(("count".into(), json!(count)));
+                b.detail.push(("channels".into(), Value::Array(waits)));
+            }
+        }
+    }
+
+    fn migrate_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { prefix, .. } = *m;
+        match wire::migrate(prefix) {
+            Err(_) => b.too_short = Some(wire::MIGRATE_LEN),
+            Ok((_, flags)) => {
+                b.detail.push(("flags".into(), json!(flags)));
+                b.detail.push(("need_flush".into(), json!(flags & 1 != 0)));
+                b.detail
+                    .push(("need_data_transfer".into(), json!(flags & 2 != 0)));
+            }
+        }
+    }
+
+    fn main_init_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { prefix, .. } = *m;
+        match wire::main_init(prefix) {
+            Err(_) => b.too_short = Some(wire::MAIN_INIT_LEN),
+            Ok((_, m)) => {
+                self.session_id = Some(m.session_id);
+                b.detail.push(("session_id".into(), json!(m.session_id)));
+                b.detail.push((
+                    "display_channels_hint".into(),
+                    json!(m.display_channels_hint),
+                ));
+                b.detail
+                    .push(("current_mouse_mode".into(), json!(m.current_mouse_mode)));
+                b.detail
+                    .push(("agent_connected".into(), json!(m.agent_connected)));
+            }
+        }
+    }
+
+    fn channels_list_body(&mut self, m: &Msg<'_>, b: &mut Body) {
+        let Msg { prefix, .. } = *m;
+        match wire::channels_list(prefix) {
+            Err(_) => b.too_short = Some(wire::CHANNELS_LIST_LEN),
+            Ok((_, (n, channels))) => {
+                let list: Vec<Value> = channels
+                    .iter()
+                    .map(|(ty, id)| {
+                        json!(format!("{}:{id}", channel_name(*ty).unwrap_or("unknown")))
+                    })
+                    .collect();
+                b.detail.push(("count".into(), json!(n)));
+                b.detail.push(("channels".into(), Value::Array(list)));
+            }
+        }
+    }
+
+    fn ack_sync_body(&mut self, m: &Msg<'_>, b: &mut Body, out: &mut dyn EventSink) {
+        let Msg {
+            here,
+            start,
+            prefix,
+            ..
+        } = *m;
+        match wire::ack_sync(prefix) {
+            Err(_) => b.too_short = Some(wire::ACK_SYNC_LEN),
+            Ok((_, generation)) => {
+                b.detail.push(("generation".into(), json!(generation)));
+                if let Some(ack) = &mut self.ack {
+                    let expected = ack.generation;
+                    ack.synced = true;
+                    if generation != expected {
+                        self.finding(
+                        here,
+                        start,
+                        SpiceFinding::AckSyncGeneration,
+                        format!("ACK_SYNC generation {generation}, but the last SET_ACK was generation {expected}"),
+                        out,
+                    );
+                    }
+                }
+            }
+        }
+    }
+
+    fn pong_body(&mut self, m: &Msg<'_>, b: &mut Body, out: &mut dyn EventSink) {
+        let Msg {
+            here,
+            start,
+            size,
+            prefix,
+            ..
+        } = *m;
+        match wire::ping(prefix) {
+            Err(_) => b.too_short = Some(wire::PING_LEN),
+            Ok((_, wire::Ping { id, timestamp })) => {
+                b.detail.push(("id".into(), json!(id)));
+                b.detail.push(("timestamp".into(), json!(timestamp)));
+                let rtt = self.answer_ping(here, start, id, out);
+                if let Some(rtt) = rtt {
+                    b.detail.push(("rtt_us".into(), json!(rtt.0)));
+                }
+                b.follow = Some(EventKind::Pong {
+                    protocol: "spice",
+                    id: Some(u64::from(id)),
+                    payload_len: u64::from(size) - 12,
+                    rtt,
+                });
+            }
         }
     }
 
