@@ -62,6 +62,21 @@ enum PayloadSink {
     Discard,
 }
 
+/// A frame whose payload is complete, as its finishers see it.
+struct Done {
+    at: Micros,
+    frame_no: u64,
+    dir: Direction,
+    h: FrameHeader,
+    loc: Location,
+}
+
+impl Done {
+    fn wire_len(&self) -> u64 {
+        self.h.header_len as u64 + self.h.payload_len
+    }
+}
+
 struct FrameState {
     h: FrameHeader,
     /// Stream offset of the header's first byte.
@@ -536,7 +551,56 @@ impl WsDecoder {
         let start = self.dirs[d].hdr_start;
         let loc = self.loc(chunk.frame, dir, start);
         let at = chunk.at;
+        if !self.header_rules(&h, at, dir, &loc, out) {
+            return;
+        }
+        let sink = if h.is_control() {
+            self.control_sink(&h, at, dir, loc, out)
+        } else {
+            self.data_sink(&h, at, dir, loc, out)
+        };
+        if matches!(sink, PayloadSink::Message)
+            && let Some(m) = &self.dirs[d].msg
+            && m.wire_len > self.limits.ws_message
+        {
+            let message = format!(
+                "{} message reaches {} payload bytes, over the {}-byte limit; the rest of this direction is not decoded",
+                m.opcode.name(),
+                m.wire_len,
+                self.limits.ws_message
+            );
+            let loc = self.loc(chunk.frame, dir, start);
+            let finding = WsFinding::MessageTooLarge.at(message, loc);
+            self.emit(out, at, dir, EventKind::Finding(finding));
+            self.dirs[d].msg = None;
+            self.dirs[d].mode = Mode::Opaque;
+            return;
+        }
+        let empty = h.payload_len == 0;
+        self.dirs[d].frame = Some(FrameState {
+            h,
+            start,
+            payload_done: 0,
+            sink,
+        });
+        if empty {
+            self.finish_frame(at, chunk.frame, dir, out);
+        }
+    }
+
+    /// The rules a frame header alone can break (6455 §4.1, §5.1, §5.2).
+    /// False when framing is lost.
+    fn header_rules(
+        &mut self,
+        h: &FrameHeader,
+        at: Micros,
+        dir: Direction,
+        loc: &Location,
+        out: &mut dyn EventSink,
+    ) -> bool {
+        let d = dir.index();
         let name = h.opcode.name();
+        let loc = loc.clone();
         // 6455 §4.1: the client sends no data before it has the response.
         if dir == Direction::ClientToServer
             && !self.neg.upgraded
@@ -593,7 +657,7 @@ impl WsDecoder {
                 loc,
             );
             self.dirs[d].mode = Mode::Opaque;
-            return;
+            return false;
         }
         if h.non_minimal_length() {
             self.finding(
@@ -629,122 +693,120 @@ impl WsDecoder {
                 loc.clone(),
             );
         }
-        let sink = if h.is_control() {
-            if !h.fin {
-                self.finding(
-                    out,
-                    at,
-                    dir,
-                    WsFinding::FragmentedControlFrame,
-                    format!("{name} frame has FIN=0; control frames cannot be fragmented"),
-                    loc.clone(),
-                );
+        true
+    }
+
+    /// Where a control frame's payload goes, and the rules it breaks (§5.5).
+    fn control_sink(
+        &mut self,
+        h: &FrameHeader,
+        at: Micros,
+        dir: Direction,
+        loc: Location,
+        out: &mut dyn EventSink,
+    ) -> PayloadSink {
+        let d = dir.index();
+        let name = h.opcode.name();
+        if !h.fin {
+            self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::FragmentedControlFrame,
+                format!("{name} frame has FIN=0; control frames cannot be fragmented"),
+                loc.clone(),
+            );
+        }
+        if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
+            self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::ControlFrameTooLong,
+                format!(
+                    "{name} frame carries {} bytes; control frames carry at most 125",
+                    h.payload_len
+                ),
+                loc.clone(),
+            );
+        }
+        if matches!(h.opcode, OpCode::Close | OpCode::Ping | OpCode::Pong) {
+            self.dirs[d].ctrl.clear();
+            self.dirs[d].ctrl_lossy = false;
+            PayloadSink::Control
+        } else {
+            self.reserved_opcode(out, at, dir, h.opcode, loc);
+            PayloadSink::Discard
+        }
+    }
+
+    /// Where a data frame's payload goes: a new message, the one being
+    /// fragmented, or nowhere (§5.4).
+    fn data_sink(
+        &mut self,
+        h: &FrameHeader,
+        at: Micros,
+        dir: Direction,
+        loc: Location,
+        out: &mut dyn EventSink,
+    ) -> PayloadSink {
+        let d = dir.index();
+        let name = h.opcode.name();
+        match h.opcode {
+            OpCode::Continuation => match &mut self.dirs[d].msg {
+                Some(m) => {
+                    m.fragments += 1;
+                    m.wire_len = m.wire_len.saturating_add(h.payload_len);
+                    PayloadSink::Message
+                }
+                None => {
+                    self.finding(
+                        out,
+                        at,
+                        dir,
+                        WsFinding::ContinuationWithoutStart,
+                        "continuation frame with no fragmented message in progress".into(),
+                        loc,
+                    );
+                    PayloadSink::Discard
+                }
+            },
+            OpCode::Text | OpCode::Binary => {
+                if let Some(old) = &self.dirs[d].msg {
+                    let old_name = old.opcode.name();
+                    self.finding(
+                        out,
+                        at,
+                        dir,
+                        WsFinding::DataInsideFragmentedMessage,
+                        format!(
+                            "new {name} message while a fragmented {old_name} message is unfinished; the unfinished one is dropped"
+                        ),
+                        loc,
+                    );
+                }
+                let base64 = self.neg.base64 && h.opcode == OpCode::Text;
+                self.dirs[d].msg = Some(Msg {
+                    opcode: h.opcode,
+                    compressed: self.neg.deflate && h.rsv & 0x4 != 0,
+                    wire_len: h.payload_len,
+                    plain_len: 0,
+                    fragments: 1,
+                    utf8: Utf8Stream::default(),
+                    utf8_bad: false,
+                    preview: Vec::new(),
+                    inner: h.opcode == OpCode::Binary || base64,
+                    base64,
+                    b64_carry: Vec::new(),
+                    b64_bad: false,
+                    lossy: false,
+                });
+                PayloadSink::Message
             }
-            if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
-                self.finding(
-                    out,
-                    at,
-                    dir,
-                    WsFinding::ControlFrameTooLong,
-                    format!(
-                        "{name} frame carries {} bytes; control frames carry at most 125",
-                        h.payload_len
-                    ),
-                    loc.clone(),
-                );
-            }
-            if matches!(h.opcode, OpCode::Close | OpCode::Ping | OpCode::Pong) {
-                self.dirs[d].ctrl.clear();
-                self.dirs[d].ctrl_lossy = false;
-                PayloadSink::Control
-            } else {
+            _ => {
                 self.reserved_opcode(out, at, dir, h.opcode, loc);
                 PayloadSink::Discard
             }
-        } else {
-            match h.opcode {
-                OpCode::Continuation => match &mut self.dirs[d].msg {
-                    Some(m) => {
-                        m.fragments += 1;
-                        m.wire_len = m.wire_len.saturating_add(h.payload_len);
-                        PayloadSink::Message
-                    }
-                    None => {
-                        self.finding(
-                            out,
-                            at,
-                            dir,
-                            WsFinding::ContinuationWithoutStart,
-                            "continuation frame with no fragmented message in progress".into(),
-                            loc,
-                        );
-                        PayloadSink::Discard
-                    }
-                },
-                OpCode::Text | OpCode::Binary => {
-                    if let Some(old) = &self.dirs[d].msg {
-                        let old_name = old.opcode.name();
-                        self.finding(
-                            out,
-                            at,
-                            dir,
-                            WsFinding::DataInsideFragmentedMessage,
-                            format!(
-                                "new {name} message while a fragmented {old_name} message is unfinished; the unfinished one is dropped"
-                            ),
-                            loc,
-                        );
-                    }
-                    let base64 = self.neg.base64 && h.opcode == OpCode::Text;
-                    self.dirs[d].msg = Some(Msg {
-                        opcode: h.opcode,
-                        compressed: self.neg.deflate && h.rsv & 0x4 != 0,
-                        wire_len: h.payload_len,
-                        plain_len: 0,
-                        fragments: 1,
-                        utf8: Utf8Stream::default(),
-                        utf8_bad: false,
-                        preview: Vec::new(),
-                        inner: h.opcode == OpCode::Binary || base64,
-                        base64,
-                        b64_carry: Vec::new(),
-                        b64_bad: false,
-                        lossy: false,
-                    });
-                    PayloadSink::Message
-                }
-                _ => {
-                    self.reserved_opcode(out, at, dir, h.opcode, loc);
-                    PayloadSink::Discard
-                }
-            }
-        };
-        if matches!(sink, PayloadSink::Message)
-            && let Some(m) = &self.dirs[d].msg
-            && m.wire_len > self.limits.ws_message
-        {
-            let message = format!(
-                "{} message reaches {} payload bytes, over the {}-byte limit; the rest of this direction is not decoded",
-                m.opcode.name(),
-                m.wire_len,
-                self.limits.ws_message
-            );
-            let loc = self.loc(chunk.frame, dir, start);
-            let finding = WsFinding::MessageTooLarge.at(message, loc);
-            self.emit(out, at, dir, EventKind::Finding(finding));
-            self.dirs[d].msg = None;
-            self.dirs[d].mode = Mode::Opaque;
-            return;
-        }
-        let empty = h.payload_len == 0;
-        self.dirs[d].frame = Some(FrameState {
-            h,
-            start,
-            payload_done: 0,
-            sink,
-        });
-        if empty {
-            self.finish_frame(at, chunk.frame, dir, out);
         }
     }
 
@@ -977,7 +1039,6 @@ impl WsDecoder {
         };
         let h = f.h;
         let loc = self.loc(frame_no, dir, f.start);
-        let wire_len = h.header_len as u64 + h.payload_len;
         let mut detail = Vec::with_capacity(12);
         detail.extend([
             (k("fin"), json!(h.fin)),
@@ -986,146 +1047,174 @@ impl WsDecoder {
             (k("masked"), json!(h.mask.is_some())),
             (k("payload_len"), json!(h.payload_len)),
         ]);
-        let name = h.opcode.name();
+        let done = Done {
+            at,
+            frame_no,
+            dir,
+            h,
+            loc,
+        };
         match (f.sink, h.opcode) {
-            (PayloadSink::Control, OpCode::Ping) => {
-                let payload = std::mem::take(&mut self.dirs[d].ctrl);
-                detail.push((k("payload"), payload_repr(&payload)));
-                self.message(out, at, dir, name, wire_len, detail);
-                self.emit(
-                    out,
-                    at,
-                    dir,
-                    EventKind::Ping {
-                        protocol: "ws",
-                        id: None,
-                        payload_len: h.payload_len,
-                    },
-                );
-                let pings = &mut self.dirs[d].pings;
-                if pings.len() == MAX_PENDING_PINGS {
-                    pings.pop_front();
-                }
-                pings.push_back((payload, at));
-            }
-            (PayloadSink::Control, OpCode::Pong) => {
-                let payload = std::mem::take(&mut self.dirs[d].ctrl);
-                // A pong answers the matching ping from the other side; a
-                // peer may answer only the latest, so older ones are dropped.
-                let pings = &mut self.dirs[dir.reverse().index()].pings;
-                let rtt = pings.iter().position(|(p, _)| *p == payload).map(|i| {
-                    let sent = pings[i].1;
-                    pings.drain(..=i);
-                    at.saturating_sub(sent)
-                });
-                detail.push((k("payload"), payload_repr(&payload)));
-                detail.push((k("solicited"), json!(rtt.is_some())));
-                self.message(out, at, dir, name, wire_len, detail);
-                self.emit(
-                    out,
-                    at,
-                    dir,
-                    EventKind::Pong {
-                        protocol: "ws",
-                        id: None,
-                        payload_len: h.payload_len,
-                        rtt,
-                    },
-                );
-            }
-            (PayloadSink::Control, OpCode::Close) => {
-                let body = std::mem::take(&mut self.dirs[d].ctrl);
-                // A close body with bytes missing cannot be judged.
-                let (code, reason) = if self.dirs[d].ctrl_lossy {
-                    detail.push((k("lost_bytes"), json!(true)));
-                    (None, String::new())
-                } else {
-                    self.close_body(at, dir, &body, h.payload_len, &loc, out)
-                };
-                let reply = self.dirs[dir.reverse().index()].close_sent;
-                detail.push((k("code"), json!(code)));
-                detail.push((k("reason"), json!(reason)));
-                detail.push((k("reply"), json!(reply)));
-                self.message(out, at, dir, name, wire_len, detail);
-                self.emit(
-                    out,
-                    at,
-                    dir,
-                    EventKind::Close(CloseKind::WsClose { code, reason }),
-                );
-                self.dirs[d].close_sent = true;
-            }
-            (PayloadSink::Message, _) if h.fin => {
-                if let Some(m) = self.dirs[d].msg.as_ref()
-                    && m.compressed
-                    && let Err(e) = self.inflate(at, frame_no, dir, &[0, 0, 0xFF, 0xFF], true, out)
-                {
-                    self.finding(
-                        out,
-                        at,
-                        dir,
-                        WsFinding::InflateFailed,
-                        format!(
-                            "permessage-deflate message does not inflate ({e}); compressed messages this way are opaque from here"
-                        ),
-                        loc.clone(),
-                    );
-                }
-                let dirst = &mut self.dirs[d];
-                if let Some(m) = dirst.msg.as_ref()
-                    && m.compressed
-                    && dirst.no_context_takeover
-                    && let Some(inf) = &mut dirst.inflater
-                {
-                    inf.reset(false);
-                }
-                let inflate_broken = dirst.inflate_broken;
-                if let Some(m) = dirst.msg.take() {
-                    let utf8_incomplete = m.opcode == OpCode::Text
-                        && !m.utf8_bad
-                        && !m.lossy
-                        && !m.utf8.is_complete();
-                    let b64_leftover = m.base64 && !m.b64_bad && !m.b64_carry.is_empty();
-                    if m.fragments > 1 {
-                        detail.push((k("message_opcode"), json!(u8::from(m.opcode))));
-                        detail.push((k("message_wire_len"), json!(m.wire_len)));
-                        detail.push((k("fragments"), json!(m.fragments)));
-                    }
-                    if m.compressed {
-                        detail.push((k("compressed"), json!(true)));
-                        detail.push((k("inflated"), json!(!inflate_broken)));
-                    }
-                    if !(m.compressed && inflate_broken) {
-                        detail.push((k("message_len"), json!(m.plain_len)));
-                    }
-                    if m.opcode == OpCode::Text && !m.preview.is_empty() {
-                        detail.push((k("text"), json!(String::from_utf8_lossy(&m.preview))));
-                    }
-                    if utf8_incomplete {
-                        self.finding(
-                            out,
-                            at,
-                            dir,
-                            WsFinding::InvalidUtf8Text,
-                            "text message ends inside a UTF-8 sequence".into(),
-                            loc.clone(),
-                        );
-                    }
-                    if b64_leftover {
-                        self.finding(
-                            out,
-                            at,
-                            dir,
-                            WsFinding::InvalidBase64,
-                            "base64 text message length is not a multiple of 4".into(),
-                            loc.clone(),
-                        );
-                    }
-                }
-                self.message(out, at, dir, name, wire_len, detail);
-            }
-            _ => self.message(out, at, dir, name, wire_len, detail),
+            (PayloadSink::Control, OpCode::Ping) => self.finish_ping(&done, detail, out),
+            (PayloadSink::Control, OpCode::Pong) => self.finish_pong(&done, detail, out),
+            (PayloadSink::Control, OpCode::Close) => self.finish_close(&done, detail, out),
+            (PayloadSink::Message, _) if h.fin => self.finish_message(&done, detail, out),
+            _ => self.message(out, at, dir, h.opcode.name(), done.wire_len(), detail),
         }
+    }
+
+    fn finish_ping(&mut self, f: &Done, mut detail: Detail, out: &mut dyn EventSink) {
+        let Done { at, dir, h, .. } = *f;
+        let (d, name, wire_len) = (dir.index(), h.opcode.name(), f.wire_len());
+        let payload = std::mem::take(&mut self.dirs[d].ctrl);
+        detail.push((k("payload"), payload_repr(&payload)));
+        self.message(out, at, dir, name, wire_len, detail);
+        self.emit(
+            out,
+            at,
+            dir,
+            EventKind::Ping {
+                protocol: "ws",
+                id: None,
+                payload_len: h.payload_len,
+            },
+        );
+        let pings = &mut self.dirs[d].pings;
+        if pings.len() == MAX_PENDING_PINGS {
+            pings.pop_front();
+        }
+        pings.push_back((payload, at));
+    }
+
+    fn finish_pong(&mut self, f: &Done, mut detail: Detail, out: &mut dyn EventSink) {
+        let Done { at, dir, h, .. } = *f;
+        let (d, name, wire_len) = (dir.index(), h.opcode.name(), f.wire_len());
+        let payload = std::mem::take(&mut self.dirs[d].ctrl);
+        // A pong answers the matching ping from the other side; a
+        // peer may answer only the latest, so older ones are dropped.
+        let pings = &mut self.dirs[dir.reverse().index()].pings;
+        let rtt = pings.iter().position(|(p, _)| *p == payload).map(|i| {
+            let sent = pings[i].1;
+            pings.drain(..=i);
+            at.saturating_sub(sent)
+        });
+        detail.push((k("payload"), payload_repr(&payload)));
+        detail.push((k("solicited"), json!(rtt.is_some())));
+        self.message(out, at, dir, name, wire_len, detail);
+        self.emit(
+            out,
+            at,
+            dir,
+            EventKind::Pong {
+                protocol: "ws",
+                id: None,
+                payload_len: h.payload_len,
+                rtt,
+            },
+        );
+    }
+
+    fn finish_close(&mut self, f: &Done, mut detail: Detail, out: &mut dyn EventSink) {
+        let Done { at, dir, h, .. } = *f;
+        let (d, name, wire_len, loc) = (dir.index(), h.opcode.name(), f.wire_len(), &f.loc);
+        let body = std::mem::take(&mut self.dirs[d].ctrl);
+        // A close body with bytes missing cannot be judged.
+        let (code, reason) = if self.dirs[d].ctrl_lossy {
+            detail.push((k("lost_bytes"), json!(true)));
+            (None, String::new())
+        } else {
+            self.close_body(at, dir, &body, h.payload_len, loc, out)
+        };
+        let reply = self.dirs[dir.reverse().index()].close_sent;
+        detail.push((k("code"), json!(code)));
+        detail.push((k("reason"), json!(reason)));
+        detail.push((k("reply"), json!(reply)));
+        self.message(out, at, dir, name, wire_len, detail);
+        self.emit(
+            out,
+            at,
+            dir,
+            EventKind::Close(CloseKind::WsClose { code, reason }),
+        );
+        self.dirs[d].close_sent = true;
+    }
+
+    /// The last frame of a data message: the message's own detail, and
+    /// what an unfinished UTF-8 or base64 tail says.
+    fn finish_message(&mut self, f: &Done, mut detail: Detail, out: &mut dyn EventSink) {
+        let Done {
+            at,
+            frame_no,
+            dir,
+            h,
+            ..
+        } = *f;
+        let (d, name, wire_len, loc) = (dir.index(), h.opcode.name(), f.wire_len(), &f.loc);
+        if let Some(m) = self.dirs[d].msg.as_ref()
+            && m.compressed
+            && let Err(e) = self.inflate(at, frame_no, dir, &[0, 0, 0xFF, 0xFF], true, out)
+        {
+            self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::InflateFailed,
+                format!(
+                    "permessage-deflate message does not inflate ({e}); compressed messages this way are opaque from here"
+                ),
+                loc.clone(),
+            );
+        }
+        let dirst = &mut self.dirs[d];
+        if let Some(m) = dirst.msg.as_ref()
+            && m.compressed
+            && dirst.no_context_takeover
+            && let Some(inf) = &mut dirst.inflater
+        {
+            inf.reset(false);
+        }
+        let inflate_broken = dirst.inflate_broken;
+        if let Some(m) = dirst.msg.take() {
+            let utf8_incomplete =
+                m.opcode == OpCode::Text && !m.utf8_bad && !m.lossy && !m.utf8.is_complete();
+            let b64_leftover = m.base64 && !m.b64_bad && !m.b64_carry.is_empty();
+            if m.fragments > 1 {
+                detail.push((k("message_opcode"), json!(u8::from(m.opcode))));
+                detail.push((k("message_wire_len"), json!(m.wire_len)));
+                detail.push((k("fragments"), json!(m.fragments)));
+            }
+            if m.compressed {
+                detail.push((k("compressed"), json!(true)));
+                detail.push((k("inflated"), json!(!inflate_broken)));
+            }
+            if !(m.compressed && inflate_broken) {
+                detail.push((k("message_len"), json!(m.plain_len)));
+            }
+            if m.opcode == OpCode::Text && !m.preview.is_empty() {
+                detail.push((k("text"), json!(String::from_utf8_lossy(&m.preview))));
+            }
+            if utf8_incomplete {
+                self.finding(
+                    out,
+                    at,
+                    dir,
+                    WsFinding::InvalidUtf8Text,
+                    "text message ends inside a UTF-8 sequence".into(),
+                    loc.clone(),
+                );
+            }
+            if b64_leftover {
+                self.finding(
+                    out,
+                    at,
+                    dir,
+                    WsFinding::InvalidBase64,
+                    "base64 text message length is not a multiple of 4".into(),
+                    loc.clone(),
+                );
+            }
+        }
+        self.message(out, at, dir, name, wire_len, detail);
     }
 
     /// Code and reason of a close frame body, with its findings.
