@@ -403,6 +403,25 @@ impl TlsDecoder {
             }
             return;
         }
+        self.protected_record(at, frame, dir, offset, header, record, out);
+    }
+
+    /// A record under this side's keys: opened, or reported and counted as
+    /// a hole in the stream inside.
+    #[allow(clippy::too_many_arguments)]
+    fn protected_record(
+        &mut self,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        header: [u8; 5],
+        record: &[u8],
+        out: &mut dyn EventSink,
+    ) {
+        let i = dir.index();
+        let ty = record[0];
+        let payload = &record[5..];
         let Some(cipher) = self.sides[i].cipher.as_mut() else {
             self.undecrypted(at, frame, dir, ty, record.len(), out);
             return;
