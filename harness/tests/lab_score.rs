@@ -9,11 +9,10 @@ fn lab() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../corpora/lab"))
 }
 
+/// What-ifs included: the score also says how often the recorded client's
+/// model run reproduces the recording, and the snapshot holds that rate.
 fn options() -> TriageOptions {
-    TriageOptions {
-        no_what_if: true,
-        ..TriageOptions::default()
-    }
+    TriageOptions::default()
 }
 
 /// Every truth file parses, names a capture beside it under 5 MB, and the

@@ -295,6 +295,34 @@ fn a_deliberate_close_ends_the_what_if_where_the_user_closed() {
 }
 
 #[test]
+fn the_recorded_clients_run_is_checked_against_the_recording_first() {
+    // spice-server killed: the model, given the capture's environment and
+    // spice-gtk's profile, ends the session at the same instant, the same way.
+    let tr = run("corpora/recorded/spice-killed.pcap");
+    let r = tr.sessions[tr.primary.unwrap()]
+        .reproduction
+        .as_ref()
+        .unwrap();
+    assert!(r.reproduced, "{r:?}");
+    assert_eq!(r.run, "spice-gtk@default");
+    // A blackhole ended by the server's connectivity timer at 60 s: the
+    // model's spice-gtk gives up on TCP keep-alive at 105 s instead, so the
+    // what-ifs are marked unreliable and the text says why.
+    let tr = run("corpora/lab/spice-blackhole.pcap");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let r = st.reproduction.as_ref().unwrap();
+    assert!(!r.reproduced);
+    assert!(
+        r.differences
+            .iter()
+            .any(|d| d.starts_with("cause: recorded server.connectivity_timeout")),
+        "{r:?}"
+    );
+    let text = render::text(&tr);
+    assert!(text.contains("UNRELIABLE: the recorded client's run (spice-gtk@default)"));
+}
+
+#[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
     let svg = svg::render(&tr.sessions[0], "spice-killed.pcap", &[]);

@@ -25,10 +25,9 @@ pub enum Format {
 /// Exit 0 when every recording is right, 1 when any is wrong, 2 when the
 /// directory or a truth file could not be read.
 pub fn run(args: Args) -> ExitCode {
-    let options = TriageOptions {
-        no_what_if: true,
-        ..TriageOptions::default()
-    };
+    // What-ifs run too: the score says how often the recorded client's
+    // model run reproduces the recording.
+    let options = TriageOptions::default();
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -88,6 +88,14 @@ pub struct RecordingScore {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub sessions: Vec<SessionScore>,
+    /// Whether the primary session's recorded client, re-run by the model
+    /// in the capture's environment, ends as the recording did (absent when
+    /// there is no such run to compare).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduced: Option<bool>,
+    /// Where it does not: what differs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reproduction_differences: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -98,6 +106,10 @@ pub struct Score {
     pub sessions_right: usize,
     /// expected cause → found cause → count, over every truth session.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Recordings whose recorded client's model run could be compared with
+    /// the recording, and those where it reproduced the ending.
+    pub reproducible: usize,
+    pub reproduced: usize,
     pub results: Vec<RecordingScore>,
 }
 
@@ -265,6 +277,8 @@ pub fn score_recording(truth_path: &Path, options: &TriageOptions) -> RecordingS
         ok: false,
         error: Some(e),
         sessions: Vec::new(),
+        reproduced: None,
+        reproduction_differences: Vec::new(),
     };
     let truth = match std::fs::read_to_string(truth_path)
         .map_err(|e| e.to_string())
@@ -283,12 +297,19 @@ pub fn score_recording(truth_path: &Path, options: &TriageOptions) -> RecordingS
         .iter()
         .map(|ts| score_session(&tr, &truth, ts))
         .collect();
+    let reproduction = tr
+        .primary
+        .and_then(|i| tr.sessions[i].reproduction.as_ref());
     RecordingScore {
         recording: name,
         fault: truth.fault.clone(),
         ok: sessions.iter().all(|s| s.ok),
         error: None,
         sessions,
+        reproduced: reproduction.map(|r| r.reproduced),
+        reproduction_differences: reproduction
+            .map(|r| r.differences.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -329,6 +350,11 @@ pub fn score_dir(dir: &Path, options: &TriageOptions, threads: usize) -> Result<
         sessions,
         sessions_right,
         confusion,
+        reproducible: results.iter().filter(|r| r.reproduced.is_some()).count(),
+        reproduced: results
+            .iter()
+            .filter(|r| r.reproduced == Some(true))
+            .count(),
         results,
     })
 }
@@ -377,6 +403,21 @@ pub fn render_text(s: &Score) -> String {
             })
             .collect();
         let _ = writeln!(o, "  {exp:<width$}  {}", cells.join(", "));
+    }
+    let _ = writeln!(
+        o,
+        "\nthe model reproduces the recorded ending for {}/{} recordings ({:.0} %; the rest have no run of the recorded client to compare): the recorded client re-run in the capture's environment",
+        s.reproduced,
+        s.reproducible,
+        pct(s.reproduced, s.reproducible)
+    );
+    for r in s.results.iter().filter(|r| r.reproduced == Some(false)) {
+        let _ = writeln!(
+            o,
+            "  not reproduced: {}: {}",
+            r.recording,
+            r.reproduction_differences.join("; ")
+        );
     }
     let misses: Vec<&RecordingScore> = s.results.iter().filter(|r| !r.ok).collect();
     if !misses.is_empty() {

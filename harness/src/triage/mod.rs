@@ -55,6 +55,10 @@ pub struct SessionTriage {
     pub environment: Option<Timeline>,
     /// Profile constants set from what the capture shows (`name=value`).
     pub constants_from_capture: Vec<String>,
+    /// Whether the recorded client's run reproduces the recorded ending;
+    /// when it does not, the what-ifs are not to be trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduction: Option<whatif::Reproduction>,
     pub what_if: Vec<WhatIf>,
 }
 
@@ -378,6 +382,9 @@ pub fn triage(
             }
             _ => Vec::new(),
         };
+        let reproduction = profile
+            .as_deref()
+            .and_then(|p| whatif::reproduction(p, &d, &what_if));
         triaged.push(SessionTriage {
             number: triaged.len() + 1,
             session: s,
@@ -387,6 +394,7 @@ pub fn triage(
             violations,
             environment: Some(timeline),
             constants_from_capture: observed,
+            reproduction,
             what_if,
         });
     }

@@ -396,6 +396,22 @@ fn session(o: &mut String, number: usize, st: &SessionTriage) {
                 )
             }
         );
+        if let Some(r) = &st.reproduction {
+            if r.reproduced {
+                let _ = writeln!(
+                    o,
+                    "    the recorded client's run ({}) reproduces the recording",
+                    r.run
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "    UNRELIABLE: the recorded client's run ({}) does not reproduce the recording: {}",
+                    r.run,
+                    r.differences.join("; ")
+                );
+            }
+        }
         for w in &st.what_if {
             let _ = writeln!(o, "    {:<48} {}", w.run, w.summary);
         }

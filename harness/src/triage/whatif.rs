@@ -242,3 +242,81 @@ pub fn run_all(
     }
     out
 }
+
+/// Whether the model, given the capture's environment and the recorded
+/// client's profile, ends the session as the recording did: the check that
+/// comes before believing any what-if.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Reproduction {
+    /// The run of the recorded client (`name@variant`).
+    pub run: String,
+    pub reproduced: bool,
+    /// What the recording and the model disagree on, each with both sides.
+    pub differences: Vec<String>,
+}
+
+/// Model causes that name what a triage cause names, in the model's words:
+/// a deliberate close is the user's, and a relay that went away is, to the
+/// client, a proxy that closed.
+fn same_cause(recorded: &str, model: &str) -> bool {
+    recorded == model
+        || matches!(
+            (recorded, model),
+            ("client.closed", "user_close" | "user.close") | ("relay.killed", "proxy.closed")
+        )
+}
+
+/// Compares the recorded client's run with the recording. `None` when
+/// there is nothing to compare: no run of the recorded profile, or an
+/// ending the evidence left undecided.
+pub fn reproduction(
+    profile: &str,
+    d: &super::diagnose::Diagnosis,
+    runs: &[WhatIf],
+) -> Option<Reproduction> {
+    use super::diagnose::SessionOutcome as S;
+    let run = runs.iter().find(|w| w.run == profile)?;
+    let cause = d.cause.as_deref().filter(|c| *c != "unknown")?;
+    let mut differences = Vec::new();
+    let model_cause = run.cause.as_deref().unwrap_or("none");
+    let user_close = same_cause("client.closed", model_cause) && cause == "client.closed";
+    if !same_cause(cause, model_cause) {
+        differences.push(format!("cause: recorded {cause}, model {model_cause}"));
+    }
+    // A user's close ends the model's run as "survived": no fault ended it.
+    let outcome_ok = user_close
+        || match d.outcome {
+            S::Recovered => run.outcome == "survived" && run.sessions > 1,
+            S::Disconnected => run.outcome == "disconnected",
+            S::DeadSession => run.outcome == "dead_session",
+            S::Refused | S::Open => true,
+        };
+    if !outcome_ok {
+        differences.push(format!(
+            "outcome: recorded {}, model {}",
+            super::outcome_str(d.outcome),
+            run.outcome
+        ));
+    }
+    // A timer that fires on ticks lands anywhere in its window; any other
+    // ending is one instant both should agree on.
+    let tolerance = if cause == "server.connectivity_timeout" {
+        d.timers.connectivity_tick
+    } else {
+        1.0
+    };
+    match (d.at, run.at) {
+        (Some(r), Some(m)) if (r - m).abs() > tolerance => differences.push(format!(
+            "time: recorded T+{r:.3}, model T+{m:.3} (more than {tolerance:.0} s apart)"
+        )),
+        (Some(r), None) => differences.push(format!(
+            "time: recorded T+{r:.3}, the model's run did not end"
+        )),
+        _ => {}
+    }
+    Some(Reproduction {
+        run: run.run.clone(),
+        reproduced: differences.is_empty(),
+        differences,
+    })
+}
