@@ -406,10 +406,11 @@ pub fn render_text(s: &Score) -> String {
     }
     let _ = writeln!(
         o,
-        "\nthe model reproduces the recorded ending for {}/{} recordings ({:.0} %; the rest have no run of the recorded client to compare): the recorded client re-run in the capture's environment",
+        "\nthe recorded client, re-run by the model in the capture's environment, ends as the recording did for {}/{} recordings ({:.0} %; {} have no such run to compare)",
         s.reproduced,
         s.reproducible,
-        pct(s.reproduced, s.reproducible)
+        pct(s.reproduced, s.reproducible),
+        s.recordings - s.reproducible
     );
     for r in s.results.iter().filter(|r| r.reproduced == Some(false)) {
         let _ = writeln!(
