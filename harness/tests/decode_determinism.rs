@@ -2,36 +2,16 @@
 //! two, or at least as many as there are cores; every corpus file (public,
 //! recorded, bug reports, hostile) is checked, zips included.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use tether::capture::bugreport::Limits;
 use tether::capture::generate::{GenConfig, generate};
 use tether::decode::pipeline::{DecodeOptions, decode_capture, decode_capture_parallel};
 use tether::decode::spice::report::decode_bugreport;
 
 fn corpus() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng" | "zip")
-            ) {
-                out.push(p);
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora"),
-        &mut v,
-    );
-    v.sort();
-    v
+    support::corpus_files()
 }
 
 fn json(bytes: &[u8], threads: usize) -> String {

@@ -4,6 +4,8 @@
 //! finding_list` rewrites it), and every finding the decoders emit on the
 //! whole corpus is one of the listed kinds with the listed severity.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tether::capture::bugreport::Limits;
@@ -69,29 +71,6 @@ fn codes_are_namespaced_and_each_code_and_severity_is_one_kind_per_layer() {
     }
 }
 
-fn corpus() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng" | "zip")
-            ) {
-                out.push(p);
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora"),
-        &mut v,
-    );
-    v.sort();
-    v
-}
-
 #[test]
 fn every_finding_on_the_corpus_is_a_listed_kind() {
     let listed: BTreeSet<(&str, Severity)> = kinds::all()
@@ -103,7 +82,7 @@ fn every_finding_on_the_corpus_is_a_listed_kind() {
         keep_events: true,
         ..DecodeOptions::default()
     };
-    for path in corpus() {
+    for path in support::corpus_files() {
         let bytes = std::fs::read(&path).unwrap();
         let mut findings: Vec<Finding> = Vec::new();
         if path.extension().is_some_and(|x| x == "zip") {

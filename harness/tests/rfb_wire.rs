@@ -2,23 +2,12 @@
 //! field (RFC 6143 §7.1-§7.3, rfbproto), parses back exactly with nothing
 //! left over, and every strict prefix is Incomplete, never an error.
 
+mod support;
+
 use proptest::prelude::*;
+use support::all_prefixes_incomplete;
 use tether::decode::rfb::MAX_TEXT;
 use tether::decode::rfb::wire;
-
-macro_rules! all_prefixes_incomplete {
-    ($parse:expr, $bytes:expr) => {{
-        let bytes: &[u8] = $bytes;
-        for k in 0..bytes.len() {
-            let r = $parse(&bytes[..k]);
-            prop_assert!(
-                matches!(r, Err(nom::Err::Incomplete(_))),
-                "prefix {k} of {}: {r:?}",
-                bytes.len()
-            );
-        }
-    }};
-}
 
 fn text(s: &[u8]) -> Vec<u8> {
     [&(s.len() as u32).to_be_bytes()[..], s].concat()

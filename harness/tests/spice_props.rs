@@ -2,26 +2,14 @@
 //! trip through the writers and the decoder, and any chunking of the same
 //! streams gives identical events.
 
+mod support;
+
 use proptest::prelude::*;
+use support::all_prefixes_incomplete;
 use tether::decode::spice::SpiceDecoder;
 use tether::decode::spice::wire::{self, DataHeader, LinkHeader, build};
 use tether::decode::{Chunk, StreamContext, StreamDecoder};
 use tether::timeline::{Direction, Event, EventKind, Micros};
-
-/// Every strict prefix of `bytes` is "need more", never an error or a value.
-macro_rules! all_prefixes_incomplete {
-    ($parse:expr, $bytes:expr) => {{
-        let bytes: &[u8] = $bytes;
-        for k in 0..bytes.len() {
-            let r = $parse(&bytes[..k]);
-            prop_assert!(
-                matches!(r, Err(nom::Err::Incomplete(_))),
-                "prefix {k} of {}: {r:?}",
-                bytes.len()
-            );
-        }
-    }};
-}
 
 const S2C: Direction = Direction::ServerToClient;
 const C2S: Direction = Direction::ClientToServer;

@@ -64,17 +64,35 @@ pub fn decode_capture<R: Read>(
         }
     }
     reassembler.finish(&mut decoder);
-    let (connections, mut flow_diags) = decoder.finish();
+    let (connections, flow_diags) = decoder.finish();
+    Ok(assemble_report(
+        file,
+        segments,
+        reassembler,
+        connections,
+        flow_diags,
+    ))
+}
+
+/// The report of a whole decode: the capture's own diagnostics first, then
+/// those of reassembly and decoding.
+fn assemble_report<R: Read>(
+    file: &str,
+    mut segments: Segments<R>,
+    reassembler: Reassembler,
+    connections: Vec<ConnectionReport>,
+    mut more: Vec<Finding>,
+) -> DecodeReport {
     let mut diagnostics = std::mem::take(&mut segments.diagnostics);
-    diagnostics.append(&mut flow_diags);
-    Ok(DecodeReport {
+    diagnostics.append(&mut more);
+    DecodeReport {
         file: file.to_string(),
         start: segments.first_ts,
         stats: segments.stats.clone(),
         diagnostics,
         flows: reassembler.into_summaries(),
         connections,
-    })
+    }
 }
 
 /// The problems that mean an input was not fully read: in a capture a

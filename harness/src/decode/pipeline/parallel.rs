@@ -2,7 +2,8 @@
 //! connection's events, batched, to the worker that owns it.
 
 use super::{
-    ConnectionReport, DecodeOptions, DecodeReport, Decoder, decode_capture, key_store, next_frame,
+    ConnectionReport, DecodeOptions, DecodeReport, Decoder, assemble_report, decode_capture,
+    key_store, next_frame,
 };
 use crate::capture::{CaptureError, Frame, Segments};
 use crate::flow::{FlowEvent, FlowEventOf, FlowSink, Reassembler};
@@ -124,19 +125,17 @@ pub fn decode_capture_parallel<R: Read>(
         results.extend(done_rx.iter());
     });
     let mut connections = Vec::new();
-    let mut diagnostics = std::mem::take(&mut segments.diagnostics);
-    diagnostics.append(&mut router.diagnostics);
+    let mut diagnostics = std::mem::take(&mut router.diagnostics);
     for (mut conns, mut diags) in results {
         connections.append(&mut conns);
         diagnostics.append(&mut diags);
     }
     connections.sort_by_key(|c| c.connection);
-    Ok(DecodeReport {
-        file: file.to_string(),
-        start: segments.first_ts,
-        stats: segments.stats.clone(),
-        diagnostics,
-        flows: reassembler.into_summaries(),
+    Ok(assemble_report(
+        file,
+        segments,
+        reassembler,
         connections,
-    })
+        diagnostics,
+    ))
 }
