@@ -320,6 +320,18 @@ fn the_recorded_clients_run_is_checked_against_the_recording_first() {
     );
     let text = render::text(&tr);
     assert!(text.contains("UNRELIABLE: the recorded client's run (spice-gtk@default)"));
+    // HAProxy's 10 s idle cut, decided by both legs closing at once: the
+    // environment carries a 10 s load balancer that tells both ends, and
+    // the model's spice-gtk, reset by it, ends where the recording did.
+    let tr = run("corpora/lab/spice-haproxy-idle.pcap");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let lb = st.environment.as_ref().unwrap().lb.as_ref().unwrap();
+    assert_eq!(lb.idle_timeout.0.as_secs_f64(), 10.0);
+    assert!(
+        st.reproduction.as_ref().unwrap().reproduced,
+        "{:?}",
+        st.reproduction
+    );
 }
 
 #[test]

@@ -576,6 +576,32 @@ pub fn diagnose(
     {
         env.user_close = Some(e.at);
     }
+    // A relay's idle cut decided by the evidence (both legs at once) at a
+    // timeout no usual default matched: the quiet spell before the cut on
+    // the channel it cut is the timeout, for the model's load balancer.
+    if let Some(e) = &ending
+        && e.cause == "lb.idle_timeout"
+        && env.lb_idle.is_none()
+        && explanations.first().is_some_and(|x| x.cause == e.cause)
+        && let Some(c) = lost
+            .into_iter()
+            .flat_map(|g| g.channels.iter())
+            .find(|c| e.channel.as_deref() == Some(c.name.as_str()))
+    {
+        let last_data = [c.last_c2s, c.last_s2c]
+            .into_iter()
+            .flatten()
+            .filter(|l| *l < e.at - 0.5)
+            .fold(c.opened_at, f64::max);
+        let idle = e.at - last_data;
+        if idle >= 1.0 {
+            // The ends were told (a FIN or a RST at the cut, as HAProxy
+            // does), not left to find out by keep-alive: the model's
+            // expiry that closes both ends at once.
+            let told = c.closes.iter().any(|x| (x.at - e.at).abs() <= 1.0);
+            env.lb_idle = Some(((idle * 10.0).round() / 10.0, told));
+        }
+    }
     let (cause, channel, origin) = match explanations.first() {
         Some(e) if outcome != SessionOutcome::Open => {
             // No evidence rule decided and the best story has evidence

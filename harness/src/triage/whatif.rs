@@ -280,7 +280,17 @@ pub fn reproduction(
     let mut differences = Vec::new();
     let model_cause = run.cause.as_deref().unwrap_or("none");
     let user_close = same_cause("client.closed", model_cause) && cause == "client.closed";
-    if !same_cause(cause, model_cause) {
+    // The SPICE model names what the client saw of a load balancer's cut
+    // (a reset, or keep-alive finding the flow gone); its chain says the
+    // load balancer did it.
+    let lb_cut = cause == "lb.idle_timeout"
+        && matches!(model_cause, "tcp.reset" | "tcp.keepalive_timeout")
+        && run.verdict.as_ref().is_some_and(|v| {
+            v.chain
+                .iter()
+                .any(|e| e.actor == "lb" && v.at.is_none_or(|at| e.at <= at))
+        });
+    if !lb_cut && !same_cause(cause, model_cause) {
         differences.push(format!("cause: recorded {cause}, model {model_cause}"));
     }
     // A user's close ends the model's run as "survived": no fault ended it.
