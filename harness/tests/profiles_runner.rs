@@ -84,3 +84,22 @@ fn a_pong_wait_below_the_ping_interval_is_flagged_and_kills_healthy_peers() {
     assert_eq!(v.cause.as_deref(), Some("runner.pong_deadline"));
     assert_eq!(v.at, Some(10.0));
 }
+
+#[test]
+fn a_user_close_ends_the_run_there_in_every_variant() {
+    // The user closes at 25 s, before a 60 s LB could cut the idle session:
+    // every variant stops there, with nothing to blame.
+    let t = "horizon = \"1h\"\n[network]\nlatency = \"10ms\"\n[lb]\nidle_timeout = \"60s\"\n\
+             on_expiry = \"rst\"\n[[event]]\nkind = \"user_close\"\nat = \"25s\"\n";
+    for variant in ["no-keepalive", "ping-only", "pong-deadline"] {
+        let v = run(t, &format!("runner-ws@{variant}"));
+        assert_eq!(v.outcome, Outcome::Survived, "{variant}");
+        assert_eq!(v.cause.as_deref(), Some("user_close"), "{variant}");
+        assert_eq!(v.at, Some(25.0), "{variant}");
+        assert!(
+            !v.chain.iter().any(|c| c.what.contains("not modelled")),
+            "{variant}: {:?}",
+            v.chain
+        );
+    }
+}

@@ -111,6 +111,7 @@ enum Ev {
     LbCheck { conn: u64 },
     TcpAbort { conn: u64 },
     Retry { attempt: u64 },
+    UserClose,
 }
 
 struct Run<'a> {
@@ -119,6 +120,8 @@ struct Run<'a> {
     now: u64,
     horizon: u64,
     lb_idle: Option<u64>,
+    /// When the user closed the attach session on purpose.
+    user_closed: Option<u64>,
     conn: u64,
     slot_held: bool,
     peer_alive: bool,
@@ -149,6 +152,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         now: 0,
         horizon: t.horizon.0.0,
         lb_idle: t.lb.as_ref().map(|l| l.idle_timeout.0.0),
+        user_closed: None,
         conn: 0,
         slot_held: false,
         peer_alive: true,
@@ -191,6 +195,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
             }
             ScriptEvent::Keystroke { at, .. } => r.q.push(at.0, Ev::Data),
             ScriptEvent::HalfOpen { at, .. } => r.q.push(at.0, Ev::PeerVanishes),
+            ScriptEvent::UserClose { at } => r.q.push(at.0, Ev::UserClose),
             other => r.q.push(Micros::ZERO, Ev::Unmodelled(other.name())),
         }
     }
@@ -287,6 +292,19 @@ impl Run<'_> {
                 self.lost = Some((self.now, "runner.attach_slot_held".into()));
                 let at = self.now + self.c.duration("reconnect_delay").0;
                 self.q.push(Micros(at), Ev::Retry { attempt: 1 });
+            }
+            Ev::UserClose => {
+                if !self.slot_held || self.lost.is_some() {
+                    return;
+                }
+                // The client closes the WebSocket on purpose: the slot is
+                // freed, and every timer of this connection is moot.
+                self.note("user", "closes the attach session", true);
+                self.slot_held = false;
+                self.conn += 1;
+                self.user_closed = Some(self.now);
+                self.summary.last_closed_at = Some(secs(Micros(self.now)));
+                self.summary.last_closed_by = Some("user".into());
             }
             Ev::Unmodelled(name) => {
                 let what = super::unmodelled_note(name, "runner-ws");
@@ -426,7 +444,15 @@ impl Run<'_> {
                 (_, _, Some((at, cause))) => {
                     (Outcome::Disconnected, Some(secs(Micros(at))), Some(cause))
                 }
-                _ => (Outcome::Survived, None, None),
+                // Ended as the user asked: no fault, but no longer running.
+                _ => match self.user_closed {
+                    Some(t) => (
+                        Outcome::Survived,
+                        Some(secs(Micros(t))),
+                        Some("user_close".to_string()),
+                    ),
+                    None => (Outcome::Survived, None, None),
+                },
             };
         let mut environment = BTreeMap::new();
         environment.insert(
