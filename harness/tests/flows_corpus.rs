@@ -2,37 +2,16 @@
 //! wire bytes each way equal tshark's `-z conv,tcp`, and how each
 //! connection ended equals what tshark's per-segment flags say.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use tether::decode::pipeline::{FlowRow, flow_table};
 use tether::flow::{EndKind, FlowConfig};
 
-fn corpus_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/public")
-}
-
 fn captures() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng")
-            ) {
-                out.push(p);
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(&corpus_root(), &mut v);
-    v.sort();
-    v
+    support::files_under("corpora/public", &["pcap", "pcapng"])
 }
 
 /// First close (sender, kind), any RST, any FIN.

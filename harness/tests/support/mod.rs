@@ -3,33 +3,42 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every capture and zip under `corpora/` (public, recorded, lab, bug
-/// reports, hostile), sorted.
+/// Every file under `rel` (from the repository root) whose extension is
+/// one of `exts`, sorted.
 #[allow(dead_code)]
-pub fn corpus_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+pub fn files_under(rel: &str, exts: &[&str]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
-                walk(&p, out);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng" | "zip")
-            ) {
+                walk(&p, exts, out);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| exts.contains(&x))
+            {
                 out.push(p);
             }
         }
     }
     let mut v = Vec::new();
     walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel),
+        exts,
         &mut v,
     );
     v.sort();
     v
+}
+
+/// Every capture and zip under `corpora/` (public, recorded, lab, bug
+/// reports, hostile), sorted.
+#[allow(dead_code)]
+pub fn corpus_files() -> Vec<PathBuf> {
+    files_under("corpora", &["pcap", "pcapng", "zip"])
 }
 
 /// Inside a proptest: every strict prefix of `bytes` makes `parse` ask for
