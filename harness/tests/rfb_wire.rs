@@ -6,8 +6,30 @@ mod support;
 
 use proptest::prelude::*;
 use support::all_prefixes_incomplete;
+use tether::capture::generate::rfb::push_compact_len;
 use tether::decode::rfb::MAX_TEXT;
+use tether::decode::rfb::pixel::PixelFormat;
 use tether::decode::rfb::wire;
+use tether::decode::rfb::wire::rect::{self, HextileTile, RectHeader, TightRect};
+
+/// A PIXEL_FORMAT from arbitrary field values, and its 16 bytes as
+/// encoded by `PixelFormat::encode` (flags as 0 or 1, zero padding).
+fn pixel_format(raw: &[u8]) -> (PixelFormat, Vec<u8>) {
+    let be16 = |at: usize| u16::from_be_bytes([raw[at], raw[at + 1]]);
+    let pf = PixelFormat {
+        bits_per_pixel: raw[0],
+        depth: raw[1],
+        big_endian: raw[2] & 1 == 1,
+        true_colour: raw[3] & 1 == 1,
+        red_max: be16(4),
+        green_max: be16(6),
+        blue_max: be16(8),
+        red_shift: raw[10],
+        green_shift: raw[11],
+        blue_shift: raw[12],
+    };
+    (pf, pf.encode().to_vec())
+}
 
 fn text(s: &[u8]) -> Vec<u8> {
     [&(s.len() as u32).to_be_bytes()[..], s].concat()
@@ -55,12 +77,13 @@ proptest! {
         prop_assert_eq!((t.shown, t.skipped), (&name[..], 0));
         all_prefixes_incomplete!(wire::text, &named);
 
-        let init = [&w.to_be_bytes()[..], &pf, &named].concat();
+        let (pf, pf_bytes) = pixel_format(&pf);
+        let init = [&w.to_be_bytes()[..], &pf_bytes, &named].concat();
         let (rest, si) = wire::server_init(&init).unwrap();
         prop_assert!(rest.is_empty());
         prop_assert_eq!(
             (u32::from(si.width) << 16 | u32::from(si.height), si.pixel_format, si.name.shown),
-            (w, &pf[..], &name[..])
+            (w, pf, &name[..])
         );
         all_prefixes_incomplete!(wire::server_init, &init);
 
@@ -113,8 +136,9 @@ proptest! {
         prop_assert_eq!(wire::gii(&le).unwrap(), (&[][..], (byte & 0x7f, a)));
         all_prefixes_incomplete!(wire::gii, &be);
 
-        let spf = [&[0u8, 0, 0, 0][..], &pf].concat();
-        prop_assert_eq!(wire::set_pixel_format(&spf).unwrap(), (&[][..], &pf[..]));
+        let (pf, pf_bytes) = pixel_format(&pf);
+        let spf = [&[0u8, 0, 0, 0][..], &pf_bytes].concat();
+        prop_assert_eq!(wire::set_pixel_format(&spf).unwrap(), (&[][..], pf));
         all_prefixes_incomplete!(wire::set_pixel_format, &spf);
 
         let mut se = vec![2u8, 0];
@@ -154,5 +178,92 @@ proptest! {
         let qa = [&qs[..], &k.to_be_bytes()].concat();
         prop_assert_eq!(wire::qemu_audio_data(&qa).unwrap(), (&[][..], k));
         all_prefixes_incomplete!(wire::qemu_audio_data, &qa);
+    }
+
+    #[test]
+    fn rectangle_parts_round_trip(
+        x in any::<u16>(), y in any::<u16>(), w in any::<u16>(), h in any::<u16>(),
+        encoding in any::<i32>(), k in any::<u32>(), byte in any::<u8>(),
+        bpp in prop::sample::select(vec![1u64, 2, 4]),
+        mask in 0u8..32, run in 1u64..2000, len in 0u64..(1 << 22),
+        tile in (1u64..=16, 1u64..=16),
+    ) {
+        let head = [x.to_be_bytes(), y.to_be_bytes(), w.to_be_bytes(), h.to_be_bytes()].concat();
+        let head = [&head[..], &encoding.to_be_bytes()].concat();
+        let r = RectHeader { x, y, w, h, encoding };
+        prop_assert_eq!(rect::rect_header(&head).unwrap(), (&[][..], r));
+        all_prefixes_incomplete!(rect::rect_header, &head);
+
+        let rre = [&k.to_be_bytes()[..], &vec![byte; bpp as usize]].concat();
+        prop_assert_eq!(rect::rre_head(bpp)(&rre).unwrap(), (&[][..], k));
+        all_prefixes_incomplete!(rect::rre_head(bpp), &rre);
+
+        let word = k.to_be_bytes();
+        prop_assert_eq!(rect::data_length(&word).unwrap(), (&[][..], k));
+        all_prefixes_incomplete!(rect::data_length, &word);
+        let h264 = [k.to_be_bytes(), (!k).to_be_bytes()].concat();
+        prop_assert_eq!(rect::h264_head(&h264).unwrap(), (&[][..], (k, !k)));
+        all_prefixes_incomplete!(rect::h264_head, &h264);
+        let eds = [byte, 0, 0, 0];
+        prop_assert_eq!(rect::extended_desktop_size_head(&eds).unwrap(), (&[][..], byte));
+        all_prefixes_incomplete!(rect::extended_desktop_size_head, &eds);
+        let cwa = encoding.to_be_bytes();
+        prop_assert_eq!(rect::cursor_with_alpha_head(&cwa).unwrap(), (&[][..], encoding));
+        all_prefixes_incomplete!(rect::cursor_with_alpha_head, &cwa);
+        let vmw = [byte, 0];
+        prop_assert_eq!(rect::vmware_cursor_head(&vmw).unwrap(), (&[][..], byte));
+        all_prefixes_incomplete!(rect::vmware_cursor_head, &vmw);
+
+        // A Hextile tile header: mask, the colours it announces, the count.
+        let (tw, th) = tile;
+        let mut hex = vec![mask];
+        let mut payload = tw * th * bpp;
+        if mask & 1 == 0 {
+            let colours = u64::from(mask & 2 != 0) + u64::from(mask & 4 != 0);
+            hex.extend(vec![0xaa; (colours * bpp) as usize]);
+            let subrects = if mask & 8 != 0 { hex.push(byte); u64::from(byte) } else { 0 };
+            payload = subrects * if mask & 16 != 0 { bpp + 2 } else { 2 };
+        }
+        let parsed = rect::hextile_tile(bpp, tw, th)(&hex).unwrap();
+        prop_assert_eq!(parsed, (&[][..], HextileTile { mask, payload }));
+        all_prefixes_incomplete!(rect::hextile_tile(bpp, tw, th), &hex);
+
+        // A run of n: (n - 1) as 255s, then the remainder.
+        let mut runs = vec![255u8; ((run - 1) / 255) as usize];
+        runs.push(((run - 1) % 255) as u8);
+        prop_assert_eq!(rect::run_length(&runs).unwrap(), (&[][..], run));
+        all_prefixes_incomplete!(rect::run_length, &runs);
+        let plain = [&vec![byte; bpp as usize][..], &runs].concat();
+        prop_assert_eq!(rect::trle_plain_run(bpp)(&plain).unwrap(), (&[][..], run));
+        all_prefixes_incomplete!(rect::trle_plain_run(bpp), &plain);
+        let palette_run = [&[0x80 | (byte & 0x7f)][..], &runs].concat();
+        prop_assert_eq!(rect::trle_palette_run(&palette_run).unwrap(), (&[][..], (byte & 0x7f, run)));
+        all_prefixes_incomplete!(rect::trle_palette_run, &palette_run);
+        let single = [byte & 0x7f];
+        prop_assert_eq!(rect::trle_palette_run(&single).unwrap(), (&[][..], (byte & 0x7f, 1)));
+
+        let mut compact = Vec::new();
+        push_compact_len(&mut compact, len as usize);
+        prop_assert_eq!(rect::compact_length(&compact).unwrap(), (&[][..], len));
+        all_prefixes_incomplete!(rect::compact_length, &compact);
+
+        // Tight: fill, JPEG, and basic with the palette filter.
+        let (tw16, th16) = (u64::from(w % 64) + 1, u64::from(h % 64) + 1);
+        let tight = |b: &[u8]| -> Result<(usize, TightRect), ()> { rect::tight_rect(tw16, th16, bpp, false)(b).map(|(rest, t)| (rest.len(), t)).map_err(|_| ()) };
+        prop_assert_eq!(tight(&[0x80]), Ok((0, TightRect::Fill)));
+        let jpeg = [&[0x90][..], &compact].concat();
+        prop_assert_eq!(tight(&jpeg), Ok((0, TightRect::Image { len })));
+        all_prefixes_incomplete!(rect::tight_rect(tw16, th16, bpp, false), &jpeg);
+        prop_assert_eq!(tight(&[0xa0]), Ok((0, TightRect::BadControl(0xa0))));
+        let colours = u64::from(byte) + 1;
+        let data = if colours == 2 { tw16.div_ceil(8) * th16 } else { tw16 * th16 };
+        let mut basic = vec![0x40, 1, byte];
+        basic.extend(vec![0x55; (colours * bpp) as usize]);
+        if data >= 12 {
+            push_compact_len(&mut basic, len as usize);
+        }
+        let expect = TightRect::Basic { filter: 1, data: if data >= 12 { len } else { data } };
+        prop_assert_eq!(tight(&basic), Ok((0, expect)));
+        all_prefixes_incomplete!(rect::tight_rect(tw16, th16, bpp, false), &basic);
     }
 }

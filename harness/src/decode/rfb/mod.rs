@@ -80,14 +80,6 @@ fn rules_for(major: u16, minor: u16) -> Rules {
     }
 }
 
-fn parse_version(b: &[u8]) -> Option<(u16, u16)> {
-    if !crate::decode::sniff::is_rfb_version(b) {
-        return None;
-    }
-    let num = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<u16>().ok();
-    Some((num(&b[4..7])?, num(&b[8..11])?))
-}
-
 /// What both directions need to know.
 #[derive(Debug, Default)]
 struct Session {
@@ -263,13 +255,6 @@ macro_rules! read {
             Err(_) => return Step::Need($base + b.len() + 1),
         }
     }};
-}
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 impl RfbDecoder {
@@ -559,7 +544,7 @@ impl RfbDecoder {
         let Ok((_, raw)) = wire::version(b) else {
             return Err(Step::Need(12));
         };
-        match parse_version(raw) {
+        match wire::version_number(raw) {
             Some(v) => {
                 self.message(
                     out,
@@ -931,7 +916,7 @@ impl RfbDecoder {
     fn server_init(&mut self, b: &[u8], offset: u64, out: &mut dyn EventSink) -> Step {
         const S: Direction = Direction::ServerToClient;
         let (init, used) = read!(b, wire::server_init);
-        let pf = PixelFormat::parse(init.pixel_format);
+        let pf = init.pixel_format;
         self.message(
             out,
             S,
@@ -1431,8 +1416,7 @@ impl RfbDecoder {
         let ty = ("type", json!(t));
         match t {
             0 => {
-                let (raw, used) = read!(b, wire::set_pixel_format);
-                let pf = PixelFormat::parse(raw);
+                let (pf, used) = read!(b, wire::set_pixel_format);
                 self.message(out, C, "SetPixelFormat", 20, vec![ty, ("pixel_format", pf.to_json())]);
                 self.set_pixel_format(pf, C, offset + 4, out);
                 Step::Used(used)
@@ -1529,38 +1513,47 @@ impl RfbDecoder {
     /// Whether `b` (a segment after a gap) starts with a message that could
     /// really be one: a known type with fields in range.
     fn plausible_start(&self, d: Direction, b: &[u8]) -> bool {
+        use wire::MessageHead as M;
         let (fw, fh) = self.session.framebuffer;
-        let in_fb = |r: &[u8]| {
-            be16(r) as u32 + be16(&r[4..]) as u32 <= fw as u32
-                && be16(&r[2..]) as u32 + be16(&r[6..]) as u32 <= fh as u32
+        let in_fb = |[x, y, w, h]: wire::Area| {
+            u32::from(x) + u32::from(w) <= u32::from(fw)
+                && u32::from(y) + u32::from(h) <= u32::from(fh)
         };
-        let zero = |r: &[u8]| r.iter().all(|&c| c == 0);
-        let Some(&t) = b.first() else {
+        let parse = match d {
+            Direction::ServerToClient => wire::server_message_head,
+            Direction::ClientToServer => wire::client_message_head,
+        };
+        // A head cut short by the segment's end is too little to go on.
+        let Ok((_, head)) = parse(b) else {
             return false;
         };
-        match (d, t) {
-            (Direction::ServerToClient, 0) if b.len() >= 16 && b[1] == 0 => {
-                let n = be16(&b[2..]);
-                let rect = rect::RectHeader::parse(&b[4..16]);
-                let known = !codes::encoding_name(rect.encoding).starts_with("encoding ");
-                n > 0 && known && (rect.encoding < 0 || in_fb(&b[4..12]))
+        match head {
+            M::FramebufferUpdate {
+                padding_zero,
+                rects,
+                first: r,
+            } => {
+                let known = !codes::encoding_name(r.encoding).starts_with("encoding ");
+                padding_zero
+                    && rects > 0
+                    && known
+                    && (r.encoding < 0 || in_fb([r.x, r.y, r.w, r.h]))
             }
-            (Direction::ServerToClient, 1) => b.len() >= 6 && b[1] == 0,
-            (Direction::ServerToClient, 2) => b.len() == 1 || matches!(b[1], 0..=3),
-            (Direction::ServerToClient, 3) => {
-                b.len() >= 8 && zero(&b[1..4]) && be32(&b[4..]) < 1 << 24
+            M::SetColourMapEntries { padding_zero } | M::SetEncodings { padding_zero } => {
+                padding_zero
             }
-            (Direction::ClientToServer, 0) => {
-                b.len() >= 20 && zero(&b[1..4]) && matches!(b[4], 8 | 16 | 32)
+            M::Bell { next } => next.is_none_or(|t| t <= 3),
+            M::CutText { padding_zero, len } => {
+                padding_zero && (d == Direction::ClientToServer || len < 1 << 24)
             }
-            (Direction::ClientToServer, 2) => b.len() >= 4 && b[1] == 0,
-            (Direction::ClientToServer, 3) => b.len() >= 10 && b[1] <= 1 && in_fb(&b[2..10]),
-            (Direction::ClientToServer, 4) => b.len() >= 8 && b[1] <= 1 && zero(&b[2..4]),
-            (Direction::ClientToServer, 5) => {
-                b.len() >= 6 && be16(&b[2..]) < fw.max(1) && be16(&b[4..]) < fh.max(1)
-            }
-            (Direction::ClientToServer, 6) => b.len() >= 8 && zero(&b[1..4]),
-            _ => false,
+            M::SetPixelFormat {
+                padding_zero,
+                bits_per_pixel,
+            } => padding_zero && matches!(bits_per_pixel, 8 | 16 | 32),
+            M::FramebufferUpdateRequest { incremental, area } => incremental <= 1 && in_fb(area),
+            M::KeyEvent { down, padding_zero } => down <= 1 && padding_zero,
+            M::PointerEvent { x, y } => x < fw.max(1) && y < fh.max(1),
+            M::Other(_) => false,
         }
     }
 

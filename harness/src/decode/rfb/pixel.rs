@@ -20,22 +20,6 @@ pub struct PixelFormat {
 impl PixelFormat {
     pub const LEN: usize = 16;
 
-    /// `b` holds at least 16 bytes.
-    pub fn parse(b: &[u8]) -> PixelFormat {
-        PixelFormat {
-            bits_per_pixel: b[0],
-            depth: b[1],
-            big_endian: b[2] != 0,
-            true_colour: b[3] != 0,
-            red_max: u16::from_be_bytes([b[4], b[5]]),
-            green_max: u16::from_be_bytes([b[6], b[7]]),
-            blue_max: u16::from_be_bytes([b[8], b[9]]),
-            red_shift: b[10],
-            green_shift: b[11],
-            blue_shift: b[12],
-        }
-    }
-
     pub fn encode(&self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[0] = self.bits_per_pixel;
@@ -142,6 +126,9 @@ mod tests {
         rgb565.blue_max = 31;
         assert_eq!(rgb565.cpixel(), Some(2));
         assert_eq!(pf(24, 24, [16, 8, 0]).bytes_per_pixel(), None);
-        assert_eq!(PixelFormat::parse(&rgb888.encode()), rgb888);
+        assert_eq!(
+            super::super::wire::pixel_format(&rgb888.encode()).map(|(_, pf)| pf),
+            Ok(rgb888)
+        );
     }
 }

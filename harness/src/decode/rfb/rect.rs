@@ -8,31 +8,10 @@
 use super::codes::{enc, encoding_name};
 use super::findings::RfbFinding;
 use super::pixel::PixelFormat;
+use super::wire::rect::{self as wire, TightRect};
 use serde_json::{Value, json};
 
-/// A rectangle header (rfbproto "FramebufferUpdate").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RectHeader {
-    pub x: u16,
-    pub y: u16,
-    pub w: u16,
-    pub h: u16,
-    pub encoding: i32,
-}
-
-impl RectHeader {
-    pub const LEN: usize = 12;
-
-    pub fn parse(b: &[u8]) -> RectHeader {
-        RectHeader {
-            x: u16::from_be_bytes([b[0], b[1]]),
-            y: u16::from_be_bytes([b[2], b[3]]),
-            w: u16::from_be_bytes([b[4], b[5]]),
-            h: u16::from_be_bytes([b[6], b[7]]),
-            encoding: i32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-        }
-    }
-}
+pub use super::wire::rect::RectHeader;
 
 /// 16×16 tiles of a rectangle, left to right, top to bottom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,34 +107,6 @@ fn fail(kind: RfbFinding, message: String) -> Progress {
     Progress::Fail { kind, message }
 }
 
-/// Tight's compact length: 1 to 3 bytes, 7 bits each, the third 8 bits.
-/// `Err(n)` asks for `n` bytes.
-pub fn compact_len(b: &[u8]) -> Result<(u64, usize), usize> {
-    let byte = |i: usize| b.get(i).copied().map(u64::from).ok_or(i + 1);
-    let b0 = byte(0)?;
-    if b0 & 0x80 == 0 {
-        return Ok((b0, 1));
-    }
-    let b1 = byte(1)?;
-    if b1 & 0x80 == 0 {
-        return Ok(((b0 & 0x7f) | (b1 << 7), 2));
-    }
-    let b2 = byte(2)?;
-    Ok(((b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3))
-}
-
-/// A TRLE/ZRLE-style run length: bytes summed while they are 255, plus 1.
-fn run_len(b: &[u8]) -> Result<(u64, usize), usize> {
-    let mut sum = 0u64;
-    for (i, &byte) in b.iter().enumerate() {
-        sum += byte as u64;
-        if byte != 255 {
-            return Ok((sum + 1, i + 1));
-        }
-    }
-    Err(b.len() + 1)
-}
-
 fn packed_len(palette: u16, tw: u64, th: u64) -> u64 {
     let bits = match palette {
         0..=2 => 1,
@@ -179,23 +130,6 @@ fn pixel(
             ),
         )
     })
-}
-
-macro_rules! need {
-    ($b:expr, $n:expr) => {
-        if $b.len() < $n {
-            return Progress::Need($n);
-        }
-    };
-}
-
-macro_rules! try_px {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(p) => return p,
-        }
-    };
 }
 
 /// Frames the rectangles of one update, one step at a time.
@@ -222,395 +156,182 @@ const RGBA: PixelFormat = PixelFormat {
     blue_shift: 16,
 };
 
+/// What the state machine asks of a wire parser's failure: the bytes the
+/// step takes in all. A streaming parser only stops short at the end of
+/// its input, so that is everything at hand plus what it still lacks.
+fn more(b: &[u8], e: nom::Err<nom::error::Error<&[u8]>>) -> Progress {
+    match e {
+        nom::Err::Incomplete(nom::Needed::Size(n)) => Progress::Need(b.len() + n.get()),
+        // The wire parsers only ever ask for more bytes.
+        _ => Progress::Need(b.len() + 1),
+    }
+}
+
+/// A step's outcome before it becomes [`Progress`]: a step read, or an
+/// early answer (need more, or fail).
+type Framed = Result<Progress, Progress>;
+
 impl Framer {
     /// One framing step over `b` (bytes from the current position).
     pub fn frame(&mut self, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
         let pf = if self.alpha_image { Some(RGBA) } else { pf };
-        let mut progress = frame(&mut self.state, pf, b);
-        if let Progress::Step {
-            used,
-            skip,
-            done,
-            header: Some(h),
-            ..
-        } = &mut progress
-            && h.encoding == enc::CURSOR_WITH_ALPHA
-        {
-            // The header step read the inner encoding; frame the image in it.
-            let inner = RectHeader {
-                encoding: i32::from_be_bytes([b[12], b[13], b[14], b[15]]),
-                ..*h
-            };
-            let mut head = [0u8; RectHeader::LEN];
-            head[..8].copy_from_slice(&b[..8]);
-            head[8..].copy_from_slice(&inner.encoding.to_be_bytes());
-            let mut rest = head.to_vec();
-            rest.extend_from_slice(&b[16..]);
-            match frame(&mut self.state, Some(RGBA), &rest) {
-                Progress::Need(n) => return Progress::Need(n + 4),
-                Progress::Step {
-                    used: u,
-                    skip: k,
-                    done: d,
-                    ..
-                } => {
-                    *used = u + 4;
-                    *skip = k;
-                    *done = d;
-                    self.alpha_image = !d;
-                }
-                fail @ Progress::Fail { .. } => return fail,
-            }
-        } else if let Progress::Step { done: true, .. } = progress {
+        let progress = match self.state {
+            RectState::Header => self.header(pf, b),
+            RectState::Hextile(tiles) => hextile(&mut self.state, tiles, pf, b),
+            RectState::Trle {
+                tiles,
+                palette,
+                run,
+            } => trle(&mut self.state, tiles, palette, run, pf, b),
+            RectState::Tight { w, h, png } => tight(&mut self.state, (w, h), png, pf, b),
+        }
+        .unwrap_or_else(|early| early);
+        if let Progress::Step { done: true, .. } = progress {
             self.alpha_image = false;
         }
         progress
     }
-}
 
-fn frame(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
-    match *state {
-        RectState::Header => header(state, pf, b),
-        RectState::Hextile(mut tiles) => {
-            need!(b, 1);
-            let bpp = try_px!(pixel(pf, PixelFormat::bytes_per_pixel, enc::HEXTILE));
-            // Walk every tile already in `b` in one step (tiles are small);
-            // stop at a tile whose header or pixels run past it.
-            let mut pos = 0usize;
-            loop {
-                let rest = &b[pos..];
-                let Some(&mask) = rest.first() else {
-                    *state = RectState::Hextile(tiles);
-                    return step(pos, 0, false);
-                };
-                let (tw, th) = tiles.dims();
-                let (head, payload) = if mask & 1 != 0 {
-                    (1, tw * th * bpp)
-                } else {
-                    let mut len = 1usize;
-                    if mask & 2 != 0 {
-                        len += bpp as usize;
-                    }
-                    if mask & 4 != 0 {
-                        len += bpp as usize;
-                    }
-                    let subrects = mask & 8 != 0;
-                    if subrects {
-                        len += 1;
-                    }
-                    if rest.len() < len {
-                        *state = RectState::Hextile(tiles);
-                        return if pos == 0 {
-                            Progress::Need(len)
-                        } else {
-                            step(pos, 0, false)
-                        };
-                    }
-                    let n = if subrects { rest[len - 1] as u64 } else { 0 };
-                    let each = if mask & 16 != 0 { bpp + 2 } else { 2 };
-                    (len, n * each)
-                };
-                let done = tiles.advance();
-                if done {
-                    *state = RectState::Header;
-                    return step(pos + head, payload, true);
-                }
-                if payload > (rest.len() - head) as u64 {
-                    *state = RectState::Hextile(tiles);
-                    return step(pos + head, payload, false);
-                }
-                pos += head + payload as usize;
-            }
+    fn header(&mut self, pf: Option<PixelFormat>, b: &[u8]) -> Framed {
+        let (rest, r) = wire::rect_header(b).map_err(|e| more(b, e))?;
+        if r.encoding != enc::CURSOR_WITH_ALPHA {
+            return body(&mut self.state, r, pf, b, rest);
         }
-        RectState::Trle {
-            mut tiles,
-            mut palette,
-            run,
-        } => {
-            let cpixel = try_px!(pixel(pf, PixelFormat::cpixel, enc::TRLE));
-            let (tw, th) = tiles.dims();
-            let (used, skip, run) = match run {
-                Some(TrleRun::Plain { left }) => {
-                    need!(b, cpixel as usize + 1);
-                    let (n, k) = match run_len(&b[cpixel as usize..]) {
-                        Ok(v) => v,
-                        Err(more) => return Progress::Need(cpixel as usize + more),
-                    };
-                    if n > left {
-                        return fail(
-                            RfbFinding::TrleRunOverflow,
-                            format!("TRLE run of {n} pixels where {left} remain in the tile"),
-                        );
-                    }
-                    (
-                        cpixel as usize + k,
-                        0,
-                        (n < left).then_some(TrleRun::Plain { left: left - n }),
-                    )
-                }
-                Some(TrleRun::Palette { left, size }) => {
-                    need!(b, 1);
-                    let index = b[0] & 0x7f;
-                    if index as u16 >= size {
-                        return fail(
-                            RfbFinding::TrleBadIndex,
-                            format!("TRLE palette index {index} with a palette of {size}"),
-                        );
-                    }
-                    let (n, k) = if b[0] & 0x80 != 0 {
-                        match run_len(&b[1..]) {
-                            Ok((n, k)) => (n, k + 1),
-                            Err(more) => return Progress::Need(1 + more),
-                        }
-                    } else {
-                        (1, 1)
-                    };
-                    if n > left {
-                        return fail(
-                            RfbFinding::TrleRunOverflow,
-                            format!("TRLE run of {n} pixels where {left} remain in the tile"),
-                        );
-                    }
-                    (
-                        k,
-                        0,
-                        (n < left).then_some(TrleRun::Palette {
-                            left: left - n,
-                            size,
-                        }),
-                    )
-                }
-                None => {
-                    need!(b, 1);
-                    let sub = b[0];
-                    let pixels = tw * th;
-                    match sub {
-                        0 => (1, pixels * cpixel, None),
-                        1 => (1, cpixel, None),
-                        2..=16 => {
-                            palette = sub as u16;
-                            (1, sub as u64 * cpixel + packed_len(palette, tw, th), None)
-                        }
-                        127 | 129 if palette < 2 => {
-                            return fail(
-                                RfbFinding::TrleNoPalette,
-                                format!(
-                                    "TRLE subencoding {sub} reuses a palette but no earlier tile sent one"
-                                ),
-                            );
-                        }
-                        127 => (1, packed_len(palette, tw, th), None),
-                        128 => (1, 0, Some(TrleRun::Plain { left: pixels })),
-                        129 => (
-                            1,
-                            0,
-                            Some(TrleRun::Palette {
-                                left: pixels,
-                                size: palette,
-                            }),
-                        ),
-                        130..=255 => {
-                            palette = sub as u16 - 128;
-                            (
-                                1,
-                                palette as u64 * cpixel,
-                                Some(TrleRun::Palette {
-                                    left: pixels,
-                                    size: palette,
-                                }),
-                            )
-                        }
-                        17..=126 => {
-                            return fail(
-                                RfbFinding::TrleBadSubencoding,
-                                format!("TRLE tile subencoding {sub} is not defined"),
-                            );
-                        }
-                    }
-                }
-            };
-            let done = run.is_none() && tiles.advance();
-            *state = if done {
-                RectState::Header
-            } else {
-                RectState::Trle {
-                    tiles,
-                    palette,
-                    run,
-                }
-            };
-            step(used, skip, done)
+        // The image follows in another encoding, at 32-bit RGBA.
+        let (rest, inner) = wire::cursor_with_alpha_head(rest).map_err(|e| more(b, e))?;
+        if inner == enc::CURSOR_WITH_ALPHA {
+            return Err(fail(
+                RfbFinding::UnframeableEncoding,
+                "a Cursor With Alpha rectangle says its image is in Cursor With Alpha".into(),
+            ));
         }
-        RectState::Tight { w, h, png } => {
-            need!(b, 1);
-            let tpixel = try_px!(pixel(pf, PixelFormat::tpixel, enc::TIGHT));
-            let control = b[0];
-            let (used, skip) = match control >> 4 {
-                8 => (1, tpixel),
-                9 | 10 if control >> 4 == 9 || png => match compact_len(&b[1..]) {
-                    Ok((len, k)) => (1 + k, len),
-                    Err(more) => return Progress::Need(1 + more),
-                },
-                0..=7 => {
-                    let mut at = 1usize;
-                    let mut filter = 0u8;
-                    if control & 0x40 != 0 {
-                        need!(b, at + 1);
-                        filter = b[at];
-                        at += 1;
-                    }
-                    let (w, h) = (w as u64, h as u64);
-                    let size = match filter {
-                        0 | 2 => w * h * tpixel,
-                        1 => {
-                            need!(b, at + 1);
-                            let colours = b[at] as u64 + 1;
-                            at += 1 + (colours * tpixel) as usize;
-                            need!(b, at);
-                            if colours == 2 {
-                                w.div_ceil(8) * h
-                            } else {
-                                w * h
-                            }
-                        }
-                        f => {
-                            return fail(
-                                RfbFinding::TightBadFilter,
-                                format!("Tight filter id {f} is not defined"),
-                            );
-                        }
-                    };
-                    // Short data is sent as is, with no length and no zlib.
-                    if size < 12 {
-                        (at, size)
-                    } else {
-                        match compact_len(&b[at..]) {
-                            Ok((len, k)) => (at + k, len),
-                            Err(more) => return Progress::Need(at + more),
-                        }
-                    }
-                }
-                _ => {
-                    return fail(
-                        RfbFinding::TightBadControl,
-                        format!("Tight compression control {control:#04x} is not defined"),
-                    );
-                }
-            };
-            *state = RectState::Header;
-            step(used, skip, true)
+        let image = RectHeader {
+            encoding: inner,
+            ..r
+        };
+        let mut progress = body(&mut self.state, image, Some(RGBA), b, rest)?;
+        if let Progress::Step { header, done, .. } = &mut progress {
+            // Counted as the cursor it is, not as its image's encoding.
+            *header = Some(r);
+            self.alpha_image = !*done;
         }
+        Ok(progress)
     }
 }
 
-fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress {
-    need!(b, RectHeader::LEN);
-    let r = RectHeader::parse(b);
-    let (w, h) = (r.w as u64, r.h as u64);
-    let mut used = RectHeader::LEN;
+/// The rest of a rectangle whose header `r` was read from `b`, `rest`
+/// what follows it: framed here when its length is known now, otherwise
+/// the state that frames it over the next steps.
+fn body(
+    state: &mut RectState,
+    r: RectHeader,
+    pf: Option<PixelFormat>,
+    b: &[u8],
+    rest: &[u8],
+) -> Framed {
+    let parsed = |rest: &[u8]| b.len() - rest.len();
+    let (w, h) = (u64::from(r.w), u64::from(r.h));
+    let bpp = || pixel(pf, PixelFormat::bytes_per_pixel, r.encoding);
     let mut note = None;
     let mut done = true;
-    let skip = match r.encoding {
-        enc::RAW => w * h * try_px!(pixel(pf, PixelFormat::bytes_per_pixel, r.encoding)),
-        enc::COPY_RECT => 4,
+    let (used, skip) = match r.encoding {
+        enc::RAW => (parsed(rest), w * h * bpp()?),
+        enc::COPY_RECT => (parsed(rest), 4),
         enc::RRE | enc::CORRE => {
-            let bpp = try_px!(pixel(pf, PixelFormat::bytes_per_pixel, r.encoding));
-            used += 4 + bpp as usize;
-            need!(b, used);
-            let n = u32::from_be_bytes([b[12], b[13], b[14], b[15]]) as u64;
-            n * (bpp + if r.encoding == enc::RRE { 8 } else { 4 })
+            let bpp = bpp()?;
+            let (rest, n) = wire::rre_head(bpp)(rest).map_err(|e| more(b, e))?;
+            let each = bpp + if r.encoding == enc::RRE { 8 } else { 4 };
+            (parsed(rest), u64::from(n) * each)
         }
-        enc::HEXTILE | enc::TRLE if w == 0 || h == 0 => 0,
-        enc::HEXTILE => {
-            *state = RectState::Hextile(Tiles::new(r.w, r.h));
-            done = false;
-            0
-        }
-        enc::TRLE => {
-            *state = RectState::Trle {
-                tiles: Tiles::new(r.w, r.h),
-                palette: 0,
-                run: None,
+        enc::HEXTILE | enc::TRLE if w == 0 || h == 0 => (parsed(rest), 0),
+        enc::HEXTILE | enc::TRLE | enc::TIGHT | enc::TIGHT_PNG => {
+            *state = match r.encoding {
+                enc::HEXTILE => RectState::Hextile(Tiles::new(r.w, r.h)),
+                enc::TRLE => RectState::Trle {
+                    tiles: Tiles::new(r.w, r.h),
+                    palette: 0,
+                    run: None,
+                },
+                _ => RectState::Tight {
+                    w: r.w,
+                    h: r.h,
+                    png: r.encoding == enc::TIGHT_PNG,
+                },
             };
             done = false;
-            0
-        }
-        enc::TIGHT | enc::TIGHT_PNG => {
-            *state = RectState::Tight {
-                w: r.w,
-                h: r.h,
-                png: r.encoding == enc::TIGHT_PNG,
-            };
-            done = false;
-            0
+            (parsed(rest), 0)
         }
         enc::ZLIB | enc::ZRLE | enc::ZYWRLE => {
-            used += 4;
-            need!(b, used);
-            u32::from_be_bytes([b[12], b[13], b[14], b[15]]) as u64
+            let (rest, len) = wire::data_length(rest).map_err(|e| more(b, e))?;
+            (parsed(rest), u64::from(len))
         }
         enc::H264 => {
-            used += 8;
-            need!(b, used);
-            u32::from_be_bytes([b[12], b[13], b[14], b[15]]) as u64
+            let (rest, (len, _flags)) = wire::h264_head(rest).map_err(|e| more(b, e))?;
+            (parsed(rest), u64::from(len))
         }
+        _ => pseudo(r, pf, b, rest, &mut note)?,
+    };
+    Ok(Progress::Step {
+        used,
+        skip,
+        done,
+        header: Some(r),
+        note,
+    })
+}
+
+/// A pseudo-encoding's rectangle (or a cursor's): bytes read and bytes
+/// to skip.
+fn pseudo(
+    r: RectHeader,
+    pf: Option<PixelFormat>,
+    b: &[u8],
+    rest: &[u8],
+    note: &mut Option<(&'static str, Value)>,
+) -> Result<(usize, u64), Progress> {
+    let parsed = |rest: &[u8]| b.len() - rest.len();
+    let (w, h) = (u64::from(r.w), u64::from(r.h));
+    let bpp = || pixel(pf, PixelFormat::bytes_per_pixel, r.encoding);
+    let fixed = |skip: u64| Ok((parsed(rest), skip));
+    match r.encoding {
         enc::DESKTOP_SIZE => {
-            note = Some(("resize", json!([r.w, r.h])));
-            0
+            *note = Some(("resize", json!([r.w, r.h])));
+            fixed(0)
         }
         enc::EXTENDED_DESKTOP_SIZE => {
-            used += 4;
-            need!(b, used);
-            note = Some(("resize", json!([r.w, r.h])));
-            b[12] as u64 * 16
+            let (rest, screens) = wire::extended_desktop_size_head(rest).map_err(|e| more(b, e))?;
+            *note = Some(("resize", json!([r.w, r.h])));
+            Ok((parsed(rest), u64::from(screens) * 16))
         }
         enc::DESKTOP_NAME => {
-            used += 4;
-            need!(b, used);
-            let len = u32::from_be_bytes([b[12], b[13], b[14], b[15]]) as u64;
-            let shown = len.min(super::MAX_TEXT as u64) as usize;
-            need!(b, used + shown);
-            note = Some((
-                "desktop_name",
-                Value::String(super::text(&b[used..used + shown])),
-            ));
-            used += shown;
-            len - shown as u64
+            let (rest, name) = super::wire::text(rest).map_err(|e| more(b, e))?;
+            *note = Some(("desktop_name", Value::String(super::text(name.shown))));
+            Ok((parsed(rest), name.skipped))
         }
-        enc::CURSOR => {
-            let bpp = try_px!(pixel(pf, PixelFormat::bytes_per_pixel, r.encoding));
-            w * h * bpp + w.div_ceil(8) * h
-        }
-        enc::X_CURSOR if w * h == 0 => 0,
-        enc::X_CURSOR => 6 + 2 * w.div_ceil(8) * h,
-        enc::CURSOR_WITH_ALPHA => {
-            // Needs the inner encoding: the Framer takes it from here.
-            need!(b, used + 4);
-            0
-        }
-        enc::QEMU_LED_STATE => 1,
+        enc::CURSOR => fixed(w * h * bpp()? + w.div_ceil(8) * h),
+        enc::X_CURSOR if w * h == 0 => fixed(0),
+        // Two colours, then the pixel bitmap and the mask, a bit a pixel.
+        enc::X_CURSOR => fixed(6 + 2 * w.div_ceil(8) * h),
+        enc::QEMU_LED_STATE => fixed(1),
         enc::VMWARE_CURSOR => {
-            // U8 cursor type, U8 pad; classic cursors carry AND and XOR
-            // masks in the pixel format, alpha cursors RGBA.
-            used += 2;
-            need!(b, used);
-            match b[12] {
-                0 => {
-                    let bpp = try_px!(pixel(pf, PixelFormat::bytes_per_pixel, r.encoding));
-                    2 * w * h * bpp
-                }
+            // Classic cursors carry AND and XOR masks in the pixel format,
+            // alpha cursors RGBA.
+            let (rest, kind) = wire::vmware_cursor_head(rest).map_err(|e| more(b, e))?;
+            let skip = match kind {
+                0 => 2 * w * h * bpp()?,
                 1 => w * h * 4,
                 kind => {
-                    return fail(
+                    return Err(fail(
                         RfbFinding::BadVmwareCursor,
                         format!("VMware cursor type {kind} is neither 0 (classic) nor 1 (alpha)"),
-                    );
+                    ));
                 }
-            }
+            };
+            Ok((parsed(rest), skip))
         }
-        enc::VMWARE_CURSOR_STATE | enc::VMWARE_VM_STATE => 2,
-        enc::VMWARE_KEY_REPEAT => 10,
-        enc::VMWARE_LED_STATE => 4,
+        enc::VMWARE_CURSOR_STATE | enc::VMWARE_VM_STATE => fixed(2),
+        enc::VMWARE_KEY_REPEAT => fixed(10),
+        enc::VMWARE_LED_STATE => fixed(4),
         enc::LAST_RECT
         | enc::POINTER_POS
         | enc::QEMU_POINTER_MOTION_CHANGE
@@ -620,24 +341,198 @@ fn header(state: &mut RectState, pf: Option<PixelFormat>, b: &[u8]) -> Progress 
         | enc::FENCE
         | enc::CONTINUOUS_UPDATES
         | enc::EXTENDED_MOUSE_BUTTONS
-        | enc::VMWARE_CURSOR_POSITION => 0,
-        e => {
-            return fail(
-                RfbFinding::UnframeableEncoding,
-                format!(
-                    "rectangle encoding {e} ({}) has no framing tether knows; the rest of this direction is only counted",
-                    encoding_name(e)
-                ),
-            );
+        | enc::VMWARE_CURSOR_POSITION => fixed(0),
+        e => Err(fail(
+            RfbFinding::UnframeableEncoding,
+            format!(
+                "rectangle encoding {e} ({}) has no framing tether knows; the rest of this direction is only counted",
+                encoding_name(e)
+            ),
+        )),
+    }
+}
+
+/// Hextile: every tile already in `b` in one step (tiles are small),
+/// stopping at a tile whose header or pixels run past it.
+fn hextile(state: &mut RectState, mut tiles: Tiles, pf: Option<PixelFormat>, b: &[u8]) -> Framed {
+    if b.is_empty() {
+        return Err(Progress::Need(1));
+    }
+    let bpp = pixel(pf, PixelFormat::bytes_per_pixel, enc::HEXTILE)?;
+    let mut pos = 0usize;
+    loop {
+        let rest = &b[pos..];
+        let (tw, th) = tiles.dims();
+        let tile = match wire::hextile_tile(bpp, tw, th)(rest) {
+            Ok((after, tile)) => (rest.len() - after.len(), tile.payload),
+            Err(e) if pos == 0 => return Err(more(b, e)),
+            Err(_) => {
+                *state = RectState::Hextile(tiles);
+                return Ok(step(pos, 0, false));
+            }
+        };
+        let (head, payload) = tile;
+        let done = tiles.advance();
+        if done {
+            *state = RectState::Header;
+            return Ok(step(pos + head, payload, true));
+        }
+        if payload > (rest.len() - head) as u64 {
+            *state = RectState::Hextile(tiles);
+            return Ok(step(pos + head, payload, false));
+        }
+        pos += head + payload as usize;
+    }
+}
+
+/// TRLE: one tile header or one run a step.
+fn trle(
+    state: &mut RectState,
+    mut tiles: Tiles,
+    mut palette: u16,
+    run: Option<TrleRun>,
+    pf: Option<PixelFormat>,
+    b: &[u8],
+) -> Framed {
+    let cpixel = pixel(pf, PixelFormat::cpixel, enc::TRLE)?;
+    let (used, skip, run) = match run {
+        Some(TrleRun::Plain { left }) => {
+            let (rest, n) = wire::trle_plain_run(cpixel)(b).map_err(|e| more(b, e))?;
+            (
+                b.len() - rest.len(),
+                0,
+                run_left(n, left)?.map(|left| TrleRun::Plain { left }),
+            )
+        }
+        Some(TrleRun::Palette { left, size }) => {
+            let (rest, (index, n)) = wire::trle_palette_run(b).map_err(|e| more(b, e))?;
+            if u16::from(index) >= size {
+                return Err(fail(
+                    RfbFinding::TrleBadIndex,
+                    format!("TRLE palette index {index} with a palette of {size}"),
+                ));
+            }
+            let left = run_left(n, left)?;
+            (
+                b.len() - rest.len(),
+                0,
+                left.map(|left| TrleRun::Palette { left, size }),
+            )
+        }
+        None => {
+            let (rest, sub) = wire::trle_subencoding(b).map_err(|e| more(b, e))?;
+            let (skip, run) = trle_tile(sub, &mut palette, tiles.dims(), cpixel)?;
+            (b.len() - rest.len(), skip, run)
         }
     };
-    Progress::Step {
-        used,
-        skip,
-        done,
-        header: Some(r),
-        note,
+    let done = run.is_none() && tiles.advance();
+    *state = if done {
+        RectState::Header
+    } else {
+        RectState::Trle {
+            tiles,
+            palette,
+            run,
+        }
+    };
+    Ok(step(used, skip, done))
+}
+
+/// Pixels left in the tile after a run of `n`, none when it is full.
+fn run_left(n: u64, left: u64) -> Result<Option<u64>, Progress> {
+    if n > left {
+        return Err(fail(
+            RfbFinding::TrleRunOverflow,
+            format!("TRLE run of {n} pixels where {left} remain in the tile"),
+        ));
     }
+    Ok((n < left).then_some(left - n))
+}
+
+/// A TRLE tile's subencoding `sub`: the pixel bytes that follow it, and
+/// the run that starts when it is run-length encoded. `palette` is the
+/// palette size in force, which a new palette replaces.
+fn trle_tile(
+    sub: u8,
+    palette: &mut u16,
+    (tw, th): (u64, u64),
+    cpixel: u64,
+) -> Result<(u64, Option<TrleRun>), Progress> {
+    let pixels = tw * th;
+    Ok(match sub {
+        0 => (pixels * cpixel, None),
+        1 => (cpixel, None),
+        2..=16 => {
+            *palette = u16::from(sub);
+            (u64::from(sub) * cpixel + packed_len(*palette, tw, th), None)
+        }
+        127 | 129 if *palette < 2 => {
+            return Err(fail(
+                RfbFinding::TrleNoPalette,
+                format!("TRLE subencoding {sub} reuses a palette but no earlier tile sent one"),
+            ));
+        }
+        127 => (packed_len(*palette, tw, th), None),
+        128 => (0, Some(TrleRun::Plain { left: pixels })),
+        129 => (
+            0,
+            Some(TrleRun::Palette {
+                left: pixels,
+                size: *palette,
+            }),
+        ),
+        130..=255 => {
+            *palette = u16::from(sub) - 128;
+            (
+                u64::from(*palette) * cpixel,
+                Some(TrleRun::Palette {
+                    left: pixels,
+                    size: *palette,
+                }),
+            )
+        }
+        17..=126 => {
+            return Err(fail(
+                RfbFinding::TrleBadSubencoding,
+                format!("TRLE tile subencoding {sub} is not defined"),
+            ));
+        }
+    })
+}
+
+/// Tight: the control byte and what it announces, in one step.
+fn tight(
+    state: &mut RectState,
+    (w, h): (u16, u16),
+    png: bool,
+    pf: Option<PixelFormat>,
+    b: &[u8],
+) -> Framed {
+    if b.is_empty() {
+        return Err(Progress::Need(1));
+    }
+    let tpixel = pixel(pf, PixelFormat::tpixel, enc::TIGHT)?;
+    let (rest, rect) =
+        wire::tight_rect(u64::from(w), u64::from(h), tpixel, png)(b).map_err(|e| more(b, e))?;
+    let skip = match rect {
+        TightRect::Fill => tpixel,
+        TightRect::Image { len } => len,
+        TightRect::Basic { data, .. } => data,
+        TightRect::BadFilter(f) => {
+            return Err(fail(
+                RfbFinding::TightBadFilter,
+                format!("Tight filter id {f} is not defined"),
+            ));
+        }
+        TightRect::BadControl(control) => {
+            return Err(fail(
+                RfbFinding::TightBadControl,
+                format!("Tight compression control {control:#04x} is not defined"),
+            ));
+        }
+    };
+    *state = RectState::Header;
+    Ok(step(b.len() - rest.len(), skip, true))
 }
 
 #[cfg(test)]
@@ -646,18 +541,23 @@ mod tests {
 
     #[test]
     fn compact_length_takes_one_to_three_bytes() {
-        assert_eq!(compact_len(&[0x05]), Ok((5, 1)));
-        assert_eq!(compact_len(&[0x90, 0x4e]), Ok((10000, 2)));
-        assert_eq!(compact_len(&[0xff, 0xff, 0xff]), Ok((4_194_303, 3)));
-        assert_eq!(compact_len(&[0x80]), Err(2));
-        assert_eq!(compact_len(&[]), Err(1));
+        let len =
+            |b: &'static [u8]| wire::compact_length(b).map(|(rest, n)| (n, b.len() - rest.len()));
+        assert_eq!(len(&[0x05]), Ok((5, 1)));
+        assert_eq!(len(&[0x90, 0x4e]), Ok((10000, 2)));
+        assert_eq!(len(&[0xff, 0xff, 0xff]), Ok((4_194_303, 3)));
+        let need = |b: &'static [u8]| wire::compact_length(b).map_err(|e| more(b, e)).err();
+        assert_eq!(need(&[0x80]), Some(Progress::Need(2)));
+        assert_eq!(need(&[]), Some(Progress::Need(1)));
     }
 
     #[test]
     fn run_lengths_sum_255s() {
-        assert_eq!(run_len(&[0]), Ok((1, 1)));
-        assert_eq!(run_len(&[255, 0]), Ok((256, 2)));
-        assert_eq!(run_len(&[255, 255]), Err(3));
+        let len = |b: &'static [u8]| wire::run_length(b).map(|(rest, n)| (n, b.len() - rest.len()));
+        assert_eq!(len(&[0]), Ok((1, 1)));
+        assert_eq!(len(&[255, 0]), Ok((256, 2)));
+        let need = |b: &'static [u8]| wire::run_length(b).map_err(|e| more(b, e)).err();
+        assert_eq!(need(&[255, 255]), Some(Progress::Need(3)));
     }
 
     #[test]

@@ -10,6 +10,9 @@ use nom::bytes::streaming::take;
 use nom::number::streaming::{be_u8, be_u16, be_u32};
 
 use super::MAX_TEXT;
+use super::pixel::PixelFormat;
+
+pub mod rect;
 
 /// A length-prefixed string, as far as it is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +40,25 @@ pub fn text(i: &[u8]) -> IResult<&[u8], Text<'_>> {
 /// the caller.
 pub fn version(i: &[u8]) -> IResult<&[u8], &[u8]> {
     take(12usize)(i)
+}
+
+/// The major and minor numbers of a ProtocolVersion [`version`] read,
+/// `None` when it is not `RFB xxx.yyy\n` with decimal digits.
+pub fn version_number(raw: &[u8]) -> Option<(u16, u16)> {
+    use nom::bytes::complete::{tag, take as take_all};
+    if !crate::decode::sniff::is_rfb_version(raw) {
+        return None;
+    }
+    let number = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<u16>().ok();
+    let parsed: IResult<&[u8], _> = (|i| {
+        let (i, _) = tag(&b"RFB "[..])(i)?;
+        let (i, major) = take_all(3usize)(i)?;
+        let (i, _) = tag(&b"."[..])(i)?;
+        let (i, minor) = take_all(3usize)(i)?;
+        Ok((i, (major, minor)))
+    })(raw);
+    let (_, (major, minor)) = parsed.ok()?;
+    Some((number(major)?, number(minor)?))
 }
 
 /// A big-endian u32 on its own: RFB 3.3's security type, SecurityResult,
@@ -102,14 +124,14 @@ pub fn plain_lengths(i: &[u8]) -> IResult<&[u8], (u32, u32)> {
 pub struct ServerInit<'a> {
     pub width: u16,
     pub height: u16,
-    pub pixel_format: &'a [u8],
+    pub pixel_format: PixelFormat,
     pub name: Text<'a>,
 }
 
 pub fn server_init(i: &[u8]) -> IResult<&[u8], ServerInit<'_>> {
     let (i, width) = be_u16(i)?;
     let (i, height) = be_u16(i)?;
-    let (i, pixel_format) = take(16usize)(i)?;
+    let (i, pixel_format) = pixel_format(i)?;
     let (i, name) = text(i)?;
     Ok((
         i,
@@ -118,6 +140,36 @@ pub fn server_init(i: &[u8]) -> IResult<&[u8], ServerInit<'_>> {
             height,
             pixel_format,
             name,
+        },
+    ))
+}
+
+/// PIXEL_FORMAT (§7.4): 16 bytes, the last three padding.
+pub fn pixel_format(i: &[u8]) -> IResult<&[u8], PixelFormat> {
+    let (i, bits_per_pixel) = be_u8(i)?;
+    let (i, depth) = be_u8(i)?;
+    let (i, big_endian) = be_u8(i)?;
+    let (i, true_colour) = be_u8(i)?;
+    let (i, red_max) = be_u16(i)?;
+    let (i, green_max) = be_u16(i)?;
+    let (i, blue_max) = be_u16(i)?;
+    let (i, red_shift) = be_u8(i)?;
+    let (i, green_shift) = be_u8(i)?;
+    let (i, blue_shift) = be_u8(i)?;
+    let (i, _pad) = take(3usize)(i)?;
+    Ok((
+        i,
+        PixelFormat {
+            bits_per_pixel,
+            depth,
+            big_endian: big_endian != 0,
+            true_colour: true_colour != 0,
+            red_max,
+            green_max,
+            blue_max,
+            red_shift,
+            green_shift,
+            blue_shift,
         },
     ))
 }
@@ -217,10 +269,10 @@ pub fn qemu_audio_data(i: &[u8]) -> IResult<&[u8], u32> {
     be_u32(i)
 }
 
-/// SetPixelFormat (§7.5.1): the 16-byte pixel format.
-pub fn set_pixel_format(i: &[u8]) -> IResult<&[u8], &[u8]> {
+/// SetPixelFormat (§7.5.1): the pixel format.
+pub fn set_pixel_format(i: &[u8]) -> IResult<&[u8], PixelFormat> {
     let (i, _ty_pad) = take(4usize)(i)?;
-    take(16usize)(i)
+    pixel_format(i)
 }
 
 /// SetEncodings (§7.5.2): the encodings, signed.
@@ -300,4 +352,141 @@ pub fn qemu_extended_key(i: &[u8]) -> IResult<&[u8], (bool, u32, u32)> {
 pub fn qemu_client_audio(i: &[u8]) -> IResult<&[u8], u16> {
     let (i, _ty_sub) = take(2usize)(i)?;
     be_u16(i)
+}
+
+// ---- after a gap: the head of whatever message a segment starts with ----
+
+/// The head of a message a segment after a gap may start with, read as
+/// far as judging it needs: its type and the fields whose range says
+/// whether it really is one. `padding_zero` is whether every padding byte
+/// read was zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageHead {
+    FramebufferUpdate {
+        padding_zero: bool,
+        rects: u16,
+        first: rect::RectHeader,
+    },
+    SetColourMapEntries {
+        padding_zero: bool,
+    },
+    /// Bell, and the type byte of the message after it, if any.
+    Bell {
+        next: Option<u8>,
+    },
+    CutText {
+        padding_zero: bool,
+        len: u32,
+    },
+    SetPixelFormat {
+        padding_zero: bool,
+        bits_per_pixel: u8,
+    },
+    SetEncodings {
+        padding_zero: bool,
+    },
+    FramebufferUpdateRequest {
+        incremental: u8,
+        area: Area,
+    },
+    KeyEvent {
+        down: u8,
+        padding_zero: bool,
+    },
+    PointerEvent {
+        x: u16,
+        y: u16,
+    },
+    /// A type no check is made for.
+    Other(u8),
+}
+
+fn zero_padding(n: usize) -> impl Fn(&[u8]) -> IResult<&[u8], bool> {
+    move |i| {
+        let (i, pad) = take(n)(i)?;
+        Ok((i, pad.iter().all(|&b| b == 0)))
+    }
+}
+
+/// A server message's head (§7.6).
+pub fn server_message_head(i: &[u8]) -> IResult<&[u8], MessageHead> {
+    let (i, t) = be_u8(i)?;
+    Ok(match t {
+        0 => {
+            let (i, padding_zero) = zero_padding(1)(i)?;
+            let (i, rects) = be_u16(i)?;
+            let (i, first) = rect::rect_header(i)?;
+            let head = MessageHead::FramebufferUpdate {
+                padding_zero,
+                rects,
+                first,
+            };
+            (i, head)
+        }
+        1 => {
+            let (i, padding_zero) = zero_padding(1)(i)?;
+            let (i, _first_and_count) = take(4usize)(i)?;
+            (i, MessageHead::SetColourMapEntries { padding_zero })
+        }
+        2 => (
+            i,
+            MessageHead::Bell {
+                next: i.first().copied(),
+            },
+        ),
+        3 => {
+            let (i, padding_zero) = zero_padding(3)(i)?;
+            let (i, len) = be_u32(i)?;
+            (i, MessageHead::CutText { padding_zero, len })
+        }
+        t => (i, MessageHead::Other(t)),
+    })
+}
+
+/// A client message's head (§7.5).
+pub fn client_message_head(i: &[u8]) -> IResult<&[u8], MessageHead> {
+    let (i, t) = be_u8(i)?;
+    Ok(match t {
+        0 => {
+            let (i, padding_zero) = zero_padding(3)(i)?;
+            let (i, bits_per_pixel) = be_u8(i)?;
+            let (i, _rest) = take(15usize)(i)?;
+            let head = MessageHead::SetPixelFormat {
+                padding_zero,
+                bits_per_pixel,
+            };
+            (i, head)
+        }
+        2 => {
+            let (i, padding_zero) = zero_padding(1)(i)?;
+            let (i, _count) = be_u16(i)?;
+            (i, MessageHead::SetEncodings { padding_zero })
+        }
+        3 => {
+            let (i, incremental) = be_u8(i)?;
+            let (i, area) = area(i)?;
+            (
+                i,
+                MessageHead::FramebufferUpdateRequest { incremental, area },
+            )
+        }
+        4 => {
+            let (i, down) = be_u8(i)?;
+            let (i, padding_zero) = zero_padding(2)(i)?;
+            let (i, _key) = be_u32(i)?;
+            (i, MessageHead::KeyEvent { down, padding_zero })
+        }
+        5 => {
+            let (i, _buttons) = be_u8(i)?;
+            let (i, x) = be_u16(i)?;
+            let (i, y) = be_u16(i)?;
+            (i, MessageHead::PointerEvent { x, y })
+        }
+        6 => {
+            let (i, padding_zero) = zero_padding(3)(i)?;
+            let (i, len) = be_u32(i)?;
+            (i, MessageHead::CutText { padding_zero, len })
+        }
+        t => (i, MessageHead::Other(t)),
+    })
 }
