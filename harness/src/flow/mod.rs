@@ -372,74 +372,8 @@ impl Reassembler {
                 self.finish_conn(old, seg.ts, sink);
             }
         }
-        if !self.active.contains_key(&key) {
-            if self.active.len() >= self.config.max_connections {
-                self.dropped_connections += 1;
-                if self.dropped_connections == 1 {
-                    sink.flow_event(FlowEvent::Diagnostic(FlowFinding::TooManyConnections.at(
-                        format!(
-                            "more than {} connections open at once; later ones are skipped",
-                            self.config.max_connections
-                        ),
-                        Location {
-                            frame: Some(seg.frame),
-                            ..Location::default()
-                        },
-                    )));
-                }
-                return;
-            }
-            let (client, server, how) = if seg.syn && !seg.ack_flag {
-                (seg.src, seg.dst, OpenKind::Syn)
-            } else if seg.syn {
-                (seg.dst, seg.src, OpenKind::SynAck)
-            } else if is_server_port(seg.src.port()) && !is_server_port(seg.dst.port()) {
-                (seg.dst, seg.src, OpenKind::MidStream)
-            } else if is_server_port(seg.dst.port()) && !is_server_port(seg.src.port()) {
-                (seg.src, seg.dst, OpenKind::MidStream)
-            } else if seg.src.port() < seg.dst.port() {
-                (seg.dst, seg.src, OpenKind::MidStream)
-            } else {
-                (seg.src, seg.dst, OpenKind::MidStream)
-            };
-            let id = ConnectionId(self.summaries.len() as u32);
-            self.summaries.push(ConnSummary {
-                id,
-                client,
-                server,
-                opened: how,
-                start: seg.ts,
-                last: seg.ts,
-                first_frame: seg.frame,
-                c2s: DirStats::default(),
-                s2c: DirStats::default(),
-                end: EndKind::Open,
-                closed_by: None,
-                tcp: [TcpSide::default(); 2],
-            });
-            self.active.insert(
-                key,
-                Conn {
-                    id,
-                    client,
-                    halves: [Half::default(), Half::default()],
-                    client_isn: if how == OpenKind::Syn {
-                        Some(seg.seq)
-                    } else {
-                        None
-                    },
-                    overlap_reports: 0,
-                    closed: false,
-                },
-            );
-            sink.flow_event(FlowEvent::Open {
-                conn: id,
-                at: seg.ts,
-                frame: seg.frame,
-                client,
-                server,
-                how,
-            });
+        if !self.active.contains_key(&key) && !self.open(key, seg, sink) {
+            return;
         }
         let Some(conn) = self.active.get_mut(&key) else {
             return;
@@ -460,6 +394,72 @@ impl Reassembler {
             stats.wire_bytes += u64::from(seg.wire_len);
         }
         handle_segment(&self.config, conn, summary, dir, seg, sink);
+    }
+
+    /// Opens a connection for `seg`'s endpoints; false when too many are
+    /// open and it is skipped.
+    fn open(
+        &mut self,
+        key: (SocketAddr, SocketAddr),
+        seg: &TcpSegment<'_>,
+        sink: &mut dyn FlowSink,
+    ) -> bool {
+        if self.active.len() >= self.config.max_connections {
+            self.dropped_connections += 1;
+            if self.dropped_connections == 1 {
+                sink.flow_event(FlowEvent::Diagnostic(FlowFinding::TooManyConnections.at(
+                    format!(
+                        "more than {} connections open at once; later ones are skipped",
+                        self.config.max_connections
+                    ),
+                    Location {
+                        frame: Some(seg.frame),
+                        ..Location::default()
+                    },
+                )));
+            }
+            return false;
+        }
+        let (client, server, how) = roles(seg);
+        let id = ConnectionId(self.summaries.len() as u32);
+        self.summaries.push(ConnSummary {
+            id,
+            client,
+            server,
+            opened: how,
+            start: seg.ts,
+            last: seg.ts,
+            first_frame: seg.frame,
+            c2s: DirStats::default(),
+            s2c: DirStats::default(),
+            end: EndKind::Open,
+            closed_by: None,
+            tcp: [TcpSide::default(); 2],
+        });
+        self.active.insert(
+            key,
+            Conn {
+                id,
+                client,
+                halves: [Half::default(), Half::default()],
+                client_isn: if how == OpenKind::Syn {
+                    Some(seg.seq)
+                } else {
+                    None
+                },
+                overlap_reports: 0,
+                closed: false,
+            },
+        );
+        sink.flow_event(FlowEvent::Open {
+            conn: id,
+            at: seg.ts,
+            frame: seg.frame,
+            client,
+            server,
+            how,
+        });
+        true
     }
 
     /// Ends the capture: flushes held bytes (as gaps where holes remain)
@@ -487,11 +487,118 @@ impl Reassembler {
     }
 }
 
+/// Which end is the client, and how the connection was first seen: the
+/// SYN's sender, the SYN-ACK's receiver, or (mid-stream) the end that is
+/// not on a well-known server port, else the higher port.
+fn roles(seg: &TcpSegment<'_>) -> (SocketAddr, SocketAddr, OpenKind) {
+    if seg.syn && !seg.ack_flag {
+        (seg.src, seg.dst, OpenKind::Syn)
+    } else if seg.syn {
+        (seg.dst, seg.src, OpenKind::SynAck)
+    } else if is_server_port(seg.src.port()) && !is_server_port(seg.dst.port()) {
+        (seg.dst, seg.src, OpenKind::MidStream)
+    } else if is_server_port(seg.dst.port()) && !is_server_port(seg.src.port()) {
+        (seg.src, seg.dst, OpenKind::MidStream)
+    } else if seg.src.port() < seg.dst.port() {
+        (seg.dst, seg.src, OpenKind::MidStream)
+    } else {
+        (seg.src, seg.dst, OpenKind::MidStream)
+    }
+}
+
 fn stats_mut(summary: &mut ConnSummary, dir: Direction) -> &mut DirStats {
     match dir {
         Direction::ClientToServer => &mut summary.c2s,
         Direction::ServerToClient => &mut summary.s2c,
     }
+}
+
+/// The peer acknowledging bytes we never saw means they were lost from
+/// the capture, not from the connection: they will not come, so the
+/// `peer` side's stream gets its gap now instead of waiting for them.
+fn settle_unseen_acked(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    peer: Direction,
+    seg: &TcpSegment<'_>,
+    sink: &mut dyn FlowSink,
+) {
+    let peer_half = &conn.halves[peer.index()];
+    if let Some(acked) = peer_half.offset_of(seg.ack) {
+        let mut limit = acked;
+        if let Some(fin) = peer_half.fin_at {
+            limit = limit.min(fin as i64);
+        }
+        let next = peer_half.asm.next() as i64;
+        let first_held = peer_half.asm.first_held().map(|o| o as i64);
+        let lost = limit > next + 1 || first_held.is_some_and(|f| f <= limit && limit > next);
+        if lost && limit - next < (1 << 30) {
+            let limit = limit as u64;
+            while let Some(first) = conn.halves[peer.index()].asm.first_held() {
+                if first > limit {
+                    break;
+                }
+                gap_to(conn, summary, peer, first, seg.ts, seg.frame, sink);
+                drain(conn, summary, peer, seg.ts, seg.frame, sink);
+            }
+            if limit > conn.halves[peer.index()].asm.next() + 1 {
+                gap_to(conn, summary, peer, limit, seg.ts, seg.frame, sink);
+            }
+        }
+    }
+}
+
+/// A FIN after the stream's bytes up to `end`: where that side's stream
+/// ends, and who closed first.
+fn on_fin(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    seg: &TcpSegment<'_>,
+    end: i64,
+    sink: &mut dyn FlowSink,
+) {
+    let fin_at = (end + i64::from(seg.missing_tail)).max(0) as u64;
+    let half = &mut conn.halves[dir.index()];
+    if half.fin_at.is_none() {
+        half.fin_at = Some(fin_at);
+    }
+    if summary.closed_by.is_none() {
+        summary.closed_by = Some(dir);
+        summary.end = EndKind::Fin;
+    }
+    maybe_fin(conn, dir, seg.ts, seg.frame, sink);
+}
+
+/// A RST: held bytes are flushed (nothing more will come) and it decides
+/// how the connection ended.
+fn on_rst(
+    conn: &mut Conn,
+    summary: &mut ConnSummary,
+    dir: Direction,
+    seg: &TcpSegment<'_>,
+    sink: &mut dyn FlowSink,
+) {
+    flush_all(conn, summary, dir, seg.ts, seg.frame, sink);
+    let half = &mut conn.halves[dir.index()];
+    if !half.rst {
+        half.rst = true;
+        sink.flow_event(FlowEvent::Rst {
+            conn: conn.id,
+            at: seg.ts,
+            frame: seg.frame,
+            dir,
+        });
+    }
+    if summary.end != EndKind::Rst && (summary.closed_by.is_none() || summary.end == EndKind::Fin) {
+        // A RST decides how the connection ended even after a FIN; the
+        // side that closed first stays whoever sent the first FIN.
+        summary.end = EndKind::Rst;
+        if summary.closed_by.is_none() {
+            summary.closed_by = Some(dir);
+        }
+    }
+    conn.closed = true;
 }
 
 fn handle_segment(
@@ -502,7 +609,6 @@ fn handle_segment(
     seg: &TcpSegment<'_>,
     sink: &mut dyn FlowSink,
 ) {
-    let id = conn.id;
     {
         let half = &mut conn.halves[dir.index()];
         half.last_frame = seg.frame;
@@ -515,33 +621,8 @@ fn handle_segment(
         }
     }
 
-    // The peer acknowledging bytes we never saw means they were lost from
-    // the capture, not from the connection: they will not come.
     if seg.ack_flag {
-        let peer = dir.reverse();
-        let peer_half = &conn.halves[peer.index()];
-        if let Some(acked) = peer_half.offset_of(seg.ack) {
-            let mut limit = acked;
-            if let Some(fin) = peer_half.fin_at {
-                limit = limit.min(fin as i64);
-            }
-            let next = peer_half.asm.next() as i64;
-            let first_held = peer_half.asm.first_held().map(|o| o as i64);
-            let lost = limit > next + 1 || first_held.is_some_and(|f| f <= limit && limit > next);
-            if lost && limit - next < (1 << 30) {
-                let limit = limit as u64;
-                while let Some(first) = conn.halves[peer.index()].asm.first_held() {
-                    if first > limit {
-                        break;
-                    }
-                    gap_to(conn, summary, peer, first, seg.ts, seg.frame, sink);
-                    drain(conn, summary, peer, seg.ts, seg.frame, sink);
-                }
-                if limit > conn.halves[peer.index()].asm.next() + 1 {
-                    gap_to(conn, summary, peer, limit, seg.ts, seg.frame, sink);
-                }
-            }
-        }
+        settle_unseen_acked(conn, summary, dir.reverse(), seg, sink);
     }
 
     let payload_len = seg.payload.len() as u64;
@@ -558,40 +639,10 @@ fn handle_segment(
         accept(config, conn, summary, dir, offset, seg, sink);
     }
     if seg.fin {
-        let fin_at = (offset + payload_len as i64 + i64::from(seg.missing_tail)).max(0) as u64;
-        let half = &mut conn.halves[dir.index()];
-        if half.fin_at.is_none() {
-            half.fin_at = Some(fin_at);
-        }
-        if summary.closed_by.is_none() {
-            summary.closed_by = Some(dir);
-            summary.end = EndKind::Fin;
-        }
-        maybe_fin(conn, dir, seg.ts, seg.frame, sink);
+        on_fin(conn, summary, dir, seg, offset + payload_len as i64, sink);
     }
     if seg.rst {
-        flush_all(conn, summary, dir, seg.ts, seg.frame, sink);
-        let half = &mut conn.halves[dir.index()];
-        if !half.rst {
-            half.rst = true;
-            sink.flow_event(FlowEvent::Rst {
-                conn: id,
-                at: seg.ts,
-                frame: seg.frame,
-                dir,
-            });
-        }
-        if summary.end != EndKind::Rst
-            && (summary.closed_by.is_none() || summary.end == EndKind::Fin)
-        {
-            // A RST decides how the connection ended even after a FIN; the
-            // side that closed first stays whoever sent the first FIN.
-            summary.end = EndKind::Rst;
-            if summary.closed_by.is_none() {
-                summary.closed_by = Some(dir);
-            }
-        }
-        conn.closed = true;
+        on_rst(conn, summary, dir, seg, sink);
     }
     if conn.halves.iter().all(|h| h.fin_done) {
         conn.closed = true;

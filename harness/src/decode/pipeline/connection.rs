@@ -239,6 +239,35 @@ impl ConnState {
     }
 
     /// Sniffing cannot wait any longer (gap or end): decide on what we have.
+    /// Bytes the capture lost: a gap event, then the decoder told.
+    #[allow(clippy::too_many_arguments)]
+    fn gap(
+        &mut self,
+        conn: ConnectionId,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        len: u64,
+        keep: bool,
+    ) {
+        self.settle(keep);
+        let mut sink = ReportSink {
+            report: &mut self.report,
+            keep,
+            frame: Some(frame),
+        };
+        sink.event(Event {
+            frame: None,
+            at,
+            connection: conn,
+            channel: None,
+            direction: Some(dir),
+            kind: EventKind::Gap { len },
+        });
+        self.stage.gap(at, dir, offset, len, &mut sink);
+    }
+
     fn settle(&mut self, keep: bool) {
         let mut sink = ReportSink {
             report: &mut self.report,
@@ -293,21 +322,7 @@ impl FlowSink for Decoder {
                 len,
             } => {
                 if let Some(st) = self.state(conn) {
-                    st.settle(keep);
-                    let mut sink = ReportSink {
-                        report: &mut st.report,
-                        keep,
-                        frame: Some(frame),
-                    };
-                    sink.event(Event {
-                        frame: None,
-                        at,
-                        connection: conn,
-                        channel: None,
-                        direction: Some(dir),
-                        kind: EventKind::Gap { len },
-                    });
-                    st.stage.gap(at, dir, offset, len, &mut sink);
+                    st.gap(conn, at, frame, dir, offset, len, keep);
                 }
             }
             FlowEvent::Fin {
@@ -323,24 +338,27 @@ impl FlowSink for Decoder {
                 dir,
             } => self.end(conn, at, Some(frame), Some(dir), StreamEnd::Rst),
             FlowEvent::End { conn, at } => self.end(conn, at, None, None, StreamEnd::EndOfCapture),
-            FlowEvent::Diagnostic(mut f) => {
-                f.location.file.get_or_insert_with(|| self.file.clone());
-                if let Some(st) = f
-                    .location
-                    .connection
-                    .and_then(|c| self.conns.get_mut(c.0 as usize))
-                    .and_then(Option::as_mut)
-                {
-                    st.report.findings.push(f);
-                } else {
-                    self.diagnostics.push(f);
-                }
-            }
+            FlowEvent::Diagnostic(f) => self.diagnostic(f),
         }
     }
 }
 
 impl Decoder {
+    /// A finding of the flow layer: its connection's, or the input's.
+    fn diagnostic(&mut self, mut f: Finding) {
+        f.location.file.get_or_insert_with(|| self.file.clone());
+        if let Some(st) = f
+            .location
+            .connection
+            .and_then(|c| self.conns.get_mut(c.0 as usize))
+            .and_then(Option::as_mut)
+        {
+            st.report.findings.push(f);
+        } else {
+            self.diagnostics.push(f);
+        }
+    }
+
     fn end(
         &mut self,
         conn: ConnectionId,

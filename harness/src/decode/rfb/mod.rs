@@ -205,6 +205,48 @@ struct Flow {
     frame: u64,
 }
 
+impl Flow {
+    /// Skips payload bytes the framer said follow, held ones first; false
+    /// when there were none at hand.
+    fn skip_payload(&mut self, input: &mut &[u8]) -> bool {
+        let from_buf = !self.buf.is_empty();
+        let avail = if from_buf {
+            self.buf.len()
+        } else {
+            input.len()
+        };
+        let n = self.skip.min(avail as u64) as usize;
+        if n == 0 {
+            return false;
+        }
+        if from_buf {
+            self.buf.drain(..n);
+        } else {
+            *input = &input[n..];
+        }
+        self.skip -= n as u64;
+        self.offset += n as u64;
+        true
+    }
+
+    /// Holds bytes towards a step that needs `n`: the carry-over grows
+    /// towards `n`, or takes all the input when nothing was held. False
+    /// when the input is spent and the step must wait.
+    fn hold(&mut self, n: usize, from_buf: bool, input: &mut &[u8]) -> bool {
+        if !from_buf {
+            self.buf.extend_from_slice(input);
+            return false;
+        }
+        let take = (n - self.buf.len()).min(input.len());
+        if take == 0 {
+            return false;
+        }
+        self.buf.extend_from_slice(&input[..take]);
+        *input = &input[take..];
+        true
+    }
+}
+
 enum Step {
     /// Read this many bytes (0: the state moved on without input).
     Used(usize),
@@ -432,19 +474,9 @@ impl RfbDecoder {
             }
             let f = &mut self.flows[i];
             if f.skip > 0 {
-                let from_buf = !f.buf.is_empty();
-                let avail = if from_buf { f.buf.len() } else { input.len() };
-                let n = (f.skip.min(avail as u64)) as usize;
-                if n == 0 {
+                if !f.skip_payload(&mut input) {
                     return;
                 }
-                if from_buf {
-                    f.buf.drain(..n);
-                } else {
-                    input = &input[n..];
-                }
-                f.skip -= n as u64;
-                f.offset += n as u64;
                 continue;
             }
             let from_buf = !f.buf.is_empty();
@@ -480,15 +512,7 @@ impl RfbDecoder {
                     return;
                 }
                 Step::Need(n) => {
-                    if from_buf {
-                        let take = (n - f.buf.len()).min(input.len());
-                        if take == 0 {
-                            return;
-                        }
-                        f.buf.extend_from_slice(&input[..take]);
-                        input = &input[take..];
-                    } else {
-                        f.buf.extend_from_slice(input);
+                    if !f.hold(n, from_buf, &mut input) {
                         return;
                     }
                 }

@@ -400,38 +400,7 @@ impl SpiceDecoder {
                 Direction::ServerToClient => self.link_reply(here, start, unit, out),
             },
             State::AuthChoice => {}
-            State::AuthMechanism => {
-                let mech = wire::word(unit).map_or(0, |(_, m)| m);
-                let name = match mech {
-                    1 => "SPICE",
-                    2 => "SASL",
-                    _ => "UNKNOWN",
-                };
-                self.message(
-                    here,
-                    Cow::Borrowed("SPICE_LINK_AUTH_MECHANISM"),
-                    4,
-                    vec![
-                        ("mechanism".into(), json!(mech)),
-                        ("name".into(), json!(name)),
-                    ],
-                    out,
-                );
-                if mech == 1 {
-                    self.halves[i].state = State::Ticket;
-                } else {
-                    // SASL exchanges are not framed here; both ways go dark.
-                    self.finding(
-                        here,
-                        start,
-                        SpiceFinding::AuthNotDecoded,
-                        format!("auth mechanism {mech} ({name}) is not decoded; the channel is counted only"),
-                        out,
-                    );
-                    self.halves[0].state = State::Lost;
-                    self.halves[1].state = State::Lost;
-                }
-            }
+            State::AuthMechanism => self.auth_mechanism(here, start, unit, out),
             State::Ticket => {
                 self.message(
                     here,
@@ -445,28 +414,7 @@ impl SpiceDecoder {
                 h.mini = mini;
                 h.state = State::Header;
             }
-            State::LinkResult => {
-                let code = wire::word(unit).map_or(0, |(_, c)| c);
-                self.link_result = Some(code);
-                self.message(
-                    here,
-                    Cow::Borrowed("SPICE_LINK_RESULT"),
-                    4,
-                    vec![
-                        ("result".into(), json!(code)),
-                        ("name".into(), json!(link_err_name(code))),
-                    ],
-                    out,
-                );
-                if code == 0 {
-                    let mini = self.mini_negotiated();
-                    let h = &mut self.halves[i];
-                    h.mini = mini;
-                    h.state = State::Header;
-                } else {
-                    self.link_failed(here, code, out);
-                }
-            }
+            State::LinkResult => self.link_result(here, unit, out),
             State::Header => self.data_header(here, start, unit, out),
             State::Body {
                 ty,
@@ -491,6 +439,69 @@ impl SpiceDecoder {
                 }
             }
             State::Lost | State::Unframed => {}
+        }
+    }
+
+    /// SpiceLinkAuthMechanism: SPICE's ticket follows; SASL is not framed.
+    fn auth_mechanism(&mut self, here: Here, start: u64, unit: &[u8], out: &mut dyn EventSink) {
+        let i = here.dir.index();
+        let mech = wire::word(unit).map_or(0, |(_, m)| m);
+        let name = match mech {
+            1 => "SPICE",
+            2 => "SASL",
+            _ => "UNKNOWN",
+        };
+        self.message(
+            here,
+            Cow::Borrowed("SPICE_LINK_AUTH_MECHANISM"),
+            4,
+            vec![
+                ("mechanism".into(), json!(mech)),
+                ("name".into(), json!(name)),
+            ],
+            out,
+        );
+        if mech == 1 {
+            self.halves[i].state = State::Ticket;
+        } else {
+            // SASL exchanges are not framed here; both ways go dark.
+            self.finding(
+                here,
+                start,
+                SpiceFinding::AuthNotDecoded,
+                format!(
+                    "auth mechanism {mech} ({name}) is not decoded; the channel is counted only"
+                ),
+                out,
+            );
+            self.halves[0].state = State::Lost;
+            self.halves[1].state = State::Lost;
+        }
+    }
+
+    /// The server's link result after the ticket: data messages follow,
+    /// or the link failed.
+    fn link_result(&mut self, here: Here, unit: &[u8], out: &mut dyn EventSink) {
+        let i = here.dir.index();
+        let code = wire::word(unit).map_or(0, |(_, c)| c);
+        self.link_result = Some(code);
+        self.message(
+            here,
+            Cow::Borrowed("SPICE_LINK_RESULT"),
+            4,
+            vec![
+                ("result".into(), json!(code)),
+                ("name".into(), json!(link_err_name(code))),
+            ],
+            out,
+        );
+        if code == 0 {
+            let mini = self.mini_negotiated();
+            let h = &mut self.halves[i];
+            h.mini = mini;
+            h.state = State::Header;
+        } else {
+            self.link_failed(here, code, out);
         }
     }
 
@@ -781,22 +792,15 @@ impl SpiceDecoder {
         };
     }
 
-    /// A data message is complete; `prefix` is its leading body bytes.
-    fn complete_message(&mut self, here: Here, prefix: &[u8], out: &mut dyn EventSink) {
-        let i = here.dir.index();
-        let State::Body {
-            ty,
-            size,
-            header_len,
-            ..
-        } = self.halves[i].state
-        else {
-            return;
-        };
-        let start = self.halves[i].unit_start;
-        self.halves[i].state = State::Header;
-        let len = u64::from(header_len) + u64::from(size);
-        let name: Cow<'static, str> = match message_name(self.channel_type, here.dir, ty) {
+    /// A data message's name, reporting a type its channel does not define.
+    fn message_name(
+        &mut self,
+        here: Here,
+        start: u64,
+        ty: u16,
+        out: &mut dyn EventSink,
+    ) -> Cow<'static, str> {
+        match message_name(self.channel_type, here.dir, ty) {
             Some(n) => Cow::Borrowed(n),
             None => {
                 let channel = self.channel_type.and_then(channel_name);
@@ -823,7 +827,25 @@ impl SpiceDecoder {
                     Direction::ServerToClient => format!("SPICE_MSG_UNKNOWN_{ty}"),
                 })
             }
+        }
+    }
+
+    /// A data message is complete; `prefix` is its leading body bytes.
+    fn complete_message(&mut self, here: Here, prefix: &[u8], out: &mut dyn EventSink) {
+        let i = here.dir.index();
+        let State::Body {
+            ty,
+            size,
+            header_len,
+            ..
+        } = self.halves[i].state
+        else {
+            return;
         };
+        let start = self.halves[i].unit_start;
+        self.halves[i].state = State::Header;
+        let len = u64::from(header_len) + u64::from(size);
+        let name = self.message_name(here, start, ty, out);
         let server = here.dir == Direction::ServerToClient;
         let mut body = Body::default();
         let msg = Msg {

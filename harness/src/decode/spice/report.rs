@@ -125,6 +125,57 @@ pub struct ZipDecode {
 /// so allow a little skew.
 const TIME_SLACK_SECS: f64 = 0.05;
 
+/// Where the zip's account of one channel and the pcap's differ.
+fn channel_disagreements(
+    zrow: &ChannelRow,
+    prow: &ChannelRow,
+    diag: &ChannelDiagnostics,
+    truncated: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, zip, ours) in [
+        ("PINGs received", zrow.pings, prow.pings),
+        ("PONGs sent", zrow.pongs, prow.pongs),
+        ("bytes received", zrow.bytes_in, prow.bytes_in),
+        ("bytes sent", zrow.bytes_out, prow.bytes_out),
+    ] {
+        let (Some(zip), Some(ours)) = (zip, ours) else {
+            continue;
+        };
+        // A truncated ring holds only the newest part of the session.
+        let bad = if truncated { ours > zip } else { ours != zip };
+        if bad {
+            out.push(format!("the zip says {zip} {what}, the pcap shows {ours}"));
+        }
+    }
+    for (what, zip, ours) in [
+        ("last receive", zrow.last_recv, prow.last_recv),
+        ("last send", zrow.last_send, prow.last_send),
+    ] {
+        match (zip, ours) {
+            (Some(z), Some(o)) if (z - o).abs() > TIME_SLACK_SECS => out.push(format!(
+                "the zip says {what} at {z:.6} s, the pcap at {o:.6} s"
+            )),
+            (None, Some(o)) => out.push(format!(
+                "the zip has no {what}, the pcap has one at {o:.6} s"
+            )),
+            _ => {}
+        }
+    }
+    if let Some(end) = diag.ended_at_secs {
+        let last = [prow.last_recv, prow.last_send]
+            .into_iter()
+            .flatten()
+            .fold(f64::MIN, f64::max);
+        if last > end + TIME_SLACK_SECS {
+            out.push(format!(
+                "the zip says the channel ended at {end:.6} s, the pcap has traffic at {last:.6} s"
+            ));
+        }
+    }
+    out
+}
+
 pub fn decode_bugreport<R: Read>(
     src: R,
     file: &str,
@@ -172,51 +223,11 @@ pub fn decode_bugreport<R: Read>(
         rows.push(zrow.clone());
         let Some(prow) = prow else { continue };
         rows.push(prow.clone());
-        let mut disagree = |what: String| {
+        for what in channel_disagreements(&zrow, prow, diag, truncated) {
             let mut loc = zip_loc.clone();
             loc.connection = prow.connection.map(crate::timeline::ConnectionId);
             disagreements
                 .push(BugReportFinding::Disagreement.at(format!("{channel}: {what}"), loc));
-        };
-        for (what, zip, ours) in [
-            ("PINGs received", zrow.pings, prow.pings),
-            ("PONGs sent", zrow.pongs, prow.pongs),
-            ("bytes received", zrow.bytes_in, prow.bytes_in),
-            ("bytes sent", zrow.bytes_out, prow.bytes_out),
-        ] {
-            let (Some(zip), Some(ours)) = (zip, ours) else {
-                continue;
-            };
-            // A truncated ring holds only the newest part of the session.
-            let bad = if truncated { ours > zip } else { ours != zip };
-            if bad {
-                disagree(format!("the zip says {zip} {what}, the pcap shows {ours}"));
-            }
-        }
-        for (what, zip, ours) in [
-            ("last receive", zrow.last_recv, prow.last_recv),
-            ("last send", zrow.last_send, prow.last_send),
-        ] {
-            match (zip, ours) {
-                (Some(z), Some(o)) if (z - o).abs() > TIME_SLACK_SECS => disagree(format!(
-                    "the zip says {what} at {z:.6} s, the pcap at {o:.6} s"
-                )),
-                (None, Some(o)) => disagree(format!(
-                    "the zip has no {what}, the pcap has one at {o:.6} s"
-                )),
-                _ => {}
-            }
-        }
-        if let Some(end) = diag.ended_at_secs {
-            let last = [prow.last_recv, prow.last_send]
-                .into_iter()
-                .flatten()
-                .fold(f64::MIN, f64::max);
-            if last > end + TIME_SLACK_SECS {
-                disagree(format!(
-                    "the zip says the channel ended at {end:.6} s, the pcap has traffic at {last:.6} s"
-                ));
-            }
         }
     }
     // Channels the pcap has but the zip does not list.

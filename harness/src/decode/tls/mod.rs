@@ -286,57 +286,20 @@ impl TlsDecoder {
                 side.record_offset = offset;
             }
             // Complete the header first, then the payload it announces.
-            let want = if side.record.len() < 5 {
-                5 - side.record.len()
-            } else {
-                5 + usize::from(u16::from_be_bytes([side.record[3], side.record[4]]))
-                    - side.record.len()
+            let want = match record_header(&side.record) {
+                Ok((_, (_, _, len))) => 5 + len - side.record.len(),
+                Err(_) => 5 - side.record.len(),
             };
             let take = want.min(bytes.len());
             side.record.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             offset += take as u64;
-            if side.record.len() == 5 {
-                let (ty, major, len) = (
-                    side.record[0],
-                    side.record[1],
-                    usize::from(u16::from_be_bytes([side.record[3], side.record[4]])),
-                );
-                let at_offset = side.record_offset;
-                if !(CHANGE_CIPHER_SPEC..=HEARTBEAT).contains(&ty) || major != 3 {
-                    side.stopped = true;
-                    self.finding(
-                        out,
-                        chunk.at,
-                        chunk.direction,
-                        Some(at_offset),
-                        TlsFinding::BadRecord,
-                        format!(
-                            "record header {:02x?} is not TLS (type {ty}); the rest of this direction is only counted",
-                            &self.sides[i].record[..5]
-                        ),
-                    );
-                    return;
-                }
-                if len > MAX_RECORD {
-                    side.stopped = true;
-                    self.finding(
-                        out,
-                        chunk.at,
-                        chunk.direction,
-                        Some(at_offset),
-                        TlsFinding::RecordTooLong,
-                        format!(
-                            "record claims {len} bytes, over the {MAX_RECORD} TLS allows; the rest of this direction is only counted"
-                        ),
-                    );
-                    return;
-                }
+            if side.record.len() == 5 && !self.record_header_fits(&chunk, out) {
+                return;
             }
             let side = &self.sides[i];
-            if side.record.len() >= 5
-                && side.record.len()
-                    == 5 + usize::from(u16::from_be_bytes([side.record[3], side.record[4]]))
+            if record_header(&side.record)
+                .is_ok_and(|(_, (_, _, len))| side.record.len() == 5 + len)
             {
                 let record = std::mem::take(&mut self.sides[i].record);
                 let record_offset = self.sides[i].record_offset;
@@ -354,6 +317,45 @@ impl TlsDecoder {
                 self.sides[i].record = record;
             }
         }
+    }
+
+    /// A record header just completed: TLS's (a known type, version 3.x)
+    /// and within the length TLS allows, or this direction stops here.
+    fn record_header_fits(&mut self, chunk: &Chunk<'_>, out: &mut dyn EventSink) -> bool {
+        let i = chunk.direction.index();
+        let side = &mut self.sides[i];
+        let Ok((_, (ty, major, len))) = record_header(&side.record) else {
+            return true;
+        };
+        let at_offset = side.record_offset;
+        let (kind, message) = if !(CHANGE_CIPHER_SPEC..=HEARTBEAT).contains(&ty) || major != 3 {
+            let header = &side.record[..5];
+            (
+                TlsFinding::BadRecord,
+                format!(
+                    "record header {header:02x?} is not TLS (type {ty}); the rest of this direction is only counted"
+                ),
+            )
+        } else if len > MAX_RECORD {
+            (
+                TlsFinding::RecordTooLong,
+                format!(
+                    "record claims {len} bytes, over the {MAX_RECORD} TLS allows; the rest of this direction is only counted"
+                ),
+            )
+        } else {
+            return true;
+        };
+        side.stopped = true;
+        self.finding(
+            out,
+            chunk.at,
+            chunk.direction,
+            Some(at_offset),
+            kind,
+            message,
+        );
+        false
     }
 
     fn record(
@@ -431,73 +433,111 @@ impl TlsDecoder {
         let seq = cipher.seq;
         match cipher.open(header, &mut self.scratch) {
             Ok((inner_type, len)) => {
-                let plain = std::mem::take(&mut self.scratch);
-                self.sides[i].last_record = Some((inner_type, len));
-                match inner_type {
-                    APPLICATION_DATA => {
-                        self.message(
-                            out,
-                            at,
-                            dir,
-                            "application_data".into(),
-                            record.len(),
-                            vec![("plaintext", json!(len))],
-                        );
-                        self.inner
-                            .data(at, frame, dir, &plain[..len], &mut Plaintext(out));
-                    }
-                    HANDSHAKE => self.handshake_bytes(at, dir, offset, &plain[..len], out),
-                    ALERT => self.alert(at, dir, &plain[..len], record.len(), true, out),
-                    t => self.message(
-                        out,
-                        at,
-                        dir,
-                        format!("record type {t}").into(),
-                        record.len(),
-                        vec![],
-                    ),
-                }
-                self.scratch = plain;
+                self.opened(at, frame, dir, offset, inner_type, len, record.len(), out)
             }
             Err(e) => {
                 // The record used its sequence number; the next one is
                 // tried on its own (one damaged record spoils no other).
                 cipher.seq += 1;
-                let lost = payload.len().saturating_sub(cipher.overhead());
-                // Application data lost: the stream inside has a hole there
-                // (TLS 1.3 hides the type, but after a side's Finished all
-                // it sends is application data, in practice).
-                let app = match self.version {
-                    Some(TLS13) => self.sides[i].traffic_secret.is_some(),
-                    _ => ty == APPLICATION_DATA,
-                };
-                if app {
-                    self.inner.gap(at, dir, lost as u64, &mut Plaintext(out));
-                }
-                let side = &mut self.sides[i];
-                side.failed += 1;
-                if side.failed > REPORTED_FAILURES {
-                    self.undecrypted(at, frame, dir, ty, record.len(), out);
-                    return;
-                }
-                let why = match e {
-                    OpenError::Short => "is shorter than its nonce and tag",
-                    OpenError::BadTag => {
-                        "does not verify with the key log's secret for this connection (a wrong or stale key, or damaged bytes)"
-                    }
-                    OpenError::NoContentType => "has no content type after its padding",
-                };
-                self.finding(
+                self.not_opened(at, frame, dir, offset, record, seq, e, out);
+            }
+        }
+    }
+
+    /// A record opened: its plaintext goes where its inner type says.
+    #[allow(clippy::too_many_arguments)]
+    fn opened(
+        &mut self,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        inner_type: u8,
+        len: usize,
+        wire_len: usize,
+        out: &mut dyn EventSink,
+    ) {
+        let i = dir.index();
+        let plain = std::mem::take(&mut self.scratch);
+        self.sides[i].last_record = Some((inner_type, len));
+        match inner_type {
+            APPLICATION_DATA => {
+                self.message(
                     out,
                     at,
                     dir,
-                    Some(offset),
-                    TlsFinding::DecryptFailed,
-                    format!("{} record {seq} {why}", side_name(dir)),
+                    "application_data".into(),
+                    wire_len,
+                    vec![("plaintext", json!(len))],
                 );
-                self.undecrypted(at, frame, dir, ty, record.len(), out);
+                self.inner
+                    .data(at, frame, dir, &plain[..len], &mut Plaintext(out));
             }
+            HANDSHAKE => self.handshake_bytes(at, dir, offset, &plain[..len], out),
+            ALERT => self.alert(at, dir, &plain[..len], wire_len, true, out),
+            t => self.message(
+                out,
+                at,
+                dir,
+                format!("record type {t}").into(),
+                wire_len,
+                vec![],
+            ),
         }
+        self.scratch = plain;
+    }
+
+    /// A record that did not open: a hole in the stream inside when it
+    /// carried application data, and a finding for the first few.
+    #[allow(clippy::too_many_arguments)]
+    fn not_opened(
+        &mut self,
+        at: Micros,
+        frame: u64,
+        dir: Direction,
+        offset: u64,
+        record: &[u8],
+        seq: u64,
+        e: OpenError,
+        out: &mut dyn EventSink,
+    ) {
+        let i = dir.index();
+        let ty = record[0];
+        let payload = &record[5..];
+        let overhead = self.sides[i].cipher.as_ref().map_or(0, |c| c.overhead());
+        let lost = payload.len().saturating_sub(overhead);
+        // Application data lost: the stream inside has a hole there
+        // (TLS 1.3 hides the type, but after a side's Finished all
+        // it sends is application data, in practice).
+        let app = match self.version {
+            Some(TLS13) => self.sides[i].traffic_secret.is_some(),
+            _ => ty == APPLICATION_DATA,
+        };
+        if app {
+            self.inner.gap(at, dir, lost as u64, &mut Plaintext(out));
+        }
+        let side = &mut self.sides[i];
+        side.failed += 1;
+        if side.failed > REPORTED_FAILURES {
+            self.undecrypted(at, frame, dir, ty, record.len(), out);
+            return;
+        }
+        let why = match e {
+            OpenError::Short => "is shorter than its nonce and tag",
+            OpenError::BadTag => {
+                "does not verify with the key log's secret for this connection (a wrong or stale key, or damaged bytes)"
+            }
+            OpenError::NoContentType => "has no content type after its padding",
+        };
+        self.finding(
+            out,
+            at,
+            dir,
+            Some(offset),
+            TlsFinding::DecryptFailed,
+            format!("{} record {seq} {why}", side_name(dir)),
+        );
+        self.undecrypted(at, frame, dir, ty, record.len(), out);
     }
 
     /// A protected record that stays encrypted: its size and time still
@@ -1149,6 +1189,17 @@ mod hello {
             ("expired", json!(expired)),
         ]
     }
+}
+
+/// A TLS record header (RFC 8446 §5.1): content type, major version (the
+/// minor is not checked), payload length.
+fn record_header(i: &[u8]) -> nom::IResult<&[u8], (u8, u8, usize)> {
+    use nom::number::streaming::{be_u8, be_u16};
+    let (i, ty) = be_u8(i)?;
+    let (i, major) = be_u8(i)?;
+    let (i, _minor) = be_u8(i)?;
+    let (i, len) = be_u16(i)?;
+    Ok((i, (ty, major, usize::from(len))))
 }
 
 #[cfg(test)]

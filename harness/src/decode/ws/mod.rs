@@ -441,6 +441,24 @@ impl WsDecoder {
             }
             return;
         }
+        self.negotiated(chunk, &r, expected, accept_valid, loc, out);
+        self.neg.upgraded = true;
+        self.dirs[dir.index()].mode = Mode::Frames;
+    }
+
+    /// What an accepted upgrade settles (6455 §4.1, §9.1): the accept key,
+    /// the subprotocol and extensions chosen from those offered, and the
+    /// inflaters permessage-deflate (RFC 7692) needs.
+    fn negotiated(
+        &mut self,
+        chunk: &Chunk<'_>,
+        r: &handshake::Response,
+        expected: Option<String>,
+        accept_valid: Option<bool>,
+        loc: Location,
+        out: &mut dyn EventSink,
+    ) {
+        let dir = chunk.direction;
         if accept_valid == Some(false) || (r.accept.is_none() && expected.is_some()) {
             self.finding(
                 out,
@@ -449,7 +467,7 @@ impl WsDecoder {
                 WsFinding::BadAccept,
                 format!(
                     "Sec-WebSocket-Accept is {:?}, the key gives {:?}",
-                    r.accept.unwrap_or_default(),
+                    r.accept.clone().unwrap_or_default(),
                     expected.unwrap_or_default()
                 ),
                 loc.clone(),
@@ -491,8 +509,6 @@ impl WsDecoder {
                 self.neg.unknown_extension = true;
             }
         }
-        self.neg.upgraded = true;
-        self.dirs[dir.index()].mode = Mode::Frames;
     }
 
     // ---- frames ----
@@ -598,52 +614,10 @@ impl WsDecoder {
         loc: &Location,
         out: &mut dyn EventSink,
     ) -> bool {
+        self.order_and_mask_rules(h, at, dir, loc, out);
         let d = dir.index();
         let name = h.opcode.name();
         let loc = loc.clone();
-        // 6455 §4.1: the client sends no data before it has the response.
-        if dir == Direction::ClientToServer
-            && !self.neg.upgraded
-            && self.dirs[Direction::ServerToClient.index()].mode == Mode::Head
-        {
-            self.finding(
-                out,
-                at,
-                dir,
-                WsFinding::DataBeforeUpgradeResponse,
-                format!("client {name} frame before the server's upgrade response"),
-                loc.clone(),
-            );
-        }
-        if self.dirs[d].close_sent {
-            self.finding(
-                out,
-                at,
-                dir,
-                WsFinding::DataAfterClose,
-                format!("{name} frame after this side sent a close frame"),
-                loc.clone(),
-            );
-        }
-        match (dir, h.mask.is_some()) {
-            (Direction::ClientToServer, false) => self.finding(
-                out,
-                at,
-                dir,
-                WsFinding::UnmaskedClientFrame,
-                format!("client {name} frame is not masked"),
-                loc.clone(),
-            ),
-            (Direction::ServerToClient, true) => self.finding(
-                out,
-                at,
-                dir,
-                WsFinding::MaskedServerFrame,
-                format!("server {name} frame is masked"),
-                loc.clone(),
-            ),
-            _ => {}
-        }
         if h.length_top_bit() {
             self.finding(
                 out,
@@ -694,6 +668,63 @@ impl WsDecoder {
             );
         }
         true
+    }
+
+    /// When a frame may come, and how it must be masked (6455 §4.1, §5.1,
+    /// §5.5.1): findings only, framing goes on.
+    fn order_and_mask_rules(
+        &mut self,
+        h: &FrameHeader,
+        at: Micros,
+        dir: Direction,
+        loc: &Location,
+        out: &mut dyn EventSink,
+    ) {
+        let d = dir.index();
+        let name = h.opcode.name();
+        // 6455 §4.1: the client sends no data before it has the response.
+        if dir == Direction::ClientToServer
+            && !self.neg.upgraded
+            && self.dirs[Direction::ServerToClient.index()].mode == Mode::Head
+        {
+            self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::DataBeforeUpgradeResponse,
+                format!("client {name} frame before the server's upgrade response"),
+                loc.clone(),
+            );
+        }
+        if self.dirs[d].close_sent {
+            self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::DataAfterClose,
+                format!("{name} frame after this side sent a close frame"),
+                loc.clone(),
+            );
+        }
+        match (dir, h.mask.is_some()) {
+            (Direction::ClientToServer, false) => self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::UnmaskedClientFrame,
+                format!("client {name} frame is not masked"),
+                loc.clone(),
+            ),
+            (Direction::ServerToClient, true) => self.finding(
+                out,
+                at,
+                dir,
+                WsFinding::MaskedServerFrame,
+                format!("server {name} frame is masked"),
+                loc.clone(),
+            ),
+            _ => {}
+        }
     }
 
     /// Where a control frame's payload goes, and the rules it breaks (§5.5).
