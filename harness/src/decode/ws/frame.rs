@@ -129,6 +129,11 @@ pub fn header_len(first_two: [u8; 2]) -> usize {
     2 + ext + mask
 }
 
+/// A close frame's status code (RFC 6455 §5.5.1); the reason follows.
+pub fn close_code(i: &[u8]) -> IResult<&[u8], u16> {
+    be_u16(i)
+}
+
 /// The frame header at the start of `i` (nom, streaming): `Incomplete`
 /// until all of it is there; every bit pattern is a header, so there is
 /// no other error.

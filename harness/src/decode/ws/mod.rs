@@ -1272,8 +1272,9 @@ impl WsDecoder {
             );
             return (None, String::new());
         }
-        let code = u16::from_be_bytes([body[0], body[1]]);
-        let reason_bytes = &body[2..];
+        let Ok((reason_bytes, code)) = frame::close_code(body) else {
+            return (None, String::new());
+        };
         // An oversized close was cut at 125 bytes, maybe inside a character.
         let truncated = payload_len > body.len() as u64;
         let reason_ok = match std::str::from_utf8(reason_bytes) {
