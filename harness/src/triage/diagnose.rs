@@ -568,6 +568,14 @@ pub fn diagnose(
     {
         env.network_dead = None;
     }
+    // An idle timeout that only fit the quiet spell, while something else
+    // explains the ending, is a guess about the path, not part of it.
+    if explanations
+        .first()
+        .is_none_or(|e| e.cause != "lb.idle_timeout")
+    {
+        env.lb_idle = None;
+    }
     if let Some(e) = &ending
         && explanations.first().is_some_and(|x| x.cause == e.cause)
         && e.because
@@ -575,6 +583,22 @@ pub fn diagnose(
             .any(|b| b.starts_with("timing.deliberate_close"))
     {
         env.user_close = Some(e.at);
+    }
+    // A server or relay process ending decided by the evidence (its leg's
+    // close, a relay's goodbye for a backend that went away): the process
+    // the client dials dies there, for the model, and is back when a later
+    // generation came up.
+    if let Some(e) = &ending
+        && matches!(e.cause, "server.killed" | "relay.killed")
+        && env.server_killed.is_none()
+        && explanations.first().is_some_and(|x| x.cause == e.cause)
+    {
+        env.server_killed = Some(e.at);
+        env.server_back = s
+            .generations
+            .iter()
+            .find(|g| g.started_at > e.at)
+            .map(|g| g.started_at);
     }
     // A relay's idle cut decided by the evidence (both legs at once) at a
     // timeout no usual default matched: the quiet spell before the cut on

@@ -165,22 +165,32 @@ pub struct Triage {
     pub unread: Vec<String>,
 }
 
-fn detect_profile(s: &Session, from_zip: bool) -> Option<&'static str> {
+/// The profile to run a session with, and how sure detection is: what in
+/// the capture named it. A stack alone names a library, never an app
+/// built on it.
+fn detect_profile(s: &Session, from_zip: bool) -> Option<(&'static str, &'static str)> {
     if from_zip {
-        return Some("spice-ryll@pre-phase02");
+        return Some(("spice-ryll@pre-phase02", "detected: a ryll bug-report zip"));
     }
+    // A credential in the upgrade URL is the display tab's signed session
+    // token; noVNC as packaged and the runner attach without one.
+    let signed = s
+        .channels()
+        .any(|c| c.upgrade.as_ref().is_some_and(|u| u.credential.is_some()));
     match s.app_kind().as_str() {
-        "spice" => Some("spice-gtk@default"),
-        "ws/rfb" => Some("novnc-displaytab@pre-2216"),
-        // A credential in the upgrade URL is the display tab's signed
-        // session token; the runner attaches without one.
-        "ws" if s
-            .channels()
-            .any(|c| c.upgrade.as_ref().is_some_and(|u| u.credential.is_some())) =>
-        {
-            Some("novnc-displaytab@pre-2216")
-        }
-        "ws" => Some("runner-ws@no-keepalive"),
+        "spice" => Some(("spice-gtk@default", "detected: SPICE link messages")),
+        "ws/rfb" | "ws" if signed => Some((
+            "novnc-displaytab@pre-2216",
+            "detected: a signed session token in the upgrade URL",
+        )),
+        "ws/rfb" => Some((
+            "novnc@as-packaged",
+            "guessed from the stack (RFB in WebSocket): noVNC as packaged, the app unknown",
+        )),
+        "ws" => Some((
+            "runner-ws@no-keepalive",
+            "guessed from the stack (plain WebSocket)",
+        )),
         _ => None,
     }
 }
@@ -299,7 +309,7 @@ pub fn triage(
         let spec = options
             .profile
             .clone()
-            .or_else(|| detect_profile(&s, zip.is_some()).map(str::to_string));
+            .or_else(|| detect_profile(&s, zip.is_some()).map(|(p, _)| p.to_string()));
         let timers = diagnose::SpiceTimers::from_registry(spec.as_deref());
         let quiet = crate::timeline::synthetic::Timeline::quiet(crate::timeline::synthetic::Dur(
             Micros(1_000_000),
@@ -335,10 +345,10 @@ pub fn triage(
         }
         let (profile, basis) = match &options.profile {
             Some(p) => (Some(p.clone()), "given"),
-            None => (
-                detect_profile(&s, zip.is_some()).map(str::to_string),
-                "detected",
-            ),
+            None => match detect_profile(&s, zip.is_some()) {
+                Some((p, basis)) => (Some(p.to_string()), basis),
+                None => (None, "none"),
+            },
         };
         let channels: Vec<String> = if zip_facts.is_empty() {
             s.generations
@@ -473,21 +483,12 @@ fn observed_constants(
     env: &diagnose::EnvFacts,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    // Only a profile that binds its token to a lease and reconnects with a
-    // delay has these to pin.
-    if ![
-        "lease_ttl",
-        "renewal_interval",
-        "auto_reconnect",
-        "reconnect_delay",
-        "pr_clean_assumption",
-    ]
-    .iter()
-    .all(|n| registered(n))
+    // Each pins only what the profile has: a token bound to a lease, a
+    // reconnect after a delay.
+    if registered("lease_ttl")
+        && registered("renewal_interval")
+        && let Some(life) = env.token_lifetime.filter(|l| *l < 300.0)
     {
-        return out;
-    }
-    if let Some(life) = env.token_lifetime.filter(|l| *l < 300.0) {
         out.push(format!("lease_ttl={life}s"));
         out.push(format!("renewal_interval={}s", (life * 0.4).max(1.0)));
     }
@@ -503,10 +504,12 @@ fn observed_constants(
         .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.min(a))));
     if let (Some((at, no_frame)), Some(r)) = (drop, retry)
         && r > at
+        && registered("auto_reconnect")
+        && registered("reconnect_delay")
     {
         out.push("auto_reconnect=true".to_string());
         out.push(format!("reconnect_delay={}ms", ((r - at) * 1000.0).round()));
-        if no_frame {
+        if no_frame && registered("pr_clean_assumption") {
             out.push("pr_clean_assumption=true".into());
         }
     }

@@ -257,12 +257,15 @@ pub struct Reproduction {
 
 /// Model causes that name what a triage cause names, in the model's words:
 /// a deliberate close is the user's, and a relay that went away is, to the
-/// client, a proxy that closed.
+/// client, a proxy that closed, or the server it connects to killed (the
+/// capture's environment has one server event for the process the client
+/// dials, relay or not).
 fn same_cause(recorded: &str, model: &str) -> bool {
     recorded == model
         || matches!(
             (recorded, model),
-            ("client.closed", "user_close" | "user.close") | ("relay.killed", "proxy.closed")
+            ("client.closed", "user_close" | "user.close")
+                | ("relay.killed", "proxy.closed" | "server.killed")
         )
 }
 

@@ -4,6 +4,7 @@
 //! [`OTHER_PROFILES`] never reaches the SPICE registry.
 
 pub mod novnc;
+pub mod novnc_packaged;
 pub mod runner;
 pub mod wormhole;
 
@@ -45,6 +46,7 @@ pub fn unmodelled_events(v: &crate::verdict::Verdict) -> Vec<String> {
 
 pub const OTHER_PROFILES: &[OtherProfile] = &[
     novnc::NOVNC_DISPLAYTAB,
+    novnc_packaged::NOVNC,
     runner::RUNNER_WS,
     wormhole::WORMHOLE_PANE,
 ];
