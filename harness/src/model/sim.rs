@@ -498,7 +498,8 @@ impl Sim {
                 | ScriptEvent::ServerKilled { at }
                 | ScriptEvent::ServerRestarted { at }
                 | ScriptEvent::HalfOpen { at, .. }
-                | ScriptEvent::UserClose { at } => at.0,
+                | ScriptEvent::UserClose { at }
+                | ScriptEvent::ServerCloses { at } => at.0,
             };
             queue.push(at, Ev::Script(i));
         }
@@ -771,6 +772,9 @@ impl Sim {
                 self.user_closed = Some(self.now);
                 self.client.handle_user_close(self.now);
                 "user closes the session".into()
+            }
+            ScriptEvent::ServerCloses { .. } => {
+                super::profiles::unmodelled_note("server_closes", "the SPICE profiles")
             }
             ScriptEvent::UserActive { .. } | ScriptEvent::ServerData { .. } => return,
         };

@@ -220,6 +220,11 @@ pub enum ScriptEvent {
     UserClose {
         at: Dur,
     },
+    /// The server ends the session on purpose (a goodbye in the protocol,
+    /// e.g. a WebSocket close 1001) and goes on listening.
+    ServerCloses {
+        at: Dur,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -236,6 +241,7 @@ enum EventName {
     Blackhole,
     HalfOpen,
     UserClose,
+    ServerCloses,
 }
 
 #[derive(Deserialize)]
@@ -271,7 +277,11 @@ impl RawEvent {
             N::ServerStopsAnswering | N::ServerStopsPinging | N::HalfOpen => &["at", "channel"],
             N::ClientStalls => &["at", "until"],
             N::Blackhole => &["from", "to"],
-            N::Keystroke | N::ServerKilled | N::ServerRestarted | N::UserClose => &["at"],
+            N::Keystroke
+            | N::ServerKilled
+            | N::ServerRestarted
+            | N::UserClose
+            | N::ServerCloses => &["at"],
         };
         let present = [
             ("at", self.at.is_some()),
@@ -336,6 +346,9 @@ impl RawEvent {
             N::UserClose => ScriptEvent::UserClose {
                 at: need(self.at, "at")?,
             },
+            N::ServerCloses => ScriptEvent::ServerCloses {
+                at: need(self.at, "at")?,
+            },
         })
     }
 }
@@ -354,6 +367,7 @@ impl ScriptEvent {
             ScriptEvent::Blackhole { .. } => "blackhole",
             ScriptEvent::HalfOpen { .. } => "half_open",
             ScriptEvent::UserClose { .. } => "user_close",
+            ScriptEvent::ServerCloses { .. } => "server_closes",
         }
     }
 }
@@ -590,7 +604,8 @@ impl Timeline {
                 | ScriptEvent::ServerKilled { at }
                 | ScriptEvent::ServerRestarted { at }
                 | ScriptEvent::HalfOpen { at, .. }
-                | ScriptEvent::UserClose { at } => (at, "at"),
+                | ScriptEvent::UserClose { at }
+                | ScriptEvent::ServerCloses { at } => (at, "at"),
             };
             if start.0 > self.horizon.0 {
                 return Err(err(

@@ -285,6 +285,22 @@ pub struct FailedAttempt {
     pub detail: Option<String>,
 }
 
+/// The first ping sent in direction `dir` (`c2s`, `s2c`) that no pong
+/// answered before the channel closed.
+pub(super) fn unanswered_ping(c: &super::session::Channel, dir: &str) -> Option<f64> {
+    let mut waiting: Option<f64> = None;
+    for m in &c.marks {
+        match (m.what, m.dir == dir) {
+            ("ping", true) => {
+                waiting.get_or_insert(m.at);
+            }
+            ("pong", false) => waiting = None,
+            _ => {}
+        }
+    }
+    waiting
+}
+
 /// The environment as the capture shows it, for re-running it.
 #[derive(Clone, Debug, Default)]
 pub struct EnvFacts {
@@ -292,6 +308,11 @@ pub struct EnvFacts {
     pub server_killed: Option<f64>,
     pub server_back: Option<f64>,
     pub network_dead: Option<(f64, Option<f64>)>,
+    /// The server process stopped answering (its kernel still ACKing)
+    /// from, until.
+    pub server_stall: Option<(f64, Option<f64>)>,
+    /// The server ended the session on purpose and went on listening.
+    pub server_close: Option<f64>,
     pub lb_idle: Option<(f64, bool)>,
     pub token_lifetime: Option<f64>,
     /// When the user closed the session on purpose (every connection
@@ -599,6 +620,41 @@ pub fn diagnose(
             .iter()
             .find(|g| g.started_at > e.at)
             .map(|g| g.started_at);
+    }
+    // What the leading explanation says of the peers, for the model: a
+    // path that died, a frozen peer found by the other's keep-alive (from
+    // its first unanswered ping), a server's own goodbye.
+    if let (Some(top), Some(g)) = (explanations.first(), lost) {
+        // The frozen side was last alive at its last sign before the ping
+        // it never answered: the freeze is taken to start just after.
+        let first_unanswered = |dir: &str| {
+            g.channels
+                .iter()
+                .filter_map(|c| {
+                    let ping = unanswered_ping(c, dir)?;
+                    let last_sign = c
+                        .marks
+                        .iter()
+                        .filter(|m| m.dir != dir && m.at < ping)
+                        .map(|m| m.at + 0.001)
+                        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+                    Some(last_sign.unwrap_or(ping))
+                })
+                .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))))
+        };
+        match (top.cause.as_str(), top.origin.as_deref()) {
+            ("network.outage", _) if env.network_dead.is_none() => {
+                env.network_dead = end_at.map(|at| (at, None));
+            }
+            ("server.closed", Some("client.frozen")) if env.client_stall.is_none() => {
+                env.client_stall = first_unanswered("s2c").map(|at| (at, None));
+            }
+            ("client.liveness_timeout", Some("server.frozen")) => {
+                env.server_stall = first_unanswered("c2s").map(|at| (at, None));
+            }
+            ("server.closed", None) => env.server_close = end_at,
+            _ => {}
+        }
     }
     // A relay's idle cut decided by the evidence (both legs at once) at a
     // timeout no usual default matched: the quiet spell before the cut on

@@ -188,8 +188,8 @@ fn detect_profile(s: &Session, from_zip: bool) -> Option<(&'static str, &'static
             "guessed from the stack (RFB in WebSocket): noVNC as packaged, the app unknown",
         )),
         "ws" => Some((
-            "runner-ws@no-keepalive",
-            "guessed from the stack (plain WebSocket)",
+            "websocket@as-seen",
+            "guessed from the stack (plain WebSocket): a library's client, the app unknown",
         )),
         _ => None,
     }
@@ -492,6 +492,9 @@ fn observed_constants(
         out.push(format!("lease_ttl={life}s"));
         out.push(format!("renewal_interval={}s", (life * 0.4).max(1.0)));
     }
+    if registered("client_ping_interval") && registered("server_ping_interval") {
+        out.extend(observed_pings(s));
+    }
     let drop = s.generations.first().and_then(|g| {
         let c = g.channels.iter().find_map(|c| c.closes.first())?;
         Some((c.at, c.how != "ws_close"))
@@ -511,6 +514,53 @@ fn observed_constants(
         out.push(format!("reconnect_delay={}ms", ((r - at) * 1000.0).round()));
         if no_frame && registered("pr_clean_assumption") {
             out.push("pr_clean_assumption=true".into());
+        }
+    }
+    out
+}
+
+/// Each side's pings as the first generation shows them: the interval
+/// (between pings, or from the connect to the only one), and the timeout
+/// when that side closed after a ping nobody answered.
+fn observed_pings(s: &Session) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(g) = s.generations.first() else {
+        return out;
+    };
+    for (dir, side) in [("c2s", "client"), ("s2c", "server")] {
+        let Some(c) = g
+            .channels
+            .iter()
+            .find(|c| c.marks.iter().any(|m| m.what == "ping" && m.dir == dir))
+        else {
+            continue;
+        };
+        let pings: Vec<f64> = c
+            .marks
+            .iter()
+            .filter(|m| m.what == "ping" && m.dir == dir)
+            .map(|m| m.at)
+            .collect();
+        let mut gaps: Vec<f64> = pings.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_by(f64::total_cmp);
+        let interval = gaps
+            .get(gaps.len() / 2)
+            .copied()
+            .unwrap_or(pings[0] - c.opened_at);
+        if interval > 0.0 {
+            out.push(format!(
+                "{side}_ping_interval={}ms",
+                (interval * 1000.0).round()
+            ));
+        }
+        let closed_by_it = c.closes.first().filter(|x| x.by == side);
+        if let (Some(x), Some(p)) = (closed_by_it, diagnose::unanswered_ping(c, dir))
+            && x.at > p
+        {
+            out.push(format!(
+                "{side}_ping_timeout={}ms",
+                ((x.at - p) * 1000.0).round()
+            ));
         }
     }
     out

@@ -362,7 +362,7 @@ fn session(o: &mut String, number: usize, st: &SessionTriage) {
                                     let kind = m.get("kind").and_then(|k| k.as_str());
                                     let args = m
                                         .iter()
-                                        .filter(|(k, _)| k.as_str() != "kind")
+                                        .filter(|(k, v)| k.as_str() != "kind" && !v.is_null())
                                         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")));
                                     kind.into_iter()
                                         .map(str::to_string)

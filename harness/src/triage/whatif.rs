@@ -102,6 +102,17 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
             to: since_start(to.unwrap_or(env.end + HORIZON_AFTER_END)),
         });
     }
+    if let Some((at, _)) = env.server_stall {
+        events.push(ScriptEvent::ServerStopsAnswering {
+            at: since_start(at),
+            channel: None,
+        });
+    }
+    if let Some(at) = env.server_close {
+        events.push(ScriptEvent::ServerCloses {
+            at: since_start(at),
+        });
+    }
     if let Some(at) = env.user_close {
         events.push(ScriptEvent::UserClose {
             at: since_start(at),

@@ -6,7 +6,9 @@
 pub mod novnc;
 pub mod novnc_packaged;
 pub mod runner;
+pub mod websocket;
 pub mod wormhole;
+pub mod ws_peer;
 
 use super::constants::Constants;
 use super::profile::Variant;
@@ -47,6 +49,7 @@ pub fn unmodelled_events(v: &crate::verdict::Verdict) -> Vec<String> {
 pub const OTHER_PROFILES: &[OtherProfile] = &[
     novnc::NOVNC_DISPLAYTAB,
     novnc_packaged::NOVNC,
+    websocket::WEBSOCKET,
     runner::RUNNER_WS,
     wormhole::WORMHOLE_PANE,
 ];

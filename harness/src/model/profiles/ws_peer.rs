@@ -1,0 +1,548 @@
+//! A WebSocket client and the peer it dials, on the virtual clock: the
+//! loop the library profiles (`novnc`, `websocket`) share. What differs
+//! between them is in [`Knobs`], each read from the profile's constants:
+//! who pings and how long each side waits for the pong, how the client
+//! reconnects, and the TCP keep-alive on its socket.
+//!
+//! The session is lost by what the environment does to it: the server
+//! process killed (its kernel's FIN), the server's own goodbye, a load
+//! balancer's idle cut, a keep-alive or ping timeout. A timeout that fires
+//! while the path is dead is the outage's doing: the verdict names
+//! `network.outage` at the outage's start, and the chain says which timer
+//! noticed and when.
+
+use super::super::constants::Constants;
+use super::super::duration::format_duration;
+use super::super::profile::Variant;
+use super::super::sim::EventQueue;
+use crate::timeline::Micros;
+use crate::timeline::synthetic::{Dur, ScriptEvent, Timeline};
+use crate::verdict::{
+    Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
+};
+use std::collections::BTreeMap;
+
+/// What differs between the WebSocket peers this loop runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Knobs {
+    pub profile: &'static str,
+    /// The channel name the verdict uses.
+    pub channel: &'static str,
+    pub reconnect: bool,
+    pub reconnect_delay: u64,
+    /// noVNC: one retry per drop, and a failed retry ends retrying; a
+    /// reconnect loop otherwise retries every delay until it gets in.
+    pub retry_once: bool,
+    /// (interval, timeout): the client's pings and how long it waits for
+    /// the pong; a zero timeout is never enforced.
+    pub client_ping: Option<(u64, u64)>,
+    pub server_ping: Option<(u64, u64)>,
+    /// TCP keep-alive on the client's socket: idle, interval, probes.
+    pub keepalive: Option<(u64, u64, u64)>,
+}
+
+impl Knobs {
+    /// A ping setting from an interval and a timeout constant (zero
+    /// interval: no pings).
+    pub fn pings(c: &Constants, interval: &str, timeout: &str) -> Option<(u64, u64)> {
+        let i = c.duration(interval).0;
+        (i > 0).then(|| (i, c.value(timeout).map_or(0, |_| c.duration(timeout).0)))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Unmodelled(&'static str),
+    ServerKilled,
+    ServerRestarted,
+    ServerCloses,
+    ServerFreezes,
+    ClientStalls { until: Option<u64> },
+    ClientResumes,
+    PathDown { until: u64 },
+    PathUp,
+    UserClose,
+    ClientPing { conn: u64 },
+    ClientPingDeadline { conn: u64, sent: u64 },
+    ServerPing { conn: u64 },
+    ServerPingDeadline { conn: u64, sent: u64 },
+    LbCheck { conn: u64 },
+    KeepaliveCheck { conn: u64 },
+    Retry,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Connected,
+    /// Closed; a retry may be due.
+    Closed,
+    /// A retry failed and the client stopped retrying.
+    Failed,
+    UserClosed,
+}
+
+struct Run<'a> {
+    k: Knobs,
+    q: EventQueue<Ev>,
+    now: u64,
+    horizon: u64,
+    lb_idle: Option<u64>,
+    stream: Stream,
+    conn: u64,
+    server_up: bool,
+    server_frozen: bool,
+    client_frozen_until: Option<Option<u64>>,
+    path: Option<(u64, u64)>,
+    /// Last data on the path: resets the load balancer's idle timer.
+    last_data: u64,
+    /// Last segment the client heard: keep-alive counts from here.
+    last_heard: u64,
+    unanswered_probes: u64,
+    /// The first loss: when and why.
+    lost: Option<(u64, String)>,
+    user_closed: Option<u64>,
+    sessions: u64,
+    chain: Vec<ChainEntry>,
+    reconnects: Vec<ReconnectAttempt>,
+    violations: Vec<Violation>,
+    summary: ChannelSummary,
+    steps: u64,
+    c: &'a Constants,
+}
+
+const MAX_STEPS: u64 = 5_000_000;
+/// Retries kept in the verdict; a reconnect loop against a dead server
+/// would otherwise list one every delay to the horizon.
+const RECORDED_ATTEMPTS: usize = 10;
+
+/// Runs `t` with the peer `k` describes.
+pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+    let mut r = Run {
+        k,
+        q: EventQueue::new(),
+        now: 0,
+        horizon: t.horizon.0.0,
+        lb_idle: t.lb.as_ref().map(|l| l.idle_timeout.0.0),
+        stream: Stream::Closed,
+        conn: 0,
+        server_up: true,
+        server_frozen: false,
+        client_frozen_until: None,
+        path: None,
+        last_data: 0,
+        last_heard: 0,
+        unanswered_probes: 0,
+        lost: None,
+        user_closed: None,
+        sessions: 0,
+        chain: Vec::new(),
+        reconnects: Vec::new(),
+        violations: Vec::new(),
+        summary: ChannelSummary {
+            channel: k.channel.into(),
+            ..ChannelSummary::default()
+        },
+        steps: 0,
+        c,
+    };
+    for e in &t.events {
+        let (at, ev) = match *e {
+            ScriptEvent::ServerKilled { at } => (at, Ev::ServerKilled),
+            ScriptEvent::ServerRestarted { at } => (at, Ev::ServerRestarted),
+            ScriptEvent::ServerCloses { at } => (at, Ev::ServerCloses),
+            ScriptEvent::ServerStopsAnswering { at, .. } => (at, Ev::ServerFreezes),
+            ScriptEvent::Blackhole { from, to } => (from, Ev::PathDown { until: to.0.0 }),
+            ScriptEvent::UserClose { at } => (at, Ev::UserClose),
+            ScriptEvent::ClientStalls { at, until } => (
+                at,
+                Ev::ClientStalls {
+                    until: until.map(|u| u.0.0),
+                },
+            ),
+            // Display traffic keeps nothing alive that this model times.
+            ScriptEvent::UserActive { .. }
+            | ScriptEvent::Keystroke { .. }
+            | ScriptEvent::ServerData { .. } => continue,
+            ref other => (Dur(Micros::ZERO), Ev::Unmodelled(other.name())),
+        };
+        r.q.push(at.0, ev);
+    }
+    r.connect();
+    while let Some((at, ev)) = r.q.pop() {
+        if at.0 > r.horizon {
+            break;
+        }
+        r.now = at.0;
+        if r.steps >= MAX_STEPS {
+            r.violations.push(Violation {
+                code: "model.step_bound".into(),
+                at: secs(Micros(r.now)),
+                channel: None,
+                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
+                count: 1,
+            });
+            break;
+        }
+        r.steps += 1;
+        r.handle(ev);
+    }
+    r.finish(variant, t, input)
+}
+
+impl Run<'_> {
+    fn note(&mut self, actor: &'static str, what: impl Into<String>, script: bool) {
+        self.chain.push(ChainEntry {
+            at: secs(Micros(self.now)),
+            actor,
+            what: what.into(),
+            basis: if script { Basis::Script } else { Basis::Model },
+        });
+    }
+
+    fn path_up(&self) -> bool {
+        self.path
+            .is_none_or(|(from, until)| self.now < from || self.now >= until)
+    }
+
+    fn client_frozen(&self) -> bool {
+        self.client_frozen_until
+            .is_some_and(|until| until.is_none_or(|u| self.now < u))
+    }
+
+    fn connect(&mut self) {
+        self.conn += 1;
+        self.stream = Stream::Connected;
+        self.sessions += 1;
+        self.summary.generations += 1;
+        self.last_data = self.now;
+        self.last_heard = self.now;
+        self.unanswered_probes = 0;
+        let conn = self.conn;
+        if let Some((interval, _)) = self.k.client_ping {
+            self.q
+                .push(Micros(self.now + interval), Ev::ClientPing { conn });
+        }
+        if let Some((interval, _)) = self.k.server_ping {
+            self.q
+                .push(Micros(self.now + interval), Ev::ServerPing { conn });
+        }
+        if let Some(idle) = self.lb_idle {
+            self.q.push(Micros(self.now + idle), Ev::LbCheck { conn });
+        }
+        if let Some((idle, _, _)) = self.k.keepalive {
+            self.q
+                .push(Micros(self.now + idle), Ev::KeepaliveCheck { conn });
+        }
+    }
+
+    /// The connected stream ends. A timer that found the path dead names
+    /// the outage, at its start.
+    fn closed(&mut self, cause: &str, what: String, actor: &'static str) {
+        self.note(actor, what, false);
+        self.stream = Stream::Closed;
+        self.conn += 1;
+        self.summary.last_closed_at = Some(secs(Micros(self.now)));
+        self.summary.last_closed_by = Some(cause.into());
+        let loss = match self.path {
+            Some((from, _)) if !self.path_up() => (from, "network.outage".to_string()),
+            _ => (self.now, cause.to_string()),
+        };
+        self.lost.get_or_insert(loss);
+        if self.k.reconnect {
+            self.q
+                .push(Micros(self.now + self.k.reconnect_delay), Ev::Retry);
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        let connected = self.stream == Stream::Connected;
+        match ev {
+            Ev::Unmodelled(name) => {
+                self.note("model", super::unmodelled_note(name, self.k.profile), true)
+            }
+            Ev::ServerKilled => {
+                self.note("server", "the server process dies", true);
+                self.server_up = false;
+                if connected {
+                    let what = "its kernel closes the stream (FIN)";
+                    self.closed("server.killed", what.into(), "server");
+                }
+            }
+            Ev::ServerRestarted => {
+                self.note("server", "the server is back", true);
+                self.server_up = true;
+                self.server_frozen = false;
+            }
+            Ev::ServerCloses => {
+                if connected {
+                    self.note("server", "the server says goodbye and closes", true);
+                    self.closed("server.closed", "the client's stream ends".into(), "client");
+                }
+            }
+            Ev::ServerFreezes => {
+                self.note(
+                    "server",
+                    "the server process stops answering (its kernel still ACKs)",
+                    true,
+                );
+                self.server_frozen = true;
+            }
+            Ev::ClientStalls { until } => {
+                self.note(
+                    "client",
+                    "the client stops answering (its kernel still ACKs)",
+                    true,
+                );
+                self.client_frozen_until = Some(until);
+                if let Some(u) = until {
+                    self.q.push(Micros(u), Ev::ClientResumes);
+                }
+            }
+            Ev::ClientResumes => self.note("client", "the client answers again", true),
+            Ev::PathDown { until } => {
+                self.note("network", "nothing crosses the path", true);
+                self.path = Some((self.now, until));
+                self.q.push(Micros(until), Ev::PathUp);
+            }
+            Ev::PathUp => {
+                if self.path_up() {
+                    self.note("network", "the path carries packets again", true);
+                }
+            }
+            Ev::UserClose => {
+                if connected {
+                    self.note(
+                        "user",
+                        "the user closes the session: a close frame, then FIN",
+                        true,
+                    );
+                    self.stream = Stream::UserClosed;
+                    self.user_closed = Some(self.now);
+                    self.conn += 1;
+                }
+            }
+            Ev::ClientPing { conn } => self.client_ping(conn),
+            Ev::ClientPingDeadline { conn, sent } => self.client_ping_deadline(conn, sent),
+            Ev::ServerPing { conn } => self.server_ping(conn),
+            Ev::ServerPingDeadline { conn, sent } => self.server_ping_deadline(conn, sent),
+            Ev::LbCheck { conn } => self.lb_check(conn),
+            Ev::KeepaliveCheck { conn } => self.keepalive_check(conn),
+            Ev::Retry => self.retry(),
+        }
+    }
+
+    /// The client pings; the server's pong comes back at once unless the
+    /// server is frozen or the path dead.
+    fn client_ping(&mut self, conn: u64) {
+        let Some((interval, timeout)) = self.k.client_ping else {
+            return;
+        };
+        if conn != self.conn || self.client_frozen() {
+            if conn == self.conn {
+                self.q
+                    .push(Micros(self.now + interval), Ev::ClientPing { conn });
+            }
+            return;
+        }
+        if self.path_up() && !self.server_frozen && self.server_up {
+            self.last_data = self.now;
+            self.last_heard = self.now;
+            self.summary.pongs_sent += 1;
+            self.q
+                .push(Micros(self.now + interval), Ev::ClientPing { conn });
+        } else if timeout > 0 {
+            let sent = self.now;
+            self.q.push(
+                Micros(self.now + timeout),
+                Ev::ClientPingDeadline { conn, sent },
+            );
+        }
+    }
+
+    fn client_ping_deadline(&mut self, conn: u64, sent: u64) {
+        if conn != self.conn || self.stream != Stream::Connected {
+            return;
+        }
+        let what = format!(
+            "no pong to the ping sent at T+{:.3}s: the client closes (1011)",
+            secs(Micros(sent))
+        );
+        self.closed("client.liveness_timeout", what, "client");
+    }
+
+    /// The server pings; the client's pong comes back at once unless the
+    /// client is frozen or the path dead.
+    fn server_ping(&mut self, conn: u64) {
+        let Some((interval, timeout)) = self.k.server_ping else {
+            return;
+        };
+        if conn != self.conn || self.server_frozen || !self.server_up {
+            return;
+        }
+        let answered = self.path_up() && !self.client_frozen();
+        if answered {
+            self.last_data = self.now;
+            self.last_heard = self.now;
+            self.summary.pings_received += 1;
+            self.summary.pongs_sent += 1;
+        }
+        if answered || timeout == 0 {
+            self.q
+                .push(Micros(self.now + interval), Ev::ServerPing { conn });
+        } else {
+            let sent = self.now;
+            self.q.push(
+                Micros(self.now + timeout),
+                Ev::ServerPingDeadline { conn, sent },
+            );
+        }
+    }
+
+    fn server_ping_deadline(&mut self, conn: u64, sent: u64) {
+        if conn != self.conn || self.stream != Stream::Connected {
+            return;
+        }
+        let what = format!(
+            "no pong to the server's ping sent at T+{:.3}s: the server closes (1011)",
+            secs(Micros(sent))
+        );
+        self.closed("server.closed", what, "server");
+    }
+
+    fn lb_check(&mut self, conn: u64) {
+        let Some(idle) = self.lb_idle else { return };
+        if conn != self.conn {
+            return;
+        }
+        let due = self.last_data + idle;
+        if self.now < due {
+            self.q.push(Micros(due), Ev::LbCheck { conn });
+            return;
+        }
+        let what = format!(
+            "load balancer idle {} expires: FIN to the client",
+            format_duration(Micros(idle))
+        );
+        self.closed("lb.idle_timeout", what, "lb");
+    }
+
+    /// TCP keep-alive: a probe after `idle` without a segment heard, then
+    /// one every `interval`; the kernel aborts when `probes` went
+    /// unanswered (LX tcp_keepalive_timer).
+    fn keepalive_check(&mut self, conn: u64) {
+        let Some((idle, interval, probes)) = self.k.keepalive else {
+            return;
+        };
+        if conn != self.conn {
+            return;
+        }
+        if self.unanswered_probes == 0 && self.now < self.last_heard + idle {
+            let due = self.last_heard + idle;
+            self.q.push(Micros(due), Ev::KeepaliveCheck { conn });
+            return;
+        }
+        if self.path_up() {
+            // The probe is answered by the peer's kernel, frozen or not.
+            self.last_heard = self.now;
+            self.unanswered_probes = 0;
+            self.q
+                .push(Micros(self.now + idle), Ev::KeepaliveCheck { conn });
+            return;
+        }
+        if self.unanswered_probes < probes {
+            self.unanswered_probes += 1;
+            self.q
+                .push(Micros(self.now + interval), Ev::KeepaliveCheck { conn });
+            return;
+        }
+        let what = format!("{probes} keep-alive probes unanswered: the kernel aborts the socket");
+        self.closed("tcp.keepalive_timeout", what, "client");
+    }
+
+    fn retry(&mut self) {
+        if self.stream != Stream::Closed {
+            return;
+        }
+        let attempt = self.reconnects.len() as u64 + 1;
+        let result = if !self.path_up() {
+            "failed: no answer to its SYN"
+        } else if !self.server_up {
+            "failed: refused (RST to its SYN, or closed while connecting)"
+        } else {
+            "connected"
+        };
+        if self.reconnects.len() < RECORDED_ATTEMPTS || result == "connected" {
+            self.reconnects.push(ReconnectAttempt {
+                attempt,
+                scheduled_at: secs(Micros(self.now)),
+                delay: format_duration(Micros(self.k.reconnect_delay)),
+                started_at: Some(secs(Micros(self.now))),
+                credential: None,
+                result: result.into(),
+            });
+        }
+        if result == "connected" {
+            self.note("client", format!("retry #{attempt} connects"), false);
+            self.connect();
+        } else if self.k.retry_once {
+            let what = format!("retry #{attempt} {result}: unclean, so the client stops retrying");
+            self.note("client", what, false);
+            self.stream = Stream::Failed;
+        } else {
+            self.q
+                .push(Micros(self.now + self.k.reconnect_delay), Ev::Retry);
+        }
+    }
+
+    fn finish(self, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+        let (outcome, at, cause) = match (self.stream, self.user_closed, self.lost.clone()) {
+            (Stream::UserClosed, Some(u), None) => (
+                Outcome::Survived,
+                Some(secs(Micros(u))),
+                Some("user_close".to_string()),
+            ),
+            // Back after a drop (and maybe closed by the user later): the
+            // drop is what the run reports.
+            (Stream::Connected | Stream::UserClosed, _, Some((at, cause))) if self.sessions > 1 => {
+                (Outcome::Survived, Some(secs(Micros(at))), Some(cause))
+            }
+            (Stream::Connected, _, _) => (Outcome::Survived, None, None),
+            (Stream::Failed, _, lost) => {
+                let (at, cause) = lost.unwrap_or((self.now, "connect_failed".into()));
+                (Outcome::DeadSession, Some(secs(Micros(at))), Some(cause))
+            }
+            (_, _, lost) => {
+                let (at, cause) = lost.unwrap_or((self.now, "unknown".into()));
+                (Outcome::Disconnected, Some(secs(Micros(at))), Some(cause))
+            }
+        };
+        let mut environment = BTreeMap::new();
+        environment.insert(
+            "lb".into(),
+            self.lb_idle.map_or("none".into(), |i| {
+                format!("idle {}", format_duration(Micros(i)))
+            }),
+        );
+        Verdict {
+            outcome,
+            at,
+            cause,
+            channel: (outcome != Outcome::Survived || self.sessions > 1)
+                .then(|| self.k.channel.into()),
+            violations: self.violations,
+            profile: self.k.profile.into(),
+            variant: variant.name.into(),
+            constants: self.c.snapshot(),
+            input: input.into(),
+            horizon: secs(t.horizon.0),
+            environment,
+            sessions: self.sessions,
+            chain: self.chain,
+            reconnects: self.reconnects,
+            leases: Vec::new(),
+            channels: vec![self.summary],
+            steps: self.steps,
+            capture: None,
+        }
+    }
+}
