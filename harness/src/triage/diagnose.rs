@@ -1041,7 +1041,30 @@ fn spice_rules(
                 .map(|x| x.at)
                 .min_by(f64::total_cmp)
         });
-        env.client_stall = Some((p, stall_end));
+        // The client was last alive at its last message on any channel
+        // before the PING it left unanswered: the stall starts just after
+        // (when exactly between the two, the capture cannot say).
+        let last_alive = s
+            .generations
+            .iter()
+            .flat_map(|g| g.channels.iter())
+            .filter_map(|c| {
+                // A channel quiet since before the PING: its last byte; one
+                // heard again after it (a thawed client): its last pong or
+                // ping before it.
+                c.last_c2s.filter(|l| *l < p).or_else(|| {
+                    c.marks
+                        .iter()
+                        .filter(|m| m.dir == "c2s" && m.at < p)
+                        .map(|m| m.at)
+                        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
+                })
+            })
+            // A bug report's own record of each channel's last send.
+            .chain(facts.iter().filter_map(|f| f.last_send.filter(|l| *l < p)))
+            .map(|t| t + 0.001)
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+        env.client_stall = Some((last_alive.unwrap_or(p), stall_end));
 
         // Competing: the network died at the stall.
         let mut against = Vec::new();

@@ -312,7 +312,16 @@ pub fn reproduction(
         || match d.outcome {
             S::Recovered => run.outcome == "survived" && run.sessions > 1,
             S::Disconnected => run.outcome == "disconnected",
-            S::DeadSession => run.outcome == "dead_session",
+            // A client that never reconnects: the recorded refused
+            // attempts were a new process (the user's), which the run of
+            // the one client does not make; both say nothing got back in.
+            S::DeadSession => {
+                run.outcome == "dead_session"
+                    || (run.outcome == "disconnected"
+                        && run.verdict.as_ref().is_some_and(|v| {
+                            v.constants.get("auto_reconnect").map(String::as_str) == Some("false")
+                        }))
+            }
             S::Refused | S::Open => true,
         };
     if !outcome_ok {
