@@ -1,7 +1,8 @@
 //! The library profiles, `novnc` (noVNC 1.3.0 as packaged, through
-//! websockify) and `websocket` (a WebSocket library's client and server):
-//! each behaviour the lab measured, on precisely constructed timelines, and
-//! the profile chosen for traffic that shows no app, reproducing the lab.
+//! websockify), `websocket` (a WebSocket library's client and server),
+//! `vncviewer` (TigerVNC's viewer on TCP) and `spice-html5`: each behaviour
+//! the lab measured, on precisely constructed timelines, and the profile
+//! chosen for traffic that shows no app, reproducing the lab.
 
 use tether::model::sim::run_timeline;
 use tether::timeline::synthetic::Timeline;
@@ -189,6 +190,59 @@ fn plain_websocket_runs_the_library_profile_with_what_the_capture_pins() {
             "{f}: {:?}",
             s.constants_from_capture
         );
+        let r = s.reproduction.as_ref().unwrap();
+        assert!(r.reproduced, "{f}: {:?}", r.differences);
+    }
+}
+
+// ---- `vncviewer` and `spice-html5` ----
+
+#[test]
+fn a_vnc_viewer_has_no_timer_of_its_own_so_only_keepalive_would_find_a_dead_path() {
+    let dead = "[[event]]\nkind = \"blackhole\"\nfrom = \"10s\"\nto = \"590s\"\n";
+    assert_eq!(
+        run(dead, "vncviewer@as-seen", &[]).outcome,
+        Outcome::Survived
+    );
+    let v = run(dead, "vncviewer@keepalive", &[]);
+    assert_eq!((v.outcome, v.at), (Outcome::Disconnected, Some(10.0)));
+    let noticed = v
+        .chain
+        .iter()
+        .find(|e| e.what.contains("keep-alive probes"));
+    // Last heard at 0: probes from 30 s, three unanswered, the abort at 60 s.
+    assert_eq!(noticed.map(|e| e.at), Some(60.0));
+    let v = run(KILLED_AT_10, "vncviewer@as-seen", &[]);
+    assert_eq!(
+        (v.outcome, v.cause.as_deref()),
+        (Outcome::Disconnected, Some("server.killed"))
+    );
+}
+
+#[test]
+fn spice_html5_is_dropped_by_the_servers_connectivity_timer_when_it_freezes() {
+    let frozen = "[[event]]\nkind = \"client_stalls\"\nat = \"20s\"\n";
+    let v = run(frozen, "spice-html5@as-packaged", &[]);
+    // PINGs at 15 and 30 s: the second is left unanswered, closed 45 s on.
+    assert_eq!((v.outcome, v.at), (Outcome::Disconnected, Some(75.0)));
+    assert_eq!(v.cause.as_deref(), Some("server.closed"));
+}
+
+#[test]
+fn vnc_and_spice_html5_recordings_run_their_library_profiles_and_reproduce() {
+    for (f, profile) in [
+        ("vnc-xvnc-server-killed", "vncviewer@as-seen"),
+        ("vnc-xvnc-haproxy-idle", "vncviewer@as-seen"),
+        ("vnc-xvnc-blackhole", "vncviewer@as-seen"),
+        ("vnc2-x11vnc-tiger-client-frozen", "vncviewer@as-seen"),
+        ("spicehtml5-server-killed", "spice-html5@as-packaged"),
+        ("spicehtml5-relay-killed", "spice-html5@as-packaged"),
+        ("spicehtml5-user-close", "spice-html5@as-packaged"),
+    ] {
+        let path = format!("{}/../corpora/lab/{f}.pcap", env!("CARGO_MANIFEST_DIR"));
+        let t = triage_path(std::path::Path::new(&path), &TriageOptions::default()).unwrap();
+        let s = &t.sessions[t.primary.unwrap()];
+        assert_eq!(s.profile.as_deref(), Some(profile), "{f}");
         let r = s.reproduction.as_ref().unwrap();
         assert!(r.reproduced, "{f}: {:?}", r.differences);
     }

@@ -172,6 +172,10 @@ fn detect_profile(s: &Session, from_zip: bool) -> Option<(&'static str, &'static
     if from_zip {
         return Some(("spice-ryll@pre-phase02", "detected: a ryll bug-report zip"));
     }
+    // A relay's upstream leg has the relay for its client: no viewer runs it.
+    if s.relay_of.is_some() {
+        return None;
+    }
     // A credential in the upgrade URL is the display tab's signed session
     // token; noVNC as packaged and the runner attach without one.
     let signed = s
@@ -186,6 +190,14 @@ fn detect_profile(s: &Session, from_zip: bool) -> Option<(&'static str, &'static
         "ws/rfb" => Some((
             "novnc@as-packaged",
             "guessed from the stack (RFB in WebSocket): noVNC as packaged, the app unknown",
+        )),
+        "rfb" => Some((
+            "vncviewer@as-seen",
+            "guessed from the stack (RFB over TCP): a VNC viewer as TigerVNC's was measured, the app unknown",
+        )),
+        "ws/spice" => Some((
+            "spice-html5@as-packaged",
+            "guessed from the stack (SPICE in WebSocket): spice-html5 as packaged",
         )),
         "ws" => Some((
             "websocket@as-seen",

@@ -6,6 +6,8 @@
 pub mod novnc;
 pub mod novnc_packaged;
 pub mod runner;
+pub mod spice_html5;
+pub mod vncviewer;
 pub mod websocket;
 pub mod wormhole;
 pub mod ws_peer;
@@ -50,6 +52,8 @@ pub const OTHER_PROFILES: &[OtherProfile] = &[
     novnc::NOVNC_DISPLAYTAB,
     novnc_packaged::NOVNC,
     websocket::WEBSOCKET,
+    vncviewer::VNCVIEWER,
+    spice_html5::SPICE_HTML5,
     runner::RUNNER_WS,
     wormhole::WORMHOLE_PANE,
 ];
