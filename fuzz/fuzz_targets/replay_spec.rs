@@ -4,7 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
-use tether::model::replay::{check_expectations, parse_spec};
+use tether::replay::spec::{check_expectations, parse_spec};
 use tether::model::sim::run_timeline;
 use tether::timeline::synthetic::Timeline;
 

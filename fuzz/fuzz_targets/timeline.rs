@@ -3,7 +3,7 @@
 //! hang.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tether::model::replay::ReplaySpec;
+use tether::replay::spec::ReplaySpec;
 use tether::model::sim::run_timeline;
 use tether::timeline::synthetic::{ScriptEvent, Timeline};
 

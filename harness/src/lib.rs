@@ -12,7 +12,6 @@ pub mod flow;
 pub mod live;
 pub mod model;
 pub mod replay;
-pub mod sweep;
 pub mod timeline;
 pub mod triage;
 pub mod verdict;

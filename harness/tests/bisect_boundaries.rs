@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use tether::model::duration::parse_duration;
-use tether::sweep::{BisectResult, Class, Kind, PROBES, Target, bisect, bisect_with};
+use tether::replay::sweep::{BisectResult, Class, Kind, PROBES, Target, bisect, bisect_with};
 
 fn spec(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -18,7 +18,7 @@ use tether::decode::pipeline::{DecodeOptions, decode_capture};
 use tether::decode::spice::report::decode_bugreport;
 use tether::decode::spice::wire::build;
 use tether::flow::FlowConfig;
-use tether::model::replay::{check_expectations, load_spec, run_spec};
+use tether::replay::spec::{check_expectations, load_spec, run_spec};
 use tether::timeline::Micros;
 use tether::timeline::synthetic::{Timeline, TimelineLimits};
 

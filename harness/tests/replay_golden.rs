@@ -3,7 +3,7 @@
 //! its expectations hold, and `tether replay`'s own comparison agrees.
 
 use std::path::Path;
-use tether::model::replay::{
+use tether::replay::spec::{
     GoldenStatus, check_expectations, collect_specs, compare_golden, load_spec, run_spec,
     snapshot_name,
 };

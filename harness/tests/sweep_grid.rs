@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tether::sweep::{Axis, Shard, SweepReport, Target, merge, sweep};
+use tether::replay::sweep::{Axis, Shard, SweepReport, Target, merge, sweep};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -125,7 +125,7 @@ fn bad_axes_and_shards_are_refused() {
         Axis::parse("a=0s..1000s:1ms").unwrap(),
         Axis::parse("b=0s..1000s:1ms").unwrap(),
     ];
-    assert!(tether::sweep::grid_size(&huge).is_err());
+    assert!(tether::replay::sweep::grid_size(&huge).is_err());
 }
 
 fn tether(args: &[&str]) -> (i32, String, String) {
@@ -316,7 +316,7 @@ fn plots_one_mark_per_point() {
         assert_eq!(survived, 1, "{name}");
         for ext in ["svg", "png"] {
             let path = dir.join(format!("{name}.{ext}"));
-            tether::sweep::plot::plot(report, &path).unwrap();
+            tether::replay::sweep::plot::plot(report, &path).unwrap();
             let bytes = std::fs::read(&path).unwrap();
             if ext == "png" {
                 assert_eq!(png_size(&bytes), (800, 600), "{name}");
@@ -330,7 +330,7 @@ fn plots_one_mark_per_point() {
                         "<rect",
                         1 + survived
                             + failures
-                            + failures * tether::sweep::plot::COLOUR_BAR_BANDS as usize,
+                            + failures * tether::replay::sweep::plot::COLOUR_BAR_BANDS as usize,
                     )
                 } else {
                     ("<circle", survived + failures)
@@ -345,7 +345,7 @@ fn plots_one_mark_per_point() {
             }
         }
     }
-    assert!(tether::sweep::plot::plot(&heat, &dir.join("x.jpg")).is_err());
+    assert!(tether::replay::sweep::plot::plot(&heat, &dir.join("x.jpg")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -358,7 +358,7 @@ fn plots_carry_title_axis_labels_ticks_and_key() {
     let line = run_on(2, &t, &axes_2d()[..1], None);
     let texts = |report: &SweepReport, name: &str| {
         let path = dir.join(name);
-        tether::sweep::plot::plot(report, &path).unwrap();
+        tether::replay::sweep::plot::plot(report, &path).unwrap();
         svg_texts(&std::fs::read_to_string(&path).unwrap())
     };
     let has = |texts: &[String], want: &str| texts.iter().any(|t| t == want);

@@ -3,7 +3,7 @@
 //! Exit status: 0 a boundary was found, 1 no boundary or a non-monotonic
 //! constant, 2 bad input.
 
-use crate::sweep::{BisectResult, Target, bisect, parse_range};
+use crate::replay::sweep::{BisectResult, Target, bisect, parse_range};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,7 +40,7 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     let resolution = match &args.resolution {
-        None if kind == crate::sweep::Kind::Duration => 1_000,
+        None if kind == crate::replay::sweep::Kind::Duration => 1_000,
         None => 1,
         Some(r) => match kind.parse(r) {
             Ok(v) => v,

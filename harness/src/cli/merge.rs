@@ -4,7 +4,7 @@
 //! Exit status: 0 merged, 1 a merged replay has a failing spec, 2 bad
 //! input (different sweeps, overlapping or missing points).
 
-use crate::sweep::{SweepReport, merge};
+use crate::replay::sweep::{SweepReport, merge};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,7 +79,8 @@ fn merge_replays(docs: Vec<serde_json::Value>, args: &Args) -> Result<ExitCode, 
     for (i, d) in docs.iter().enumerate() {
         let (k, n) = match d["shard"].as_str() {
             Some(t) => {
-                let sh = crate::sweep::Shard::parse(t).map_err(|e| format!("{}: {e}", name(i)))?;
+                let sh = crate::replay::sweep::Shard::parse(t)
+                    .map_err(|e| format!("{}: {e}", name(i)))?;
                 (sh.k, sh.n)
             }
             None => (1, 1),

@@ -3,7 +3,7 @@
 //! Exit status: 0 all match, 1 a verdict changed or an expectation
 //! failed, 2 bad input (125 with `--git-bisect`, git's "cannot test").
 
-use crate::model::replay::{
+use crate::replay::spec::{
     BadInput, GoldenStatus, check_expectations, collect_specs, compare_golden, default_golden_dir,
     load_spec, run_spec, snapshot_name,
 };
@@ -94,7 +94,7 @@ struct Row {
 }
 
 struct Ran {
-    check: crate::model::replay::GoldenCheck,
+    check: crate::replay::spec::GoldenCheck,
     failed: Vec<String>,
     verdict: crate::verdict::Verdict,
 }
@@ -185,7 +185,7 @@ fn run_one(args: &Args, f: &std::path::Path, update: Update) -> Result<Ran, BadI
 
 /// The run's place in a sharded run: which shard, of how many specs in all.
 struct RunInfo {
-    shard: Option<crate::sweep::Shard>,
+    shard: Option<crate::replay::sweep::Shard>,
     total: usize,
 }
 
@@ -222,7 +222,7 @@ fn run_all(args: &Args) -> Result<(RunInfo, Vec<Row>), BadInput> {
     let mut shard = None;
     // An empty shard (more shards than specs) is fine: nothing to fail.
     if let Some(text) = &args.shard {
-        let sh = crate::sweep::Shard::parse(text).map_err(BadInput)?;
+        let sh = crate::replay::sweep::Shard::parse(text).map_err(BadInput)?;
         shard = Some(sh);
         files = files
             .into_iter()

@@ -63,8 +63,8 @@ pub fn json(command: Output) -> String {
         Output::Score => of::<crate::replay::score::Score>(),
         Output::Run => of::<crate::verdict::Verdict>(),
         Output::Replay => of::<super::replay::ReplayOutput<'static>>(),
-        Output::Sweep => of::<crate::sweep::SweepReport>(),
-        Output::Bisect => of::<crate::sweep::BisectReport>(),
+        Output::Sweep => of::<crate::replay::sweep::SweepReport>(),
+        Output::Bisect => of::<crate::replay::sweep::BisectReport>(),
         Output::Proxy => of::<crate::live::monitor::LiveVerdict>(),
     };
     serde_json::to_string_pretty(&schema).unwrap_or_default()

@@ -3,7 +3,7 @@
 //! all cores; the output is the same on any number of threads.
 //! Exit status: 0 the sweep ran (whatever its verdicts), 2 bad input.
 
-use crate::sweep::{Axis, Shard, Target, sweep};
+use crate::replay::sweep::{Axis, Shard, Target, sweep};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let total = match crate::sweep::grid_size(&axes) {
+    let total = match crate::replay::sweep::grid_size(&axes) {
         Ok(n) => n,
         Err(e) => return fail(e.0),
     };
@@ -105,7 +105,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Json => outln!("{}", report.to_json()),
     }
     for p in &args.plot {
-        if let Err(e) = crate::sweep::plot::plot(&report, p) {
+        if let Err(e) = crate::replay::sweep::plot::plot(&report, p) {
             return fail(format!("--plot {}: {e}", p.display()));
         }
     }

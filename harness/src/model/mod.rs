@@ -6,7 +6,6 @@ pub mod duration;
 pub mod env;
 pub mod profile;
 pub mod profiles;
-pub mod replay;
 pub mod sim;
 pub mod size;
 pub mod spice_server;

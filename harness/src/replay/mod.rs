@@ -1,5 +1,7 @@
-//! What sits above triage and the model: scoring triage against the lab's
-//! ground truth. (Replay specs, goldens, bisect and sweep still live in
-//! `model::replay` and `sweep`; DESIGN.md moves them here.)
+//! What sits above triage and the model: replay specs and their golden
+//! verdicts, sweeps and bisection over a spec's constants, and scoring
+//! triage against the lab's ground truth. The model below does no I/O.
 
 pub mod score;
+pub mod spec;
+pub mod sweep;

@@ -22,7 +22,7 @@ const KEY_WIDTH: u32 = 170;
 /// Bands in the colour bar's gradient.
 pub const COLOUR_BAR_BANDS: u32 = 40;
 const FONT: &str = "sans-serif";
-const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// The failure outcomes in legend order; anything else is drawn as the last.
 const FAILURES: [&str; 3] = ["disconnected", "dead_session", "blocked"];

@@ -5,8 +5,8 @@
 //! `cargo insta review`; `tether replay` reads the same file without insta
 //! and leaves a `.snap.new` beside it when the verdict differs.
 
-use super::duration::{format_duration, parse_duration};
-use super::sim::run_timeline;
+use crate::model::duration::{format_duration, parse_duration};
+use crate::model::sim::run_timeline;
 use crate::timeline::synthetic::Timeline;
 use crate::verdict::Verdict;
 use serde::Deserialize;

@@ -7,8 +7,8 @@
 //! never what they say (results are collected in grid order).
 
 use crate::model::duration::{format_duration, parse_duration};
-use crate::model::replay::{BadInput, LoadedSpec, load_spec};
 use crate::model::sim::run_timeline;
+use crate::replay::spec::{BadInput, LoadedSpec, load_spec};
 use crate::timeline::Micros;
 use crate::timeline::synthetic::Timeline;
 use crate::verdict::Verdict;
