@@ -1,8 +1,7 @@
 //! `tether run TIMELINE --profile NAME@VARIANT [--set NAME=VALUE]...`
 //! Exit status: 0 survived, 1 any other outcome, 2 bad input.
 
-use crate::model::profile::resolve;
-use crate::model::sim::{constants_for, run_timeline};
+use crate::model::sim::run_timeline;
 use crate::timeline::synthetic::Timeline;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,30 +62,15 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.list
-        && let Some(found) = crate::model::profiles::resolve(profile)
-    {
-        let (p, v) = match found {
-            Ok(pv) => pv,
-            Err(e) => {
-                eprintln!("tether run: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        for (k, value, source) in crate::model::profiles::constants_for(p, v, &timeline).iter() {
-            outln!("{k} = {value}    # {source}");
-        }
-        return ExitCode::SUCCESS;
-    }
     if args.list {
-        let (p, v) = match resolve(profile) {
-            Ok(pv) => pv,
+        let c = match crate::model::registry::resolve(profile) {
+            Ok(r) => r.constants(&timeline),
             Err(e) => {
                 eprintln!("tether run: {e}");
                 return ExitCode::from(2);
             }
         };
-        for (k, value, source) in constants_for(p, v, &timeline).iter() {
+        for (k, value, source) in c.iter() {
             outln!("{k} = {value}    # {source}");
         }
         return ExitCode::SUCCESS;

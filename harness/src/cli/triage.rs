@@ -76,11 +76,7 @@ pub fn run(args: Args) -> ExitCode {
         zip: args.limits.zip(),
     };
     if let Some(p) = &args.profile
-        && let Err(e) = crate::model::profile::resolve(p).map(|_| ()).or_else(|e| {
-            crate::model::profiles::resolve(p)
-                .map(|r| r.map(|_| ()))
-                .unwrap_or(Err(e))
-        })
+        && let Err(e) = crate::model::registry::resolve(p)
     {
         eprintln!("error: --profile: {e}");
         return ExitCode::from(2);

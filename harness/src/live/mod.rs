@@ -46,19 +46,7 @@ pub fn profile_timers(
     }
     let timeline =
         crate::timeline::synthetic::Timeline::parse(&text, "live").map_err(|e| e.to_string())?;
-    let mut c: Constants = match crate::model::profiles::resolve(spec) {
-        Some(r) => {
-            let (p, v) = r?;
-            crate::model::profiles::constants_for(p, v, &timeline)
-        }
-        None => {
-            let (p, v) = crate::model::profile::resolve(spec)?;
-            crate::model::sim::constants_for(p, v, &timeline)
-        }
-    };
-    for o in overrides {
-        c.set_assignment(o)?;
-    }
+    let c: Constants = crate::model::registry::constants(spec, &timeline, overrides)?;
     Ok(c.iter()
         .filter_map(|(name, value, _)| match value {
             Value::Duration(d) if d.0 > 0 && is_timer_name(name) => Some((name.to_string(), *d)),

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod env;
 pub mod profile;
 pub mod profiles;
+pub mod registry;
 pub mod sim;
 pub mod size;
 pub mod spice_server;

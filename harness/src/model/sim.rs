@@ -1641,26 +1641,29 @@ const POSITIVE_PERIODS: &[&str] = &[
 ];
 
 /// Resolves `profile@variant`, builds the constants, applies overrides
-/// (`name=value`) and runs the timeline.
+/// (`name=value`) and runs the timeline, whichever kind of profile it is.
 pub fn run_timeline(
     timeline: &Timeline,
     input: &str,
     profile_spec: &str,
     overrides: &[String],
 ) -> Result<Verdict, String> {
-    if let Some(result) = super::profiles::try_run(timeline, input, profile_spec, overrides) {
-        return result;
-    }
-    let (profile, variant) = super::profile::resolve(profile_spec)?;
-    let mut constants = constants_for(profile, variant, timeline);
-    for o in overrides {
-        constants.set_assignment(o)?;
-    }
+    super::registry::run(timeline, input, profile_spec, overrides)
+}
+
+/// Runs a SPICE profile's client on the simulation with `constants`.
+pub fn run_spice(
+    profile: &'static Profile,
+    variant: &'static Variant,
+    constants: &Constants,
+    timeline: &Timeline,
+    input: &str,
+) -> Result<Verdict, String> {
     // Periods of zero would fire forever at one instant.
     for name in POSITIVE_PERIODS {
         if constants.duration(name) == Micros::ZERO {
             return Err(format!("{name} must be positive"));
         }
     }
-    Ok(Sim::new(profile, variant, &constants, timeline, input).run())
+    Ok(Sim::new(profile, variant, constants, timeline, input).run())
 }

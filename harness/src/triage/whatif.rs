@@ -36,19 +36,9 @@ fn channel_kind(name: &str) -> Option<ChannelKind> {
     })
 }
 
-/// The profile names tether can run, with their variants.
+/// The variant names of `profile`.
 pub fn variants(profile: &str) -> Vec<&'static str> {
-    if let Some(p) = crate::model::profile::PROFILES
-        .iter()
-        .find(|p| p.name == profile)
-    {
-        return p.variants.iter().map(|v| v.name).collect();
-    }
-    crate::model::profiles::OTHER_PROFILES
-        .iter()
-        .find(|p| p.name == profile)
-        .map(|p| p.variants.iter().map(|v| v.name).collect())
-        .unwrap_or_default()
+    crate::model::registry::variants(profile)
 }
 
 /// Every constant of `spec` (name@variant) on `timeline`, overrides applied.
@@ -57,20 +47,7 @@ pub fn constants(
     timeline: &Timeline,
     overrides: &[String],
 ) -> Result<Constants, String> {
-    let mut c = match crate::model::profiles::resolve(spec) {
-        Some(r) => {
-            let (p, v) = r?;
-            crate::model::profiles::constants_for(p, v, timeline)
-        }
-        None => {
-            let (p, v) = crate::model::profile::resolve(spec)?;
-            crate::model::sim::constants_for(p, v, timeline)
-        }
-    };
-    for o in overrides {
-        c.set_assignment(o)?;
-    }
-    Ok(c)
+    crate::model::registry::constants(spec, timeline, overrides)
 }
 
 /// Writes the capture's environment as a timeline. `channels` are the

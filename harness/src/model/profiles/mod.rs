@@ -1,7 +1,8 @@
-//! Profiles whose client is not a SPICE client: each runs its own small
-//! event loop on the virtual clock and returns the common [`Verdict`].
-//! `run_timeline` (sim.rs) asks here first, so a profile name found in
-//! [`OTHER_PROFILES`] never reaches the SPICE registry.
+//! Profiles whose client is not a SPICE client: each runs on the virtual
+//! clock and returns the common [`Verdict`]. The library peers share one
+//! loop (`ws_peer`); the seed apps run their own. `model::registry` looks
+//! a name up here first, so a profile name found in [`OTHER_PROFILES`]
+//! never reaches the SPICE table.
 
 pub mod novnc;
 pub mod novnc_packaged;
@@ -82,21 +83,4 @@ pub fn constants_for(profile: &OtherProfile, variant: &Variant, t: &Timeline) ->
     (profile.define)(&mut c, t);
     (variant.apply)(&mut c);
     c
-}
-
-/// Runs `spec` if it names a profile of this module.
-pub fn try_run(
-    timeline: &Timeline,
-    input: &str,
-    spec: &str,
-    overrides: &[String],
-) -> Option<Result<Verdict, String>> {
-    let resolved = resolve(spec)?;
-    Some(resolved.and_then(|(profile, variant)| {
-        let mut c = constants_for(profile, variant, timeline);
-        for o in overrides {
-            c.set_assignment(o)?;
-        }
-        Ok((profile.run)(&c, variant, timeline, input))
-    }))
 }
