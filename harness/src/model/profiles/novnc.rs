@@ -37,6 +37,7 @@ use super::super::duration::format_duration;
 use super::super::profile::Variant;
 use super::super::sim::EventQueue;
 use super::OtherProfile;
+use super::set_variant as set;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
 use crate::verdict::{
@@ -75,11 +76,6 @@ pub const NOVNC_DISPLAYTAB: OtherProfile = OtherProfile {
     define,
     run,
 };
-
-fn set(c: &mut Constants, name: &str, value: &str) {
-    c.set(name, value)
-        .unwrap_or_else(|e| unreachable!("variant table: {e}"));
-}
 
 const fn sec(n: u64) -> Micros {
     Micros(n * 1_000_000)
@@ -204,7 +200,6 @@ enum Stream {
 /// Reconnect attempts kept in the verdict; the rest are counted.
 const RECORDED_ATTEMPTS: usize = 5;
 /// Livelock guard: a 24 h run with 1 s timers stays far below it.
-const MAX_STEPS: u64 = 5_000_000;
 
 struct Run<'a> {
     c: &'a Constants,
@@ -250,22 +245,24 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     r.schedule_script(t);
     r.note(0, "user", "clicks take control: POST acquire", true);
     r.send_acquire(Purpose::Click);
-    while let Some((at, ev)) = r.q.pop() {
-        if at.0 > r.horizon {
-            break;
-        }
-        r.now = at.0;
-        if r.steps >= MAX_STEPS {
-            r.violate(
-                "model.step_bound",
-                format!("more than {MAX_STEPS} steps: livelock in the model"),
-            );
-            break;
-        }
-        r.steps += 1;
-        r.handle(ev);
+    let horizon = r.horizon;
+    let (steps, bound) = super::drive(&mut r, horizon);
+    r.steps = steps;
+    if let Some(v) = bound {
+        r.violations.insert("model.step_bound", v);
     }
     r.finish(variant, t, input)
+}
+
+impl super::Stepper for Run<'_> {
+    type Ev = Ev;
+    fn next_event(&mut self) -> Option<(Micros, Ev)> {
+        self.q.pop()
+    }
+    fn step(&mut self, now: u64, ev: Ev) {
+        self.now = now;
+        self.handle(ev);
+    }
 }
 
 impl<'a> Run<'a> {

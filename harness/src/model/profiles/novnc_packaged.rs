@@ -28,6 +28,7 @@
 use super::super::constants::{Constants, Value};
 use super::super::profile::Variant;
 use super::OtherProfile;
+use super::set_variant as set;
 use super::ws_peer::{self, Knobs};
 use crate::timeline::Micros;
 use crate::timeline::synthetic::Timeline;
@@ -56,11 +57,6 @@ pub const NOVNC: OtherProfile = OtherProfile {
     define,
     run,
 };
-
-fn set(c: &mut Constants, name: &str, value: &str) {
-    c.set(name, value)
-        .unwrap_or_else(|e| unreachable!("variant table: {e}"));
-}
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;

@@ -23,6 +23,7 @@ use super::super::duration::format_duration;
 use super::super::profile::Variant;
 use super::super::sim::EventQueue;
 use super::OtherProfile;
+use super::set_variant as set;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{ScriptEvent, Timeline};
 use crate::verdict::{
@@ -56,11 +57,6 @@ pub const RUNNER_WS: OtherProfile = OtherProfile {
     define,
     run,
 };
-
-fn set(c: &mut Constants, name: &str, value: &str) {
-    c.set(name, value)
-        .unwrap_or_else(|e| unreachable!("variant table: {e}"));
-}
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
@@ -143,7 +139,6 @@ struct Run<'a> {
 }
 
 const RECORDED_ATTEMPTS: usize = 5;
-const MAX_STEPS: u64 = 5_000_000;
 
 fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     let mut r = Run {
@@ -200,25 +195,22 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         }
     }
     r.attach(0);
-    while let Some((at, ev)) = r.q.pop() {
-        if at.0 > r.horizon {
-            break;
-        }
-        r.now = at.0;
-        if r.steps >= MAX_STEPS {
-            r.violations.push(Violation {
-                code: "model.step_bound".into(),
-                at: secs(Micros(r.now)),
-                channel: None,
-                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
-                count: 1,
-            });
-            break;
-        }
-        r.steps += 1;
-        r.handle(ev);
-    }
+    let horizon = r.horizon;
+    let (steps, bound) = super::drive(&mut r, horizon);
+    r.steps = steps;
+    r.violations.extend(bound);
     r.finish(variant, t, input)
+}
+
+impl super::Stepper for Run<'_> {
+    type Ev = Ev;
+    fn next_event(&mut self) -> Option<(Micros, Ev)> {
+        self.q.pop()
+    }
+    fn step(&mut self, now: u64, ev: Ev) {
+        self.now = now;
+        self.handle(ev);
+    }
 }
 
 impl Run<'_> {

@@ -24,6 +24,7 @@
 use super::super::constants::{Constants, Value};
 use super::super::profile::Variant;
 use super::OtherProfile;
+use super::set_variant as set;
 use super::ws_peer::{self, Knobs};
 use crate::timeline::Micros;
 use crate::timeline::synthetic::Timeline;
@@ -55,11 +56,6 @@ pub const WEBSOCKET: OtherProfile = OtherProfile {
     define,
     run,
 };
-
-fn set(c: &mut Constants, name: &str, value: &str) {
-    c.set(name, value)
-        .unwrap_or_else(|e| unreachable!("variant table: {e}"));
-}
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;

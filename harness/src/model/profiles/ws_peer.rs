@@ -110,7 +110,6 @@ struct Run<'a> {
     c: &'a Constants,
 }
 
-const MAX_STEPS: u64 = 5_000_000;
 /// Retries kept in the verdict; a reconnect loop against a dead server
 /// would otherwise list one every delay to the horizon.
 const RECORDED_ATTEMPTS: usize = 10;
@@ -168,25 +167,22 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
         r.q.push(at.0, ev);
     }
     r.connect();
-    while let Some((at, ev)) = r.q.pop() {
-        if at.0 > r.horizon {
-            break;
-        }
-        r.now = at.0;
-        if r.steps >= MAX_STEPS {
-            r.violations.push(Violation {
-                code: "model.step_bound".into(),
-                at: secs(Micros(r.now)),
-                channel: None,
-                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
-                count: 1,
-            });
-            break;
-        }
-        r.steps += 1;
-        r.handle(ev);
-    }
+    let horizon = r.horizon;
+    let (steps, bound) = super::drive(&mut r, horizon);
+    r.steps = steps;
+    r.violations.extend(bound);
     r.finish(variant, t, input)
+}
+
+impl super::Stepper for Run<'_> {
+    type Ev = Ev;
+    fn next_event(&mut self) -> Option<(Micros, Ev)> {
+        self.q.pop()
+    }
+    fn step(&mut self, now: u64, ev: Ev) {
+        self.now = now;
+        self.handle(ev);
+    }
 }
 
 impl Run<'_> {
