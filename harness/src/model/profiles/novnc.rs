@@ -199,7 +199,6 @@ enum Stream {
 
 /// Reconnect attempts kept in the verdict; the rest are counted.
 const RECORDED_ATTEMPTS: usize = 5;
-/// Livelock guard: a 24 h run with 1 s timers stays far below it.
 
 struct Run<'a> {
     c: &'a Constants,
