@@ -111,7 +111,8 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
             s.kind, s.server
         ),
         channels: kinds,
-        network: NetworkSpec::default(),
+        network: measured_latency(s)
+            .map_or_else(NetworkSpec::default, |l| NetworkSpec { latency: Dur(l) }),
         server: ServerSpec::default(),
         lb: env.lb_idle.map(|(n, rst)| LbSpec {
             idle_timeout: dur(n),
@@ -119,6 +120,32 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
         }),
         events,
     }
+}
+
+/// One-way latency as the capture shows it: half the median round trip
+/// from a ping to the pong that answers it, since a peer answers a ping at
+/// once (RFC 6455 §5.5.2; SPICE, protocol-facts §1.14). `None` without
+/// such a pair (the model's default stands).
+fn measured_latency(s: &Session) -> Option<Micros> {
+    let mut rtts: Vec<f64> = Vec::new();
+    for c in s.channels() {
+        let mut waiting: Option<(f64, &str)> = None;
+        for m in &c.marks {
+            match (m.what, waiting) {
+                ("ping", None) => waiting = Some((m.at, m.dir)),
+                ("pong", Some((at, dir))) if m.dir != dir => {
+                    rtts.push(m.at - at);
+                    waiting = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    rtts.sort_by(f64::total_cmp);
+    // Microseconds are the model's grain; a loopback capture can time a
+    // round trip at zero, which is still a measurement.
+    let rtt = rtts.get(rtts.len() / 2)?;
+    Some(Micros(((rtt / 2.0 * 1e6).round() as u64).max(1)))
 }
 
 /// One re-run and how it ended.
