@@ -17,7 +17,7 @@ use super::constants::Constants;
 use super::profile::Variant;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::Timeline;
-use crate::verdict::{Verdict, Violation, secs};
+use crate::verdict::{Basis, ChainEntry, Verdict, Violation, secs};
 
 pub struct OtherProfile {
     pub name: &'static str,
@@ -126,4 +126,24 @@ pub fn drive<S: Stepper>(s: &mut S, horizon: u64) -> (u64, Option<Violation>) {
 pub fn set_variant(c: &mut Constants, name: &str, value: &str) {
     c.set(name, value)
         .unwrap_or_else(|e| unreachable!("variant table: {e}"));
+}
+
+/// Every profile's first constant: the timeline's one-way latency.
+pub fn define_latency(c: &mut Constants, t: &Timeline) {
+    c.define(
+        "latency",
+        super::constants::Value::Duration(t.network.latency.0),
+        "timeline [network]",
+    );
+}
+
+/// A line of a verdict's causal chain at `at` (µs): what the script did
+/// (`script`), or what the model inferred.
+pub fn chain_entry(at: u64, actor: &'static str, what: String, script: bool) -> ChainEntry {
+    ChainEntry {
+        at: secs(Micros(at)),
+        actor,
+        what,
+        basis: if script { Basis::Script } else { Basis::Model },
+    }
 }

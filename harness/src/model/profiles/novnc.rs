@@ -41,8 +41,7 @@ use super::set_variant as set;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
 use crate::verdict::{
-    Basis, ChainEntry, ChannelSummary, LeaseEvent, Outcome, ReconnectAttempt, Verdict, Violation,
-    secs,
+    ChainEntry, ChannelSummary, LeaseEvent, Outcome, ReconnectAttempt, Verdict, Violation, secs,
 };
 use std::collections::BTreeMap;
 
@@ -83,11 +82,7 @@ const fn sec(n: u64) -> Micros {
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
-    c.define(
-        "latency",
-        Duration(t.network.latency.0),
-        "timeline [network]",
-    );
+    super::define_latency(c, t);
     c.define(
         "lease_ttl",
         Duration(sec(300)),
@@ -306,12 +301,8 @@ impl<'a> Run<'a> {
     }
 
     fn note(&mut self, at: u64, actor: &'static str, what: impl Into<String>, script: bool) {
-        self.chain.push(ChainEntry {
-            at: secs(Micros(at)),
-            actor,
-            what: what.into(),
-            basis: if script { Basis::Script } else { Basis::Model },
-        });
+        let entry = super::chain_entry(at, actor, what.into(), script);
+        self.chain.push(entry);
     }
 
     fn violate(&mut self, code: &'static str, message: String) {

@@ -27,7 +27,7 @@ use super::set_variant as set;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{ScriptEvent, Timeline};
 use crate::verdict::{
-    Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
+    ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
 };
 use std::collections::BTreeMap;
 
@@ -61,11 +61,7 @@ pub const RUNNER_WS: OtherProfile = OtherProfile {
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
     let sec = |n: u64| Duration(Micros(n * 1_000_000));
-    c.define(
-        "latency",
-        Duration(t.network.latency.0),
-        "timeline [network]",
-    );
+    super::define_latency(c, t);
     c.define("ping", Flag(false), "seed 003 (PR #505 runKeepalive)");
     c.define("ping_interval", sec(15), "seed 003: PingMessage every 15s");
     c.define(
@@ -215,12 +211,8 @@ impl super::Stepper for Run<'_> {
 
 impl Run<'_> {
     fn note(&mut self, actor: &'static str, what: impl Into<String>, script: bool) {
-        self.chain.push(ChainEntry {
-            at: secs(Micros(self.now)),
-            actor,
-            what: what.into(),
-            basis: if script { Basis::Script } else { Basis::Model },
-        });
+        let entry = super::chain_entry(self.now, actor, what.into(), script);
+        self.chain.push(entry);
     }
 
     fn latency(&self) -> u64 {

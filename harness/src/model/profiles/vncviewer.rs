@@ -49,11 +49,7 @@ pub const VNCVIEWER: OtherProfile = OtherProfile {
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
-    c.define(
-        "latency",
-        Duration(t.network.latency.0),
-        "timeline [network]",
-    );
+    super::define_latency(c, t);
     c.define(
         "keepalive_idle",
         Duration(Micros::ZERO),

@@ -60,11 +60,7 @@ pub const WEBSOCKET: OtherProfile = OtherProfile {
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
     let sec = |n: u64| Duration(Micros(n * 1_000_000));
-    c.define(
-        "latency",
-        Duration(t.network.latency.0),
-        "timeline [network]",
-    );
+    super::define_latency(c, t);
     c.define(
         "client_ping_interval",
         sec(0),

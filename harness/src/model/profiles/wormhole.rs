@@ -48,11 +48,7 @@ pub const WORMHOLE_PANE: OtherProfile = OtherProfile {
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
-    c.define(
-        "latency",
-        Duration(t.network.latency.0),
-        "timeline [network]",
-    );
+    super::define_latency(c, t);
     c.define(
         "sandbox_idle_sleep",
         Duration(Micros(600_000_000)),
