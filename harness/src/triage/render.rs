@@ -380,6 +380,10 @@ fn session(o: &mut String, number: usize, st: &SessionTriage) {
                         crate::model::duration::format_duration(lb.idle_timeout.0)
                     ));
                 }
+                parts.push(format!(
+                    "latency={}",
+                    crate::model::duration::format_duration(tl.network.latency.0)
+                ));
                 parts.join("; ")
             })
             .unwrap_or_default();
