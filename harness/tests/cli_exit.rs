@@ -22,11 +22,12 @@ fn tether(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tether-cli-exit-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when the test ends.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tether-cli-exit-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -115,7 +116,8 @@ fn damaged_zips_exit_2_located() {
 /// connection read before the cut is still reported.
 #[test]
 fn cut_capture_reports_what_it_read() {
-    let d = scratch("cut");
+    let tmp = scratch("cut");
+    let d = tmp.path().to_path_buf();
     let bytes = std::fs::read(corpus("lab/spice-user-close.pcap")).unwrap();
     let cut = d.join("t.pcap");
     std::fs::write(&cut, &bytes[..1000]).unwrap();
@@ -130,7 +132,8 @@ fn cut_capture_reports_what_it_read() {
 /// An empty directory, or one with no capture, is an error naming it.
 #[test]
 fn no_input_found_is_an_error() {
-    let d = scratch("empty");
+    let tmp = scratch("empty");
+    let d = tmp.path().to_path_buf();
     std::fs::write(d.join("notes.txt"), "not a capture").unwrap();
     for cmd in ["decode", "flows", "triage"] {
         let out = tether(&[cmd, d.to_str().unwrap()]);
@@ -148,7 +151,8 @@ fn no_input_found_is_an_error() {
 /// directory are found by their first bytes; other files are skipped.
 #[test]
 fn inputs_recognised_by_magic_bytes() {
-    let d = scratch("magic");
+    let tmp = scratch("magic");
+    let d = tmp.path().to_path_buf();
     let src = corpus("lab/spice-user-close.pcap");
     for name in ["dump.pcap1", "CAPTURE.PCAP", "noext"] {
         std::fs::copy(&src, d.join(name)).unwrap();
@@ -167,7 +171,8 @@ fn inputs_recognised_by_magic_bytes() {
 #[test]
 fn gzip_captures_are_read() {
     use std::io::Write;
-    let d = scratch("gz");
+    let tmp = scratch("gz");
+    let d = tmp.path().to_path_buf();
     let src = corpus("lab/ws-user-close.pcap");
     let plain = std::fs::read(&src).unwrap();
     let gz = d.join("a.pcap.gz");
@@ -282,7 +287,8 @@ fn unknown_profile_lists_all() {
 /// SI prefixes and binary for IEC ones, as everywhere.
 #[test]
 fn gen_sizes() {
-    let d = scratch("gen");
+    let tmp = scratch("gen");
+    let d = tmp.path().to_path_buf();
     let f = d.join("g.pcap");
     let out = tether(&["gen", "--size", "0", "-o", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

@@ -113,8 +113,8 @@ fn outputs_validate_on_the_corpus() {
 /// validated where a live proxy runs, in `live_proxy.rs`.)
 #[test]
 fn model_command_outputs_validate() {
-    let dir = std::env::temp_dir().join(format!("tether-schemas-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     // A spec that cannot run is an error row of the same document.
     let bad = dir.join("bad-spec.toml");
     std::fs::write(&bad, "garbage = [\n").unwrap();

@@ -23,9 +23,12 @@ fn tether(args: &[&str]) -> (i32, String, String) {
 }
 
 /// A scratch copy of one spec and its golden snapshot.
-fn scratch(name: &str, spec_body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tether-replay-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn scratch(name: &str, spec_body: &str) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("tether-replay-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("replays")).unwrap();
     std::fs::create_dir_all(dir.join("golden")).unwrap();
     std::fs::write(dir.join("replays").join(format!("{name}.toml")), spec_body).unwrap();
@@ -34,7 +37,7 @@ fn scratch(name: &str, spec_body: &str) -> PathBuf {
         dir.join("golden").join(format!("replay__{name}.snap")),
     )
     .unwrap();
-    dir
+    tmp
 }
 
 /// The JUnit file validates against the schema Jenkins' xUnit plugin
@@ -100,7 +103,8 @@ fn replay_of_the_committed_set_matches() {
 fn a_changed_verdict_exits_1_and_leaves_a_snap_new() {
     // Same input as the golden lb-idle verdict (its `input` field differs,
     // so first check the unchanged one matches when the input matches).
-    let dir = scratch("lb", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let tmp = scratch("lb", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let dir = tmp.path().to_path_buf();
     let spec = dir.join("replays/lb.toml");
     let (code, out, err) = tether(&["replay", spec.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}{err}");
@@ -129,7 +133,8 @@ fn a_changed_verdict_exits_1_and_leaves_a_snap_new() {
 
 #[test]
 fn a_failed_expectation_exits_1_even_when_the_snapshot_matches() {
-    let dir = scratch("lbx", &lb_spec("[expect]\noutcome = \"survived\""));
+    let tmp = scratch("lbx", &lb_spec("[expect]\noutcome = \"survived\""));
+    let dir = tmp.path().to_path_buf();
     // Make the golden snapshot match this run exactly.
     let spec = dir.join("replays/lbx.toml");
     let _ = tether(&["replay", spec.to_str().unwrap()]);
@@ -150,7 +155,8 @@ fn a_failed_expectation_exits_1_even_when_the_snapshot_matches() {
 
 #[test]
 fn bad_input_exits_2_and_names_the_place() {
-    let dir = scratch("bad", &lb_spec("[expect]\noutcom = \"survived\""));
+    let tmp = scratch("bad", &lb_spec("[expect]\noutcom = \"survived\""));
+    let dir = tmp.path().to_path_buf();
     let (code, _, err) = tether(&["replay", dir.join("replays").to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
@@ -270,7 +276,8 @@ fn readme_bisect_example_runs_to_a_verdict() {
 /// control character in a message does not make the XML invalid.
 #[test]
 fn a_spec_that_cannot_run_is_an_error_case() {
-    let dir = scratch("err", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let tmp = scratch("err", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let dir = tmp.path().to_path_buf();
     std::fs::write(
         dir.join("replays/missing.toml"),
         "input = \"no-such-\u{1}timeline.toml\"\nprofile = \"spice-gtk\"\n",
@@ -340,7 +347,8 @@ fn a_spec_that_cannot_run_is_an_error_case() {
 /// the next run matches.
 #[test]
 fn accept_takes_a_reviewed_verdict() {
-    let dir = scratch("acc", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let tmp = scratch("acc", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let dir = tmp.path().to_path_buf();
     let spec = dir.join("replays/acc.toml");
     let golden = dir.join("golden/replay__acc.snap");
     let before = std::fs::read_to_string(&golden).unwrap();
@@ -375,7 +383,8 @@ fn accept_takes_a_reviewed_verdict() {
 /// only the specs whose name contains the pattern.
 #[test]
 fn tether_update_and_filter() {
-    let dir = scratch("upd", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let tmp = scratch("upd", &lb_spec("[set]\nlb_idle_timeout = \"90s\""));
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("replays/fresh.toml"), lb_spec("")).unwrap();
     let run = |update: &str, extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_tether"))

@@ -143,8 +143,8 @@ fn tether(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn cli_sweep_shards_and_merge() {
-    let dir = std::env::temp_dir().join(format!("tether-sweep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let spec = "corpora/synthetic/bisect/spice-gtk-lb-idle.toml";
     let param = "--param=lb_idle_timeout=290s..310s:2s";
     let (code, whole, err) = tether(&["sweep", spec, param, "--format", "json"]);
@@ -218,8 +218,8 @@ fn cli_bisect_exit_codes() {
 
 #[test]
 fn replay_shards_and_git_bisect_exit_code() {
-    let dir = std::env::temp_dir().join(format!("tether-rshard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let (code, whole, err) = tether(&["replay", "replays", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let mut files = Vec::new();
@@ -305,8 +305,8 @@ fn failure_kinds(report: &SweepReport) -> usize {
 #[test]
 fn plots_one_mark_per_point() {
     let t = target("spice-gtk-client-stall.toml");
-    let dir = std::env::temp_dir().join(format!("tether-plot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     let heat = run_on(2, &t, &axes_2d(), None);
     let line = run_on(2, &t, &axes_2d()[..1], None);
     for (report, name) in [(&heat, "heat"), (&line, "line")] {
