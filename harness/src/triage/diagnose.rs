@@ -308,9 +308,8 @@ pub struct EnvFacts {
     pub server_killed: Option<f64>,
     pub server_back: Option<f64>,
     pub network_dead: Option<(f64, Option<f64>)>,
-    /// The server process stopped answering (its kernel still ACKing)
-    /// from, until.
-    pub server_stall: Option<(f64, Option<f64>)>,
+    /// When the server process stopped answering (its kernel still ACKing).
+    pub server_stall: Option<f64>,
     /// The server ended the session on purpose and went on listening.
     pub server_close: Option<f64>,
     pub lb_idle: Option<(f64, bool)>,
@@ -637,10 +636,10 @@ pub fn diagnose(
                         .iter()
                         .filter(|m| m.dir != dir && m.at < ping)
                         .map(|m| m.at + 0.001)
-                        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+                        .max_by(f64::total_cmp);
                     Some(last_sign.unwrap_or(ping))
                 })
-                .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))))
+                .min_by(f64::total_cmp)
         };
         match (top.cause.as_str(), top.origin.as_deref()) {
             ("network.outage", _) if env.network_dead.is_none() => {
@@ -650,7 +649,7 @@ pub fn diagnose(
                 env.client_stall = first_unanswered("s2c").map(|at| (at, None));
             }
             ("client.liveness_timeout", Some("server.frozen")) => {
-                env.server_stall = first_unanswered("c2s").map(|at| (at, None));
+                env.server_stall = first_unanswered("c2s");
             }
             ("server.closed", None) => env.server_close = end_at,
             _ => {}
@@ -1057,13 +1056,13 @@ fn spice_rules(
                         .iter()
                         .filter(|m| m.dir == "c2s" && m.at < p)
                         .map(|m| m.at)
-                        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
+                        .max_by(f64::total_cmp)
                 })
             })
             // A bug report's own record of each channel's last send.
             .chain(facts.iter().filter_map(|f| f.last_send.filter(|l| *l < p)))
             .map(|t| t + 0.001)
-            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+            .max_by(f64::total_cmp);
         env.client_stall = Some((last_alive.unwrap_or(p), stall_end));
 
         // Competing: the network died at the stall.

@@ -555,11 +555,12 @@ fn observed_pings(s: &Session) -> Vec<String> {
             .collect();
         let mut gaps: Vec<f64> = pings.windows(2).map(|w| w[1] - w[0]).collect();
         gaps.sort_by(f64::total_cmp);
+        // One ping alone: it came an interval after the connect.
         let interval = gaps
             .get(gaps.len() / 2)
             .copied()
-            .unwrap_or(pings[0] - c.opened_at);
-        if interval > 0.0 {
+            .or_else(|| pings.first().map(|p| p - c.opened_at));
+        if let Some(interval) = interval.filter(|i| *i > 0.0) {
             out.push(format!(
                 "{side}_ping_interval={}ms",
                 (interval * 1000.0).round()

@@ -79,7 +79,7 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
             to: since_start(to.unwrap_or(env.end + HORIZON_AFTER_END)),
         });
     }
-    if let Some((at, _)) = env.server_stall {
+    if let Some(at) = env.server_stall {
         events.push(ScriptEvent::ServerStopsAnswering {
             at: since_start(at),
             channel: None,

@@ -290,11 +290,7 @@ macro_rules! read {
         let b: &[u8] = $b;
         match $parse(b) {
             Ok((rest, v)) => (v, b.len() - rest.len()),
-            Err(nom::Err::Incomplete(nom::Needed::Size(n))) => {
-                return Step::Need($base + b.len() + n.get());
-            }
-            // The wire parsers only ever ask for more bytes.
-            Err(_) => return Step::Need($base + b.len() + 1),
+            Err(e) => return Step::Need($base + wire::needed(b.len(), &e)),
         }
     }};
 }

@@ -156,15 +156,9 @@ const RGBA: PixelFormat = PixelFormat {
     blue_shift: 16,
 };
 
-/// What the state machine asks of a wire parser's failure: the bytes the
-/// step takes in all. A streaming parser only stops short at the end of
-/// its input, so that is everything at hand plus what it still lacks.
+/// A wire parser stopped short: the step needs more bytes.
 fn more(b: &[u8], e: nom::Err<nom::error::Error<&[u8]>>) -> Progress {
-    match e {
-        nom::Err::Incomplete(nom::Needed::Size(n)) => Progress::Need(b.len() + n.get()),
-        // The wire parsers only ever ask for more bytes.
-        _ => Progress::Need(b.len() + 1),
-    }
+    Progress::Need(super::wire::needed(b.len(), &e))
 }
 
 /// A step's outcome before it becomes [`Progress`]: a step read, or an

@@ -333,14 +333,15 @@ impl Run<'_> {
         let Some((interval, timeout)) = self.k.client_ping else {
             return;
         };
-        if conn != self.conn || self.client_frozen() {
-            if conn == self.conn {
-                self.q
-                    .push(Micros(self.now + interval), Ev::ClientPing { conn });
-            }
+        if conn != self.conn {
             return;
         }
-        if self.path_up() && !self.server_frozen && self.server_up {
+        // A frozen client sends nothing; its timer fires again later.
+        let answered = self.path_up() && !self.server_frozen && self.server_up;
+        if self.client_frozen() {
+            self.q
+                .push(Micros(self.now + interval), Ev::ClientPing { conn });
+        } else if answered {
             self.last_data = self.now;
             self.last_heard = self.now;
             self.summary.pongs_sent += 1;

@@ -14,6 +14,17 @@ use super::pixel::PixelFormat;
 
 pub mod rect;
 
+/// The bytes a message takes in all when a streaming parser stopped short
+/// of its end after `held` bytes: a parser only stops at the end of its
+/// input, so that is everything held plus what it still lacks.
+pub fn needed(held: usize, e: &nom::Err<nom::error::Error<&[u8]>>) -> usize {
+    match e {
+        nom::Err::Incomplete(nom::Needed::Size(n)) => held + n.get(),
+        // The wire parsers only ever ask for more bytes.
+        _ => held + 1,
+    }
+}
+
 /// A length-prefixed string, as far as it is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Text<'a> {
