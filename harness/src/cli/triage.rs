@@ -44,6 +44,10 @@ pub struct Args {
     /// per-session diagnosis (a server capture's overview).
     #[arg(long)]
     pub summary: bool,
+    /// Decoder threads (default: all cores). Output is identical for any
+    /// number.
+    #[arg(long)]
+    pub threads: Option<usize>,
     #[command(flatten)]
     pub keys: super::keys::KeyArgs,
     #[command(flatten)]
@@ -74,6 +78,15 @@ pub fn run(args: Args) -> ExitCode {
         flow: args.limits.flow(),
         messages: args.limits.messages(),
         zip: args.limits.zip(),
+        selection: crate::triage::Selection {
+            sessions: args.sessions.clone(),
+            client: args.client.clone(),
+            outcome: args.outcome.clone(),
+            none: args.summary,
+        },
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     if let Some(p) = &args.profile
         && let Err(e) = crate::model::registry::resolve(p)
@@ -105,33 +118,7 @@ pub fn run(args: Args) -> ExitCode {
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|r| triage_reader(r, &name, zip, &options))
         {
-            Ok(mut t) => {
-                if args.summary {
-                    t.select(|_| false);
-                } else if !args.sessions.is_empty()
-                    || args.client.is_some()
-                    || args.outcome.is_some()
-                {
-                    t.select(|st| {
-                        (args.sessions.is_empty() || args.sessions.contains(&st.number))
-                            && args.outcome.as_deref().is_none_or(|o| {
-                                crate::triage::outcome_str(st.diagnosis.outcome) == o
-                            })
-                            && args.client.as_deref().is_none_or(|c| {
-                                let host = st.session.client.rsplit_once(':').map_or(
-                                    st.session.client.as_str(),
-                                    |(h, p)| {
-                                        if p.parse::<u16>().is_ok() {
-                                            h
-                                        } else {
-                                            &st.session.client
-                                        }
-                                    },
-                                );
-                                st.session.client == c || host == c
-                            })
-                    });
-                }
+            Ok(t) => {
                 for f in &t.unread {
                     eprintln!("error: {name}: not fully read: {f}");
                     failed = true;

@@ -36,6 +36,46 @@ pub struct TriageOptions {
     pub zip: crate::capture::bugreport::Limits,
     /// TLS secrets (`--keylog`); each input gets a store of its own.
     pub keys: Option<crate::decode::tls::keylog::KeyLog>,
+    /// The sessions to diagnose in full; the others get a summary row and
+    /// no what-if runs (an operator's capture of thousands of clients).
+    pub selection: Selection,
+    /// Decoder threads for a capture (0 or 1: this thread); the triage is
+    /// the same for any number.
+    pub threads: usize,
+}
+
+/// Which sessions a triage reports in full: all of them unless one of
+/// these is set; a session must pass every one that is.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Session numbers, as the summary numbers them.
+    pub sessions: Vec<usize>,
+    /// A client address, or its host alone.
+    pub client: Option<String>,
+    /// An outcome (`open`, `recovered`, `disconnected`, `dead_session`,
+    /// `refused`).
+    pub outcome: Option<String>,
+    /// The summary only: no session in full.
+    pub none: bool,
+}
+
+impl Selection {
+    pub fn keeps(&self, number: usize, client: &str, outcome: diagnose::SessionOutcome) -> bool {
+        let host = match client.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => h,
+            _ => client,
+        };
+        !self.none
+            && (self.sessions.is_empty() || self.sessions.contains(&number))
+            && self
+                .outcome
+                .as_deref()
+                .is_none_or(|o| outcome_str(outcome) == o)
+            && self
+                .client
+                .as_deref()
+                .is_none_or(|c| client == c || host == c)
+    }
 }
 
 /// One session triaged.
@@ -397,8 +437,14 @@ pub fn triage(
             violations.extend(conformance::check_zip(&zip_facts, *end));
             violations.sort_by(|a, b| a.at.total_cmp(&b.at).then(a.code.cmp(b.code)));
         }
+        // A relay leg's number is its place among every session, as in the text.
+        let wanted = options
+            .selection
+            .keeps(triaged.len() + 1, &s.client, d.outcome);
         let what_if = match (&profile, d.outcome) {
-            (Some(p), o) if !options.no_what_if && o != diagnose::SessionOutcome::Open => {
+            (Some(p), o)
+                if wanted && !options.no_what_if && o != diagnose::SessionOutcome::Open =>
+            {
                 let (name, variant) = p.split_once('@').unwrap_or((p, ""));
                 whatif::run_all(&timeline, input, (name, variant), &overrides, s.model_zero)
             }
@@ -443,7 +489,7 @@ pub fn triage(
         .map(SessionRow::of)
         .collect();
     let counts = count_endings(&summary);
-    Triage {
+    let mut t = Triage {
         input: input.to_string(),
         start,
         summary,
@@ -466,7 +512,10 @@ pub fn triage(
             .flat_map(crate::decode::pipeline::unread_parts)
             .map(ToString::to_string)
             .collect(),
-    }
+    };
+    let sel = &options.selection;
+    t.select(|st| sel.keeps(st.number, &st.session.client, st.diagnosis.outcome));
+    t
 }
 
 /// Sessions by ending, most first, then by name: the line an operator
@@ -695,9 +744,13 @@ pub fn triage_reader<R: std::io::Read>(
     zip: bool,
     options: &TriageOptions,
 ) -> Result<Triage, String> {
-    use crate::decode::pipeline::{DecodeOptions, decode_capture};
+    use crate::decode::pipeline::{DecodeOptions, decode_capture_parallel};
+    // Each connection's events are folded into what triage reads of them as
+    // they are decoded, and dropped: memory grows with connections, not
+    // with events.
     let decode = DecodeOptions {
-        keep_events: true,
+        keep_events: false,
+        fold: Some(session::ChannelFold::maker()),
         flow: options.flow,
         messages: options.messages,
         keys: options
@@ -711,7 +764,8 @@ pub fn triage_reader<R: std::io::Read>(
             .map_err(|e| e.to_string())?;
         Ok(triage(name, z.pcap.as_ref(), Some(&z), options))
     } else {
-        let r = decode_capture(src, name, decode).map_err(|e| e.to_string())?;
+        let r = decode_capture_parallel(src, name, decode, options.threads)
+            .map_err(|e| e.to_string())?;
         Ok(triage(name, Some(&r), None, options))
     }
 }

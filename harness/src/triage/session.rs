@@ -350,26 +350,6 @@ pub fn is_goodbye(how: &str) -> bool {
     how == "ws_close" || how.contains("disconnecting") || how.starts_with("tls_")
 }
 
-fn close_of(e: &Event, start: Micros) -> Option<Close> {
-    let EventKind::Close(kind) = &e.kind else {
-        return None;
-    };
-    let dir = e.direction?;
-    let (how, code) = match kind {
-        CloseKind::Fin => ("fin".to_string(), None),
-        CloseKind::Rst => ("rst".to_string(), None),
-        CloseKind::WsClose { code, .. } => ("ws_close".to_string(), *code),
-        CloseKind::Protocol { name } => (name.to_lowercase(), None),
-        CloseKind::EndOfCapture => return None,
-    };
-    Some(Close {
-        at: rel(e.at, start),
-        by: dir.sender(),
-        how,
-        code,
-    })
-}
-
 fn detail<'a>(e: &'a Event, key: &str) -> Option<&'a serde_json::Value> {
     match &e.kind {
         EventKind::Message { detail, .. } => detail.iter().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -413,10 +393,7 @@ pub fn credential_expiry(cred: &str) -> Option<f64> {
     v.get("exp")?.as_f64()
 }
 
-fn upgrade_of(events: &[Event], start: Micros) -> Option<Upgrade> {
-    let req = events.iter().find(|e| {
-        matches!(&e.kind, EventKind::Message { name, protocol: "ws", .. } if name == "upgrade_request")
-    })?;
+fn upgrade_of(req: &Event, status: Option<u16>, start: Micros) -> Upgrade {
     let text = |e: &Event, k: &str| detail(e, k).and_then(|v| v.as_str()).map(str::to_string);
     let path = text(req, "path").unwrap_or_default();
     let query = text(req, "query");
@@ -428,14 +405,6 @@ fn upgrade_of(events: &[Event], start: Micros) -> Option<Upgrade> {
             .join(","),
         other => other.as_str().unwrap_or_default().to_string(),
     });
-    let status = events
-        .iter()
-        .find(|e| {
-            matches!(&e.kind, EventKind::Message { name, protocol: "ws", .. } if name == "upgrade_response")
-        })
-        .and_then(|e| detail(e, "status"))
-        .and_then(|v| v.as_u64())
-        .and_then(|s| u16::try_from(s).ok());
     let credential = credential_of(query.as_deref(), protocols.as_deref());
     let credential_expires_at = credential
         .as_deref()
@@ -445,13 +414,13 @@ fn upgrade_of(events: &[Event], start: Micros) -> Option<Upgrade> {
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    Some(Upgrade {
+    Upgrade {
         at: rel(req.at, start),
         target,
         status,
         credential,
         credential_expires_at,
-    })
+    }
 }
 
 fn channel_name(report: &ConnectionReport) -> String {
@@ -471,123 +440,272 @@ fn channel_name(report: &ConnectionReport) -> String {
     }
 }
 
-fn build_channel(
-    flow: &ConnSummary,
-    report: Option<&ConnectionReport>,
-    start: Micros,
-    end: Micros,
-) -> Channel {
-    let events: &[Event] = report.map_or(&[], |r| &r.events);
-    let span = rel(end, start).max(1e-6);
-    let bucket = span / DENSITY_BUCKETS as f64;
-    let mut density = vec![0u64; DENSITY_BUCKETS];
-    let mut marks = Vec::new();
-    let mut closes: Vec<Close> = Vec::new();
-    let mut last = [None::<f64>; 2];
-    let mut bytes = [0u64; 2];
-    let (mut pings, mut pongs) = ([0u64; 2], [0u64; 2]);
-    let mut outstanding: Vec<f64> = Vec::new();
-    let mut last_pong_c2s = None;
-    let opened_at = rel(flow.start, start);
-    let mut prev_s2c = opened_at;
-    let mut longest = (0.0f64, None::<f64>);
-    let mut ack_window = None;
-    let mut unacked = 0u64;
-    let mut unacked_peak = None::<(f64, u64)>;
-    let mut auth_refused = None;
-    let server_closed_at = [flow.tcp[1].first_fin, flow.tcp[1].first_rst]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|m| rel(m, start));
-    for e in events {
-        let at = rel(e.at, start);
-        let Some(dir) = e.direction else { continue };
-        let d = dir.index();
-        let dname = dir.as_str();
+/// Bytes by time at a resolution that adapts to the connection's length:
+/// a fixed number of buckets from its first byte, each doubling in width
+/// when the connection outlasts them. Bounded per connection however long
+/// it runs; drawn onto the picture's grid by [`Density::rebin`].
+#[derive(Clone, Debug, Default)]
+pub struct Density {
+    from: Option<Micros>,
+    /// Bucket width, microseconds (a power of two).
+    width: u64,
+    buckets: Vec<u64>,
+}
+
+impl Density {
+    const BUCKETS: usize = 128;
+
+    fn add(&mut self, at: Micros, bytes: u64) {
+        let from = *self.from.get_or_insert(at);
+        if self.width == 0 {
+            self.width = 1024;
+        }
+        let mut i = at.saturating_sub(from).0 / self.width;
+        while i >= Self::BUCKETS as u64 {
+            for k in 0..Self::BUCKETS / 2 {
+                let pair = self.buckets.get(2 * k).copied().unwrap_or(0)
+                    + self.buckets.get(2 * k + 1).copied().unwrap_or(0);
+                if k < self.buckets.len() {
+                    self.buckets[k] = pair;
+                }
+            }
+            self.buckets.truncate(self.buckets.len().div_ceil(2));
+            self.width *= 2;
+            i = at.saturating_sub(from).0 / self.width;
+        }
+        let i = i as usize;
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] += bytes;
+    }
+
+    /// Both densities in one: `other`'s buckets are added at their starts.
+    fn merge(self, other: &Density) -> Density {
+        let (mut base, more) = match (self.from, other.from) {
+            (Some(a), Some(b)) if b < a => (other.clone(), &self),
+            (None, _) => return other.clone(),
+            _ => (self.clone(), other),
+        };
+        if let Some(from) = more.from {
+            for (i, &bytes) in more.buckets.iter().enumerate() {
+                base.add(Micros(from.0 + i as u64 * more.width), bytes);
+            }
+        }
+        base
+    }
+
+    /// The bytes on `n` buckets of `bucket` seconds from `origin` (T+0),
+    /// each of this connection's buckets shared by overlap.
+    pub fn rebin(&self, origin: Micros, bucket: f64, n: usize) -> Vec<u64> {
+        let mut out = vec![0u64; n];
+        let Some(from) = self.from else { return out };
+        let width = self.width as f64 / 1e6;
+        let base = rel(from, origin);
+        for (i, &bytes) in self.buckets.iter().enumerate().filter(|(_, b)| **b > 0) {
+            let (t0, t1) = (base + i as f64 * width, base + (i + 1) as f64 * width);
+            let first = ((t0 / bucket) as usize).min(n - 1);
+            let last = ((t1 / bucket) as usize).min(n - 1);
+            if first == last {
+                out[first] += bytes;
+                continue;
+            }
+            for (k, slot) in out.iter_mut().enumerate().take(last + 1).skip(first) {
+                let lo = t0.max(k as f64 * bucket);
+                let hi = t1.min((k + 1) as f64 * bucket);
+                *slot += (bytes as f64 * ((hi - lo).max(0.0) / width)).round() as u64;
+            }
+        }
+        out
+    }
+}
+
+/// What triage keeps of one connection's events, folded as they are
+/// decoded: times stay on the capture's clock until [`ChannelFold::finish`]
+/// puts them on T+0, when the flow's own facts are known too.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelFold {
+    marks: Vec<(Micros, &'static str, &'static str)>,
+    closes: Vec<(Micros, Direction, String, Option<u16>)>,
+    last: [Option<Micros>; 2],
+    /// Wire bytes per protocol layer, each way, and their density: which
+    /// layer is the outer one is known once the connection's stack is.
+    bytes: Vec<(&'static str, [u64; 2], Density)>,
+    /// Server messages: the first, and the longest gap between two.
+    first_s2c: Option<Micros>,
+    last_s2c: Option<Micros>,
+    longest_s2c_gap: Option<(Micros, Micros)>,
+    ack_window: Option<u32>,
+    unacked: u64,
+    unacked_peak: Option<(Micros, u64)>,
+    auth_refused: Option<String>,
+    upgrade_request: Option<Event>,
+    upgrade_status: Option<Option<u16>>,
+    events: u64,
+}
+
+impl crate::decode::pipeline::EventFold for ChannelFold {
+    fn event(&mut self, e: &Event) {
+        self.fold(e);
+    }
+
+    fn finish(self: Box<Self>) -> crate::decode::pipeline::Folded {
+        crate::decode::pipeline::Folded::new(*self)
+    }
+}
+
+impl ChannelFold {
+    /// A fold per connection, for [`crate::decode::pipeline::DecodeOptions::fold`].
+    pub fn maker() -> crate::decode::pipeline::FoldWith {
+        crate::decode::pipeline::FoldWith(std::sync::Arc::new(|| {
+            Box::new(ChannelFold::default()) as Box<dyn crate::decode::pipeline::EventFold>
+        }))
+    }
+
+    fn of_events(events: &[Event]) -> ChannelFold {
+        let mut f = ChannelFold::default();
+        for e in events {
+            f.fold(e);
+        }
+        f
+    }
+
+    pub fn fold(&mut self, e: &Event) {
+        self.events += 1;
+        if let EventKind::Message {
+            name,
+            protocol: "ws",
+            ..
+        } = &e.kind
+        {
+            if name == "upgrade_request" && self.upgrade_request.is_none() {
+                self.upgrade_request = Some(e.clone());
+            }
+            if name == "upgrade_response" && self.upgrade_status.is_none() {
+                self.upgrade_status = Some(
+                    detail(e, "status")
+                        .and_then(|v| v.as_u64())
+                        .and_then(|s| u16::try_from(s).ok()),
+                );
+            }
+        }
+        let Some(dir) = e.direction else { return };
         match &e.kind {
             EventKind::Message {
                 len,
                 protocol,
                 name,
                 ..
-            } => {
-                if dir == Direction::ServerToClient && auth_refused.is_none() {
-                    auth_refused = login_refusal(e, name);
-                }
-                if *protocol == "spice" {
-                    match (dir, name.as_ref()) {
-                        (Direction::ServerToClient, "SPICE_MSG_SET_ACK") => {
-                            ack_window = detail(e, "window")
-                                .and_then(|v| v.as_u64())
-                                .and_then(|w| u32::try_from(w).ok())
-                                .filter(|w| *w > 0);
-                            unacked = 0;
-                        }
-                        (Direction::ClientToServer, "SPICE_MSGC_ACK") => unacked = 0,
-                        (Direction::ServerToClient, _) if ack_window.is_some() => {
-                            unacked += 1;
-                            if unacked_peak.is_none_or(|(_, n)| unacked > n) {
-                                unacked_peak = Some((at, unacked));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                // WebSocket frames also appear as their inner protocol's
-                // messages; count wire bytes once, at the outer layer.
-                let outer = report.is_some_and(|r| r.stack.get(1) == Some(protocol));
-                if outer || report.is_some_and(|r| r.stack.len() <= 2) {
-                    bytes[d] += len;
-                    let b = ((at / bucket) as usize).min(DENSITY_BUCKETS - 1);
-                    density[b] += len;
-                }
-                if dir == Direction::ServerToClient {
-                    if at - prev_s2c > longest.0 {
-                        longest = (at - prev_s2c, Some(prev_s2c));
-                    }
-                    prev_s2c = at;
-                }
-                last[d] = Some(at);
-            }
-            EventKind::Ping { .. } => {
-                pings[d] += 1;
-                marks.push(Mark {
-                    at,
-                    dir: dname,
-                    what: "ping",
-                });
-                if dir == Direction::ServerToClient {
-                    outstanding.push(at);
-                }
-            }
-            EventKind::Pong { .. } => {
-                pongs[d] += 1;
-                marks.push(Mark {
-                    at,
-                    dir: dname,
-                    what: "pong",
-                });
-                // A pong answers every ping before it (SPICE sends pairs;
-                // WebSocket may coalesce), unless the server had already
-                // closed: a thawed client answering a dead connection.
-                if dir == Direction::ClientToServer && server_closed_at.is_none_or(|c| at < c) {
-                    last_pong_c2s = Some(at);
-                    outstanding.clear();
-                }
-            }
-            EventKind::Close(_) => {
-                if let Some(c) = close_of(e, start)
-                    && !closes.iter().any(|x| x.by == c.by && x.how == c.how)
-                {
-                    closes.push(c);
+            } => self.message(e, dir, protocol, name, *len),
+            EventKind::Ping { .. } => self.marks.push((e.at, dir.as_str(), "ping")),
+            EventKind::Pong { .. } => self.marks.push((e.at, dir.as_str(), "pong")),
+            EventKind::Close(kind) => {
+                let (how, code) = match kind {
+                    CloseKind::Fin => ("fin".to_string(), None),
+                    CloseKind::Rst => ("rst".to_string(), None),
+                    CloseKind::WsClose { code, .. } => ("ws_close".to_string(), *code),
+                    CloseKind::Protocol { name } => (name.to_lowercase(), None),
+                    CloseKind::EndOfCapture => return,
+                };
+                if !self.closes.iter().any(|x| x.1 == dir && x.2 == how) {
+                    self.closes.push((e.at, dir, how, code));
                 }
             }
             _ => {}
         }
     }
+
+    fn message(&mut self, e: &Event, dir: Direction, protocol: &'static str, name: &str, len: u64) {
+        let at = e.at;
+        if dir == Direction::ServerToClient && self.auth_refused.is_none() {
+            self.auth_refused = login_refusal(e, name);
+        }
+        if protocol == "spice" {
+            match (dir, name) {
+                (Direction::ServerToClient, "SPICE_MSG_SET_ACK") => {
+                    self.ack_window = detail(e, "window")
+                        .and_then(|v| v.as_u64())
+                        .and_then(|w| u32::try_from(w).ok())
+                        .filter(|w| *w > 0);
+                    self.unacked = 0;
+                }
+                (Direction::ClientToServer, "SPICE_MSGC_ACK") => self.unacked = 0,
+                (Direction::ServerToClient, _) if self.ack_window.is_some() => {
+                    self.unacked += 1;
+                    if self.unacked_peak.is_none_or(|(_, n)| self.unacked > n) {
+                        self.unacked_peak = Some((at, self.unacked));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let layer = match self.bytes.iter().position(|(p, _, _)| *p == protocol) {
+            Some(i) => i,
+            None => {
+                self.bytes.push((protocol, [0; 2], Density::default()));
+                self.bytes.len() - 1
+            }
+        };
+        self.bytes[layer].1[dir.index()] += len;
+        self.bytes[layer].2.add(at, len);
+        if dir == Direction::ServerToClient {
+            if let Some(prev) = self.last_s2c {
+                let gap = at.saturating_sub(prev);
+                if self.longest_s2c_gap.is_none_or(|(g, _)| gap > g) {
+                    self.longest_s2c_gap = Some((gap, prev));
+                }
+            }
+            self.first_s2c.get_or_insert(at);
+            self.last_s2c = Some(at);
+        }
+        self.last[dir.index()] = Some(at);
+    }
+}
+
+/// The channel a connection was: its fold put on T+0 (`start`) with the
+/// flow's own facts; `end` is the capture's last frame.
+fn build_channel(
+    flow: &ConnSummary,
+    report: Option<&ConnectionReport>,
+    start: Micros,
+    end: Micros,
+) -> Channel {
+    let owned;
+    let fold = match report.and_then(|r| r.folded.as_ref()?.get::<ChannelFold>()) {
+        Some(f) => f,
+        None => {
+            owned = ChannelFold::of_events(report.map_or(&[], |r| &r.events));
+            &owned
+        }
+    };
+    let opened_at = rel(flow.start, start);
+    let mut closes: Vec<Close> = fold
+        .closes
+        .iter()
+        .map(|(at, dir, how, code)| Close {
+            at: rel(*at, start),
+            by: dir.sender(),
+            how: how.clone(),
+            code: *code,
+        })
+        .collect();
+    let mut last = fold.last.map(|t| t.map(|t| rel(t, start)));
+    // WebSocket frames also appear as their inner protocol's messages;
+    // count wire bytes once, at the outer layer.
+    let outer = report
+        .filter(|r| r.stack.len() > 2)
+        .and_then(|r| r.stack.get(1).copied());
+    let mut bytes = [0u64; 2];
+    let mut density = Density::default();
+    for (p, b, d) in &fold.bytes {
+        if outer.is_none_or(|o| o == *p) {
+            bytes = [bytes[0] + b[0], bytes[1] + b[1]];
+            density = density.merge(d);
+        }
+    }
     // Without decoded events (opaque protocols), fall back to the flow's span.
-    if report.is_none_or(|r| r.events.is_empty()) {
+    let no_events = report.is_none_or(|r| r.folded.is_none() && r.events.is_empty());
+    if no_events {
         if flow.c2s.bytes > 0 {
             last[0] = Some(rel(flow.last, start));
         }
@@ -610,10 +728,36 @@ fn build_channel(
         }
     }
     let end_at = closes.first().map_or(rel(end, start), |c| c.at);
-    if end_at - prev_s2c > longest.0 {
-        longest = (end_at - prev_s2c, Some(prev_s2c));
-    }
-    let upgrade = upgrade_of(events, start);
+    let longest = longest_s2c_silence(fold, opened_at, end_at, start);
+    let server_closed_at = [flow.tcp[1].first_fin, flow.tcp[1].first_rst]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|m| rel(m, start));
+    let mut marks: Vec<Mark> = fold
+        .marks
+        .iter()
+        .map(|(at, dir, what)| Mark {
+            at: rel(*at, start),
+            dir,
+            what,
+        })
+        .collect();
+    let (outstanding, last_pong_c2s) = unanswered(&marks, server_closed_at);
+    let count = |dir: &str, what: &str| {
+        marks
+            .iter()
+            .filter(|m| m.dir == dir && m.what == what)
+            .count() as u64
+    };
+    let (pings, pongs) = (
+        [count("c2s", "ping"), count("s2c", "ping")],
+        [count("c2s", "pong"), count("s2c", "pong")],
+    );
+    let upgrade = fold
+        .upgrade_request
+        .as_ref()
+        .map(|req| upgrade_of(req, fold.upgrade_status.flatten(), start));
     if let Some(u) = &upgrade {
         marks.push(Mark {
             at: u.at,
@@ -626,6 +770,7 @@ fn build_channel(
         });
     }
     marks.sort_by(|a, b| a.at.total_cmp(&b.at));
+    let span = rel(end, start).max(1e-6);
     Channel {
         connection: flow.id,
         name: report.map_or_else(|| "tcp".to_string(), channel_name),
@@ -648,16 +793,61 @@ fn build_channel(
         open_at_end: flow.end == EndKind::Open,
         closes,
         upgrade,
-        density,
-        ack_window,
-        unacked_peak,
+        density: density.rebin(start, span / DENSITY_BUCKETS as f64, DENSITY_BUCKETS),
+        ack_window: fold.ack_window,
+        unacked_peak: fold.unacked_peak.map(|(at, n)| (rel(at, start), n)),
         marks,
-        auth_refused,
+        auth_refused: fold.auth_refused.clone(),
         tcp: [
             TcpFacts::from_side(&flow.tcp[0], start),
             TcpFacts::from_side(&flow.tcp[1], start),
         ],
     }
+}
+
+/// The longest time nothing came from the server while the connection was
+/// open (until `end_at`, its first close or the capture's end), and when it
+/// began: before the first server message, between two, or after the last.
+fn longest_s2c_silence(
+    fold: &ChannelFold,
+    opened_at: f64,
+    end_at: f64,
+    start: Micros,
+) -> (f64, Option<f64>) {
+    let mut longest = (0.0f64, None::<f64>);
+    let mut consider = |from: f64, to: f64| {
+        if to - from > longest.0 {
+            longest = (to - from, Some(from));
+        }
+    };
+    if let Some(first) = fold.first_s2c {
+        consider(opened_at, rel(first, start));
+    }
+    if let Some((gap, from)) = fold.longest_s2c_gap {
+        consider(rel(from, start), rel(Micros(from.0 + gap.0), start));
+    }
+    consider(fold.last_s2c.map_or(opened_at, |t| rel(t, start)), end_at);
+    longest
+}
+
+/// Server pings the client never answered, and the client's last pong: a
+/// pong answers every ping before it (SPICE sends pairs; WebSocket may
+/// coalesce), unless the server had already closed: a thawed client
+/// answering a dead connection.
+fn unanswered(marks: &[Mark], server_closed_at: Option<f64>) -> (Vec<f64>, Option<f64>) {
+    let mut outstanding = Vec::new();
+    let mut last_pong_c2s = None;
+    for m in marks {
+        match (m.dir, m.what) {
+            ("s2c", "ping") => outstanding.push(m.at),
+            ("c2s", "pong") if server_closed_at.is_none_or(|c| m.at < c) => {
+                last_pong_c2s = Some(m.at);
+                outstanding.clear();
+            }
+            _ => {}
+        }
+    }
+    (outstanding, last_pong_c2s)
 }
 
 /// A refused login, as the protocol says it: SPICE's link result or link

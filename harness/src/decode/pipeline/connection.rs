@@ -1,7 +1,7 @@
 //! Decoding each connection: the sniffing stage, the protocol decoder,
 //! and the report its events are counted into.
 
-use super::{Activity, ConnectionReport, Counts, DecodeOptions};
+use super::{Activity, ConnectionReport, Counts, DecodeOptions, EventFold};
 use crate::decode::sniff::{self, Protocol};
 use crate::decode::stage::SniffStage;
 use crate::decode::{Chunk, EventSink, StreamContext, StreamEnd, decoder_for};
@@ -12,6 +12,7 @@ use crate::timeline::{
 
 struct ConnState {
     report: ConnectionReport,
+    fold: Option<Box<dyn EventFold>>,
     stage: SniffStage,
     ended: [bool; 2],
 }
@@ -19,6 +20,7 @@ struct ConnState {
 /// Counts and optionally keeps the events of one connection.
 struct ReportSink<'a> {
     report: &'a mut ConnectionReport,
+    fold: &'a mut Option<Box<dyn EventFold>>,
     keep: bool,
     /// The frame being fed: every event it completes carries it.
     frame: Option<u64>,
@@ -87,6 +89,9 @@ impl EventSink for ReportSink<'_> {
             }
             _ => {}
         }
+        if let Some(fold) = self.fold.as_mut() {
+            fold.event(&ev);
+        }
         if self.keep {
             self.report.events.push(ev);
         }
@@ -136,6 +141,7 @@ impl Decoder {
                 state.report.stack = d.stack();
                 state.report.session = d.session();
             }
+            state.report.folded = state.fold.map(|f| f.finish());
             self.done.push(state.report);
         }
         self.done.sort_by_key(|r| r.connection);
@@ -173,6 +179,7 @@ impl Decoder {
             findings: Vec::new(),
             session: None,
             events: Vec::new(),
+            folded: None,
         };
         let mut stage = None;
         // Bug-report captures have no handshake; their ports name the channel.
@@ -198,8 +205,10 @@ impl Decoder {
             });
         }
         let stage = stage.unwrap_or_else(|| SniffStage::new(ctx, decoder_for));
+        let fold = self.options.fold.as_ref().map(|f| (f.0)());
         self.conns[idx] = Some(ConnState {
             report,
+            fold,
             stage,
             ended: [false, false],
         });
@@ -220,6 +229,7 @@ impl ConnState {
         touch(&mut self.report, chunk.direction, chunk.at);
         let mut sink = ReportSink {
             report: &mut self.report,
+            fold: &mut self.fold,
             keep,
             frame: Some(chunk.frame),
         };
@@ -254,6 +264,7 @@ impl ConnState {
         self.settle(keep);
         let mut sink = ReportSink {
             report: &mut self.report,
+            fold: &mut self.fold,
             keep,
             frame: Some(frame),
         };
@@ -271,6 +282,7 @@ impl ConnState {
     fn settle(&mut self, keep: bool) {
         let mut sink = ReportSink {
             report: &mut self.report,
+            fold: &mut self.fold,
             keep,
             frame: None,
         };
@@ -384,6 +396,7 @@ impl Decoder {
         };
         let mut sink = ReportSink {
             report: &mut st.report,
+            fold: &mut st.fold,
             keep,
             frame,
         };

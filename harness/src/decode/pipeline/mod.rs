@@ -17,7 +17,8 @@ pub use connection::Decoder;
 pub use flows::{flow_table, flow_table_decoded};
 pub use parallel::decode_capture_parallel;
 pub use report::{
-    Activity, ConnectionReport, Counts, DecodeOptions, DecodeReport, FlowRow, FlowTable,
+    Activity, ConnectionReport, Counts, DecodeOptions, DecodeReport, EventFold, FlowRow, FlowTable,
+    FoldWith, Folded,
 };
 
 use crate::capture::{CaptureError, Frame, Segments};

@@ -7,6 +7,48 @@ use crate::flow::{ConnSummary, EndKind, FlowConfig};
 use crate::timeline::{ConnectionId, Event, Finding, Micros, OpenKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A fold over one connection's events, for a caller that needs more than
+/// counts but not every event (triage): what it keeps per connection stays
+/// bounded while the capture streams past.
+pub trait EventFold: Send {
+    /// Every event the connection's decoder completes, in order (the same
+    /// events `keep_events` would keep, less the open).
+    fn event(&mut self, ev: &Event);
+    /// What the fold kept, once the connection's last event is in.
+    fn finish(self: Box<Self>) -> Folded;
+}
+
+/// A finished fold, typed by its caller (`Folded::get`).
+#[derive(Clone)]
+pub struct Folded(Arc<dyn std::any::Any + Send + Sync>);
+
+impl Folded {
+    pub fn new<T: std::any::Any + Send + Sync>(value: T) -> Folded {
+        Folded(Arc::new(value))
+    }
+
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Folded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Folded")
+    }
+}
+
+/// Makes one fold per connection.
+#[derive(Clone)]
+pub struct FoldWith(pub Arc<dyn Fn() -> Box<dyn EventFold> + Send + Sync>);
+
+impl std::fmt::Debug for FoldWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FoldWith")
+    }
+}
 
 /// What to keep while decoding.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +56,9 @@ pub struct DecodeOptions {
     /// Keep every event (for `tether decode --events`, triage and tests);
     /// otherwise only counts, findings and liveness are kept.
     pub keep_events: bool,
+    /// Fold each connection's events as they are decoded (see
+    /// [`EventFold`]); the result is the report's `folded`.
+    pub fold: Option<FoldWith>,
     pub flow: FlowConfig,
     /// Largest message per protocol, past which a direction is not decoded.
     pub messages: MessageLimits,
@@ -65,6 +110,10 @@ pub struct ConnectionReport {
     pub session: Option<crate::decode::SessionInfo>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
+    /// What `DecodeOptions::fold` made of the events.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub folded: Option<Folded>,
 }
 
 /// A decoded capture.
