@@ -90,12 +90,18 @@ impl Assembler {
             self.recent
                 .extend_from_slice(&bytes[bytes.len() - RETRANSMIT_CHECK_BYTES..]);
         } else {
-            self.recent.extend_from_slice(bytes);
-            // Trimming rarely keeps the memmove small next to the appends.
-            if self.recent.len() > 8 * RETRANSMIT_CHECK_BYTES {
-                let cut = self.recent.len() - RETRANSMIT_CHECK_BYTES;
-                self.recent.drain(..cut);
+            // At most twice the bytes checked, in one allocation of that
+            // size: a server capture holds thousands of connections. Trimming
+            // only when full keeps the memmove below one byte per byte kept.
+            if self.recent.len() + bytes.len() > 2 * RETRANSMIT_CHECK_BYTES {
+                let cut = self.recent.len() + bytes.len() - RETRANSMIT_CHECK_BYTES;
+                self.recent.drain(..cut.min(self.recent.len()));
             }
+            if self.recent.capacity() < 2 * RETRANSMIT_CHECK_BYTES {
+                self.recent
+                    .reserve_exact(2 * RETRANSMIT_CHECK_BYTES - self.recent.len());
+            }
+            self.recent.extend_from_slice(bytes);
         }
         offset
     }
@@ -164,6 +170,12 @@ impl Assembler {
         Some(v)
     }
 
+    /// Forgets the delivered bytes kept for checking retransmissions: the
+    /// connection is over, and a copy that arrives later is only counted.
+    pub fn release(&mut self) {
+        self.recent = Vec::new();
+    }
+
     /// Moves the delivery point to `to` over bytes never seen (a gap);
     /// returns the gap's offset and length, if it moved.
     pub fn skip_to(&mut self, to: u64) -> Option<(u64, u64)> {
@@ -204,6 +216,32 @@ mod tests {
             }
         }
         mismatch
+    }
+
+    /// A server capture keeps thousands of connections open: each keeps at
+    /// most twice the checked bytes, in one allocation, yet a copy of any of
+    /// the last RETRANSMIT_CHECK_BYTES is still checked; a closed one keeps
+    /// none.
+    #[test]
+    fn retransmission_memory_is_bounded_and_released() {
+        let mut a = Assembler::default();
+        let mut out = Vec::new();
+        let stream: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for (k, piece) in stream.chunks(1000).enumerate() {
+            feed(&mut a, (k * 1000) as i64, piece, &mut out);
+            assert!(a.recent.len() <= 2 * RETRANSMIT_CHECK_BYTES);
+            assert!(a.recent.capacity() <= 2 * RETRANSMIT_CHECK_BYTES);
+            assert!(a.recent.len() >= RETRANSMIT_CHECK_BYTES.min(out.len()));
+        }
+        assert_eq!(out, stream);
+        let back = (stream.len() - RETRANSMIT_CHECK_BYTES) as i64;
+        let mut altered = stream[back as usize..back as usize + 10].to_vec();
+        altered[3] ^= 0xff;
+        assert_eq!(feed(&mut a, back, &altered, &mut out), Some(back as u64));
+        a.release();
+        assert_eq!(a.recent.capacity(), 0);
+        // Released: an old copy is counted, not compared.
+        assert_eq!(feed(&mut a, back, &altered, &mut out), None);
     }
 
     #[test]

@@ -313,6 +313,18 @@ struct Conn {
     closed: bool,
 }
 
+impl Conn {
+    /// Both sides are done (FINs delivered, or a RST): what is kept for
+    /// checking retransmissions goes, so a closed connection costs its
+    /// summary, not its buffers, for the rest of the capture.
+    fn close(&mut self) {
+        self.closed = true;
+        for h in &mut self.halves {
+            h.asm.release();
+        }
+    }
+}
+
 pub struct Reassembler {
     config: FlowConfig,
     /// Fx, not SipHash: keys come from a capture, not from a network peer
@@ -598,7 +610,7 @@ fn on_rst(
             summary.closed_by = Some(dir);
         }
     }
-    conn.closed = true;
+    conn.close();
 }
 
 fn handle_segment(
@@ -645,7 +657,7 @@ fn handle_segment(
         on_rst(conn, summary, dir, seg, sink);
     }
     if conn.halves.iter().all(|h| h.fin_done) {
-        conn.closed = true;
+        conn.close();
     }
 }
 

@@ -1304,6 +1304,10 @@ fn fold_refused_relay_generations(sessions: &mut [Session]) {
 /// chain of relays links leg to leg.
 fn link_relays(sessions: &mut [Session]) {
     let host = |a: &str| a.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
+    // Read once: a server capture pairs thousands of sessions.
+    let kinds: Vec<String> = sessions.iter().map(Session::app_kind).collect();
+    let clients: Vec<_> = sessions.iter().map(|s| host(&s.client)).collect();
+    let servers: Vec<_> = sessions.iter().map(|s| host(&s.server)).collect();
     for i in 0..sessions.len() {
         if sessions[i].generations.is_empty() {
             continue;
@@ -1313,14 +1317,15 @@ fn link_relays(sessions: &mut [Session]) {
             // Clients of one endpoint are lanes of one server, not a relay.
             if i == j
                 || sessions[j].generations.is_empty()
+                || clients[i] != servers[j]
                 || sessions[i].server == sessions[j].server
             {
                 continue;
             }
             // A relay (websockify, wss included) carries what it was given.
-            let (leg, front) = (sessions[i].app_kind(), sessions[j].app_kind());
+            let (leg, front) = (&kinds[i], &kinds[j]);
             let carries = leg == front || front.strip_prefix("ws/") == Some(leg.as_str());
-            if !carries || host(&sessions[i].client) != host(&sessions[j].server) {
+            if !carries {
                 continue;
             }
             let mut worst = 0.0f64;

@@ -135,14 +135,8 @@ impl Decoder {
     }
 
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
-        for mut state in std::mem::take(&mut self.conns).into_iter().flatten() {
-            if let Some(d) = state.stage.decoder() {
-                // A layered decoder (WebSocket) learns its inner protocol late.
-                state.report.stack = d.stack();
-                state.report.session = d.session();
-            }
-            state.report.folded = state.fold.map(|f| f.finish());
-            self.done.push(state.report);
+        for state in std::mem::take(&mut self.conns).into_iter().flatten() {
+            self.done.push(state.into_report());
         }
         self.done.sort_by_key(|r| r.connection);
         (self.done, self.diagnostics)
@@ -225,6 +219,16 @@ fn touch(report: &mut ConnectionReport, dir: Direction, at: Micros) {
 }
 
 impl ConnState {
+    fn into_report(mut self) -> ConnectionReport {
+        if let Some(d) = self.stage.decoder() {
+            // A layered decoder (WebSocket) learns its inner protocol late.
+            self.report.stack = d.stack();
+            self.report.session = d.session();
+        }
+        self.report.folded = self.fold.map(|f| f.finish());
+        self.report
+    }
+
     fn data(&mut self, chunk: Chunk<'_>, keep: bool) {
         touch(&mut self.report, chunk.direction, chunk.at);
         let mut sink = ReportSink {
