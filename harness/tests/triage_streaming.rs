@@ -44,7 +44,7 @@ fn sessions_json(path: &Path, keep_events: bool) -> String {
         fold: (!keep_events).then(ChannelFold::maker),
         ..DecodeOptions::default()
     };
-    let report = decode_capture(&bytes[..], "x", options).unwrap();
+    let mut report = decode_capture(&bytes[..], "x", options).unwrap();
     if !keep_events {
         assert!(
             report.connections.iter().all(|c| c.events.is_empty()),
@@ -54,7 +54,7 @@ fn sessions_json(path: &Path, keep_events: bool) -> String {
     }
     let origin = report.start.unwrap_or(Micros::ZERO);
     // Debug, not JSON: the marks, density and ACK facts are not serialised.
-    format!("{:#?}", sessions(&report, origin, false))
+    format!("{:#?}", sessions(&mut report, origin, false))
 }
 
 #[test]

@@ -307,21 +307,28 @@ impl Triage {
     }
 }
 
-/// Triage of a decoded capture (events kept), or of a bug-report zip's
-/// decode (`zip`), whose pcap is then `report`.
+/// Triage of a decoded capture (events kept or folded), or of a bug-report
+/// zip's decode (`zip`), whose pcap is then `report`. The connections'
+/// folds are taken from `report` as their channels are built.
 pub fn triage(
     input: &str,
-    report: Option<&DecodeReport>,
+    report: Option<&mut DecodeReport>,
     zip: Option<&ZipDecode>,
     options: &TriageOptions,
 ) -> Triage {
     let zip_rec = zip.and_then(zip_record);
     // T+0 is the capture's first frame; a ryll zip's timestamps are its
     // session clock, so there T+0 is zero.
-    let start = report.filter(|_| zip.is_none()).and_then(|r| r.start);
+    let mut report = report;
+    let start = report
+        .as_ref()
+        .filter(|_| zip.is_none())
+        .and_then(|r| r.start);
     let origin = start.unwrap_or(Micros::ZERO);
-    let mut sessions =
-        report.map_or_else(Vec::new, |r| session::sessions(r, origin, zip.is_some()));
+    let mut sessions = report
+        .as_mut()
+        .map_or_else(Vec::new, |r| session::sessions(r, origin, zip.is_some()));
+    let report = report.map(|r| &*r);
     if sessions.is_empty()
         && let Some(z) = &zip_rec
     {
@@ -762,11 +769,14 @@ pub fn triage_reader<R: std::io::Read>(
     if zip {
         let z = crate::decode::spice::report::decode_bugreport(src, name, decode, options.zip)
             .map_err(|e| e.to_string())?;
-        Ok(triage(name, z.pcap.as_ref(), Some(&z), options))
+        let mut z = z;
+        let mut pcap = z.pcap.take();
+        Ok(triage(name, pcap.as_mut(), Some(&z), options))
     } else {
         let r = decode_capture_parallel(src, name, decode, options.threads)
             .map_err(|e| e.to_string())?;
-        Ok(triage(name, Some(&r), None, options))
+        let mut r = r;
+        Ok(triage(name, Some(&mut r), None, options))
     }
 }
 

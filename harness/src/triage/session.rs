@@ -72,9 +72,10 @@ pub struct Channel {
     /// WebSocket upgrade: request target and response status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Upgrade>,
-    /// Traffic density: bytes per bucket of `Session::bucket` seconds.
+    /// Traffic density, drawn on `Session::bucket`-second buckets by
+    /// [`Density::rebin`].
     #[serde(skip)]
-    pub density: Vec<u64>,
+    pub density: Density,
     /// SPICE: the SET_ACK window, and the most server messages received
     /// between two client ACKs (with when the peak was reached).
     #[serde(skip)]
@@ -341,7 +342,8 @@ impl Session {
     }
 }
 
-const DENSITY_BUCKETS: usize = 200;
+/// Buckets of a picture's density lanes, over T+0 to the capture's end.
+pub const DENSITY_BUCKETS: usize = 200;
 
 /// A close the sender's application said: a WebSocket close, SPICE's
 /// DISCONNECTING, TLS's close_notify or an alert. A killed process's kernel
@@ -449,7 +451,8 @@ pub struct Density {
     from: Option<Micros>,
     /// Bucket width, microseconds (a power of two).
     width: u64,
-    buckets: Vec<u64>,
+    /// Bytes, saturating: a picture's log scale needs no more.
+    buckets: Vec<u32>,
 }
 
 impl Density {
@@ -463,8 +466,12 @@ impl Density {
         let mut i = at.saturating_sub(from).0 / self.width;
         while i >= Self::BUCKETS as u64 {
             for k in 0..Self::BUCKETS / 2 {
-                let pair = self.buckets.get(2 * k).copied().unwrap_or(0)
-                    + self.buckets.get(2 * k + 1).copied().unwrap_or(0);
+                let pair = self
+                    .buckets
+                    .get(2 * k)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_add(self.buckets.get(2 * k + 1).copied().unwrap_or(0));
                 if k < self.buckets.len() {
                     self.buckets[k] = pair;
                 }
@@ -477,7 +484,8 @@ impl Density {
         if self.buckets.len() <= i {
             self.buckets.resize(i + 1, 0);
         }
-        self.buckets[i] += bytes;
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.buckets[i] = self.buckets[i].saturating_add(bytes);
     }
 
     /// Both densities in one: `other`'s buckets are added at their starts.
@@ -489,7 +497,7 @@ impl Density {
         };
         if let Some(from) = more.from {
             for (i, &bytes) in more.buckets.iter().enumerate() {
-                base.add(Micros(from.0 + i as u64 * more.width), bytes);
+                base.add(Micros(from.0 + i as u64 * more.width), u64::from(bytes));
             }
         }
         base
@@ -502,7 +510,8 @@ impl Density {
         let Some(from) = self.from else { return out };
         let width = self.width as f64 / 1e6;
         let base = rel(from, origin);
-        for (i, &bytes) in self.buckets.iter().enumerate().filter(|(_, b)| **b > 0) {
+        for (i, bytes) in self.buckets.iter().enumerate().filter(|(_, b)| **b > 0) {
+            let bytes = u64::from(*bytes);
             let (t0, t1) = (base + i as f64 * width, base + (i + 1) as f64 * width);
             let first = ((t0 / bucket) as usize).min(n - 1);
             let last = ((t1 / bucket) as usize).min(n - 1);
@@ -525,7 +534,8 @@ impl Density {
 /// puts them on T+0, when the flow's own facts are known too.
 #[derive(Clone, Debug, Default)]
 pub struct ChannelFold {
-    marks: Vec<(Micros, &'static str, &'static str)>,
+    /// Pings and pongs: when, and which ([`ChannelFold::MARKS`]).
+    marks: Vec<(Micros, u8)>,
     closes: Vec<(Micros, Direction, String, Option<u16>)>,
     last: [Option<Micros>; 2],
     /// Wire bytes per protocol layer, each way, and their density: which
@@ -555,6 +565,15 @@ impl crate::decode::pipeline::EventFold for ChannelFold {
 }
 
 impl ChannelFold {
+    /// A mark's direction and kind by its index: 16 bytes a mark, where a
+    /// long session has thousands.
+    const MARKS: [(&'static str, &'static str); 4] = [
+        ("c2s", "ping"),
+        ("s2c", "ping"),
+        ("c2s", "pong"),
+        ("s2c", "pong"),
+    ];
+
     /// A fold per connection, for [`crate::decode::pipeline::DecodeOptions::fold`].
     pub fn maker() -> crate::decode::pipeline::FoldWith {
         crate::decode::pipeline::FoldWith(std::sync::Arc::new(|| {
@@ -597,8 +616,8 @@ impl ChannelFold {
                 name,
                 ..
             } => self.message(e, dir, protocol, name, *len),
-            EventKind::Ping { .. } => self.marks.push((e.at, dir.as_str(), "ping")),
-            EventKind::Pong { .. } => self.marks.push((e.at, dir.as_str(), "pong")),
+            EventKind::Ping { .. } => self.marks.push((e.at, dir.index() as u8)),
+            EventKind::Pong { .. } => self.marks.push((e.at, 2 + dir.index() as u8)),
             EventKind::Close(kind) => {
                 let (how, code) = match kind {
                     CloseKind::Fin => ("fin".to_string(), None),
@@ -667,17 +686,21 @@ impl ChannelFold {
 fn build_channel(
     flow: &ConnSummary,
     report: Option<&ConnectionReport>,
+    fold: Option<ChannelFold>,
     start: Micros,
     end: Micros,
 ) -> Channel {
-    let owned;
-    let fold = match report.and_then(|r| r.folded.as_ref()?.get::<ChannelFold>()) {
-        Some(f) => f,
-        None => {
-            owned = ChannelFold::of_events(report.map_or(&[], |r| &r.events));
-            &owned
-        }
-    };
+    // Without decoded events (opaque protocols), the flow's span stands in.
+    let no_events =
+        fold.is_none() && report.is_none_or(|r| r.folded.is_none() && r.events.is_empty());
+    let fold = fold
+        .or_else(|| {
+            report
+                .and_then(|r| r.folded.as_ref()?.get::<ChannelFold>())
+                .cloned()
+        })
+        .unwrap_or_else(|| ChannelFold::of_events(report.map_or(&[], |r| &r.events)));
+    let fold = &fold;
     let opened_at = rel(flow.start, start);
     let mut closes: Vec<Close> = fold
         .closes
@@ -703,8 +726,6 @@ fn build_channel(
             density = density.merge(d);
         }
     }
-    // Without decoded events (opaque protocols), fall back to the flow's span.
-    let no_events = report.is_none_or(|r| r.folded.is_none() && r.events.is_empty());
     if no_events {
         if flow.c2s.bytes > 0 {
             last[0] = Some(rel(flow.last, start));
@@ -737,10 +758,13 @@ fn build_channel(
     let mut marks: Vec<Mark> = fold
         .marks
         .iter()
-        .map(|(at, dir, what)| Mark {
-            at: rel(*at, start),
-            dir,
-            what,
+        .map(|&(at, k)| {
+            let (dir, what) = ChannelFold::MARKS[usize::from(k)];
+            Mark {
+                at: rel(at, start),
+                dir,
+                what,
+            }
         })
         .collect();
     let (outstanding, last_pong_c2s) = unanswered(&marks, server_closed_at);
@@ -770,7 +794,6 @@ fn build_channel(
         });
     }
     marks.sort_by(|a, b| a.at.total_cmp(&b.at));
-    let span = rel(end, start).max(1e-6);
     Channel {
         connection: flow.id,
         name: report.map_or_else(|| "tcp".to_string(), channel_name),
@@ -793,7 +816,7 @@ fn build_channel(
         open_at_end: flow.end == EndKind::Open,
         closes,
         upgrade,
-        density: density.rebin(start, span / DENSITY_BUCKETS as f64, DENSITY_BUCKETS),
+        density,
         ack_window: fold.ack_window,
         unacked_peak: fold.unacked_peak.map(|(at, n)| (rel(at, start), n)),
         marks,
@@ -908,7 +931,15 @@ fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
 /// serve. Every time is seconds since `origin` (T+0): the capture's first
 /// frame, or zero for a ryll ring, which is stamped with the session clock
 /// (`session_clock`).
-pub fn sessions(report: &DecodeReport, origin: Micros, session_clock: bool) -> Vec<Session> {
+pub fn sessions(report: &mut DecodeReport, origin: Micros, session_clock: bool) -> Vec<Session> {
+    // Each fold is taken as its channel is built: what triage keeps of a
+    // connection is never held twice.
+    let mut folds: BTreeMap<ConnectionId, ChannelFold> = report
+        .connections
+        .iter_mut()
+        .filter_map(|c| Some((c.connection, c.folded.take()?.into_inner()?)))
+        .collect();
+    let report = &*report;
     let by_id: BTreeMap<ConnectionId, &ConnectionReport> = report
         .connections
         .iter()
@@ -923,7 +954,7 @@ pub fn sessions(report: &DecodeReport, origin: Micros, session_clock: bool) -> V
         flows.sort_by_key(|f| (f.start, f.id));
         let group_start = flows.first().map_or(Micros::ZERO, |f| f.start);
         let end = flows.iter().map(|f| f.last).max().unwrap_or(group_start);
-        let parts = endpoint_parts(&flows, &by_id, origin, end);
+        let parts = endpoint_parts(&flows, &by_id, &mut folds, origin, end);
         for lane in split_by_client(parts) {
             let mut s = lane.into_session(&server, origin, end);
             s.model_zero = if session_clock { 0.0 } else { s.first };
@@ -970,6 +1001,7 @@ struct EndpointParts {
 fn endpoint_parts(
     flows: &[&ConnSummary],
     by_id: &BTreeMap<ConnectionId, &ConnectionReport>,
+    folds: &mut BTreeMap<ConnectionId, ChannelFold>,
     start: Micros,
     end: Micros,
 ) -> EndpointParts {
@@ -980,7 +1012,7 @@ fn endpoint_parts(
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for f in flows {
         let rep = by_id.get(&f.id).copied();
-        let ch = build_channel(f, rep, start, end);
+        let ch = build_channel(f, rep, folds.remove(&f.id), start, end);
         if rep.is_some_and(|r| r.protocol == Protocol::Http) && ch.upgrade.is_none() {
             requests.push(Request {
                 at: ch.opened_at,

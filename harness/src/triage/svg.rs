@@ -171,8 +171,11 @@ pub fn render(st: &SessionTriage, title: &str, zip: &[ChannelFacts]) -> String {
             );
         }
         // Traffic density: bar heights on a log scale of bytes per bucket.
-        let peak = c.density.iter().copied().max().unwrap_or(0).max(1) as f64;
-        for (b, bytes) in c.density.iter().enumerate() {
+        let density = c
+            .density
+            .rebin(s.start, s.bucket, super::session::DENSITY_BUCKETS);
+        let peak = density.iter().copied().max().unwrap_or(0).max(1) as f64;
+        for (b, bytes) in density.iter().enumerate() {
             if *bytes == 0 {
                 continue;
             }

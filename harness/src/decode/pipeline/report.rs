@@ -32,6 +32,11 @@ impl Folded {
     pub fn get<T: std::any::Any>(&self) -> Option<&T> {
         self.0.downcast_ref()
     }
+
+    /// The value itself, when this is its only holder.
+    pub fn into_inner<T: std::any::Any + Send + Sync>(self) -> Option<T> {
+        Arc::try_unwrap(self.0.downcast::<T>().ok()?).ok()
+    }
 }
 
 impl std::fmt::Debug for Folded {
