@@ -573,13 +573,15 @@ impl Session {
         let len = (120.0 * 30f64.powf(rng.random_range(0.0..1.0)) * SEC as f64) as u64;
         let left = duration.saturating_sub(start);
         let roll = rng.random_range(0..100u8);
+        // Most users close; the faults triage is known to misjudge from a
+        // server-side capture (see `Ending`) only with `all_faults`.
         let mut ending = match roll {
             0..=4 => Ending::AuthRefused,
-            5..=11 if kind != Kind::Spice => {
+            5..=11 if kind == Kind::Spice => Ending::ClientFrozen,
+            5..=11 if all_faults => {
                 Ending::LbIdle(LB_TIMEOUTS[rng.random_range(0..LB_TIMEOUTS.len())])
             }
-            5..=11 => Ending::ClientFrozen,
-            12..=15 if all_faults || kind == Kind::Spice => Ending::PathDead,
+            12..=15 if all_faults || kind != Kind::Spice => Ending::PathDead,
             _ => Ending::UserClose,
         };
         // What the ending needs after it begins, so that it completes
@@ -1013,7 +1015,9 @@ impl Session {
                 }
                 Ending::LbIdle(timeout) => {
                     self.phase = Phase::Still;
-                    self.cut_at = Some(self.last_payload.max(now) + timeout * SEC + 2 * MS);
+                    // The idle clock runs from the last payload either way.
+                    let cut = self.last_payload + timeout * SEC + self.rng.random_range(1..20 * MS);
+                    self.cut_at = Some(cut.max(now + MS));
                     self.next_update = u64::MAX;
                     return;
                 }
@@ -1241,7 +1245,10 @@ pub fn generate_server<W: Write>(cfg: &ServerConfig, w: W) -> io::Result<(GenSta
         sink.flush(last, &mut out, &mut stats)?;
     }
     for (n, mut s) in open {
-        if capped || s.phase != Phase::Drain {
+        if !capped && s.dead && s.kind != Kind::Spice {
+            // Still retransmitting into the dead path at the end.
+            s.set_truth(duration, duration);
+        } else if capped || s.phase != Phase::Drain {
             // Ended by the capture's end (or the size cap) before its own.
             s.truth = TruthSession {
                 outcome: "open".into(),
