@@ -627,8 +627,8 @@ impl Session {
         }
         let rtt = rng.random_range(2 * MS..80 * MS);
         let update_mean = match kind {
-            Kind::Spice => 900.0,
-            _ => 1500.0,
+            Kind::Spice => 500.0,
+            _ => 1000.0,
         };
         let truth = TruthSession {
             client: Some(client_ip.to_string()),
@@ -1151,7 +1151,7 @@ impl Session {
             }
         }
         let gap = if active {
-            exp_us(&mut self.rng, 1.5).clamp(30 * MS, 10 * SEC)
+            exp_us(&mut self.rng, 2.5).clamp(30 * MS, 15 * SEC)
         } else {
             self.rng.random_range(20 * SEC..45 * SEC)
         };
