@@ -981,6 +981,7 @@ impl Session {
         {
             // spice-server's connectivity timer: FIN on every channel.
             let acked = !self.dead;
+            let now = self.quiet_after(now);
             for (i, conn) in self.conns.iter_mut().enumerate() {
                 if acked || conn.stuck.is_none() {
                     conn.fin(sink, now + i as u64 * 40, false, rtt, acked);
@@ -1158,9 +1159,20 @@ impl Session {
         self.next_update = now + gap;
     }
 
+    /// After every segment already written on any connection: a peer
+    /// closing all its connections does so at one instant, not one of
+    /// them behind a write still in flight.
+    fn quiet_after(&self, now: u64) -> u64 {
+        self.conns
+            .iter()
+            .map(|c| c.last[0].max(c.last[1]) + MS)
+            .fold(now, u64::max)
+    }
+
     /// The user closes.
     fn close(&mut self, sink: &mut Sink, now: u64) {
         let rtt = self.rtt;
+        let now = self.quiet_after(now);
         let mut t = now;
         if self.kind == Kind::NoVnc {
             let (client, server) = ws::close_pair(&mut self.rng);
