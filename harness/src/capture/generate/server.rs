@@ -1217,6 +1217,8 @@ pub fn generate_server<W: Write>(cfg: &ServerConfig, w: W) -> io::Result<(GenSta
     let mut next_port = 0u32;
     let mut arrived = 0usize;
     let mut capped = false;
+    // Frames up to here are written.
+    let mut written_to = 0;
     loop {
         let next_arrival = starts.get(arrived).copied();
         let next_event = queue.peek().map(|r| r.0.0);
@@ -1230,6 +1232,7 @@ pub fn generate_server<W: Write>(cfg: &ServerConfig, w: W) -> io::Result<(GenSta
             break;
         }
         sink.flush(now, &mut out, &mut stats)?;
+        written_to = now;
         if cfg.size_cap.is_some_and(|cap| stats.bytes >= cap) {
             capped = true;
             break;
@@ -1252,14 +1255,14 @@ pub fn generate_server<W: Write>(cfg: &ServerConfig, w: W) -> io::Result<(GenSta
             None => truth.push((s.n, s.truth)),
         }
     }
-    let last = if capped { 0 } else { duration };
     if !capped {
-        sink.flush(last, &mut out, &mut stats)?;
+        sink.flush(duration, &mut out, &mut stats)?;
+        written_to = duration;
     }
     for (n, mut s) in open {
-        if !capped && s.dead && s.kind != Kind::Spice {
+        if s.dead && s.kind != Kind::Spice {
             // Still retransmitting into the dead path at the end.
-            s.set_truth(duration, duration);
+            s.set_truth(written_to, written_to);
         } else if capped || s.phase != Phase::Drain {
             // Ended by the capture's end (or the size cap) before its own.
             s.truth = TruthSession {
