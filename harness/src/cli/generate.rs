@@ -38,8 +38,10 @@ pub struct Args {
     /// `OUT.truth.toml`; required with `-o -`).
     #[arg(long)]
     pub truth: Option<PathBuf>,
-    /// `--content server`: also mix in the endings triage is known to get
-    /// wrong (a dead path under noVNC or VNC).
+    /// `--content server`: also mix in the endings triage misjudges from a
+    /// server-side capture alone: a load balancer's idle cut of a noVNC or
+    /// VNC session (triage: client.closed) and a dead path under SPICE
+    /// (triage: network.outage, the truth: the server's connectivity timer).
     #[arg(long)]
     pub all_faults: bool,
 }

@@ -95,14 +95,22 @@ enum Ending {
     /// SecurityResult failed; the server closes.
     AuthRefused,
     /// Screen and user still; a load balancer in front cuts the idle
-    /// connection after its timeout (seconds): RST on the server's leg.
+    /// connection after its timeout (seconds), counted from the last
+    /// payload: HAProxy in http mode resets the websockify leg (RST), in
+    /// tcp mode it sends FIN then RST (NOTES-novnc, NOTES-spice). Only
+    /// with `all_faults`: from the server's leg alone triage ranks this
+    /// client.closed first and lb.idle_timeout second.
     LbIdle(u64),
     /// remote-viewer stops (SIGSTOP-like): its kernel still ACKs, PINGs
     /// go unanswered, spice-server's connectivity timer closes every
     /// channel.
     ClientFrozen,
     /// The path dies: nothing from the client arrives any more; the
-    /// server's data is retransmitted with backoff.
+    /// server's data is retransmitted with backoff (RTO from 200 ms plus
+    /// the round trip, doubling, 15 times). Under SPICE the server's
+    /// connectivity timer closes, its FINs visible only on the idle
+    /// channels (NOTES-spice, blackhole); that variant only with
+    /// `all_faults`, as triage names it network.outage.
     PathDead,
 }
 
