@@ -6,6 +6,7 @@
 
 mod pixels;
 pub mod rfb;
+pub mod server;
 pub mod spice;
 pub mod ws;
 
@@ -32,6 +33,9 @@ pub enum Content {
     Spice,
     /// Random bytes: large server bursts, small client messages.
     Opaque,
+    /// One server host's day: `--sessions` clients over `--duration`,
+    /// noVNC, VNC and SPICE, each ending its own way, with a truth file.
+    Server,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -372,7 +376,7 @@ pub fn generate<W: Write>(cfg: GenConfig, w: W) -> io::Result<GenStats> {
     while out.stats.bytes < cfg.size {
         if conns.len() < cfg.concurrent.max(1) {
             let app_mix = match cfg.content {
-                Content::Realistic => rng.random_range(0..10u8),
+                Content::Realistic | Content::Server => rng.random_range(0..10u8),
                 Content::Novnc => 0,
                 Content::Vnc => 5,
                 Content::Spice => 7,

@@ -11,13 +11,14 @@ use rand_xorshift::XorShiftRng;
 pub const MAIN: u8 = 1;
 pub const DISPLAY: u8 = 2;
 pub const INPUTS: u8 = 3;
+pub const CURSOR: u8 = 4;
 
-const PING: u16 = 4;
-const PONG: u16 = 3;
+pub const PING: u16 = 4;
+pub const PONG: u16 = 3;
 const SET_ACK: u16 = 3;
 const ACK_SYNC: u16 = 1;
-const ACK: u16 = 2;
-const ACK_WINDOW: u32 = 20;
+pub const ACK: u16 = 2;
+pub const ACK_WINDOW: u32 = 20;
 
 pub struct SpiceChannel {
     channel: u8,
@@ -31,7 +32,7 @@ pub struct SpiceChannel {
 }
 
 /// One data-stage message with the mini header (u16 type, u32 size).
-fn message(kind: u16, body: &[u8], out: &mut Vec<u8>) {
+pub fn message(kind: u16, body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&kind.to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(body);
@@ -49,6 +50,21 @@ impl SpiceChannel {
             motions: 0,
             clock_ns: rng.random_range(1_000_000_000..1_000_000_000_000),
             noise,
+        }
+    }
+
+    /// A channel for its link stage only ([`SpiceChannel::link`]), without
+    /// the drawing noise [`SpiceChannel::round`] needs: what a generator
+    /// holding thousands of channels at once can afford.
+    pub fn for_link(rng: &mut XorShiftRng, channel: u8, session_id: u32) -> SpiceChannel {
+        SpiceChannel {
+            channel,
+            session_id,
+            ping_id: 0,
+            unacked: 0,
+            motions: 0,
+            clock_ns: rng.random_range(1_000_000_000..1_000_000_000_000),
+            noise: Vec::new(),
         }
     }
 
@@ -161,6 +177,13 @@ impl SpiceChannel {
                 message(102, &[], &mut s);
                 out.push(Write::Server(s));
                 self.server_sent(2, out);
+            }
+            CURSOR => {
+                // CURSOR_INIT: position, trail length and frequency,
+                // visible, then a cursor with the NONE flag (no shape).
+                let mut s = Vec::new();
+                message(101, &[0, 2, 0, 1, 0, 0, 0, 0, 1, 1, 0], &mut s);
+                out.push(Write::Server(s));
             }
             _ => {
                 let mut s = Vec::new();
