@@ -236,3 +236,69 @@ fn acked_but_never_captured_bytes_become_a_gap_at_once() {
     r.segment(&ack, &mut sink);
     assert_eq!(events, ["data 0+4 @2", "gap 4+4 @4", "data 8+4 @4"]);
 }
+
+/// A segment between two addresses at a time, with the flags given.
+fn between<'a>(
+    at_s: u64,
+    (src, dst): (&str, &str),
+    seq: u32,
+    (syn, fin): (bool, bool),
+    payload: &'a [u8],
+) -> TcpSegment<'a> {
+    TcpSegment {
+        frame: at_s,
+        ts: Micros(at_s * 1_000_000),
+        src: src.parse::<SocketAddr>().unwrap(),
+        dst: dst.parse::<SocketAddr>().unwrap(),
+        seq,
+        ack: 0,
+        syn,
+        // Only a client's SYN lacks the ACK flag.
+        ack_flag: !syn || src.starts_with("10.0.0.2"),
+        fin,
+        rst: false,
+        payload,
+        missing_tail: 0,
+        window: 1024,
+        wire_len: 54 + payload.len() as u32,
+    }
+}
+
+/// A closed connection is still matched for twice the maximum segment
+/// lifetime (240 s); after that it is let go of, and a segment on its
+/// addresses opens a new connection, as a new incarnation would.
+#[test]
+fn closed_connections_are_let_go_after_twice_the_segment_lifetime() {
+    const C: &str = "10.0.0.1:1234";
+    const S: &str = "10.0.0.2:80";
+    const OTHER: (&str, &str) = ("10.0.0.3:999", "10.0.0.2:80");
+    for (late_at, opens) in [(100, 2), (400, 3)] {
+        let mut open_ids = Vec::new();
+        let mut sink = |e: FlowEvent<'_>| {
+            if let FlowEvent::Open { conn, .. } = e {
+                open_ids.push(conn.0);
+            }
+        };
+        let mut r = Reassembler::new(FlowConfig::default());
+        r.segment(&between(1, (C, S), 10, (true, false), b""), &mut sink);
+        r.segment(&between(1, (S, C), 70, (true, false), b""), &mut sink);
+        r.segment(&between(2, (C, S), 11, (false, false), b"abc"), &mut sink);
+        r.segment(&between(3, (C, S), 14, (false, true), b""), &mut sink);
+        r.segment(&between(3, (S, C), 71, (false, true), b""), &mut sink);
+        // Another client keeps the capture going.
+        for t in (10..late_at).step_by(30) {
+            r.segment(
+                &between(t, OTHER, t as u32, (false, false), b"x"),
+                &mut sink,
+            );
+        }
+        // A late copy of the client's data.
+        r.segment(
+            &between(late_at, (C, S), 11, (false, false), b"abc"),
+            &mut sink,
+        );
+        r.finish(&mut sink);
+        assert_eq!(open_ids.len(), opens, "late segment at {late_at} s");
+        assert_eq!(r.summaries()[0].c2s.bytes, 3);
+    }
+}

@@ -314,9 +314,18 @@ struct Conn {
 }
 
 impl Conn {
+    /// Nothing left to flush: no held bytes and no FIN still ahead of the
+    /// delivery point, so finishing it now says what the capture's end would.
+    fn settled(&self) -> bool {
+        self.halves
+            .iter()
+            .all(|h| h.asm.held_bytes() == 0 && (h.fin_at.is_none() || h.fin_done))
+    }
+
     /// Both sides are done (FINs delivered, or a RST): what is kept for
-    /// checking retransmissions goes, so a closed connection costs its
-    /// summary, not its buffers, for the rest of the capture.
+    /// checking retransmissions goes (a side's goes with its FIN), so a
+    /// closed connection costs its summary, not its buffers, for the rest
+    /// of the capture.
     fn close(&mut self) {
         self.closed = true;
         for h in &mut self.halves {
@@ -334,7 +343,15 @@ pub struct Reassembler {
     summaries: Vec<ConnSummary>,
     dropped_connections: u64,
     last_ts: Micros,
+    /// When closed connections are next looked for and let go.
+    next_sweep: Micros,
 }
+
+/// How long a closed connection is still matched with late segments:
+/// twice the maximum segment lifetime (RFC 9293 §3.4.2, MSL = 2 minutes),
+/// longer than the TIME-WAIT of any stack (Linux's is 60 s, `TCP_TIMEWAIT_LEN`).
+/// Past it a segment for the same addresses belongs to a new connection.
+const CLOSED_KEPT: Micros = Micros(240_000_000);
 
 /// Ports that are servers when a connection is first seen mid-stream.
 fn is_server_port(port: u16) -> bool {
@@ -350,6 +367,7 @@ impl Reassembler {
             summaries: Vec::new(),
             dropped_connections: 0,
             last_ts: Micros::ZERO,
+            next_sweep: Micros::ZERO,
         }
     }
 
@@ -372,6 +390,9 @@ impl Reassembler {
 
     pub fn segment(&mut self, seg: &TcpSegment<'_>, sink: &mut dyn FlowSink) {
         self.last_ts = self.last_ts.max(seg.ts);
+        if self.last_ts >= self.next_sweep {
+            self.let_go_of_closed(sink);
+        }
         let key = Self::key(seg.src, seg.dst);
         let is_new_syn = seg.syn && !seg.ack_flag;
         if let Some(conn) = self.active.get(&key) {
@@ -472,6 +493,30 @@ impl Reassembler {
             how,
         });
         true
+    }
+
+    /// Finishes the connections closed longer than [`CLOSED_KEPT`] ago, so
+    /// that a capture of many clients over hours holds the open ones, not
+    /// every one it saw. Looked for once a minute of capture time.
+    fn let_go_of_closed(&mut self, sink: &mut dyn FlowSink) {
+        let now = self.last_ts;
+        self.next_sweep = Micros(now.0 + 60_000_000);
+        let summaries = &self.summaries;
+        let mut done: Vec<(ConnectionId, (SocketAddr, SocketAddr))> = self
+            .active
+            .iter()
+            .filter(|(_, c)| {
+                c.closed && c.settled() && summaries[c.id.0 as usize].last.0 + CLOSED_KEPT.0 < now.0
+            })
+            .map(|(k, c)| (c.id, *k))
+            .collect();
+        done.sort();
+        for (_, key) in done {
+            if let Some(conn) = self.active.remove(&key) {
+                let at = self.summaries[conn.id.0 as usize].last;
+                self.finish_conn(conn, at, sink);
+            }
+        }
     }
 
     /// Ends the capture: flushes held bytes (as gaps where holes remain)
@@ -748,6 +793,8 @@ fn maybe_fin(conn: &mut Conn, dir: Direction, at: Micros, frame: u64, sink: &mut
         && half.asm.next() >= fin
     {
         half.fin_done = true;
+        // Nothing more comes this way: a later copy is only counted.
+        half.asm.release();
         sink.flow_event(FlowEvent::Fin {
             conn: conn.id,
             at,
