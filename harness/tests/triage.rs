@@ -342,7 +342,7 @@ fn the_recorded_clients_run_is_checked_against_the_recording_first() {
 #[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
-    let svg = svg::render(&tr.sessions[0], "spice-killed.pcap", &[]);
+    let svg = svg::render(&tr.sessions[0], &[], "spice-killed.pcap", &[]);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for ch in ["main", "display", "inputs", "cursor"] {
         assert!(svg.contains(&format!(">{ch} <tspan")), "{ch}");

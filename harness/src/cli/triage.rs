@@ -20,7 +20,9 @@ pub struct Args {
     pub set: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Draw the primary session as per-channel swimlanes to this SVG file.
+    /// Draw the primary session as per-channel swimlanes to this SVG file;
+    /// with --session/--client/--outcome each session asked for (numbered
+    /// OUT-N.svg when several), with --summary an overview of every session.
     #[arg(long, value_name = "OUT")]
     pub svg: Option<String>,
     /// Write the environment extracted from the primary session as a
@@ -164,13 +166,45 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `--svg` and `--extract` for a single input's primary session.
+/// `--svg` and `--extract` for a single input: the picture of each session
+/// asked for (the primary one when none was), or with `--summary` the
+/// overview of every session; the primary session's environment.
 fn write_extras(args: &Args, tr: &crate::triage::Triage) -> Result<(), String> {
     let primary = tr.primary.map(|i| &tr.sessions[i]);
     if let Some(out) = &args.svg {
-        let st = primary.ok_or_else(|| format!("--svg: no session in {}", tr.input))?;
-        let zip = tr.zip.as_ref().map_or(&[][..], |z| &z.per_channel);
-        std::fs::write(out, svg::render(st, &tr.input, zip)).map_err(|e| format!("{out}: {e}"))?;
+        if args.summary {
+            let picture = svg::overview(&tr.summary, &tr.input, tr.start);
+            std::fs::write(out, picture).map_err(|e| format!("{out}: {e}"))?;
+        } else {
+            let asked =
+                !args.sessions.is_empty() || args.client.is_some() || args.outcome.is_some();
+            let drawn: Vec<&crate::triage::SessionTriage> = if asked {
+                tr.sessions
+                    .iter()
+                    .filter(|st| st.session.relay_of.is_none())
+                    .collect()
+            } else {
+                primary.into_iter().collect()
+            };
+            if drawn.is_empty() {
+                return Err(format!("--svg: no session in {}", tr.input));
+            }
+            let zip = tr.zip.as_ref().map_or(&[][..], |z| &z.per_channel);
+            for st in &drawn {
+                // One picture names its file as given; several are numbered.
+                let path = if drawn.len() == 1 {
+                    out.clone()
+                } else {
+                    numbered(out, st.number)
+                };
+                let title = format!(
+                    "{} · session {} ({})",
+                    tr.input, st.number, st.session.client
+                );
+                let picture = svg::render(st, &tr.legs_of(st), &title, zip);
+                std::fs::write(&path, picture).map_err(|e| format!("{path}: {e}"))?;
+            }
+        }
     }
     if let Some(out) = &args.extract {
         let tl = primary
@@ -180,6 +214,22 @@ fn write_extras(args: &Args, tr: &crate::triage::Triage) -> Result<(), String> {
         std::fs::write(out, text).map_err(|e| format!("{out}: {e}"))?;
     }
     Ok(())
+}
+
+/// `plot.svg` for session 3 is `plot-3.svg`.
+fn numbered(path: &str, n: usize) -> String {
+    let p = std::path::Path::new(path);
+    match (p.file_stem(), p.extension()) {
+        (Some(stem), Some(ext)) => p
+            .with_file_name(format!(
+                "{}-{n}.{}",
+                stem.to_string_lossy(),
+                ext.to_string_lossy()
+            ))
+            .display()
+            .to_string(),
+        _ => format!("{path}-{n}"),
+    }
 }
 
 /// `--set` as `run` checks it, before any capture is read: against the

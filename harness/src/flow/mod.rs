@@ -321,17 +321,6 @@ impl Conn {
             .iter()
             .all(|h| h.asm.held_bytes() == 0 && (h.fin_at.is_none() || h.fin_done))
     }
-
-    /// Both sides are done (FINs delivered, or a RST): what is kept for
-    /// checking retransmissions goes (a side's goes with its FIN), so a
-    /// closed connection costs its summary, not its buffers, for the rest
-    /// of the capture.
-    fn close(&mut self) {
-        self.closed = true;
-        for h in &mut self.halves {
-            h.asm.release();
-        }
-    }
 }
 
 pub struct Reassembler {
@@ -347,7 +336,8 @@ pub struct Reassembler {
     next_sweep: Micros,
 }
 
-/// How long a closed connection is still matched with late segments:
+/// How long a closed connection is still matched with late segments (and
+/// a late copy of its data still checked against what was delivered):
 /// twice the maximum segment lifetime (RFC 9293 §3.4.2, MSL = 2 minutes),
 /// longer than the TIME-WAIT of any stack (Linux's is 60 s, `TCP_TIMEWAIT_LEN`).
 /// Past it a segment for the same addresses belongs to a new connection.
@@ -655,7 +645,7 @@ fn on_rst(
             summary.closed_by = Some(dir);
         }
     }
-    conn.close();
+    conn.closed = true;
 }
 
 fn handle_segment(
@@ -702,7 +692,7 @@ fn handle_segment(
         on_rst(conn, summary, dir, seg, sink);
     }
     if conn.halves.iter().all(|h| h.fin_done) {
-        conn.close();
+        conn.closed = true;
     }
 }
 
@@ -793,8 +783,6 @@ fn maybe_fin(conn: &mut Conn, dir: Direction, at: Micros, frame: u64, sink: &mut
         && half.asm.next() >= fin
     {
         half.fin_done = true;
-        // Nothing more comes this way: a later copy is only counted.
-        half.asm.release();
         sink.flow_event(FlowEvent::Fin {
             conn: conn.id,
             at,

@@ -112,6 +112,8 @@ pub struct SessionRow {
     pub server: String,
     /// The session's first packet, seconds since T+0.
     pub start: f64,
+    /// From the first packet to the last (its close, or the capture's end
+    /// while it is open), seconds.
     pub length: f64,
     pub outcome: &'static str,
     pub cause: Option<String>,
@@ -128,7 +130,7 @@ impl SessionRow {
             client: s.client.clone(),
             server: s.server.clone(),
             start: s.first,
-            length: s.duration,
+            length: s.last_seen() - s.first,
             outcome: outcome_str(d.outcome),
             cause: d.cause.clone(),
             channel: d.channel.clone(),
@@ -308,8 +310,9 @@ impl Triage {
 }
 
 /// Triage of a decoded capture (events kept or folded), or of a bug-report
-/// zip's decode (`zip`), whose pcap is then `report`. The connections'
-/// folds are taken from `report` as their channels are built.
+/// zip's decode (`zip`), whose pcap is then `report`. `report` is used up:
+/// its connections' folds are taken as their channels are built, and its
+/// connections and flows are emptied once the sessions stand.
 pub fn triage(
     input: &str,
     report: Option<&mut DecodeReport>,
@@ -328,7 +331,31 @@ pub fn triage(
     let mut sessions = report
         .as_mut()
         .map_or_else(Vec::new, |r| session::sessions(r, origin, zip.is_some()));
-    let report = report.map(|r| &*r);
+    // What triage reads of the decode besides the sessions, taken now: the
+    // connections' reports go before the sessions are diagnosed.
+    let findings = report
+        .as_ref()
+        .map(|r| {
+            r.diagnostics
+                .iter()
+                .chain(r.connections.iter().flat_map(|c| c.findings.iter()))
+                .filter(|f| f.severity >= crate::timeline::Severity::Warning)
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let unread: Vec<String> = report
+        .as_ref()
+        .map(|r| &r.diagnostics[..])
+        .into_iter()
+        .chain(zip.map(|z| &z.report.findings[..]))
+        .flat_map(crate::decode::pipeline::unread_parts)
+        .map(ToString::to_string)
+        .collect();
+    if let Some(r) = report {
+        r.connections = Vec::new();
+        r.flows = Vec::new();
+    }
     if sessions.is_empty()
         && let Some(z) = &zip_rec
     {
@@ -480,16 +507,6 @@ pub fn triage(
         .or_else(|| triaged.iter().position(|t| t.session.relay_of.is_none()))
         .or(if triaged.is_empty() { None } else { Some(0) });
     let head = primary.map(|i| &triaged[i].diagnosis);
-    let findings = report
-        .map(|r| {
-            r.diagnostics
-                .iter()
-                .chain(r.connections.iter().flat_map(|c| c.findings.iter()))
-                .filter(|f| f.severity >= crate::timeline::Severity::Warning)
-                .map(ToString::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
     let summary: Vec<SessionRow> = triaged
         .iter()
         .filter(|t| t.session.relay_of.is_none())
@@ -512,22 +529,39 @@ pub fn triage(
         sessions: triaged,
         zip: zip_rec,
         findings,
-        unread: report
-            .map(|r| &r.diagnostics[..])
-            .into_iter()
-            .chain(zip.map(|z| &z.report.findings[..]))
-            .flat_map(crate::decode::pipeline::unread_parts)
-            .map(ToString::to_string)
-            .collect(),
+        unread,
     };
     let sel = &options.selection;
-    t.select(|st| sel.keeps(st.number, &st.session.client, st.diagnosis.outcome));
+    // A relay's upstream leg stays with the session it serves.
+    let kept: Vec<usize> = t
+        .sessions
+        .iter()
+        .filter(|st| st.session.relay_of.is_none())
+        .filter(|st| sel.keeps(st.number, &st.session.client, st.diagnosis.outcome))
+        .map(|st| st.number)
+        .collect();
+    t.select(|st| {
+        st.session
+            .relay_of
+            .is_some_and(|front| kept.contains(&(front + 1)))
+            || sel.keeps(st.number, &st.session.client, st.diagnosis.outcome)
+    });
     t
+}
+
+impl Triage {
+    /// The upstream legs a relay opened for session `st`.
+    pub fn legs_of(&self, st: &SessionTriage) -> Vec<&SessionTriage> {
+        self.sessions
+            .iter()
+            .filter(|l| l.session.relay_of == Some(st.number - 1))
+            .collect()
+    }
 }
 
 /// Sessions by ending, most first, then by name: the line an operator
 /// reads first ("30 closed by the user, 4 lb.idle_timeout").
-fn count_endings(rows: &[SessionRow]) -> Vec<EndingCount> {
+pub(crate) fn count_endings(rows: &[SessionRow]) -> Vec<EndingCount> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in rows {
         *counts.entry(r.label()).or_default() += 1;

@@ -332,6 +332,20 @@ impl Session {
         self.generations.iter().flat_map(|g| g.channels.iter())
     }
 
+    /// The session's own last packet (a close, the last byte either way,
+    /// a failed attempt), T+ seconds; `end` is its endpoint's.
+    pub fn last_seen(&self) -> f64 {
+        self.channels()
+            .flat_map(|c| {
+                let last_close = c.closes.iter().map(|x| x.at).fold(f64::MIN, f64::max);
+                [c.last_c2s, c.last_s2c, Some(last_close)]
+            })
+            .flatten()
+            .chain(self.attempts.iter().map(|a| a.at))
+            .chain(self.requests.iter().map(|r| r.at))
+            .fold(self.first, f64::max)
+    }
+
     /// Client ports of every connection of the session, attempts included.
     pub fn client_ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.channels()
