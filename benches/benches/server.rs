@@ -39,7 +39,6 @@ fn bench(c: &mut Criterion) {
         size_cap: None,
         capture_name: "server.pcap".into(),
         script: "benches/server.rs".into(),
-        all_faults: false,
     };
     let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("capture file"));
     let (stats, truth) = generate_server(&cfg, file).expect("generated capture");

@@ -67,7 +67,6 @@ fn pictures() -> Vec<(String, String)> {
         size_cap: None,
         capture_name: "server.pcap".into(),
         script: "tests/triage_pictures.rs".into(),
-        all_faults: false,
     };
     let mut capture = Vec::new();
     generate_server(&cfg, &mut capture).unwrap();

@@ -38,12 +38,6 @@ pub struct Args {
     /// `OUT.truth.toml`; required with `-o -`).
     #[arg(long)]
     pub truth: Option<PathBuf>,
-    /// `--content server`: also mix in the endings triage misjudges from a
-    /// server-side capture alone: a load balancer's idle cut of a noVNC or
-    /// VNC session (triage: client.closed) and a dead path under SPICE
-    /// (triage: network.outage, the truth: the server's connectivity timer).
-    #[arg(long)]
-    pub all_faults: bool,
 }
 
 /// `OUT.pcap` → `OUT.truth.toml`, in the same directory.
@@ -64,9 +58,6 @@ fn script(args: &Args) -> String {
     );
     if let Some(size) = args.size {
         s.push_str(&format!(" --size {size}"));
-    }
-    if args.all_faults {
-        s.push_str(" --all-faults");
     }
     s
 }
@@ -98,7 +89,6 @@ fn run_server(args: &Args) -> ExitCode {
         size_cap: args.size,
         capture_name,
         script: script(args),
-        all_faults: args.all_faults,
     };
     let res = if args.output == "-" {
         let stdout = std::io::stdout();

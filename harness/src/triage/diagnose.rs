@@ -494,6 +494,16 @@ pub fn diagnose(
         zip.to_vec()
     };
 
+    let ending = lost.and_then(|g| super::evidence::ending(s, timers, g, legs));
+    // A path that died before the server's timer closed the session: the
+    // generation went quiet at the outage, and ended at the close.
+    if let Some(e) = &ending
+        && e.closed_by == "server"
+        && zip_end.is_none()
+        && end_at.is_some_and(|t| t < e.at)
+    {
+        end_at = Some(e.at);
+    }
     if s.app_kind() == "spice" {
         spice_rules(
             s,
@@ -515,7 +525,6 @@ pub fn diagnose(
         &mut candidates,
         &mut env,
     );
-    let ending = lost.and_then(|g| super::evidence::ending(s, timers, g, legs));
     // A session that died of a refused reconnect is named by that refusal.
     let refused_reconnect = candidates
         .iter()

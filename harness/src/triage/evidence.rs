@@ -17,6 +17,10 @@
 //!   application) closing on purpose: no timer of the real peers closes
 //!   every channel at once (spice-gtk, remote-viewer, TigerVNC, noVNC have
 //!   none; a WebSocket client's keep-alive closes with 1011, RFC 6455 §7.4.1).
+//! - `tcp.abort_after_idle`: every connection reset from the client's side
+//!   after a spell with no payload either way is a proxy's idle cut: a
+//!   peer's own close sends FIN, RST only over unread bytes (RFC 2525
+//!   §2.17); an idle reset is an ABORT (RFC 9293 §3.10.7.1).
 //! - `relay.both_legs`: a relay that closes its client leg and its upstream
 //!   leg within 50 ms acted itself: after an idle spell that is its idle
 //!   timeout (HAProxy `timeout client/server/tunnel`); with traffic flowing,
@@ -115,6 +119,46 @@ fn liveness_code(code: Option<u16>) -> bool {
     matches!(code, Some(1011 | 1001))
 }
 
+/// A SPICE path that died under the session, seen from the server's side:
+/// main's PING went unanswered, and spice-server's connectivity timer
+/// closed every channel 30-60 s later (protocol-facts §1.16). Only the
+/// channels with nothing unacknowledged show their FIN: a closed socket's
+/// FIN is sent after the data queued before it (RFC 9293 §3.6), which the
+/// dead path never delivers. The timer ended the session; the outage was
+/// its origin.
+fn spice_timer_on_dead_path(
+    s: &Session,
+    g: &Generation,
+    closes: &[(&Channel, &super::session::Close)],
+    (dead_on, died_at): (&Channel, f64),
+) -> Option<Ending> {
+    if s.app_kind() != "spice" {
+        return None;
+    }
+    let main = g.channels.iter().find(|c| c.name == "main")?;
+    let ping = *main.unanswered_pings.first()?;
+    let (_, close) = closes
+        .iter()
+        .find(|(_, x)| x.by == "server" && x.at > died_at && x.at > ping)?;
+    Some(Ending {
+        cause: "server.connectivity_timeout",
+        origin: Some("network.outage"),
+        closed_by: "server",
+        at: close.at,
+        channel: Some(main.name.clone()),
+        because: vec![
+            format!(
+                "tcp.dead_path: from T+{died_at:.3} nothing sent on {} was acknowledged; retransmitted with backoff",
+                dead_on.name
+            ),
+            format!(
+                "the server's PING on main at T+{ping:.3} was never answered, and the server closed at T+{:.3}: its connectivity timer, whose FINs on channels with unacknowledged bytes queue behind them",
+                close.at
+            ),
+        ],
+    })
+}
+
 /// Decides how `g` ended from TCP, protocol and timing evidence, or `None`
 /// where the evidence does not decide (the older heuristics then rank).
 pub fn ending(
@@ -132,6 +176,9 @@ pub fn ending(
     if let Some((c, at)) = dead
         && closes.first().is_none_or(|(_, x)| x.at > at)
     {
+        if let Some(e) = spice_timer_on_dead_path(s, g, &closes, (c, at)) {
+            return Some(e);
+        }
         return Some(Ending {
             cause: "network.outage",
             origin: None,
@@ -331,6 +378,36 @@ pub fn ending(
             return Some(Ending {
                 cause: "client.liveness_timeout",
                 origin,
+                closed_by: "client",
+                at: end,
+                channel,
+                because,
+            });
+        }
+        // An abort with nothing unread: every connection reset from the
+        // client's side at the close, after a spell with no payload either
+        // way. A peer's own close, a user's or a killed process's kernel's,
+        // sends FIN, RST only when bytes it never read were pending
+        // (RFC 2525 §2.17); resetting idle connections is an ABORT
+        // (RFC 9293 §3.10.7.1, SO_LINGER 0), what a proxy does when its
+        // idle timer cuts them (HAProxy's server leg: a RST, or FIN then RST).
+        let idle_for = end
+            - g.channels
+                .iter()
+                .map(last_payload)
+                .fold(f64::NEG_INFINITY, f64::max);
+        let aborted = g.channels.iter().all(|c| {
+            c.closes
+                .iter()
+                .any(|x| x.by == "client" && x.how == "rst" && x.at - end <= SAME_INSTANT)
+        });
+        if aborted && idle_for >= 1.0 && code.is_none() {
+            because.push(format!(
+                "tcp.abort_after_idle: every connection reset from the client's side at T+{end:.3} with no payload either way for {idle_for:.1} s: a proxy's idle cut, not a peer's close"
+            ));
+            return Some(Ending {
+                cause: "lb.idle_timeout",
+                origin: None,
                 closed_by: "client",
                 at: end,
                 channel,

@@ -218,11 +218,16 @@ fn detect_profile(s: &Session, from_zip: bool) -> Option<(&'static str, &'static
     if s.relay_of.is_some() {
         return None;
     }
-    // A credential in the upgrade URL is the display tab's signed session
-    // token; noVNC as packaged and the runner attach without one.
-    let signed = s
-        .channels()
-        .any(|c| c.upgrade.as_ref().is_some_and(|u| u.credential.is_some()));
+    // A credential that carries its expiry (`<unix-seconds>.<signature>`,
+    // a JWT's `exp`) is the display tab's signed session token. noVNC as
+    // packaged attaches without one, or with websockify's token plugin's
+    // `?token=NAME`, which only names the target (websockify's TokenFile
+    // and friends) and expires with nothing.
+    let signed = s.channels().any(|c| {
+        c.upgrade
+            .as_ref()
+            .is_some_and(|u| u.credential_expires_at.is_some())
+    });
     match s.app_kind().as_str() {
         "spice" => Some(("spice-gtk@default", "detected: SPICE link messages")),
         "ws/rfb" | "ws" if signed => Some((

@@ -56,8 +56,6 @@ pub struct ServerConfig {
     pub capture_name: String,
     /// The command line, for the truth file's `script`.
     pub script: String,
-    /// Also mix in endings triage is known to get wrong (see `Ending`).
-    pub all_faults: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,7 +67,6 @@ impl Default for ServerConfig {
             size_cap: None,
             capture_name: "server.pcap".into(),
             script: "tether gen --content server".into(),
-            all_faults: false,
         }
     }
 }
@@ -97,9 +94,7 @@ enum Ending {
     /// Screen and user still; a load balancer in front cuts the idle
     /// connection after its timeout (seconds), counted from the last
     /// payload: HAProxy in http mode resets the websockify leg (RST), in
-    /// tcp mode it sends FIN then RST (NOTES-novnc, NOTES-spice). Only
-    /// with `all_faults`: from the server's leg alone triage ranks this
-    /// client.closed first and lb.idle_timeout second.
+    /// tcp mode it sends FIN then RST (NOTES-novnc, NOTES-spice).
     LbIdle(u64),
     /// remote-viewer stops (SIGSTOP-like): its kernel still ACKs, PINGs
     /// go unanswered, spice-server's connectivity timer closes every
@@ -109,8 +104,7 @@ enum Ending {
     /// server's data is retransmitted with backoff (RTO from 200 ms plus
     /// the round trip, doubling, 15 times). Under SPICE the server's
     /// connectivity timer closes, its FINs visible only on the idle
-    /// channels (NOTES-spice, blackhole); that variant only with
-    /// `all_faults`, as triage names it network.outage.
+    /// channels (NOTES-spice, blackhole).
     PathDead,
 }
 
@@ -561,14 +555,7 @@ fn window(lo: u64, hi: u64) -> [f64; 2] {
 }
 
 impl Session {
-    fn new(
-        seed: u64,
-        n: u64,
-        start: u64,
-        duration: u64,
-        next_port: &mut u32,
-        all_faults: bool,
-    ) -> Session {
+    fn new(seed: u64, n: u64, start: u64, duration: u64, next_port: &mut u32) -> Session {
         let mut rng = XorShiftRng::seed_from_u64(
             seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xd1b5_4a32_d192_ed03),
         );
@@ -581,15 +568,12 @@ impl Session {
         let len = (120.0 * 30f64.powf(rng.random_range(0.0..1.0)) * SEC as f64) as u64;
         let left = duration.saturating_sub(start);
         let roll = rng.random_range(0..100u8);
-        // Most users close; the faults triage is known to misjudge from a
-        // server-side capture (see `Ending`) only with `all_faults`.
+        // Most users close.
         let mut ending = match roll {
             0..=4 => Ending::AuthRefused,
             5..=11 if kind == Kind::Spice => Ending::ClientFrozen,
-            5..=11 if all_faults => {
-                Ending::LbIdle(LB_TIMEOUTS[rng.random_range(0..LB_TIMEOUTS.len())])
-            }
-            12..=15 if all_faults || kind != Kind::Spice => Ending::PathDead,
+            5..=11 => Ending::LbIdle(LB_TIMEOUTS[rng.random_range(0..LB_TIMEOUTS.len())]),
+            12..=15 => Ending::PathDead,
             _ => Ending::UserClose,
         };
         // What the ending needs after it begins, so that it completes
@@ -1249,7 +1233,7 @@ pub fn generate_server<W: Write>(cfg: &ServerConfig, w: W) -> io::Result<(GenSta
             let n = arrived as u64;
             arrived += 1;
             stats.connections += 1;
-            Session::new(cfg.seed, n, now, duration, &mut next_port, cfg.all_faults)
+            Session::new(cfg.seed, n, now, duration, &mut next_port)
         } else {
             let Reverse((_, n)) = queue.pop().expect("peeked");
             open.remove(&n).expect("queued sessions are open")
