@@ -31,7 +31,7 @@ for cap in 500MB 1GB whole; do
   n=$(grep -c '^\[\[sessions\]\]' "$dir/server.truth.toml")
   dec=$(measure "$tether" decode --threads 1 "$dir/server.pcap")
   tri=$(measure "$tether" triage --summary --threads 1 "$dir/server.pcap")
-  score=$("$tether" score "$dir" | head -1 | sed 's/.*, //')
+  score=$({ "$tether" score "$dir" || true; } | head -1 | sed 's/.*, //')
   printf "%-8s %9s %8s  %-20s  %-20s  %s\n" "$cap" "$bytes" "$n" "$dec" "$tri" "$score"
   rm -f "$dir/server.pcap"
 done

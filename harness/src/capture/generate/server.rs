@@ -1255,6 +1255,13 @@ pub fn generate_server<W: Write>(cfg: &ServerConfig, w: W) -> io::Result<(GenSta
         if s.dead && s.kind != Kind::Spice {
             // Still retransmitting into the dead path at the end.
             s.set_truth(written_to, written_to);
+        } else if s.phase == Phase::Drain
+            && s.truth
+                .at
+                .is_some_and(|w| w[1] * SEC as f64 <= written_to as f64)
+        {
+            // Its ending (spice-server's close over a dead path) is written
+            // whole before the cap; only the retransmissions went on.
         } else if capped || s.phase != Phase::Drain {
             // Ended by the capture's end (or the size cap) before its own.
             s.truth = TruthSession {
