@@ -90,6 +90,11 @@ pub enum FlowEventOf<B> {
         conn: ConnectionId,
         at: Micros,
     },
+    /// A closed connection let go of (twice the segment lifetime after its
+    /// last segment): no event for it follows, so what was kept for it can go.
+    Released {
+        conn: ConnectionId,
+    },
     Diagnostic(Finding),
 }
 
@@ -166,6 +171,7 @@ impl<B> FlowEventOf<B> {
                 dir,
             },
             End { conn, at } => End { conn, at },
+            Released { conn } => Released { conn },
             Diagnostic(f) => Diagnostic(f),
         }
     }
@@ -179,7 +185,8 @@ impl<B> FlowEventOf<B> {
             | Gap { conn, .. }
             | Fin { conn, .. }
             | Rst { conn, .. }
-            | End { conn, .. } => Some(*conn),
+            | End { conn, .. }
+            | Released { conn } => Some(*conn),
             Diagnostic(f) => f.location.connection,
         }
     }
@@ -504,7 +511,9 @@ impl Reassembler {
         for (_, key) in done {
             if let Some(conn) = self.active.remove(&key) {
                 let at = self.summaries[conn.id.0 as usize].last;
+                let id = conn.id;
                 self.finish_conn(conn, at, sink);
+                sink.flow_event(FlowEvent::Released { conn: id });
             }
         }
     }

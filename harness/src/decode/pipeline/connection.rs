@@ -142,6 +142,16 @@ impl Decoder {
         (self.done, self.diagnostics)
     }
 
+    /// The reassembler let go of a closed connection: nothing more comes
+    /// for it, so its report is final and its decoder (buffers, inflate
+    /// state) is freed now, not at the end of a capture that may run hours
+    /// of other clients longer.
+    fn release(&mut self, conn: ConnectionId) {
+        if let Some(state) = self.conns.get_mut(conn.0 as usize).and_then(Option::take) {
+            self.done.push(state.into_report());
+        }
+    }
+
     fn open(
         &mut self,
         conn: ConnectionId,
@@ -354,6 +364,7 @@ impl FlowSink for Decoder {
                 dir,
             } => self.end(conn, at, Some(frame), Some(dir), StreamEnd::Rst),
             FlowEvent::End { conn, at } => self.end(conn, at, None, None, StreamEnd::EndOfCapture),
+            FlowEvent::Released { conn } => self.release(conn),
             FlowEvent::Diagnostic(f) => self.diagnostic(f),
         }
     }
