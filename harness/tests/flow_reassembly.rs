@@ -10,20 +10,15 @@ use tether::timeline::{Direction, Micros};
 
 fn seg<'a>(frame: u64, seq: u32, syn: bool, fin: bool, payload: &'a [u8]) -> TcpSegment<'a> {
     TcpSegment {
-        frame,
         ts: Micros(frame),
-        src: "10.0.0.1:1234".parse::<SocketAddr>().unwrap(),
-        dst: "10.0.0.2:80".parse::<SocketAddr>().unwrap(),
-        seq,
-        ack: 0,
-        syn,
         ack_flag: false,
-        fin,
-        rst: false,
-        payload,
-        missing_tail: 0,
-        window: 1024,
-        wire_len: 54 + payload.len() as u32,
+        ..between(
+            frame,
+            ("10.0.0.1:1234", "10.0.0.2:80"),
+            seq,
+            (syn, fin),
+            payload,
+        )
     }
 }
 

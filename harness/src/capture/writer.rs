@@ -204,6 +204,17 @@ pub struct Flags {
     pub psh: bool,
 }
 
+impl Flags {
+    /// A segment of an established connection: ACK alone.
+    pub const ACK: Flags = Flags {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: false,
+        psh: false,
+    };
+}
+
 /// An Ethernet II / IPv4-or-IPv6 / TCP frame with valid checksums.
 pub fn tcp_frame(
     src: SocketAddr,

@@ -113,13 +113,7 @@ impl<W: Write> Out<W> {
     }
 }
 
-const ACK: Flags = Flags {
-    syn: false,
-    ack: true,
-    fin: false,
-    rst: false,
-    psh: false,
-};
+const ACK: Flags = Flags::ACK;
 
 const MSS: usize = 1448;
 

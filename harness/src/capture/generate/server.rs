@@ -136,13 +136,7 @@ struct Stuck {
     count: u32,
 }
 
-const ACK: Flags = Flags {
-    syn: false,
-    ack: true,
-    fin: false,
-    rst: false,
-    psh: false,
-};
+const ACK: Flags = Flags::ACK;
 const FIN: Flags = Flags { fin: true, ..ACK };
 
 /// Frames waiting for their time: (time, order written) → frame.
