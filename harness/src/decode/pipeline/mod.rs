@@ -41,9 +41,11 @@ fn key_store(options: &mut DecodeOptions) -> Arc<KeyStore> {
 /// far are in the store (editcap writes them before the packets; a TLS
 /// connection looks its keys up at its ServerHello, frames later).
 fn next_frame<'s, R: Read>(segments: &'s mut Segments<R>, keys: &KeyStore) -> Option<Frame<'s>> {
+    // A block's secrets serve the frames after it.
+    let from = segments.stats.frames + 1;
     for text in segments.take_secrets() {
         let mut findings = Vec::new();
-        keys.add(&text, "Decryption Secrets Block", &mut findings);
+        keys.add_from_frame(from, &text, "Decryption Secrets Block", &mut findings);
         segments.diagnostics.extend(findings);
     }
     segments.next_frame()

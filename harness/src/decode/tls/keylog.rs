@@ -164,34 +164,85 @@ fn parse_line(line: &[u8]) -> Result<Option<Line>, String> {
 }
 
 /// The key log a decode shares between its connections (and worker
-/// threads); secrets from Decryption Secrets Blocks are added as the
-/// capture is read, before the packets they decrypt.
+/// threads): the one given, and the secrets of Decryption Secrets Blocks
+/// as the capture is read. A block's secrets serve only the frames after
+/// it, so whether a connection finds its keys depends on the capture's
+/// order alone, never on how far the reading thread has run ahead of a
+/// worker.
 #[derive(Debug, Default)]
 pub struct KeyStore {
     log: RwLock<KeyLog>,
+    /// Each block's secrets with the first frame they serve.
+    blocks: RwLock<Vec<(u64, KeyLog)>>,
 }
 
 impl KeyStore {
     pub fn new(log: KeyLog) -> KeyStore {
         KeyStore {
             log: RwLock::new(log),
+            blocks: RwLock::default(),
         }
     }
 
+    /// Secrets for every frame (a key log file).
     pub fn add(&self, text: &[u8], source: &str, findings: &mut Vec<Finding>) {
         if let Ok(mut log) = self.log.write() {
             log.add(text, source, findings);
         }
     }
 
-    pub fn get(&self, client_random: &[u8]) -> Option<Secrets> {
-        self.log.read().ok()?.get(client_random).cloned()
+    /// Secrets for the frames from `from` on (a block read before it).
+    pub fn add_from_frame(
+        &self,
+        from: u64,
+        text: &[u8],
+        source: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        let block = KeyLog::parse(text, source, findings);
+        if let Ok(mut blocks) = self.blocks.write() {
+            blocks.push((from, block));
+        }
     }
 
-    /// No secret at all: TLS then shows only what the wire does, and a
-    /// connection without keys is no finding.
-    pub fn is_empty(&self) -> bool {
+    /// The secrets of `client_random` known at `frame`.
+    pub fn get(&self, client_random: &[u8], frame: u64) -> Option<Secrets> {
+        let mut found = self.log.read().ok()?.get(client_random).cloned();
+        for (from, block) in self.blocks.read().ok()?.iter() {
+            if *from <= frame
+                && let Some(more) = block.get(client_random)
+            {
+                found.get_or_insert_with(Secrets::default).take_from(more);
+            }
+        }
+        found
+    }
+
+    /// No secret known at `frame`: TLS then shows only what the wire does,
+    /// and a connection without keys is no finding.
+    pub fn is_empty_at(&self, frame: u64) -> bool {
         self.log.read().map_or(true, |l| l.is_empty())
+            && self.blocks.read().map_or(true, |b| {
+                b.iter().all(|(from, l)| *from > frame || l.is_empty())
+            })
+    }
+}
+
+impl Secrets {
+    /// Each secret `more` has replaces this one's: a later line wins, as
+    /// in one key log.
+    fn take_from(&mut self, more: &Secrets) {
+        for (mine, theirs) in [
+            (&mut self.master, &more.master),
+            (&mut self.client_handshake, &more.client_handshake),
+            (&mut self.server_handshake, &more.server_handshake),
+            (&mut self.client_traffic0, &more.client_traffic0),
+            (&mut self.server_traffic0, &more.server_traffic0),
+        ] {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
+        }
     }
 }
 

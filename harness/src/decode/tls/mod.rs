@@ -104,6 +104,9 @@ impl EventSink for Plaintext<'_> {
 
 pub struct TlsDecoder {
     ctx: StreamContext,
+    /// The frame being decoded: the secrets a capture's own blocks give
+    /// are known from the frame after the block.
+    frame: u64,
     sides: [Side; 2],
     client_random: Option<Vec<u8>>,
     server_random: Option<Vec<u8>>,
@@ -192,6 +195,7 @@ impl TlsDecoder {
         TlsDecoder {
             ctx: ctx.clone(),
             sides: [Side::default(), Side::default()],
+            frame: 0,
             client_random: None,
             server_random: None,
             version: None,
@@ -276,6 +280,7 @@ impl TlsDecoder {
     /// Whole records of this chunk, each processed as it completes; a
     /// partial one waits for the next chunk (at most [`MAX_RECORD`] held).
     fn records(&mut self, chunk: Chunk<'_>, out: &mut dyn EventSink) {
+        self.frame = chunk.frame;
         let i = chunk.direction.index();
         let mut bytes = chunk.bytes;
         let mut offset = chunk.stream_offset;
@@ -762,14 +767,17 @@ impl TlsDecoder {
     }
 
     fn has_key_log(&self) -> bool {
-        self.ctx.keys.as_ref().is_some_and(|k| !k.is_empty())
+        self.ctx
+            .keys
+            .as_ref()
+            .is_some_and(|k| !k.is_empty_at(self.frame))
     }
 
     /// Looks the connection's secrets up once the hello says which they are.
     fn secrets(&mut self) -> Option<keylog::Secrets> {
         if self.secrets.is_none() {
             let store = self.ctx.keys.as_ref()?;
-            self.secrets = store.get(self.client_random.as_deref()?);
+            self.secrets = store.get(self.client_random.as_deref()?, self.frame);
         }
         self.secrets.clone()
     }
