@@ -497,13 +497,19 @@ impl Reassembler {
     /// every one it saw. Looked for once a minute of capture time.
     fn let_go_of_closed(&mut self, sink: &mut dyn FlowSink) {
         let now = self.last_ts;
-        self.next_sweep = Micros(now.0 + 60_000_000);
+        self.next_sweep = Micros(now.0.saturating_add(60_000_000));
         let summaries = &self.summaries;
         let mut done: Vec<(ConnectionId, (SocketAddr, SocketAddr))> = self
             .active
             .iter()
             .filter(|(_, c)| {
-                c.closed && c.settled() && summaries[c.id.0 as usize].last.0 + CLOSED_KEPT.0 < now.0
+                c.closed
+                    && c.settled()
+                    && summaries[c.id.0 as usize]
+                        .last
+                        .0
+                        .saturating_add(CLOSED_KEPT.0)
+                        < now.0
             })
             .map(|(k, c)| (c.id, *k))
             .collect();

@@ -511,7 +511,8 @@ impl Density {
         };
         if let Some(from) = more.from {
             for (i, &bytes) in more.buckets.iter().enumerate() {
-                base.add(Micros(from.0 + i as u64 * more.width), u64::from(bytes));
+                let at = (i as u64).saturating_mul(more.width).saturating_add(from.0);
+                base.add(Micros(at), u64::from(bytes));
             }
         }
         base
@@ -521,7 +522,9 @@ impl Density {
     /// each of this connection's buckets shared by overlap.
     pub fn rebin(&self, origin: Micros, bucket: f64, n: usize) -> Vec<u64> {
         let mut out = vec![0u64; n];
-        let Some(from) = self.from else { return out };
+        let Some(from) = self.from.filter(|_| n > 0) else {
+            return out;
+        };
         let width = self.width as f64 / 1e6;
         let base = rel(from, origin);
         for (i, bytes) in self.buckets.iter().enumerate().filter(|(_, b)| **b > 0) {
@@ -565,7 +568,6 @@ pub struct ChannelFold {
     auth_refused: Option<String>,
     upgrade_request: Option<Event>,
     upgrade_status: Option<Option<u16>>,
-    events: u64,
 }
 
 impl crate::decode::pipeline::EventFold for ChannelFold {
@@ -604,7 +606,6 @@ impl ChannelFold {
     }
 
     pub fn fold(&mut self, e: &Event) {
-        self.events += 1;
         if let EventKind::Message {
             name,
             protocol: "ws",

@@ -194,7 +194,8 @@ pub fn render(
     let mut o = String::new();
     let mut labels: Vec<Label> = Vec::new();
     let mut fixed: Vec<TextBox> = Vec::new();
-    let mut drawn: Vec<&str> = Vec::new();
+    // What the picture draws, for a legend of only that.
+    let mut drawn: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     let _ = writeln!(
         o,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="12">"##
@@ -243,7 +244,7 @@ pub fn render(
                 size: 11.0,
                 bold: false,
             });
-            drawn.push("timer");
+            drawn.insert("timer");
         }
     }
     let deciding = deciding_event(st, &lanes);
@@ -269,7 +270,7 @@ pub fn render(
             size: 10.0,
             bold: false,
         });
-        drawn.push("server");
+        drawn.insert("server");
     }
     // The cause is named where what decided it happened; the drop keeps
     // its line.
@@ -298,7 +299,7 @@ pub fn render(
                 bold: false,
             },
         );
-        drawn.push("decided");
+        drawn.insert("decided");
     }
     if let Some(at) = d.at {
         let ex = x(at);
@@ -392,7 +393,7 @@ fn axis(
 fn draw_lane(
     o: &mut String,
     labels: &mut Vec<Label>,
-    drawn: &mut Vec<&'static str>,
+    drawn: &mut std::collections::BTreeSet<&'static str>,
     lane: &Lane<'_>,
     (y0, x): (f64, &dyn Fn(f64) -> f64),
     s: &super::session::Session,
@@ -447,7 +448,7 @@ fn draw_lane(
             LANE - 8.0,
             c.longest_s2c_silence
         );
-        drawn.push("silence");
+        drawn.insert("silence");
     }
     // Traffic density: bar heights on a log scale of bytes per bucket.
     let density = c
@@ -466,7 +467,7 @@ fn draw_lane(
             mid - h,
             (x((b + 1) as f64 * s.bucket) - bx).max(1.0)
         );
-        drawn.push("traffic");
+        drawn.insert("traffic");
     }
     for m in &c.marks {
         let mx = x(m.at);
@@ -483,14 +484,14 @@ fn draw_lane(
             r##"<path d="{shape}" fill="{colour}" stroke="{colour}"><title>{} {} T+{:.3}</title></path>"##,
             m.dir, m.what, m.at
         );
-        drawn.push(m.what);
+        drawn.insert(m.what);
     }
     // The answer first and faint, the first close last and on top: the
     // side that closed first is the one seen.
     for (k, cl) in c.closes.iter().enumerate().rev() {
         let cx = x(cl.at);
         let colour = if cl.by == "server" { "#b00" } else { "#6a1b9a" };
-        drawn.push(cl.by);
+        drawn.insert(cl.by);
         let what = format!(
             "{} {}{}",
             cl.by,
@@ -591,7 +592,12 @@ fn draw_zip_lane(
 }
 
 /// The legend: only what the picture draws.
-fn legend(o: &mut String, fixed: &mut Vec<TextBox>, drawn: &[&str], mut ly: f64) {
+fn legend(
+    o: &mut String,
+    fixed: &mut Vec<TextBox>,
+    drawn: &std::collections::BTreeSet<&str>,
+    mut ly: f64,
+) {
     let entries: [(&str, &str, &str); 8] = [
         ("traffic", "#4a7fc1", "traffic (log bytes)"),
         ("ping", "#e07b00", "ping"),

@@ -184,13 +184,6 @@ impl KeyStore {
         }
     }
 
-    /// Secrets for every frame (a key log file).
-    pub fn add(&self, text: &[u8], source: &str, findings: &mut Vec<Finding>) {
-        if let Ok(mut log) = self.log.write() {
-            log.add(text, source, findings);
-        }
-    }
-
     /// Secrets for the frames from `from` on (a block read before it).
     pub fn add_from_frame(
         &self,
