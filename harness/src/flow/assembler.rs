@@ -4,7 +4,7 @@
 //! copies overlap. Sans-IO and event-free: the reassembler decides what a
 //! mismatch, a gap or a limit means.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Bytes of recently delivered data kept, to check that a retransmission
 /// carries the same bytes as the original.
@@ -17,9 +17,10 @@ pub struct Assembler {
     /// Out-of-order bytes by stream offset, never overlapping each other.
     held: BTreeMap<u64, Vec<u8>>,
     held_bytes: usize,
-    /// The tail of what was delivered, up to [`RETRANSMIT_CHECK_BYTES`]
-    /// (more between trims).
-    recent: Vec<u8>,
+    /// The tail of what was delivered, the last [`RETRANSMIT_CHECK_BYTES`]
+    /// at most: a ring, grown only as far as the connection has sent, since
+    /// a server capture holds thousands of connections open at once.
+    recent: VecDeque<u8>,
 }
 
 /// What was old in a segment: bytes before the delivery point.
@@ -70,9 +71,11 @@ impl Assembler {
         let recent_start = next - self.recent.len() as i64;
         let from = offset.max(recent_start);
         let mismatch_at = (from < overlap_end
-            && self.recent[(from - recent_start) as usize..(overlap_end - recent_start) as usize]
-                != bytes[(from - offset) as usize..(overlap_end - offset) as usize])
-            .then_some(from as u64);
+            && !self
+                .recent
+                .range((from - recent_start) as usize..(overlap_end - recent_start) as usize)
+                .eq(&bytes[(from - offset) as usize..(overlap_end - offset) as usize]))
+        .then_some(from as u64);
         let rest = (end > next).then(|| (self.next, &bytes[(next - offset) as usize..]));
         Old {
             retransmitted,
@@ -85,24 +88,18 @@ impl Assembler {
     pub fn advance(&mut self, bytes: &[u8]) -> u64 {
         let offset = self.next;
         self.next += bytes.len() as u64;
-        if bytes.len() >= RETRANSMIT_CHECK_BYTES {
-            self.recent.clear();
-            self.recent
-                .extend_from_slice(&bytes[bytes.len() - RETRANSMIT_CHECK_BYTES..]);
-        } else {
-            // At most twice the bytes checked, in one allocation of that
-            // size: a server capture holds thousands of connections. Trimming
-            // only when full keeps the memmove below one byte per byte kept.
-            if self.recent.len() + bytes.len() > 2 * RETRANSMIT_CHECK_BYTES {
-                let cut = self.recent.len() + bytes.len() - RETRANSMIT_CHECK_BYTES;
-                self.recent.drain(..cut.min(self.recent.len()));
-            }
-            if self.recent.capacity() < 2 * RETRANSMIT_CHECK_BYTES {
-                self.recent
-                    .reserve_exact(2 * RETRANSMIT_CHECK_BYTES - self.recent.len());
-            }
-            self.recent.extend_from_slice(bytes);
+        let kept = &bytes[bytes.len().saturating_sub(RETRANSMIT_CHECK_BYTES)..];
+        let over = (self.recent.len() + kept.len()).saturating_sub(RETRANSMIT_CHECK_BYTES);
+        self.recent.drain(..over);
+        let needed = self.recent.len() + kept.len();
+        if needed > self.recent.capacity() {
+            // Doubling, but never past the bytes checked.
+            let to = needed
+                .max(2 * self.recent.capacity())
+                .min(RETRANSMIT_CHECK_BYTES);
+            self.recent.reserve_exact(to - self.recent.len());
         }
+        self.recent.extend(kept);
         offset
     }
 
@@ -213,8 +210,8 @@ mod tests {
     }
 
     /// A server capture keeps thousands of connections open: each keeps at
-    /// most twice the checked bytes, in one allocation, yet a copy of any of
-    /// the last RETRANSMIT_CHECK_BYTES is still checked.
+    /// most the checked bytes, yet a copy of any of the last
+    /// RETRANSMIT_CHECK_BYTES is still checked.
     #[test]
     fn retransmission_memory_is_bounded_and_released() {
         let mut a = Assembler::default();
@@ -222,15 +219,24 @@ mod tests {
         let stream: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
         for (k, piece) in stream.chunks(1000).enumerate() {
             feed(&mut a, (k * 1000) as i64, piece, &mut out);
-            assert!(a.recent.len() <= 2 * RETRANSMIT_CHECK_BYTES);
-            assert!(a.recent.capacity() <= 2 * RETRANSMIT_CHECK_BYTES);
-            assert!(a.recent.len() >= RETRANSMIT_CHECK_BYTES.min(out.len()));
+            assert!(a.recent.capacity() <= RETRANSMIT_CHECK_BYTES);
+            assert_eq!(a.recent.len(), RETRANSMIT_CHECK_BYTES.min(out.len()));
         }
         assert_eq!(out, stream);
         let back = (stream.len() - RETRANSMIT_CHECK_BYTES) as i64;
         let mut altered = stream[back as usize..back as usize + 10].to_vec();
         altered[3] ^= 0xff;
         assert_eq!(feed(&mut a, back, &altered, &mut out), Some(back as u64));
+    }
+
+    /// An idle or quiet connection keeps what it sent, not the window.
+    #[test]
+    fn retransmission_memory_grows_only_with_what_was_sent() {
+        let mut a = Assembler::default();
+        let mut out = Vec::new();
+        feed(&mut a, 0, &[1u8; 100], &mut out);
+        assert!(a.recent.capacity() < RETRANSMIT_CHECK_BYTES / 8);
+        assert_eq!(feed(&mut a, 50, &[2u8; 10], &mut out), Some(50));
     }
 
     #[test]
