@@ -74,7 +74,7 @@ pub fn check(s: &Session, constants: &Constants) -> Vec<Violation> {
             let pings: Vec<f64> = c
                 .marks
                 .iter()
-                .filter(|m| m.what == "ping" && m.dir == "c2s")
+                .filter(|m| m.what() == "ping" && m.dir() == "c2s")
                 .map(|m| m.at)
                 .collect();
             let mut prev = c.opened_at;

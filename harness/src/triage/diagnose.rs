@@ -96,7 +96,7 @@ impl ChannelFacts {
                 .marks
                 .iter()
                 .rev()
-                .find(|m| m.what == "ping" && m.dir == "s2c")
+                .find(|m| m.what() == "ping" && m.dir() == "s2c")
                 .map(|m| m.at),
             // A ping that arrived with the close had no time to be answered.
             first_unanswered_ping: c
@@ -290,7 +290,7 @@ pub struct FailedAttempt {
 pub(super) fn unanswered_ping(c: &super::session::Channel, dir: &str) -> Option<f64> {
     let mut waiting: Option<f64> = None;
     for m in &c.marks {
-        match (m.what, m.dir == dir) {
+        match (m.what(), m.dir() == dir) {
             ("ping", true) => {
                 waiting.get_or_insert(m.at);
             }
@@ -643,7 +643,7 @@ pub fn diagnose(
                     let last_sign = c
                         .marks
                         .iter()
-                        .filter(|m| m.dir != dir && m.at < ping)
+                        .filter(|m| m.dir() != dir && m.at < ping)
                         .map(|m| m.at + 0.001)
                         .max_by(f64::total_cmp);
                     Some(last_sign.unwrap_or(ping))
@@ -1063,7 +1063,7 @@ fn spice_rules(
                 c.last_c2s.filter(|l| *l < p).or_else(|| {
                     c.marks
                         .iter()
-                        .filter(|m| m.dir == "c2s" && m.at < p)
+                        .filter(|m| m.dir() == "c2s" && m.at < p)
                         .map(|m| m.at)
                         .max_by(f64::total_cmp)
                 })
@@ -1449,7 +1449,10 @@ fn generic_rules(
                     .into(),
             );
         }
-        let pings = c.marks.iter().any(|m| m.what == "ping" && m.at > last_data);
+        let pings = c
+            .marks
+            .iter()
+            .any(|m| m.what() == "ping" && m.at > last_data);
         let mut against = Vec::new();
         if pings {
             against.push("pings crossed during the quiet spell".into());

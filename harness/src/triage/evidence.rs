@@ -339,13 +339,13 @@ pub fn ending(
         let last_answered = c0
             .marks
             .iter()
-            .filter(|m| m.what == "pong" && m.dir == "s2c" && m.at <= end)
+            .filter(|m| m.what() == "pong" && m.dir() == "s2c" && m.at <= end)
             .map(|m| m.at)
             .fold(f64::NEG_INFINITY, f64::max);
         let quiet_from = c0
             .marks
             .iter()
-            .find(|m| m.what == "ping" && m.dir == "c2s" && m.at > last_answered && m.at < end)
+            .find(|m| m.what() == "ping" && m.dir() == "c2s" && m.at > last_answered && m.at < end)
             .map(|m| m.at)
             .or(c0.last_s2c.filter(|l| *l < end))
             .unwrap_or(c0.opened_at);

@@ -29,14 +29,43 @@ pub struct Close {
     pub code: Option<u16>,
 }
 
-/// A protocol-level event triage reasons about, kept in time order.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+/// A protocol-level event triage reasons about, kept in time order: 16
+/// bytes, since a long session's channel holds thousands.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mark {
     pub at: f64,
+    kind: u8,
+}
+
+impl Mark {
+    /// Direction and kind by [`Mark::kind`]: the fold's four, then the
+    /// upgrade's two.
+    const KINDS: [(&'static str, &'static str); 6] = [
+        ("c2s", "ping"),
+        ("s2c", "ping"),
+        ("c2s", "pong"),
+        ("s2c", "pong"),
+        ("c2s", "upgrade"),
+        ("c2s", "refused"),
+    ];
+
+    fn new(at: f64, dir: &str, what: &str) -> Mark {
+        let kind = Self::KINDS
+            .iter()
+            .position(|k| *k == (dir, what))
+            .expect("a mark of a known kind") as u8;
+        Mark { at, kind }
+    }
+
     /// `c2s` or `s2c`.
-    pub dir: &'static str,
-    /// `ping`, `pong`, `data`, `upgrade`, `refused`.
-    pub what: &'static str,
+    pub fn dir(&self) -> &'static str {
+        Self::KINDS[usize::from(self.kind)].0
+    }
+
+    /// `ping`, `pong`, `upgrade`, `refused`.
+    pub fn what(&self) -> &'static str {
+        Self::KINDS[usize::from(self.kind)].1
+    }
 }
 
 /// One connection seen as a channel of a session.
@@ -551,7 +580,7 @@ impl Density {
 /// puts them on T+0, when the flow's own facts are known too.
 #[derive(Clone, Debug, Default)]
 pub struct ChannelFold {
-    /// Pings and pongs: when, and which ([`ChannelFold::MARKS`]).
+    /// Pings and pongs: when, and which (an index of [`Mark::KINDS`]).
     marks: Vec<(Micros, u8)>,
     closes: Vec<(Micros, Direction, String, Option<u16>)>,
     last: [Option<Micros>; 2],
@@ -581,15 +610,6 @@ impl crate::decode::pipeline::EventFold for ChannelFold {
 }
 
 impl ChannelFold {
-    /// A mark's direction and kind by its index: 16 bytes a mark, where a
-    /// long session has thousands.
-    const MARKS: [(&'static str, &'static str); 4] = [
-        ("c2s", "ping"),
-        ("s2c", "ping"),
-        ("c2s", "pong"),
-        ("s2c", "pong"),
-    ];
-
     /// A fold per connection, for [`crate::decode::pipeline::DecodeOptions::fold`].
     pub fn maker() -> crate::decode::pipeline::FoldWith {
         crate::decode::pipeline::FoldWith(std::sync::Arc::new(|| {
@@ -773,20 +793,16 @@ fn build_channel(
     let mut marks: Vec<Mark> = fold
         .marks
         .iter()
-        .map(|&(at, k)| {
-            let (dir, what) = ChannelFold::MARKS[usize::from(k)];
-            Mark {
-                at: rel(at, start),
-                dir,
-                what,
-            }
+        .map(|&(at, kind)| Mark {
+            at: rel(at, start),
+            kind,
         })
         .collect();
     let (outstanding, last_pong_c2s) = unanswered(&marks, server_closed_at);
     let count = |dir: &str, what: &str| {
         marks
             .iter()
-            .filter(|m| m.dir == dir && m.what == what)
+            .filter(|m| m.dir() == dir && m.what() == what)
             .count() as u64
     };
     let (pings, pongs) = (
@@ -798,15 +814,12 @@ fn build_channel(
         .as_ref()
         .map(|req| upgrade_of(req, fold.upgrade_status.flatten(), start));
     if let Some(u) = &upgrade {
-        marks.push(Mark {
-            at: u.at,
-            dir: "c2s",
-            what: if u.status.is_some_and(|s| s != 101) {
-                "refused"
-            } else {
-                "upgrade"
-            },
-        });
+        let what = if u.status.is_some_and(|s| s != 101) {
+            "refused"
+        } else {
+            "upgrade"
+        };
+        marks.push(Mark::new(u.at, "c2s", what));
     }
     marks.sort_by(|a, b| a.at.total_cmp(&b.at));
     Channel {
@@ -876,7 +889,7 @@ fn unanswered(marks: &[Mark], server_closed_at: Option<f64>) -> (Vec<f64>, Optio
     let mut outstanding = Vec::new();
     let mut last_pong_c2s = None;
     for m in marks {
-        match (m.dir, m.what) {
+        match (m.dir(), m.what()) {
             ("s2c", "ping") => outstanding.push(m.at),
             ("c2s", "pong") if server_closed_at.is_none_or(|c| m.at < c) => {
                 last_pong_c2s = Some(m.at);

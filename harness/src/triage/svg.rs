@@ -471,7 +471,7 @@ fn draw_lane(
     }
     for m in &c.marks {
         let mx = x(m.at);
-        let (shape, colour) = match (m.what, m.dir) {
+        let (shape, colour) = match (m.what(), m.dir()) {
             ("ping", "s2c") => (format!("M{mx:.1},{:.1} l-4,-7 h8 z", mid + 12.0), "#e07b00"),
             ("ping", _) => (format!("M{mx:.1},{:.1} l-4,7 h8 z", mid + 4.0), "#e07b00"),
             ("pong", "c2s") => (format!("M{mx:.1},{:.1} l-4,7 h8 z", mid + 12.0), "#2a9d3a"),
@@ -482,9 +482,11 @@ fn draw_lane(
         let _ = writeln!(
             o,
             r##"<path d="{shape}" fill="{colour}" stroke="{colour}"><title>{} {} T+{:.3}</title></path>"##,
-            m.dir, m.what, m.at
+            m.dir(),
+            m.what(),
+            m.at
         );
-        drawn.insert(m.what);
+        drawn.insert(m.what());
     }
     // The answer first and faint, the first close last and on top: the
     // side that closed first is the one seen.

@@ -131,9 +131,9 @@ fn measured_latency(s: &Session) -> Option<Micros> {
     for c in s.channels() {
         let mut waiting: Option<(f64, &str)> = None;
         for m in &c.marks {
-            match (m.what, waiting) {
-                ("ping", None) => waiting = Some((m.at, m.dir)),
-                ("pong", Some((at, dir))) if m.dir != dir => {
+            match (m.what(), waiting) {
+                ("ping", None) => waiting = Some((m.at, m.dir())),
+                ("pong", Some((at, dir))) if m.dir() != dir => {
                     rtts.push(m.at - at);
                     waiting = None;
                 }

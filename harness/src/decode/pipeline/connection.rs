@@ -17,11 +17,18 @@ struct ConnState {
     ended: [bool; 2],
 }
 
+/// What a connection's report keeps besides activity and findings.
+#[derive(Clone, Copy)]
+struct Keep {
+    events: bool,
+    counts: bool,
+}
+
 /// Counts and optionally keeps the events of one connection.
 struct ReportSink<'a> {
     report: &'a mut ConnectionReport,
     fold: &'a mut Option<Box<dyn EventFold>>,
-    keep: bool,
+    keep: Keep,
     /// The frame being fed: every event it completes carries it.
     frame: Option<u64>,
 }
@@ -52,7 +59,7 @@ impl EventSink for ReportSink<'_> {
                     Some(Direction::ServerToClient) => Some(&mut self.report.counts.s2c),
                     None => None,
                 };
-                if let Some(counts) = counts {
+                if let Some(counts) = counts.filter(|_| self.keep.counts) {
                     match counts.get_mut(name.as_ref()) {
                         Some(n) => *n += 1,
                         None => {
@@ -92,7 +99,7 @@ impl EventSink for ReportSink<'_> {
         if let Some(fold) = self.fold.as_mut() {
             fold.event(&ev);
         }
-        if self.keep {
+        if self.keep.events {
             self.report.events.push(ev);
         }
     }
@@ -102,7 +109,9 @@ impl EventSink for ReportSink<'_> {
 /// [`Decoder::finish`].
 pub struct Decoder {
     options: DecodeOptions,
-    conns: Vec<Option<ConnState>>,
+    /// By connection id; boxed, so that each connection the capture ever
+    /// held costs a pointer once it is let go of.
+    conns: Vec<Option<Box<ConnState>>>,
     done: Vec<ConnectionReport>,
     diagnostics: Vec<Finding>,
     file: String,
@@ -119,8 +128,18 @@ impl Decoder {
         }
     }
 
+    fn keep(&self) -> Keep {
+        Keep {
+            events: self.options.keep_events,
+            counts: !self.options.drop_counts,
+        }
+    }
+
     fn state(&mut self, conn: ConnectionId) -> Option<&mut ConnState> {
-        self.conns.get_mut(conn.0 as usize).and_then(Option::as_mut)
+        self.conns
+            .get_mut(conn.0 as usize)
+            .and_then(Option::as_mut)
+            .map(|b| &mut **b)
     }
 
     /// A connection as decoded so far, with its current protocol stack
@@ -210,12 +229,12 @@ impl Decoder {
         }
         let stage = stage.unwrap_or_else(|| SniffStage::new(ctx, decoder_for));
         let fold = self.options.fold.as_ref().map(|f| (f.0)());
-        self.conns[idx] = Some(ConnState {
+        self.conns[idx] = Some(Box::new(ConnState {
             report,
             fold,
             stage,
             ended: [false, false],
-        });
+        }));
     }
 }
 
@@ -239,7 +258,7 @@ impl ConnState {
         self.report
     }
 
-    fn data(&mut self, chunk: Chunk<'_>, keep: bool) {
+    fn data(&mut self, chunk: Chunk<'_>, keep: Keep) {
         touch(&mut self.report, chunk.direction, chunk.at);
         let mut sink = ReportSink {
             report: &mut self.report,
@@ -273,7 +292,7 @@ impl ConnState {
         dir: Direction,
         offset: u64,
         len: u64,
-        keep: bool,
+        keep: Keep,
     ) {
         self.settle(keep);
         let mut sink = ReportSink {
@@ -293,7 +312,7 @@ impl ConnState {
         self.stage.gap(at, dir, offset, len, &mut sink);
     }
 
-    fn settle(&mut self, keep: bool) {
+    fn settle(&mut self, keep: Keep) {
         let mut sink = ReportSink {
             report: &mut self.report,
             fold: &mut self.fold,
@@ -308,7 +327,7 @@ impl ConnState {
 
 impl FlowSink for Decoder {
     fn flow_event(&mut self, event: FlowEvent<'_>) {
-        let keep = self.options.keep_events;
+        let keep = self.keep();
         match event {
             FlowEvent::Open {
                 conn,
@@ -394,7 +413,7 @@ impl Decoder {
         dir: Option<Direction>,
         how: StreamEnd,
     ) {
-        let keep = self.options.keep_events;
+        let keep = self.keep();
         let Some(st) = self.state(conn) else { return };
         st.settle(keep);
         let dirs: Vec<Direction> = match (dir, how) {

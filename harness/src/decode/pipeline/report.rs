@@ -64,6 +64,9 @@ pub struct DecodeOptions {
     /// Fold each connection's events as they are decoded (see
     /// [`EventFold`]); the result is the report's `folded`.
     pub fold: Option<FoldWith>,
+    /// Leave out each connection's messages counted by name (triage reads
+    /// its folds instead; at a server, a map per connection adds up).
+    pub drop_counts: bool,
     pub flow: FlowConfig,
     /// Largest message per protocol, past which a direction is not decoded.
     pub messages: MessageLimits,
