@@ -738,7 +738,8 @@ fn note_tcp_evidence(
                 && theirs.retransmitted_since_unacked
                 && theirs
                     .longest_stall
-                    .is_none_or(|(a, b)| b.0 - a.0 < ts.0.saturating_sub(u.0))
+                    // Saturating: a capture's clock can step back.
+                    .is_none_or(|(a, b)| b.0.saturating_sub(a.0) < ts.0.saturating_sub(u.0))
             {
                 theirs.longest_stall = Some((u, ts));
             }
