@@ -81,6 +81,37 @@ fn pictures() -> Vec<(String, String)> {
         "overview".into(),
         svg::overview(&tr.summary, "server.pcap", tr.start),
     ));
+    // Past the bar limit: a lane per ending, with the longest names
+    // triage gives and more endings than colours.
+    let causes = [
+        "client.closed",
+        "server.connectivity_timeout",
+        "client.liveness_timeout",
+        "http.401_stale_token",
+        "lb.idle_timeout",
+        "network.outage",
+        "relay.killed",
+        "server.killed",
+        "auth.refused",
+        "unknown",
+    ];
+    let rows: Vec<tether::triage::SessionRow> = (0..svg::OVERVIEW_BARS_MAX * 3)
+        .map(|i| tether::triage::SessionRow {
+            number: i + 1,
+            client: format!("10.1.{}.{}:40000", i / 250, i % 250 + 1),
+            server: "10.0.0.1:6080".into(),
+            start: i as f64 * 5.0,
+            length: 60.0 + (i % 17) as f64 * 40.0,
+            outcome: "disconnected",
+            cause: Some(causes[i % 7 % causes.len() + i % 3].to_string()),
+            channel: None,
+            attempts: 0,
+        })
+        .collect();
+    out.push((
+        "binned overview".into(),
+        svg::overview(&rows, "server-day.pcap", None),
+    ));
     out
 }
 

@@ -656,9 +656,13 @@ fn ending_colour(counts: &[super::EndingCount], label: &str) -> &'static str {
     }
 }
 
-/// A server capture's sessions on one time axis: a bar per client session
-/// from its first packet to its end, coloured by how it ended (the
-/// summary's counts, most first), each ending's count in the legend.
+/// A server capture's sessions on one time axis, coloured by how they
+/// ended (the summary's counts, most first). Up to [`OVERVIEW_BARS_MAX`]
+/// sessions, a bar each from first packet to end, each ending's count in
+/// the legend; past that (a day at a busy host holds thousands), a lane per
+/// ending: how many of its sessions were open at once, and when they ended,
+/// in bins of [`OVERVIEW_BIN_PX`] pixels, so the picture's height does not
+/// grow with the sessions.
 pub fn overview(
     rows: &[super::SessionRow],
     title: &str,
@@ -666,6 +670,7 @@ pub fn overview(
 ) -> String {
     let counts = super::count_endings(rows);
     let colour_of = |label: &str| ending_colour(&counts, label);
+    let binned = rows.len() > OVERVIEW_BARS_MAX;
     // Rows thin out as sessions grow in number; their clients are named
     // while there is room for a line of text each.
     let row_h: f64 = if rows.len() <= 60 { 16.0 } else { 3.0 };
@@ -678,9 +683,13 @@ pub fn overview(
         * 1.02;
     let plot_w = WIDTH - LEFT - RIGHT;
     let x = |t: f64| LEFT + (t / end).clamp(0.0, 1.0) * plot_w;
-    let bottom = TOP + row_h * rows.len().max(1) as f64;
     let shown = counts.len().min(ENDING_COLOURS.len());
-    let legend_rows = shown.div_ceil(3);
+    let bottom = if binned {
+        TOP + ENDING_LANE * shown.max(1) as f64
+    } else {
+        TOP + row_h * rows.len().max(1) as f64
+    };
+    let legend_rows = if binned { 0 } else { shown.div_ceil(3) };
     let height = bottom + 50.0 + 18.0 * legend_rows as f64;
     let mut o = String::new();
     let mut fixed = Vec::new();
@@ -698,6 +707,20 @@ pub fn overview(
     fixed.push(TextBox::of(LEFT, 22.0, &heading, 15.0, true));
     let origin = start.unwrap_or(crate::timeline::Micros::ZERO);
     axis(&mut o, &mut fixed, (0.0, end), &x, bottom, origin);
+    if binned {
+        let bin_s = end / ((plot_w / OVERVIEW_BIN_PX).floor()).max(1.0);
+        let note = format!(
+            "a lane per ending: its sessions open at once (bars) and ending (ticks), {bin_s:.1} s a bin"
+        );
+        let _ = writeln!(
+            o,
+            r##"<text class="fixed" x="{LEFT}" y="42" font-size="11" fill="#555">{}</text>"##,
+            esc(&note)
+        );
+        ending_lanes(&mut o, rows, &counts, shown, end);
+        o.push_str("</svg>\n");
+        return o;
+    }
     for (k, r) in rows.iter().enumerate() {
         let y = TOP + row_h * k as f64;
         let label = r.label();
@@ -750,4 +773,198 @@ pub fn overview(
     }
     o.push_str("</svg>\n");
     o
+}
+
+/// Above this many sessions the overview draws a lane per ending, not a
+/// bar per session (5,000 sessions at 3 px would be 15,000 px tall).
+pub const OVERVIEW_BARS_MAX: usize = 200;
+/// Width of one time bin of the binned overview, in pixels.
+pub const OVERVIEW_BIN_PX: f64 = 4.0;
+const ENDING_LANE: f64 = 44.0;
+
+/// The binned overview's lanes, one per ending shown (the last takes the
+/// endings past the colours): each bin's bar is the sessions open in it,
+/// scaled to the lane's peak, and the tick beneath darkens with the
+/// sessions that ended in it. Every bar's title gives both counts.
+fn ending_lanes(
+    o: &mut String,
+    rows: &[super::SessionRow],
+    counts: &[super::EndingCount],
+    shown: usize,
+    end: f64,
+) {
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let bins = ((plot_w / OVERVIEW_BIN_PX).floor() as usize).max(1);
+    let bin_s = end / bins as f64;
+    let lane_of = |label: &str| {
+        let place = counts.iter().position(|c| c.ending == label).unwrap_or(0);
+        place.min(shown.saturating_sub(1))
+    };
+    let bin_of = |t: f64| ((t / bin_s).floor().max(0.0) as usize).min(bins - 1);
+    let mut open = vec![vec![0u32; bins]; shown];
+    let mut ended = vec![vec![0u32; bins]; shown];
+    for r in rows {
+        let lane = lane_of(&r.label());
+        let (b0, b1) = (bin_of(r.start), bin_of(r.start + r.length));
+        for n in &mut open[lane][b0..=b1] {
+            *n += 1;
+        }
+        if r.outcome != "open" {
+            ended[lane][b1] += 1;
+        }
+    }
+    for lane in 0..shown {
+        let y0 = TOP + ENDING_LANE * lane as f64;
+        let base = y0 + ENDING_LANE - 8.0;
+        let (name, sessions) = if counts.len() > shown && lane == shown - 1 {
+            let n: usize = counts[lane..].iter().map(|c| c.sessions).sum();
+            (format!("{} other endings", counts.len() - lane), n)
+        } else {
+            (counts[lane].ending.clone(), counts[lane].sessions)
+        };
+        let colour = ending_colour(counts, &counts[lane].ending);
+        let peak = open[lane].iter().copied().max().unwrap_or(0).max(1);
+        let peak_ended = ended[lane].iter().copied().max().unwrap_or(0).max(1);
+        let _ = writeln!(
+            o,
+            r##"<g class="ending-lane"><text class="fixed" x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" font-weight="bold">{}</text><text class="fixed" x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" fill="#555">{sessions} sessions, at most {peak} open</text>"##,
+            LEFT - 8.0,
+            y0 + 17.0,
+            esc(&name),
+            LEFT - 8.0,
+            y0 + 30.0,
+        );
+        let _ = writeln!(
+            o,
+            r##"<line x1="{LEFT}" y1="{base:.1}" x2="{:.1}" y2="{base:.1}" stroke="#ccc"/>"##,
+            WIDTH - RIGHT
+        );
+        for b in 0..bins {
+            let (n, e) = (open[lane][b], ended[lane][b]);
+            if n == 0 {
+                continue;
+            }
+            let bx = LEFT + b as f64 * OVERVIEW_BIN_PX;
+            let h = (ENDING_LANE - 14.0) * f64::from(n) / f64::from(peak);
+            let _ = write!(
+                o,
+                r##"<rect class="open-bin" x="{bx:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{colour}" fill-opacity="0.55"><title>T+{:.0} to T+{:.0}: {n} open, {e} ended</title></rect>"##,
+                base - h,
+                OVERVIEW_BIN_PX - 0.5,
+                b as f64 * bin_s,
+                (b + 1) as f64 * bin_s,
+            );
+            if e > 0 {
+                let _ = write!(
+                    o,
+                    r##"<rect class="ended-bin" x="{bx:.1}" y="{:.1}" width="{:.1}" height="5" fill="{colour}" fill-opacity="{:.2}"/>"##,
+                    base + 1.0,
+                    OVERVIEW_BIN_PX - 0.5,
+                    0.3 + 0.7 * f64::from(e) / f64::from(peak_ended),
+                );
+            }
+        }
+        o.push_str("</g>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::triage::SessionRow;
+
+    fn row(number: usize, start: f64, length: f64, cause: Option<&str>) -> SessionRow {
+        SessionRow {
+            number,
+            client: format!("10.0.0.{number}:40000"),
+            server: "10.9.9.9:6080".into(),
+            start,
+            length,
+            outcome: if cause.is_some() {
+                "disconnected"
+            } else {
+                "open"
+            },
+            cause: cause.map(str::to_string),
+            channel: None,
+            attempts: 0,
+        }
+    }
+
+    /// Each bar's title, by lane: (open, ended).
+    fn bins(svg: &str) -> Vec<Vec<(u32, u32)>> {
+        svg.split(r#"<g class="ending-lane">"#)
+            .skip(1)
+            .map(|lane| {
+                lane.split("<title>")
+                    .skip(1)
+                    .map(|t| {
+                        let t = &t[..t.find("</title>").unwrap()];
+                        let counts = t.rsplit(": ").next().unwrap();
+                        let mut n = counts
+                            .split(", ")
+                            .map(|p| p.split(' ').next().unwrap().parse::<u32>().unwrap());
+                        (n.next().unwrap(), n.next().unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Past the bar limit the overview's height stays that of its lanes,
+    /// and its bins count exactly: every session that ended is ticked
+    /// once, in its lane, and a lane's busiest bin holds the most sessions
+    /// that overlapped at once there.
+    #[test]
+    fn a_large_overview_bins_sessions_by_ending() {
+        let mut rows = Vec::new();
+        for i in 0..1000 {
+            let start = (i * 7) as f64;
+            let (length, cause) = match i % 4 {
+                0 | 1 => (600.0, Some("client.closed")),
+                2 => (100.0, Some("lb.idle_timeout")),
+                _ => (7000.0 - start, None),
+            };
+            rows.push(row(i + 1, start, length, cause));
+        }
+        let svg = overview(&rows, "t.pcap", None);
+        let height: f64 = svg
+            .split("height=\"")
+            .nth(1)
+            .and_then(|h| h.split('"').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(height < 400.0, "{height}");
+        let lanes = bins(&svg);
+        // client.closed (500), then lb.idle_timeout and open (250 each,
+        // in name order).
+        assert_eq!(lanes.len(), 3);
+        let ended: Vec<u32> = lanes.iter().map(|l| l.iter().map(|b| b.1).sum()).collect();
+        assert_eq!(ended, [500, 250, 0]);
+        // A client.closed session lasts 600 s and one starts every 14 s:
+        // about 43 overlap, more where bins straddle.
+        let peak = lanes[0].iter().map(|b| b.0).max().unwrap();
+        assert!((43..=46).contains(&peak), "{peak}");
+    }
+
+    /// More endings than colours: the last lane takes the rest.
+    #[test]
+    fn endings_past_the_colours_share_the_last_lane() {
+        let causes = [
+            "a.one", "b.two", "c.three", "d.four", "e.five", "f.six", "g.seven", "h.eight",
+            "i.nine", "j.ten",
+        ];
+        let rows: Vec<SessionRow> = (0..OVERVIEW_BARS_MAX + 10)
+            .map(|i| row(i + 1, i as f64, 5.0, Some(causes[i % causes.len()])))
+            .collect();
+        let svg = overview(&rows, "t.pcap", None);
+        assert_eq!(bins(&svg).len(), ENDING_COLOURS.len());
+        assert!(svg.contains("3 other endings"), "{svg}");
+        let last: u32 = bins(&svg)[ENDING_COLOURS.len() - 1]
+            .iter()
+            .map(|b| b.1)
+            .sum();
+        assert_eq!(last as usize, rows.len() * 3 / causes.len());
+    }
 }
