@@ -4,6 +4,7 @@
 
 use super::session::{Channel, Session};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The SPICE server's timers the rules read, taken from the model's
 /// registry (`model::sim::constants_for`, sources in protocol-facts §1.16),
@@ -320,6 +321,51 @@ pub struct EnvFacts {
     pub user_close: Option<f64>,
     /// The end of what the capture can tell.
     pub end: f64,
+    /// Why each fact was taken from the capture, by field name: what the
+    /// what-if's environment rests on, said beside it.
+    pub because: BTreeMap<&'static str, String>,
+}
+
+impl EnvFacts {
+    fn cite(&mut self, fact: &'static str, why: impl Into<String>) {
+        self.because.insert(fact, why.into());
+    }
+
+    /// Each fact the environment holds, as the timeline names it, with
+    /// the evidence it was taken from.
+    pub fn citations(&self) -> Vec<(&'static str, String)> {
+        let held = [
+            ("client_stall", "client_stalls", self.client_stall.is_some()),
+            (
+                "server_killed",
+                "server_killed",
+                self.server_killed.is_some(),
+            ),
+            (
+                "server_back",
+                "server_restarted",
+                self.server_killed.is_some() && self.server_back.is_some(),
+            ),
+            ("network_dead", "blackhole", self.network_dead.is_some()),
+            (
+                "server_stall",
+                "server_stops_answering",
+                self.server_stall.is_some(),
+            ),
+            ("server_close", "server_closes", self.server_close.is_some()),
+            ("user_close", "user_close", self.user_close.is_some()),
+            ("lb_idle", "lb idle_timeout", self.lb_idle.is_some()),
+            (
+                "token_lifetime",
+                "token lifetime",
+                self.token_lifetime.is_some(),
+            ),
+        ];
+        held.into_iter()
+            .filter(|(_, _, held)| *held)
+            .filter_map(|(field, name, _)| Some((name, self.because.get(field)?.clone())))
+            .collect()
+    }
 }
 
 struct Candidate {
@@ -612,6 +658,13 @@ pub fn diagnose(
             .any(|b| b.starts_with("timing.deliberate_close"))
     {
         env.user_close = Some(e.at);
+        let why = e
+            .because
+            .iter()
+            .find(|b| b.starts_with("timing.deliberate_close"))
+            .cloned()
+            .unwrap_or_default();
+        env.cite("user_close", why);
     }
     // A server or relay process ending decided by the evidence (its leg's
     // close, a relay's goodbye for a backend that went away): the process
@@ -623,11 +676,21 @@ pub fn diagnose(
         && explanations.first().is_some_and(|x| x.cause == e.cause)
     {
         env.server_killed = Some(e.at);
+        env.cite(
+            "server_killed",
+            format!("{} at {}: {}", e.cause, t(e.at), e.because.join("; ")),
+        );
         env.server_back = s
             .generations
             .iter()
             .find(|g| g.started_at > e.at)
             .map(|g| g.started_at);
+        if let Some(back) = env.server_back {
+            env.cite(
+                "server_back",
+                format!("a later generation came up at {}", t(back)),
+            );
+        }
     }
     // What the leading explanation says of the peers, for the model: a
     // path that died, a frozen peer found by the other's keep-alive (from
@@ -650,17 +713,30 @@ pub fn diagnose(
                 })
                 .min_by(f64::total_cmp)
         };
+        let leading = format!("the leading explanation, {}: {}", top.cause, top.summary);
         match (top.cause.as_str(), top.origin.as_deref()) {
             ("network.outage", _) if env.network_dead.is_none() => {
                 env.network_dead = end_at.map(|at| (at, None));
+                env.cite("network_dead", leading);
             }
             ("server.closed", Some("client.frozen")) if env.client_stall.is_none() => {
                 env.client_stall = first_unanswered("s2c").map(|at| (at, None));
+                env.cite(
+                    "client_stall",
+                    format!("from its last sign before the first server PING it left unanswered; {leading}"),
+                );
             }
             ("client.liveness_timeout", Some("server.frozen")) => {
                 env.server_stall = first_unanswered("c2s");
+                env.cite(
+                    "server_stall",
+                    format!("from its last sign before the first client PING it left unanswered; {leading}"),
+                );
             }
-            ("server.closed", None) => env.server_close = end_at,
+            ("server.closed", None) => {
+                env.server_close = end_at;
+                env.cite("server_close", leading);
+            }
             _ => {}
         }
     }
@@ -688,6 +764,20 @@ pub fn diagnose(
             // expiry that closes both ends at once.
             let told = c.closes.iter().any(|x| (x.at - e.at).abs() <= 1.0);
             env.lb_idle = Some(((idle * 10.0).round() / 10.0, told));
+            env.cite(
+                "lb_idle",
+                format!(
+                    "{} quiet {idle:.1} s before the cut at {}, {}; {}",
+                    c.name,
+                    t(e.at),
+                    if told {
+                        "both ends told at once"
+                    } else {
+                        "neither end told"
+                    },
+                    e.because.join("; ")
+                ),
+            );
         }
     }
     let (cause, channel, origin) = match explanations.first() {
@@ -1073,6 +1163,14 @@ fn spice_rules(
             .map(|t| t + 0.001)
             .max_by(f64::total_cmp);
         env.client_stall = Some((last_alive.unwrap_or(p), stall_end));
+        env.cite(
+            "client_stall",
+            format!(
+                "the client's last sign before the PING at {} it left unanswered{}",
+                t(p),
+                stall_end.map_or(String::new(), |e| format!(", until its close at {}", t(e)))
+            ),
+        );
 
         // Competing: the network died at the stall.
         let mut against = Vec::new();
@@ -1148,6 +1246,14 @@ fn spice_rules(
             decisive: false,
         });
         env.network_dead = Some((from, Some(to)));
+        env.cite(
+            "network_dead",
+            format!(
+                "traffic stopped both ways at ≈{} and resumed only with the close at {}",
+                t(from),
+                t(to)
+            ),
+        );
     }
 
     // The seed-002 belief: idle channels are dropped after a quiet spell.
@@ -1337,12 +1443,25 @@ fn generic_rules(
             decisive: false,
         });
         env.server_killed = Some(end);
+        env.cite(
+            "server_killed",
+            format!(
+                "the server process ended at {} (its kernel closed every socket)",
+                t(end)
+            ),
+        );
         env.server_back = back.or_else(|| {
             refused_after
                 .iter()
                 .find(|a| a.result.starts_with("http_"))
                 .map(|a| a.at)
         });
+        if let Some(b) = env.server_back {
+            env.cite(
+                "server_back",
+                format!("the server answered again at {}", t(b)),
+            );
+        }
     }
 
     // Upgrades refused after the drop: stale or expired credentials.
@@ -1359,6 +1478,14 @@ fn generic_rules(
         && let Some(exp) = first.2
     {
         env.token_lifetime = Some((exp - first.0).max(1.0).ceil());
+        env.cite(
+            "token_lifetime",
+            format!(
+                "read from the token presented at {}: it expires at {}",
+                t(first.0),
+                t(exp)
+            ),
+        );
     }
     for a in &refused_after {
         let Some(u) = &a.upgrade else { continue };
@@ -1406,6 +1533,10 @@ fn generic_rules(
         });
         if env.server_back.is_none() {
             env.server_back = Some(a.at);
+            env.cite(
+                "server_back",
+                format!("a reconnect was answered (HTTP {status}) at {}", t(a.at)),
+            );
         }
         break;
     }
@@ -1469,6 +1600,15 @@ fn generic_rules(
             decisive: false,
         });
         env.lb_idle = Some((n, x.how == "rst"));
+        env.cite(
+            "lb_idle",
+            format!(
+                "{} quiet {n:.0} s, then closed ({}) at {}",
+                c.name,
+                x.how,
+                t(x.at)
+            ),
+        );
         break;
     }
 

@@ -93,6 +93,9 @@ pub struct SessionTriage {
     /// The environment extracted for the what-if runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<Timeline>,
+    /// What each fact of `environment` was taken from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub environment_evidence: Vec<whatif::EnvCitation>,
     /// Profile constants set from what the capture shows (`name=value`).
     pub constants_from_capture: Vec<String>,
     /// Whether the recorded client's run reproduces the recorded ending;
@@ -492,6 +495,7 @@ pub fn triage(
         let reproduction = profile
             .as_deref()
             .and_then(|p| whatif::reproduction(p, &d, &what_if));
+        let environment_evidence = whatif::citations(&s, &d.env);
         triaged.push(SessionTriage {
             number: triaged.len() + 1,
             session: s,
@@ -500,6 +504,7 @@ pub fn triage(
             profile_basis: basis,
             violations,
             environment: Some(timeline),
+            environment_evidence,
             constants_from_capture: observed,
             reproduction,
             what_if,

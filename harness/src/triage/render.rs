@@ -400,6 +400,9 @@ fn session(o: &mut String, number: usize, st: &SessionTriage) {
                 )
             }
         );
+        for c in &st.environment_evidence {
+            let _ = writeln!(o, "    · {}: {}", c.fact, c.because);
+        }
         if let Some(r) = &st.reproduction {
             if r.reproduced {
                 let _ = writeln!(

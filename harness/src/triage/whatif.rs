@@ -127,6 +127,11 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
 /// once (RFC 6455 §5.5.2; SPICE, protocol-facts §1.14). `None` without
 /// such a pair (the model's default stands).
 fn measured_latency(s: &Session) -> Option<Micros> {
+    latency_measurement(s).map(|(l, _)| l)
+}
+
+/// The measured latency and how many ping-pong pairs it is the median of.
+fn latency_measurement(s: &Session) -> Option<(Micros, usize)> {
     let mut rtts: Vec<f64> = Vec::new();
     for c in s.channels() {
         let mut waiting: Option<(f64, &str)> = None;
@@ -145,7 +150,42 @@ fn measured_latency(s: &Session) -> Option<Micros> {
     // Microseconds are the model's grain; a loopback capture can time a
     // round trip at zero, which is still a measurement.
     let rtt = rtts.get(rtts.len() / 2)?;
-    Some(Micros(((rtt / 2.0 * 1e6).round() as u64).max(1)))
+    Some((
+        Micros(((rtt / 2.0 * 1e6).round() as u64).max(1)),
+        rtts.len(),
+    ))
+}
+
+/// What the environment's facts were taken from, each beside its name:
+/// the diagnosis's citations, and the latency's measurement.
+pub fn citations(s: &Session, env: &EnvFacts) -> Vec<EnvCitation> {
+    let mut out: Vec<EnvCitation> = env
+        .citations()
+        .into_iter()
+        .map(|(fact, because)| EnvCitation {
+            fact: fact.to_string(),
+            because,
+        })
+        .collect();
+    out.push(EnvCitation {
+        fact: "latency".into(),
+        because: match latency_measurement(s) {
+            Some((_, n)) => format!(
+                "half the median round trip of {n} ping{} to the pong answering {}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "each" }
+            ),
+            None => "no ping answered by a pong: the model's default".into(),
+        },
+    });
+    out
+}
+
+/// One fact of the extracted environment and the evidence it rests on.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct EnvCitation {
+    pub fact: String,
+    pub because: String,
 }
 
 /// One re-run and how it ended.
