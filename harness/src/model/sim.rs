@@ -1203,11 +1203,19 @@ impl Sim {
             Basis::Model,
         );
         self.conns[conn].open[CLIENT] = false;
-        // Read when the client's SessionLost note is drained. Only a FIN
-        // or RST that came from the server's close carries its reason.
+        // Read when the client's SessionLost note is drained: the reason
+        // the server closed this connection, if it did. A FIN or RST that
+        // came from that close carries it; across a dead path (a blackhole,
+        // the server still running) the client learns only by its own
+        // keep-alive or retransmission limit, later, yet the server's close
+        // ended the session (the lab's spice-blackhole: spice-server's
+        // timer closed at T+60.0, the client's keep-alive reset at T+76.8).
+        let peer_vanished = self.conns[conn].dead_path || self.half_open_all.is_some();
         self.lost_conn_server_close = match how {
             ClosedHow::Fin | ClosedHow::Reset => self.conns[conn].server_close,
-            _ => None,
+            // A half-open peer is gone: its server closed nothing.
+            _ if peer_vanished => None,
+            _ => self.conns[conn].server_close,
         };
         self.client.handle_closed(self.now, ch, how);
     }

@@ -737,6 +737,27 @@ pub fn diagnose(
                 env.server_close = end_at;
                 env.cite("server_close", leading);
             }
+            // The timer fired because the path died, not the client: the
+            // client's kernel acknowledged nothing the server retransmitted
+            // (a frozen process's kernel still would, RFC 9293 §3.8.6.1), so
+            // what stopped at the client's last sign is the path.
+            ("server.connectivity_timeout", Some("network.outage")) => {
+                if let Some((from, _)) = env.client_stall.take() {
+                    env.network_dead = Some((from, None));
+                    let dead = top
+                        .supports
+                        .iter()
+                        .find_map(|x| x.split("; ").find(|p| p.starts_with("tcp.dead_path")))
+                        .map_or(leading.clone(), str::to_string);
+                    env.cite(
+                        "network_dead",
+                        format!(
+                            "from the client's last sign at {}, then the server's timer (origin network.outage): {dead}",
+                            t(from)
+                        ),
+                    );
+                }
+            }
             _ => {}
         }
     }
