@@ -103,7 +103,7 @@ fn pictures() -> Vec<(String, String)> {
             start: i as f64 * 5.0,
             length: 60.0 + (i % 17) as f64 * 40.0,
             outcome: "disconnected",
-            cause: Some(causes[i % 7 % causes.len() + i % 3].to_string()),
+            cause: Some(causes[i % 7 + i % 3].to_string()),
             channel: None,
             attempts: 0,
         })

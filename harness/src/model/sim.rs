@@ -1210,13 +1210,12 @@ impl Sim {
         // keep-alive or retransmission limit, later, yet the server's close
         // ended the session (the lab's spice-blackhole: spice-server's
         // timer closed at T+60.0, the client's keep-alive reset at T+76.8).
+        // A half-open peer is gone: its server closed nothing.
         let peer_vanished = self.conns[conn].dead_path || self.half_open_all.is_some();
-        self.lost_conn_server_close = match how {
-            ClosedHow::Fin | ClosedHow::Reset => self.conns[conn].server_close,
-            // A half-open peer is gone: its server closed nothing.
-            _ if peer_vanished => None,
-            _ => self.conns[conn].server_close,
-        };
+        let told = matches!(how, ClosedHow::Fin | ClosedHow::Reset);
+        self.lost_conn_server_close = self.conns[conn]
+            .server_close
+            .filter(|_| told || !peer_vanished);
         self.client.handle_closed(self.now, ch, how);
     }
 

@@ -49,13 +49,9 @@ impl Mark {
         ("c2s", "refused"),
     ];
 
-    fn new(at: f64, dir: &str, what: &str) -> Mark {
-        let kind = Self::KINDS
-            .iter()
-            .position(|k| *k == (dir, what))
-            .expect("a mark of a known kind") as u8;
-        Mark { at, kind }
-    }
+    /// Kinds past the fold's four: a WebSocket upgrade, accepted or refused.
+    const UPGRADE: u8 = 4;
+    const REFUSED: u8 = 5;
 
     /// `c2s` or `s2c`.
     pub fn dir(&self) -> &'static str {
@@ -814,12 +810,12 @@ fn build_channel(
         .as_ref()
         .map(|req| upgrade_of(req, fold.upgrade_status.flatten(), start));
     if let Some(u) = &upgrade {
-        let what = if u.status.is_some_and(|s| s != 101) {
-            "refused"
+        let kind = if u.status.is_some_and(|s| s != 101) {
+            Mark::REFUSED
         } else {
-            "upgrade"
+            Mark::UPGRADE
         };
-        marks.push(Mark::new(u.at, "c2s", what));
+        marks.push(Mark { at: u.at, kind });
     }
     marks.sort_by(|a, b| a.at.total_cmp(&b.at));
     Channel {

@@ -708,7 +708,7 @@ pub fn overview(
     let origin = start.unwrap_or(crate::timeline::Micros::ZERO);
     axis(&mut o, &mut fixed, (0.0, end), &x, bottom, origin);
     if binned {
-        let bin_s = end / ((plot_w / OVERVIEW_BIN_PX).floor()).max(1.0);
+        let (bins, bin_s) = overview_bins(end);
         let note = format!(
             "a lane per ending: its sessions open at once (bars) and ending (ticks), {bin_s:.1} s a bin"
         );
@@ -717,7 +717,7 @@ pub fn overview(
             r##"<text class="fixed" x="{LEFT}" y="42" font-size="11" fill="#555">{}</text>"##,
             esc(&note)
         );
-        ending_lanes(&mut o, rows, &counts, shown, end);
+        ending_lanes(&mut o, rows, &counts, shown, (bins, bin_s));
         o.push_str("</svg>\n");
         return o;
     }
@@ -782,6 +782,12 @@ pub const OVERVIEW_BARS_MAX: usize = 200;
 pub const OVERVIEW_BIN_PX: f64 = 4.0;
 const ENDING_LANE: f64 = 44.0;
 
+/// How many bins the binned overview has, and their width in seconds.
+fn overview_bins(end: f64) -> (usize, f64) {
+    let bins = (((WIDTH - LEFT - RIGHT) / OVERVIEW_BIN_PX).floor() as usize).max(1);
+    (bins, end / bins as f64)
+}
+
 /// The binned overview's lanes, one per ending shown (the last takes the
 /// endings past the colours): each bin's bar is the sessions open in it,
 /// scaled to the lane's peak, and the tick beneath darkens with the
@@ -791,11 +797,8 @@ fn ending_lanes(
     rows: &[super::SessionRow],
     counts: &[super::EndingCount],
     shown: usize,
-    end: f64,
+    (bins, bin_s): (usize, f64),
 ) {
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let bins = ((plot_w / OVERVIEW_BIN_PX).floor() as usize).max(1);
-    let bin_s = end / bins as f64;
     let lane_of = |label: &str| {
         let place = counts.iter().position(|c| c.ending == label).unwrap_or(0);
         place.min(shown.saturating_sub(1))
@@ -805,7 +808,8 @@ fn ending_lanes(
     let mut ended = vec![vec![0u32; bins]; shown];
     for r in rows {
         let lane = lane_of(&r.label());
-        let (b0, b1) = (bin_of(r.start), bin_of(r.start + r.length));
+        // A length below zero (a clock that stepped back) is an instant.
+        let (b0, b1) = (bin_of(r.start), bin_of(r.start + r.length.max(0.0)));
         for n in &mut open[lane][b0..=b1] {
             *n += 1;
         }
@@ -927,7 +931,7 @@ mod tests {
             };
             rows.push(row(i + 1, start, length, cause));
         }
-        let svg = overview(&rows, "t.pcap", None);
+        let svg = overview(&rows, "server capture", None);
         let height: f64 = svg
             .split("height=\"")
             .nth(1)
@@ -958,7 +962,7 @@ mod tests {
         let rows: Vec<SessionRow> = (0..OVERVIEW_BARS_MAX + 10)
             .map(|i| row(i + 1, i as f64, 5.0, Some(causes[i % causes.len()])))
             .collect();
-        let svg = overview(&rows, "t.pcap", None);
+        let svg = overview(&rows, "server capture", None);
         assert_eq!(bins(&svg).len(), ENDING_COLOURS.len());
         assert!(svg.contains("3 other endings"), "{svg}");
         let last: u32 = bins(&svg)[ENDING_COLOURS.len() - 1]
