@@ -335,8 +335,14 @@ pub struct Reassembler {
     /// Fx, not SipHash: keys come from a capture, not from a network peer
     /// that could aim collisions at us, and hashing was a fifth of the
     /// pipeline's time.
-    active: FxHashMap<(SocketAddr, SocketAddr), Conn>,
-    summaries: Vec<ConnSummary>,
+    /// Each open connection with its summary, boxed: the table moves its
+    /// entries as it grows.
+    active: FxHashMap<(SocketAddr, SocketAddr), (Conn, Box<ConnSummary>)>,
+    /// Summaries of the connections finished, in the order they finished
+    /// until [`Reassembler::finish`] sorts them by id; a streaming reader
+    /// takes them as they come ([`Reassembler::take_finished`]).
+    finished: Vec<ConnSummary>,
+    next_id: u32,
     dropped_connections: u64,
     last_ts: Micros,
     /// When closed connections are next looked for and let go.
@@ -361,19 +367,38 @@ impl Reassembler {
         Reassembler {
             config,
             active: FxHashMap::default(),
-            summaries: Vec::new(),
+            finished: Vec::new(),
+            next_id: 0,
             dropped_connections: 0,
             last_ts: Micros::ZERO,
             next_sweep: Micros::ZERO,
         }
     }
 
+    /// Every connection's summary, by id, once [`Reassembler::finish`]
+    /// ran (less any taken by [`Reassembler::take_finished`]).
     pub fn summaries(&self) -> &[ConnSummary] {
-        &self.summaries
+        &self.finished
     }
 
     pub fn into_summaries(self) -> Vec<ConnSummary> {
-        self.summaries
+        self.finished
+    }
+
+    /// The summaries of connections finished since the last call: a
+    /// reader of hours of clients lets them go as it goes.
+    pub fn take_finished(&mut self) -> Vec<ConnSummary> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// The connections still open, as they stand.
+    pub fn open_connections(&self) -> impl Iterator<Item = &ConnSummary> {
+        self.active.values().map(|(_, s)| &**s)
+    }
+
+    /// The latest frame time read.
+    pub fn now(&self) -> Micros {
+        self.last_ts
     }
 
     /// Connections skipped because `max_connections` were open.
@@ -392,23 +417,22 @@ impl Reassembler {
         }
         let key = Self::key(seg.src, seg.dst);
         let is_new_syn = seg.syn && !seg.ack_flag;
-        if let Some(conn) = self.active.get(&key) {
+        if let Some((conn, _)) = self.active.get(&key) {
             let replaced = is_new_syn
                 && (conn.closed
                     || conn.client_isn.is_none()
                     || conn.client_isn != Some(seg.seq)
                     || conn.client != seg.src);
-            if replaced && let Some(old) = self.active.remove(&key) {
-                self.finish_conn(old, seg.ts, sink);
+            if replaced && let Some((old, summary)) = self.active.remove(&key) {
+                self.finish_conn(old, summary, seg.ts, sink);
             }
         }
         if !self.active.contains_key(&key) && !self.open(key, seg, sink) {
             return;
         }
-        let Some(conn) = self.active.get_mut(&key) else {
+        let Some((conn, summary)) = self.active.get_mut(&key) else {
             return;
         };
-        let summary = &mut self.summaries[conn.id.0 as usize];
         let dir = if seg.src == conn.client {
             Direction::ClientToServer
         } else {
@@ -451,8 +475,9 @@ impl Reassembler {
             return false;
         }
         let (client, server, how) = roles(seg);
-        let id = ConnectionId(self.summaries.len() as u32);
-        self.summaries.push(ConnSummary {
+        let id = ConnectionId(self.next_id);
+        self.next_id += 1;
+        let summary = Box::new(ConnSummary {
             id,
             client,
             server,
@@ -468,18 +493,21 @@ impl Reassembler {
         });
         self.active.insert(
             key,
-            Conn {
-                id,
-                client,
-                halves: [Half::default(), Half::default()],
-                client_isn: if how == OpenKind::Syn {
-                    Some(seg.seq)
-                } else {
-                    None
+            (
+                Conn {
+                    id,
+                    client,
+                    halves: [Half::default(), Half::default()],
+                    client_isn: if how == OpenKind::Syn {
+                        Some(seg.seq)
+                    } else {
+                        None
+                    },
+                    overlap_reports: 0,
+                    closed: false,
                 },
-                overlap_reports: 0,
-                closed: false,
-            },
+                summary,
+            ),
         );
         sink.flow_event(FlowEvent::Open {
             conn: id,
@@ -498,27 +526,20 @@ impl Reassembler {
     fn let_go_of_closed(&mut self, sink: &mut dyn FlowSink) {
         let now = self.last_ts;
         self.next_sweep = Micros(now.0.saturating_add(60_000_000));
-        let summaries = &self.summaries;
         let mut done: Vec<(ConnectionId, (SocketAddr, SocketAddr))> = self
             .active
             .iter()
-            .filter(|(_, c)| {
-                c.closed
-                    && c.settled()
-                    && summaries[c.id.0 as usize]
-                        .last
-                        .0
-                        .saturating_add(CLOSED_KEPT.0)
-                        < now.0
+            .filter(|(_, (c, summary))| {
+                c.closed && c.settled() && summary.last.0.saturating_add(CLOSED_KEPT.0) < now.0
             })
-            .map(|(k, c)| (c.id, *k))
+            .map(|(k, (c, _))| (c.id, *k))
             .collect();
         done.sort();
         for (_, key) in done {
-            if let Some(conn) = self.active.remove(&key) {
-                let at = self.summaries[conn.id.0 as usize].last;
+            if let Some((conn, summary)) = self.active.remove(&key) {
+                let at = summary.last;
                 let id = conn.id;
-                self.finish_conn(conn, at, sink);
+                self.finish_conn(conn, summary, at, sink);
                 sink.flow_event(FlowEvent::Released { conn: id });
             }
         }
@@ -527,20 +548,28 @@ impl Reassembler {
     /// Ends the capture: flushes held bytes (as gaps where holes remain)
     /// and reports connections still open.
     pub fn finish(&mut self, sink: &mut dyn FlowSink) {
-        let mut open: Vec<Conn> = self.active.drain().map(|(_, c)| c).collect();
-        open.sort_by_key(|c| c.id);
+        let mut open: Vec<(Conn, Box<ConnSummary>)> = self.active.drain().map(|(_, c)| c).collect();
+        open.sort_by_key(|(c, _)| c.id);
         let at = self.last_ts;
-        for conn in open {
-            self.finish_conn(conn, at, sink);
+        for (conn, summary) in open {
+            self.finish_conn(conn, summary, at, sink);
         }
+        self.finished.sort_by_key(|s| s.id);
     }
 
-    fn finish_conn(&mut self, mut conn: Conn, at: Micros, sink: &mut dyn FlowSink) {
-        let summary = &mut self.summaries[conn.id.0 as usize];
+    /// Flushes a connection and files its summary among the finished.
+    fn finish_conn(
+        &mut self,
+        mut conn: Conn,
+        mut summary: Box<ConnSummary>,
+        at: Micros,
+        sink: &mut dyn FlowSink,
+    ) {
         for dir in [Direction::ClientToServer, Direction::ServerToClient] {
             let frame = conn.halves[dir.index()].last_frame;
-            flush_all(&mut conn, summary, dir, at, frame, sink);
+            flush_all(&mut conn, &mut summary, dir, at, frame, sink);
         }
+        self.finished.push(*summary);
         let both_fin = conn.halves.iter().all(|h| h.fin_done);
         let any_rst = conn.halves.iter().any(|h| h.rst);
         if !both_fin && !any_rst {

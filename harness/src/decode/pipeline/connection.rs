@@ -153,6 +153,11 @@ impl Decoder {
         Some((&state.report, stack))
     }
 
+    /// The reports of connections let go of since the last call.
+    pub fn take_done(&mut self) -> Vec<ConnectionReport> {
+        std::mem::take(&mut self.done)
+    }
+
     pub fn finish(mut self) -> (Vec<ConnectionReport>, Vec<Finding>) {
         for state in std::mem::take(&mut self.conns).into_iter().flatten() {
             self.done.push(state.into_report());

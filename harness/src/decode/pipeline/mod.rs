@@ -15,7 +15,7 @@ mod report;
 
 pub use connection::Decoder;
 pub use flows::{flow_table, flow_table_decoded};
-pub use parallel::decode_capture_parallel;
+pub use parallel::{decode_capture_parallel, decode_capture_parallel_streaming};
 pub use report::{
     Activity, ConnectionReport, Counts, DecodeOptions, DecodeReport, EventFold, FlowRow, FlowTable,
     FoldWith, Folded,
@@ -55,15 +55,57 @@ fn next_frame<'s, R: Read>(segments: &'s mut Segments<R>, keys: &KeyStore) -> Op
 pub fn decode_capture<R: Read>(
     src: R,
     file: &str,
+    options: DecodeOptions,
+) -> Result<DecodeReport, CaptureError> {
+    decode_capture_streaming(src, file, options, None)
+}
+
+/// What a streaming decode hands its reader at each look: the connections
+/// finished since the last look (a connection's summary and its report may
+/// come at different looks when workers decode), and those still open.
+pub struct Progress<'a> {
+    /// The latest frame time read.
+    pub now: crate::timeline::Micros,
+    /// The capture's first frame.
+    pub start: Option<crate::timeline::Micros>,
+    pub summaries: Vec<crate::flow::ConnSummary>,
+    pub reports: Vec<ConnectionReport>,
+    pub reassembler: &'a Reassembler,
+}
+
+/// Every `every` of capture time, what a streaming decode's reader is
+/// handed, and the reader.
+pub type Looks<'a> = (crate::timeline::Micros, &'a mut dyn FnMut(Progress<'_>));
+
+/// [`decode_capture`] that hands finished connections to `looks` as it
+/// reads, so that a reader of hours of clients holds only the open ones;
+/// the report returned holds what was not handed over.
+pub fn decode_capture_streaming<R: Read>(
+    src: R,
+    file: &str,
     mut options: DecodeOptions,
+    mut looks: Option<Looks<'_>>,
 ) -> Result<DecodeReport, CaptureError> {
     let mut segments = Segments::new(src, file)?;
     let mut reassembler = Reassembler::new(options.flow);
     let keys = key_store(&mut options);
     let mut decoder = Decoder::new(file, options);
+    let mut next_look = crate::timeline::Micros::ZERO;
     while let Some(frame) = next_frame(&mut segments, &keys) {
         if let Frame::Tcp(seg) = frame {
             reassembler.segment(&seg, &mut decoder);
+            if let Some((every, look)) = looks.as_mut()
+                && reassembler.now() >= next_look
+            {
+                next_look = crate::timeline::Micros(reassembler.now().0.saturating_add(every.0));
+                look(Progress {
+                    now: reassembler.now(),
+                    start: segments.first_ts,
+                    summaries: reassembler.take_finished(),
+                    reports: decoder.take_done(),
+                    reassembler: &reassembler,
+                });
+            }
         }
     }
     reassembler.finish(&mut decoder);

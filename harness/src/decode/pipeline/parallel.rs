@@ -2,12 +2,12 @@
 //! connection's events, batched, to the worker that owns it.
 
 use super::{
-    ConnectionReport, DecodeOptions, DecodeReport, Decoder, assemble_report, decode_capture,
-    key_store, next_frame,
+    ConnectionReport, DecodeOptions, DecodeReport, Decoder, Looks, Progress, assemble_report,
+    decode_capture_streaming, key_store, next_frame,
 };
 use crate::capture::{CaptureError, Frame, Segments};
 use crate::flow::{FlowEvent, FlowEventOf, FlowSink, Reassembler};
-use crate::timeline::Finding;
+use crate::timeline::{Finding, Micros};
 use std::io::Read;
 
 /// A flow event that owns its bytes, to cross to a worker thread.
@@ -70,11 +70,32 @@ impl FlowSink for Router {
 pub fn decode_capture_parallel<R: Read>(
     src: R,
     file: &str,
-    mut options: DecodeOptions,
+    options: DecodeOptions,
     threads: usize,
 ) -> Result<DecodeReport, CaptureError> {
+    decode_capture_parallel_streaming(src, file, options, threads, None)
+}
+
+/// What a worker hands back: reports of connections let go of as it goes,
+/// then everything else once its input ends.
+enum WorkerOutput {
+    Released(Vec<ConnectionReport>),
+    Finished(Vec<ConnectionReport>, Vec<Finding>),
+}
+
+/// [`decode_capture_parallel`] that hands finished connections to `looks`
+/// as [`super::decode_capture_streaming`] does. A connection's report
+/// reaches a look some time after its summary (its worker may be behind
+/// the reader); what a reader makes of both must not depend on when.
+pub fn decode_capture_parallel_streaming<R: Read>(
+    src: R,
+    file: &str,
+    mut options: DecodeOptions,
+    threads: usize,
+    mut looks: Option<Looks<'_>>,
+) -> Result<DecodeReport, CaptureError> {
     if threads <= 1 {
-        return decode_capture(src, file, options);
+        return decode_capture_streaming(src, file, options, looks);
     }
     let keys = key_store(&mut options);
     let mut segments = Segments::new(src, file)?;
@@ -93,7 +114,9 @@ pub fn decode_capture_parallel<R: Read>(
         router.batch_bytes.push(0);
         receivers.push(rx);
     }
-    let mut results: Vec<(Vec<ConnectionReport>, Vec<Finding>)> = Vec::new();
+    let streaming = looks.is_some();
+    let mut connections = Vec::new();
+    let mut diagnostics = Vec::new();
     // Scoped threads: the reader stays on this thread (it need not be Send).
     std::thread::scope(|scope| {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -107,14 +130,47 @@ pub fn decode_capture_parallel<R: Read>(
                     for e in batch {
                         replay(e, &mut decoder);
                     }
+                    if streaming {
+                        let done = decoder.take_done();
+                        if !done.is_empty() {
+                            let _ = done_tx.send(WorkerOutput::Released(done));
+                        }
+                    }
                 }
-                let _ = done_tx.send(decoder.finish());
+                let (reports, diags) = decoder.finish();
+                let _ = done_tx.send(WorkerOutput::Finished(reports, diags));
             });
         }
         drop(done_tx);
+        let mut next_look = Micros::ZERO;
         while let Some(frame) = next_frame(&mut segments, &keys) {
             if let Frame::Tcp(seg) = frame {
                 reassembler.segment(&seg, &mut router);
+                if let Some((every, look)) = looks.as_mut()
+                    && reassembler.now() >= next_look
+                {
+                    next_look = Micros(reassembler.now().0.saturating_add(every.0));
+                    // Hand the workers what is batched, so that a worker
+                    // holding a finished connection's last events lets it go.
+                    for w in 0..threads {
+                        router.flush(w);
+                    }
+                    let reports = done_rx
+                        .try_iter()
+                        .flat_map(|out| match out {
+                            WorkerOutput::Released(r) => r,
+                            // A worker ends only once the reader is done.
+                            WorkerOutput::Finished(..) => Vec::new(),
+                        })
+                        .collect();
+                    look(Progress {
+                        now: reassembler.now(),
+                        start: segments.first_ts,
+                        summaries: reassembler.take_finished(),
+                        reports,
+                        reassembler: &reassembler,
+                    });
+                }
             }
         }
         reassembler.finish(&mut router);
@@ -122,20 +178,24 @@ pub fn decode_capture_parallel<R: Read>(
             router.flush(w);
         }
         router.senders.clear();
-        results.extend(done_rx.iter());
+        for out in done_rx.iter() {
+            match out {
+                WorkerOutput::Released(mut r) => connections.append(&mut r),
+                WorkerOutput::Finished(mut r, mut d) => {
+                    connections.append(&mut r);
+                    diagnostics.append(&mut d);
+                }
+            }
+        }
     });
-    let mut connections = Vec::new();
-    let mut diagnostics = std::mem::take(&mut router.diagnostics);
-    for (mut conns, mut diags) in results {
-        connections.append(&mut conns);
-        diagnostics.append(&mut diags);
-    }
+    let mut all_diagnostics = std::mem::take(&mut router.diagnostics);
+    all_diagnostics.append(&mut diagnostics);
     connections.sort_by_key(|c| c.connection);
     Ok(assemble_report(
         file,
         segments,
         reassembler,
         connections,
-        diagnostics,
+        all_diagnostics,
     ))
 }
