@@ -7,6 +7,7 @@ pub mod diagnose;
 pub mod evidence;
 pub mod render;
 pub mod session;
+mod stream;
 pub mod svg;
 pub mod whatif;
 
@@ -127,9 +128,12 @@ pub struct SessionRow {
 
 impl SessionRow {
     fn of(st: &SessionTriage) -> SessionRow {
-        let (s, d) = (&st.session, &st.diagnosis);
+        SessionRow::of_parts(st.number, &st.session, &st.diagnosis)
+    }
+
+    fn of_parts(number: usize, s: &Session, d: &Diagnosis) -> SessionRow {
         SessionRow {
-            number: st.number,
+            number,
             client: s.client.clone(),
             server: s.server.clone(),
             start: s.first,
@@ -317,6 +321,46 @@ impl Triage {
     }
 }
 
+/// The diagnosis of one session, with the timers and reconnect rules of
+/// its client's profile (given, or detected); `zip_end` is a bug report's
+/// recorded ending (`from_zip`: the session is a bug report's).
+fn diagnosis_of(
+    s: &Session,
+    legs: &[evidence::LegClose],
+    zip_facts: &[ChannelFacts],
+    zip_end: Option<&(f64, String, String)>,
+    from_zip: bool,
+    options: &TriageOptions,
+) -> Diagnosis {
+    let spec = options
+        .profile
+        .clone()
+        .or_else(|| detect_profile(s, from_zip).map(|(p, _)| p.to_string()));
+    let timers = diagnose::SpiceTimers::from_registry(spec.as_deref());
+    let quiet = crate::timeline::synthetic::Timeline::quiet(crate::timeline::synthetic::Dur(
+        Micros(1_000_000),
+    ));
+    // Whether a later generation is a reconnect rests on the client's
+    // reconnect rules: trusted from a given profile, or from SPICE's
+    // detection (link ids name SPICE clients); a profile guessed from the
+    // stack alone (noVNC's many apps) cannot say.
+    let trusted = options.profile.is_some() || s.app_kind() == "spice";
+    let reconnect = spec
+        .as_deref()
+        .filter(|_| trusted)
+        .and_then(|p| {
+            whatif::constants(p, &quiet, &options.overrides)
+                .ok()
+                .map(|c| diagnose::ReconnectRules::from_constants(p, &c))
+        })
+        .unwrap_or_default();
+    let mut d = diagnose::diagnose(s, &timers, &reconnect, legs, zip_facts, zip_end.cloned());
+    if let Some(z) = zip_end {
+        d.env.end = d.env.end.max(z.0);
+    }
+    d
+}
+
 /// Triage of a decoded capture (events kept or folded), or of a bug-report
 /// zip's decode (`zip`), whose pcap is then `report`. `report` is used up:
 /// its connections' folds are taken as their channels are built, and its
@@ -400,32 +444,14 @@ pub fn triage(
         .collect();
     let mut triaged: Vec<SessionTriage> = Vec::new();
     for (s, legs) in sessions.into_iter().zip(legs) {
-        let spec = options
-            .profile
-            .clone()
-            .or_else(|| detect_profile(&s, zip.is_some()).map(|(p, _)| p.to_string()));
-        let timers = diagnose::SpiceTimers::from_registry(spec.as_deref());
-        let quiet = crate::timeline::synthetic::Timeline::quiet(crate::timeline::synthetic::Dur(
-            Micros(1_000_000),
-        ));
-        // Whether a later generation is a reconnect rests on the client's
-        // reconnect rules: trusted from a given profile, or from SPICE's
-        // detection (link ids name SPICE clients); a profile guessed from the
-        // stack alone (noVNC's many apps) cannot say.
-        let trusted = options.profile.is_some() || s.app_kind() == "spice";
-        let reconnect = spec
-            .as_deref()
-            .filter(|_| trusted)
-            .and_then(|p| {
-                whatif::constants(p, &quiet, &options.overrides)
-                    .ok()
-                    .map(|c| diagnose::ReconnectRules::from_constants(p, &c))
-            })
-            .unwrap_or_default();
-        let mut d = diagnose::diagnose(&s, &timers, &reconnect, &legs, &zip_facts, zip_end.clone());
-        if zip_end.is_some() {
-            d.env.end = d.env.end.max(zip_end.as_ref().map_or(0.0, |z| z.0));
-        }
+        let mut d = diagnosis_of(
+            &s,
+            &legs,
+            &zip_facts,
+            zip_end.as_ref(),
+            zip.is_some(),
+            options,
+        );
         // A bug report names the channel its client saw fail: the headline
         // keeps the one the evidence points at, and names both when they differ.
         if let Some(zc) = zip_rec.as_ref().and_then(|z| z.channel.clone())
@@ -510,7 +536,15 @@ pub fn triage(
             what_if,
         });
     }
-    link_relay_evidence(&mut triaged);
+    // Relay legs are few; most captures have none and copy nothing.
+    if triaged.iter().any(|t| t.session.relay_of.is_some()) {
+        let sessions: Vec<Session> = triaged.iter().map(|t| t.session.clone()).collect();
+        let mut diagnoses: Vec<Diagnosis> = triaged.iter().map(|t| t.diagnosis.clone()).collect();
+        link_relay_evidence(&sessions, &mut diagnoses);
+        for (t, d) in triaged.iter_mut().zip(diagnoses) {
+            t.diagnosis = d;
+        }
+    }
     let primary = triaged
         .iter()
         .position(|t| t.session.relay_of.is_none() && t.diagnosis.cause.is_some())
@@ -725,13 +759,13 @@ fn relay_leg_closes(sessions: &[Session], front: usize) -> Vec<evidence::LegClos
         .collect()
 }
 
-fn link_relay_evidence(triaged: &mut [SessionTriage]) {
-    for i in 0..triaged.len() {
-        let Some(j) = triaged[i].session.relay_of else {
+fn link_relay_evidence(sessions: &[Session], diagnoses: &mut [Diagnosis]) {
+    for i in 0..sessions.len() {
+        let Some(j) = sessions[i].relay_of else {
             continue;
         };
         let (leg_start, leg_close) = {
-            let s = &triaged[i].session;
+            let s = &sessions[i];
             let close = s
                 .channels()
                 .filter_map(|c| c.closes.first())
@@ -740,21 +774,21 @@ fn link_relay_evidence(triaged: &mut [SessionTriage]) {
             (s.start.as_secs_f64(), close)
         };
         let Some(close) = leg_close else { continue };
-        let at = leg_start + close.at - triaged[j].session.start.as_secs_f64();
+        let at = leg_start + close.at - sessions[j].start.as_secs_f64();
         let text = format!(
             "its upstream leg to {} was closed by the relay's side ({} {}) at T+{at:.3}",
-            triaged[i].session.server, close.by, close.how
+            sessions[i].server, close.by, close.how
         );
         // A leg the relay cut itself ended as its front did: the same act
         // (an idle timeout, the relay's death) seen from the server side.
-        let front_cause = triaged[j].diagnosis.cause.clone();
-        let front_at = triaged[j].diagnosis.at;
+        let front_cause = diagnoses[j].cause.clone();
+        let front_at = diagnoses[j].at;
         if close.by == "client"
             && front_at.is_some_and(|e| (e - at).abs() <= evidence::SAME_INSTANT)
             && let Some(cause) =
                 front_cause.filter(|c| c == "lb.idle_timeout" || c == "relay.killed")
         {
-            let leg = &mut triaged[i].diagnosis;
+            let leg = &mut diagnoses[i];
             leg.inferences.push(diagnose::Evidence {
                 at: leg.at,
                 channel: None,
@@ -767,16 +801,16 @@ fn link_relay_evidence(triaged: &mut [SessionTriage]) {
             leg.origin = None;
             leg.closed_by = Some("both");
         }
-        let front = &mut triaged[j];
-        let near = front.diagnosis.at.is_some_and(|e| (e - at).abs() <= 0.05);
-        front.diagnosis.observations.push(diagnose::Evidence {
+        let front = &mut diagnoses[j];
+        let near = front.at.is_some_and(|e| (e - at).abs() <= 0.05);
+        front.observations.push(diagnose::Evidence {
             at: Some(at),
             channel: None,
             text: text.clone(),
             source: "capture",
         });
         if near && close.by == "client" {
-            for e in &mut front.diagnosis.explanations {
+            for e in &mut front.explanations {
                 if e.cause == "server.killed" {
                     e.supports.push(format!(
                         "{text}: the relay in between (websockify) ended both legs at once"
@@ -818,6 +852,20 @@ pub fn triage_reader<R: std::io::Read>(
         let mut z = z;
         let mut pcap = z.pcap.take();
         Ok(triage(name, pcap.as_mut(), Some(&z), options))
+    } else if options.selection.none {
+        // The summary alone: each client's visit is diagnosed once it is
+        // over and only its row kept.
+        let mut stream = stream::Stream::new(options);
+        let mut look = |p: crate::decode::pipeline::Progress<'_>| stream.look(p);
+        let rest = crate::decode::pipeline::decode_capture_parallel_streaming(
+            src,
+            name,
+            decode,
+            options.threads,
+            Some((stream::LOOK_EVERY, &mut look)),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(stream.finish(name, rest))
     } else {
         let r = decode_capture_parallel(src, name, decode, options.threads)
             .map_err(|e| e.to_string())?;

@@ -928,7 +928,14 @@ fn login_refusal(e: &Event, name: &str) -> Option<String> {
 
 /// A connection that carried no session: nothing but a handshake or a
 /// refusal.
-fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
+/// How long a SYN goes unanswered before its client retransmits it: the
+/// initial retransmission timeout (RFC 6298 §2.1, Linux `TCP_TIMEOUT_INIT`).
+/// A SYN the capture ends sooner after has not been refused yet.
+const SYN_RTO: Micros = Micros(1_000_000);
+
+/// Whether a connection failed before it carried anything, and how;
+/// `end` is its endpoint's last frame.
+fn refused(flow: &ConnSummary, ch: &Channel, end: Micros) -> Option<String> {
     if ch.auth_refused.is_some() {
         return Some("auth.refused".into());
     }
@@ -943,7 +950,11 @@ fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
             (_, EndKind::Rst) if flow.closed_by == Some(Direction::ServerToClient) => {
                 "rst_to_syn".into()
             }
-            (OpenKind::Syn, EndKind::Open) => "no_answer".into(),
+            (OpenKind::Syn, EndKind::Open)
+                if end.saturating_sub(flow.start) >= SYN_RTO || flow.c2s.segments > 1 =>
+            {
+                "no_answer".into()
+            }
             _ => "no_data".into(),
         });
     }
@@ -956,6 +967,18 @@ fn refused(flow: &ConnSummary, ch: &Channel) -> Option<String> {
 /// frame, or zero for a ryll ring, which is stamped with the session clock
 /// (`session_clock`).
 pub fn sessions(report: &mut DecodeReport, origin: Micros, session_clock: bool) -> Vec<Session> {
+    sessions_ending(report, origin, session_clock, &BTreeMap::new())
+}
+
+/// [`sessions`] of part of a capture: an endpoint's last frame is at
+/// least `ends` says (its connections already diagnosed and let go of
+/// ended then).
+pub fn sessions_ending(
+    report: &mut DecodeReport,
+    origin: Micros,
+    session_clock: bool,
+    ends: &BTreeMap<String, Micros>,
+) -> Vec<Session> {
     // Each fold is taken as its channel is built: what triage keeps of a
     // connection is never held twice.
     let mut folds: BTreeMap<ConnectionId, ChannelFold> = report
@@ -977,12 +1000,19 @@ pub fn sessions(report: &mut DecodeReport, origin: Micros, session_clock: bool) 
     for (server, mut flows) in groups {
         flows.sort_by_key(|f| (f.start, f.id));
         let group_start = flows.first().map_or(Micros::ZERO, |f| f.start);
-        let end = flows.iter().map(|f| f.last).max().unwrap_or(group_start);
-        let parts = endpoint_parts(&flows, &by_id, &mut folds, origin, end);
-        for lane in split_by_client(parts) {
-            let mut s = lane.into_session(&server, origin, end);
-            s.model_zero = if session_clock { 0.0 } else { s.first };
-            out.push(s);
+        let end = flows
+            .iter()
+            .map(|f| f.last)
+            .chain(ends.get(&server).copied())
+            .max()
+            .unwrap_or(group_start);
+        for visit in client_visits(&flows) {
+            let parts = endpoint_parts(&visit, &by_id, &mut folds, origin, end);
+            for lane in split_by_client(parts) {
+                let mut s = lane.into_session(&server, origin, end);
+                s.model_zero = if session_clock { 0.0 } else { s.first };
+                out.push(s);
+            }
         }
     }
     link_relays(&mut out);
@@ -1010,6 +1040,55 @@ pub fn sessions(report: &mut DecodeReport, origin: Micros, session_clock: bool) 
             s
         })
         .collect()
+}
+
+/// How long a client host may be gone from a server, with none of its
+/// connections to it left open, and still come back in the same session:
+/// past it, it is a new visit. Longer than any reconnect back-off of the
+/// clients modelled (seconds to tens of seconds: noVNC's and the runner's
+/// `reconnect_delay`, spice-gtk's none) by an order of magnitude; short
+/// enough that a server capture's sessions can be diagnosed and let go of
+/// while it is still read (see [`super::stream`]).
+pub const RECONNECT_HORIZON: Micros = Micros(600_000_000);
+
+/// Whether `next` starts a new visit of its client host after `visit`
+/// (that host's connections to one endpoint so far): every one of them
+/// closed, and the host gone longer than [`RECONNECT_HORIZON`].
+pub fn starts_new_visit<'a>(
+    visit: impl IntoIterator<Item = &'a ConnSummary>,
+    next_start: Micros,
+) -> bool {
+    let mut last = None::<Micros>;
+    for f in visit {
+        if f.end == EndKind::Open {
+            return false;
+        }
+        last = last.max(Some(f.last));
+    }
+    last.is_some_and(|l| next_start.0 > l.0.saturating_add(RECONNECT_HORIZON.0))
+}
+
+/// An endpoint's connections (in start order) as visits: one client
+/// host's connections, split where [`starts_new_visit`]. A client's
+/// session never spans two, so each is split into sessions on its own,
+/// and a visit can be diagnosed once it is over, without the rest of the
+/// capture.
+fn client_visits<'a>(flows: &[&'a ConnSummary]) -> Vec<Vec<&'a ConnSummary>> {
+    let mut visits: Vec<Vec<&ConnSummary>> = Vec::new();
+    let mut current: BTreeMap<std::net::IpAddr, usize> = BTreeMap::new();
+    for f in flows {
+        let host = f.client.ip();
+        let i = match current.get(&host) {
+            Some(&i) if !starts_new_visit(visits[i].iter().copied(), f.start) => i,
+            _ => {
+                visits.push(Vec::new());
+                current.insert(host, visits.len() - 1);
+                visits.len() - 1
+            }
+        };
+        visits[i].push(f);
+    }
+    visits
 }
 
 /// What one server endpoint's connections are, before they are split by
@@ -1046,7 +1125,12 @@ fn endpoint_parts(
             });
             continue;
         }
-        if let Some(result) = refused(f, &ch) {
+        let kind = if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
+            "spice".to_string()
+        } else {
+            ch.stack.trim_start_matches("tcp/").to_string()
+        };
+        if let Some(result) = refused(f, &ch, end) {
             // A handshake that carried nothing either way is a browser's
             // speculative pre-connect (Chromium opens one before it knows it
             // needs it), not an attempt that failed.
@@ -1062,13 +1146,7 @@ fn endpoint_parts(
             }
             continue;
         }
-        *kinds
-            .entry(if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
-                "spice".to_string()
-            } else {
-                ch.stack.trim_start_matches("tcp/").to_string()
-            })
-            .or_default() += 1;
+        *kinds.entry(kind).or_default() += 1;
         let sid = rep
             .and_then(|r| r.session.as_ref())
             .and_then(|s| s.session_id);
@@ -1401,5 +1479,49 @@ fn link_relays(sessions: &mut [Session]) {
             }
         }
         sessions[i].relay_of = best.map(|(j, _)| j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{DirStats, TcpSide};
+
+    fn syn_only(segments: u64) -> ConnSummary {
+        ConnSummary {
+            id: ConnectionId(0),
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.9.9:5930".parse().unwrap(),
+            opened: OpenKind::Syn,
+            start: Micros(10_000_000),
+            last: Micros(10_000_000),
+            first_frame: 1,
+            c2s: DirStats {
+                segments,
+                ..DirStats::default()
+            },
+            s2c: DirStats::default(),
+            end: EndKind::Open,
+            closed_by: None,
+            tcp: [TcpSide::default(); 2],
+        }
+    }
+
+    #[test]
+    fn an_unanswered_syn_fails_only_once_its_client_could_have_retried() {
+        let refused_at = |f: &ConnSummary, end: u64| {
+            let ch = build_channel(f, None, None, Micros::ZERO, Micros(end));
+            refused(f, &ch, Micros(end))
+        };
+        let once = syn_only(1);
+        // The capture ends half a second after the SYN: nothing is known yet.
+        assert_eq!(refused_at(&once, 10_500_000).as_deref(), Some("no_data"));
+        // A second later the client would have retransmitted: no answer.
+        assert_eq!(refused_at(&once, 11_000_000).as_deref(), Some("no_answer"));
+        // A retransmitted SYN says so whenever the capture ends.
+        assert_eq!(
+            refused_at(&syn_only(2), 10_500_000).as_deref(),
+            Some("no_answer")
+        );
     }
 }
