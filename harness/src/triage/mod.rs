@@ -307,6 +307,40 @@ fn zip_record(z: &ZipDecode) -> Option<ZipRecord> {
 }
 
 impl Triage {
+    /// A triage of these client-facing rows, counted by ending, with the
+    /// primary session's headline (`head`) and no session in full.
+    fn of_rows(
+        input: &str,
+        start: Option<Micros>,
+        summary: Vec<SessionRow>,
+        findings: Vec<String>,
+        unread: Vec<String>,
+        head: Option<stream::Head>,
+    ) -> Triage {
+        let mut t = Triage {
+            input: input.to_string(),
+            start,
+            counts: count_endings(&summary),
+            summary,
+            primary: None,
+            outcome: None,
+            at: None,
+            cause: None,
+            channel: None,
+            closed_by: None,
+            recovered_at: None,
+            outage: None,
+            sessions: Vec::new(),
+            zip: None,
+            findings,
+            unread,
+        };
+        if let Some(h) = head {
+            h.fill(&mut t);
+        }
+        t
+    }
+
     /// Keeps the sessions `keep` selects. The headline fields still speak
     /// of the capture's primary session; `primary` points at it only while
     /// it is kept.
@@ -550,31 +584,16 @@ pub fn triage(
         .position(|t| t.session.relay_of.is_none() && t.diagnosis.cause.is_some())
         .or_else(|| triaged.iter().position(|t| t.session.relay_of.is_none()))
         .or(if triaged.is_empty() { None } else { Some(0) });
-    let head = primary.map(|i| &triaged[i].diagnosis);
+    let head = primary.map(|i| stream::Head::of(&triaged[i].diagnosis));
     let summary: Vec<SessionRow> = triaged
         .iter()
         .filter(|t| t.session.relay_of.is_none())
         .map(SessionRow::of)
         .collect();
-    let counts = count_endings(&summary);
-    let mut t = Triage {
-        input: input.to_string(),
-        start,
-        summary,
-        counts,
-        primary,
-        outcome: head.map(|d| outcome_str(d.outcome)),
-        at: head.and_then(|d| d.at),
-        cause: head.and_then(|d| d.cause.clone()),
-        channel: head.and_then(|d| d.channel.clone()),
-        closed_by: head.and_then(|d| d.closed_by),
-        recovered_at: head.and_then(|d| d.recovered_at),
-        outage: head.and_then(|d| d.outage),
-        sessions: triaged,
-        zip: zip_rec,
-        findings,
-        unread,
-    };
+    let mut t = Triage::of_rows(input, start, summary, findings, unread, head);
+    t.primary = primary;
+    t.sessions = triaged;
+    t.zip = zip_rec;
     let sel = &options.selection;
     // A relay's upstream leg stays with the session it serves.
     let kept: Vec<usize> = t

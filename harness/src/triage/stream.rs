@@ -40,7 +40,7 @@ pub(super) struct Ended {
 }
 
 /// The diagnosis fields the headline repeats.
-struct Head {
+pub(super) struct Head {
     outcome: super::diagnose::SessionOutcome,
     at: Option<f64>,
     cause: Option<String>,
@@ -50,20 +50,37 @@ struct Head {
     outage: Option<f64>,
 }
 
+impl Head {
+    pub(super) fn of(d: &Diagnosis) -> Head {
+        Head {
+            outcome: d.outcome,
+            at: d.at,
+            cause: d.cause.clone(),
+            channel: d.channel.clone(),
+            closed_by: d.closed_by,
+            recovered_at: d.recovered_at,
+            outage: d.outage,
+        }
+    }
+
+    /// Puts the headline on the triage.
+    pub(super) fn fill(self, t: &mut Triage) {
+        t.outcome = Some(super::outcome_str(self.outcome));
+        t.at = self.at;
+        t.cause = self.cause;
+        t.channel = self.channel;
+        t.closed_by = self.closed_by;
+        t.recovered_at = self.recovered_at;
+        t.outage = self.outage;
+    }
+}
+
 impl Ended {
     pub(super) fn of(s: &Session, d: &Diagnosis) -> Ended {
         Ended {
             relay: s.relay_of.is_some(),
             row: SessionRow::of_parts(0, s, d),
-            diagnosis: Head {
-                outcome: d.outcome,
-                at: d.at,
-                cause: d.cause.clone(),
-                channel: d.channel.clone(),
-                closed_by: d.closed_by,
-                recovered_at: d.recovered_at,
-                outage: d.outage,
-            },
+            diagnosis: Head::of(d),
         }
     }
 }
@@ -314,32 +331,14 @@ fn assemble(
         .iter()
         .position(|e| !e.relay && e.diagnosis.cause.is_some())
         .or_else(|| ended.iter().position(|e| !e.relay))
-        .or(if ended.is_empty() { None } else { Some(0) })
-        .map(|i| &ended[i].diagnosis);
+        .or(if ended.is_empty() { None } else { Some(0) });
     let summary: Vec<SessionRow> = ended
         .iter()
         .filter(|e| !e.relay)
         .map(|e| e.row.clone())
         .collect();
-    let counts = super::count_endings(&summary);
-    Triage {
-        input: input.to_string(),
-        start,
-        primary: None,
-        outcome: head.map(|d| super::outcome_str(d.outcome)),
-        at: head.and_then(|d| d.at),
-        cause: head.and_then(|d| d.cause.clone()),
-        channel: head.and_then(|d| d.channel.clone()),
-        closed_by: head.and_then(|d| d.closed_by),
-        recovered_at: head.and_then(|d| d.recovered_at),
-        outage: head.and_then(|d| d.outage),
-        summary,
-        counts,
-        sessions: Vec::new(),
-        zip: None,
-        findings,
-        unread,
-    }
+    let head = head.map(|i| ended.swap_remove(i).diagnosis);
+    Triage::of_rows(input, start, summary, findings, unread, head)
 }
 
 #[cfg(test)]
