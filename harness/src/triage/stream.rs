@@ -15,6 +15,7 @@ use crate::timeline::{ConnectionId, Micros, Severity};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// How often (capture time) finished visits are looked for.
 pub const LOOK_EVERY: Micros = Micros(60_000_000);
@@ -30,13 +31,85 @@ fn key_of(f: &ConnSummary) -> VisitKey {
     (f.client.ip(), f.server)
 }
 
-/// One session as the summary needs it: its row and what the headline
-/// reads if it is the capture's primary session.
-pub(super) struct Ended {
+/// One session as the summary needs it, small (a day holds thousands):
+/// its row, with the strings sessions repeat (server, cause, channel)
+/// shared.
+struct Ended {
     /// A relay's upstream leg: numbered after every client-facing session.
     relay: bool,
-    row: SessionRow,
-    diagnosis: Head,
+    start: f64,
+    length: f64,
+    client: Box<str>,
+    server: Arc<str>,
+    outcome: &'static str,
+    cause: Option<Arc<str>>,
+    channel: Option<Arc<str>>,
+    attempts: u32,
+}
+
+impl Ended {
+    /// Where the whole-capture triage numbers it: client-facing first, by
+    /// first packet, then client (and server, as its endpoints are read).
+    fn order(&self) -> (bool, Micros, &str, &str) {
+        (
+            self.relay,
+            Micros::from_secs_f64(self.start),
+            &self.client,
+            &self.server,
+        )
+    }
+
+    fn row(&self, number: usize) -> SessionRow {
+        SessionRow {
+            number,
+            client: self.client.to_string(),
+            server: self.server.to_string(),
+            start: self.start,
+            length: self.length,
+            outcome: self.outcome,
+            cause: self.cause.as_deref().map(str::to_string),
+            channel: self.channel.as_deref().map(str::to_string),
+            attempts: self.attempts as usize,
+        }
+    }
+}
+
+/// A candidate headline and where its session is numbered.
+type Candidate = Option<((bool, Micros, Box<str>, Arc<str>), Head)>;
+
+/// The sessions the headline may speak of, each the first in order of its
+/// kind: with a cause, client-facing, any.
+#[derive(Default)]
+struct Heads {
+    caused: Candidate,
+    client_facing: Candidate,
+    any: Candidate,
+}
+
+impl Heads {
+    fn offer(&mut self, e: &Ended, d: &Diagnosis) {
+        let (relay, at, client, server) = e.order();
+        for (slot, fits) in [
+            (&mut self.caused, !relay && d.cause.is_some()),
+            (&mut self.client_facing, !relay),
+            (&mut self.any, true),
+        ] {
+            let earlier = slot
+                .as_ref()
+                .is_none_or(|(k, _)| (relay, at, client, server) < (k.0, k.1, &*k.2, &*k.3));
+            if fits && earlier {
+                *slot = Some(((relay, at, client.into(), e.server.clone()), Head::of(d)));
+            }
+        }
+    }
+
+    /// The primary session's headline, as the whole-capture triage picks it.
+    fn primary(self) -> Option<Head> {
+        self.caused
+            .or(self.client_facing)
+            .or(self.any)
+            .map(|(_, h)| h)
+    }
 }
 
 /// The diagnosis fields the headline repeats.
@@ -75,16 +148,6 @@ impl Head {
     }
 }
 
-impl Ended {
-    pub(super) fn of(s: &Session, d: &Diagnosis) -> Ended {
-        Ended {
-            relay: s.relay_of.is_some(),
-            row: SessionRow::of_parts(0, s, d),
-            diagnosis: Head::of(d),
-        }
-    }
-}
-
 /// The reader's state between looks.
 pub(super) struct Stream<'o> {
     options: &'o TriageOptions,
@@ -105,6 +168,9 @@ pub(super) struct Stream<'o> {
     /// Warnings of the connections let go of, by connection.
     findings: Vec<(ConnectionId, String)>,
     ended: Vec<Ended>,
+    heads: Heads,
+    /// One copy of each server, cause and channel name.
+    strings: std::collections::BTreeSet<Arc<str>>,
 }
 
 impl<'o> Stream<'o> {
@@ -120,6 +186,8 @@ impl<'o> Stream<'o> {
             ends: BTreeMap::new(),
             findings: Vec::new(),
             ended: Vec::new(),
+            heads: Heads::default(),
+            strings: std::collections::BTreeSet::new(),
         }
     }
 
@@ -206,11 +274,39 @@ impl<'o> Stream<'o> {
             report.connections.push(r);
         }
         let sessions = session::sessions(&mut report, origin, false);
+        self.keep(&sessions);
+    }
+
+    /// Diagnoses sessions and keeps their rows (and the headline's
+    /// candidates).
+    fn keep(&mut self, sessions: &[Session]) {
         for (i, s) in sessions.iter().enumerate() {
-            let legs = super::relay_leg_closes(&sessions, i);
+            let legs = super::relay_leg_closes(sessions, i);
             let d = super::diagnosis_of(s, &legs, &[], None, false, self.options);
-            self.ended.push(Ended::of(s, &d));
+            let row = SessionRow::of_parts(0, s, &d);
+            let e = Ended {
+                relay: s.relay_of.is_some(),
+                start: row.start,
+                length: row.length,
+                client: row.client.into(),
+                server: self.intern(&row.server),
+                outcome: row.outcome,
+                cause: row.cause.map(|c| self.intern(&c)),
+                channel: row.channel.map(|c| self.intern(&c)),
+                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            };
+            self.heads.offer(&e, &d);
+            self.ended.push(e);
         }
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = s.into();
+        self.strings.insert(shared.clone());
+        shared
     }
 
     /// The whole triage: what is left (`rest`, the decode's report of what
@@ -243,14 +339,10 @@ impl<'o> Stream<'o> {
             .map(ToString::to_string)
             .collect();
         let sessions = session::sessions_ending(&mut rest, origin, false, &self.ends);
-        let legs: Vec<_> = (0..sessions.len())
-            .map(|i| super::relay_leg_closes(&sessions, i))
-            .collect();
-        for (s, legs) in sessions.iter().zip(legs) {
-            let d = super::diagnosis_of(s, &legs, &[], None, false, self.options);
-            self.ended.push(Ended::of(s, &d));
-        }
-        assemble(input, start, self.ended, findings, unread)
+        drop(rest);
+        self.keep(&sessions);
+        drop(sessions);
+        assemble(input, start, self.ended, self.heads, findings, unread)
     }
 }
 
@@ -301,44 +393,24 @@ fn warnings_of(f: &[crate::timeline::Finding]) -> impl Iterator<Item = String> +
 }
 
 /// The summary triage of every session: numbered as the whole-capture
-/// triage numbers them (client-facing first, by first packet, then
-/// client), counted by ending, the headline from the first with a cause.
+/// triage numbers them, counted by ending, the headline from the first
+/// with a cause.
 fn assemble(
     input: &str,
     start: Option<Micros>,
     mut ended: Vec<Ended>,
+    heads: Heads,
     findings: Vec<String>,
     unread: Vec<String>,
 ) -> Triage {
-    ended.sort_by(|a, b| {
-        (
-            a.relay,
-            Micros::from_secs_f64(a.row.start),
-            &a.row.client,
-            &a.row.server,
-        )
-            .cmp(&(
-                b.relay,
-                Micros::from_secs_f64(b.row.start),
-                &b.row.client,
-                &b.row.server,
-            ))
-    });
-    for (i, e) in ended.iter_mut().enumerate() {
-        e.row.number = i + 1;
-    }
-    let head = ended
-        .iter()
-        .position(|e| !e.relay && e.diagnosis.cause.is_some())
-        .or_else(|| ended.iter().position(|e| !e.relay))
-        .or(if ended.is_empty() { None } else { Some(0) });
+    ended.sort_by(|a, b| a.order().cmp(&b.order()));
     let summary: Vec<SessionRow> = ended
         .iter()
-        .filter(|e| !e.relay)
-        .map(|e| e.row.clone())
+        .enumerate()
+        .filter(|(_, e)| !e.relay)
+        .map(|(i, e)| e.row(i + 1))
         .collect();
-    let head = head.map(|i| ended.swap_remove(i).diagnosis);
-    Triage::of_rows(input, start, summary, findings, unread, head)
+    Triage::of_rows(input, start, summary, findings, unread, heads.primary())
 }
 
 #[cfg(test)]
