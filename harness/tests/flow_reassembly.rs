@@ -297,3 +297,108 @@ fn closed_connections_are_let_go_after_twice_the_segment_lifetime() {
         assert_eq!(r.summaries()[0].c2s.bytes, 3);
     }
 }
+
+/// A segment with its acknowledgement number.
+fn acked<'a>(
+    at_s: u64,
+    (src, dst): (&str, &str),
+    seq: u32,
+    ack: u32,
+    payload: &'a [u8],
+) -> TcpSegment<'a> {
+    TcpSegment {
+        ack,
+        ack_flag: true,
+        ..between(at_s, (src, dst), seq, (false, false), payload)
+    }
+}
+
+/// An open connection whose sender retransmitted unacknowledged bytes and
+/// then fell silent was given up by its TCP (a live sender retransmits
+/// within TCP_RTO_MAX, 120 s): it is let go of 240 s after its last
+/// segment, as a closed one is. One whose bytes were all acknowledged
+/// stays however long it idles (a VNC viewer with nothing to draw).
+#[test]
+fn a_connection_its_sender_gave_up_on_is_let_go_of_as_a_closed_one() {
+    const S: &str = "10.0.0.2:5900";
+    const OTHER: (&str, &str) = ("10.0.0.9:999", "10.0.0.2:80");
+    let released = std::cell::RefCell::new(Vec::new());
+    let mut sink = |e: FlowEvent<'_>| {
+        if let FlowEvent::Released { conn } = e {
+            released.borrow_mut().push(conn.0);
+        }
+    };
+    let mut r = Reassembler::new(FlowConfig::default());
+    for (client, retransmits) in [("10.0.0.1:1000", true), ("10.0.0.3:1000", false)] {
+        r.segment(&between(1, (client, S), 10, (true, false), b""), &mut sink);
+        let mut syn_ack = between(1, (S, client), 70, (true, false), b"");
+        syn_ack.ack = 11;
+        r.segment(&syn_ack, &mut sink);
+        r.segment(&acked(1, (client, S), 11, 71, b""), &mut sink);
+        r.segment(&acked(2, (S, client), 71, 11, b"RFB 003.008\n"), &mut sink);
+        if retransmits {
+            // The path died: the server's bytes go unacknowledged and are
+            // sent again with backoff, then nothing.
+            for t in [3, 5, 9, 17] {
+                r.segment(&acked(t, (S, client), 71, 11, b"RFB 003.008\n"), &mut sink);
+            }
+        } else {
+            r.segment(&acked(2, (client, S), 11, 83, b""), &mut sink);
+        }
+    }
+    for t in (20..1000).step_by(30) {
+        r.segment(
+            &between(t, OTHER, t as u32, (false, false), b"x"),
+            &mut sink,
+        );
+        // Let go of once quiet 240 s past its last retransmission, not before.
+        if t < 17 + 240 {
+            assert!(released.borrow().is_empty(), "let go of at {t} s");
+        }
+    }
+    assert_eq!(
+        *released.borrow(),
+        [0],
+        "only the given-up connection is let go of"
+    );
+    r.finish(&mut sink);
+    assert!(tether::flow::abandoned(&r.summaries()[0]));
+    assert!(!tether::flow::abandoned(&r.summaries()[1]));
+}
+
+/// A connection one side closed (its FIN acknowledged) and the other
+/// never did (a frozen client after its server's timer closed) is let go
+/// of 240 s after its last segment: the closing side's kernel drops an
+/// orphaned FIN-WAIT-2 after tcp_fin_timeout (60 s).
+#[test]
+fn a_half_closed_quiet_connection_is_let_go_of() {
+    const C: &str = "10.0.0.1:1000";
+    const S: &str = "10.0.0.2:5930";
+    const OTHER: (&str, &str) = ("10.0.0.9:999", "10.0.0.2:80");
+    let released = std::cell::RefCell::new(Vec::new());
+    let mut sink = |e: FlowEvent<'_>| {
+        if let FlowEvent::Released { conn } = e {
+            released.borrow_mut().push(conn.0);
+        }
+    };
+    let mut r = Reassembler::new(FlowConfig::default());
+    r.segment(&between(1, (C, S), 10, (true, false), b""), &mut sink);
+    let mut syn_ack = between(1, (S, C), 70, (true, false), b"");
+    syn_ack.ack = 11;
+    r.segment(&syn_ack, &mut sink);
+    r.segment(&acked(1, (C, S), 11, 71, b""), &mut sink);
+    let mut fin = acked(60, (S, C), 71, 11, b"");
+    fin.fin = true;
+    r.segment(&fin, &mut sink);
+    r.segment(&acked(60, (C, S), 11, 72, b""), &mut sink);
+    for t in (70..600).step_by(30) {
+        r.segment(
+            &between(t, OTHER, t as u32, (false, false), b"x"),
+            &mut sink,
+        );
+        if t < 60 + 240 {
+            assert!(released.borrow().is_empty(), "let go of at {t} s");
+        }
+    }
+    assert_eq!(*released.borrow(), [0]);
+}

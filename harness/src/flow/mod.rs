@@ -354,7 +354,25 @@ pub struct Reassembler {
 /// twice the maximum segment lifetime (RFC 9293 §3.4.2, MSL = 2 minutes),
 /// longer than the TIME-WAIT of any stack (Linux's is 60 s, `TCP_TIMEWAIT_LEN`).
 /// Past it a segment for the same addresses belongs to a new connection.
+/// It is also twice the longest a live sender waits between
+/// retransmissions (see [`abandoned`]).
 const CLOSED_KEPT: Micros = Micros(240_000_000);
+
+/// Whether a connection, quiet longer than [`CLOSED_KEPT`], was given up
+/// by its own TCP: a side was retransmitting bytes the peer never
+/// acknowledged, and a sender that had not given up would have sent them
+/// again within its maximum retransmission timeout (Linux `TCP_RTO_MAX`,
+/// 120 s; RFC 6298 §2.5). Linux drops a connection whose retransmissions
+/// ran out (`tcp_retries2`) without a segment, so nothing on the wire
+/// closes it. Bytes merely unacknowledged are not enough: a capture
+/// without the pure ACKs (a ring buffer's) leaves them so on a live
+/// connection.
+pub fn abandoned(summary: &ConnSummary) -> bool {
+    summary.tcp.iter().any(|t| {
+        t.unacked_since
+            .is_some_and(|u| t.last_retransmission.is_some_and(|r| r >= u))
+    })
+}
 
 /// Ports that are servers when a connection is first seen mid-stream.
 fn is_server_port(port: u16) -> bool {
@@ -530,7 +548,11 @@ impl Reassembler {
             .active
             .iter()
             .filter(|(_, (c, summary))| {
-                c.closed && c.settled() && summary.last.0.saturating_add(CLOSED_KEPT.0) < now.0
+                // Half-closed counts: Linux drops an orphaned socket's
+                // FIN-WAIT-2 after `tcp_fin_timeout` (60 s), well inside it.
+                (c.closed || summary.end != EndKind::Open || abandoned(summary))
+                    && c.settled()
+                    && summary.last.0.saturating_add(CLOSED_KEPT.0) < now.0
             })
             .map(|(k, (c, _))| (c.id, *k))
             .collect();

@@ -1053,14 +1053,15 @@ pub const RECONNECT_HORIZON: Micros = Micros(600_000_000);
 
 /// Whether `next` starts a new visit of its client host after `visit`
 /// (that host's connections to one endpoint so far): every one of them
-/// closed, and the host gone longer than [`RECONNECT_HORIZON`].
+/// closed or given up by its TCP ([`crate::flow::abandoned`]), and the host
+/// gone longer than [`RECONNECT_HORIZON`].
 pub fn starts_new_visit<'a>(
     visit: impl IntoIterator<Item = &'a ConnSummary>,
     next_start: Micros,
 ) -> bool {
     let mut last = None::<Micros>;
     for f in visit {
-        if f.end == EndKind::Open {
+        if f.end == EndKind::Open && !crate::flow::abandoned(f) {
             return false;
         }
         last = last.max(Some(f.last));
