@@ -9,6 +9,12 @@ fn lab() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../corpora/lab"))
 }
 
+/// Second runs of lab scenarios, recorded after the rules were written
+/// (corpora/holdout/README.md).
+fn holdout() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../corpora/holdout"))
+}
+
 /// What-ifs included: the score also says how often the recorded client's
 /// model run reproduces the recording, and the snapshot holds that rate.
 fn options() -> TriageOptions {
@@ -21,7 +27,9 @@ fn options() -> TriageOptions {
 fn truth_files_are_complete() {
     let files = truth_files(lab()).unwrap();
     assert!(files.len() >= 40, "only {} recordings", files.len());
-    for f in &files {
+    let held_out = truth_files(holdout()).unwrap();
+    assert!(held_out.len() >= 18, "only {} held out", held_out.len());
+    for f in files.iter().chain(&held_out) {
         let t = parse_truth(&std::fs::read_to_string(f).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let cap = f.with_file_name(&t.capture);
@@ -37,7 +45,18 @@ fn truth_files_are_complete() {
 /// verdict that changes (worse or better) shows here for review.
 #[test]
 fn lab_score_matches_committed() {
-    let score = score_dir(lab(), &options(), 2).unwrap();
+    score_matches_committed(lab(), "lab_score");
+}
+
+/// The holdout's score: what triage made of recordings it was not tuned
+/// on, kept so that a later change that costs one shows here.
+#[test]
+fn holdout_score_matches_committed() {
+    score_matches_committed(holdout(), "holdout_score");
+}
+
+fn score_matches_committed(dir: &Path, name: &str) {
+    let score = score_dir(dir, &options(), 2).unwrap();
     let rows: Vec<String> = score
         .results
         .iter()
@@ -55,7 +74,7 @@ fn lab_score_matches_committed() {
         })
         .collect();
     insta::with_settings!({snapshot_path => "../../golden", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!("lab_score", format!("{}\n{}", render_text(&score), rows.join("\n")));
+        insta::assert_snapshot!(name, format!("{}\n{}", render_text(&score), rows.join("\n")));
     });
 }
 

