@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use std::net::SocketAddr;
 use tether::capture::TcpSegment;
-use tether::flow::{FlowConfig, FlowEvent, Reassembler};
+use tether::flow::{FlowConfig, FlowEvent, FlowSink, Reassembler};
 use tether::timeline::{Direction, Micros};
 
 fn seg<'a>(frame: u64, seq: u32, syn: bool, fin: bool, payload: &'a [u8]) -> TcpSegment<'a> {
@@ -313,6 +313,44 @@ fn acked<'a>(
     }
 }
 
+/// Opens a connection with a full handshake at 1 s (client ISN 10,
+/// server's 70).
+fn handshake(r: &mut Reassembler, sink: &mut dyn FlowSink, client: &str, server: &str) {
+    r.segment(&between(1, (client, server), 10, (true, false), b""), sink);
+    let mut syn_ack = between(1, (server, client), 70, (true, false), b"");
+    syn_ack.ack = 11;
+    r.segment(&syn_ack, sink);
+    r.segment(&acked(1, (client, server), 11, 71, b""), sink);
+}
+
+/// Another client's traffic every 30 s from `from` to `to`, so the
+/// capture goes on; the connections let go of are in `released`, none
+/// before `not_before`.
+fn capture_goes_on(
+    r: &mut Reassembler,
+    sink: &mut dyn FlowSink,
+    released: &std::cell::RefCell<Vec<u32>>,
+    (from, to): (u64, u64),
+    not_before: u64,
+) {
+    for t in (from..to).step_by(30) {
+        let other = ("10.0.0.9:999", "10.0.0.2:80");
+        r.segment(&between(t, other, t as u32, (false, false), b"x"), sink);
+        if t < not_before {
+            assert!(released.borrow().is_empty(), "let go of at {t} s");
+        }
+    }
+}
+
+/// Records the connections let go of.
+fn releases(released: &std::cell::RefCell<Vec<u32>>) -> impl FnMut(FlowEvent<'_>) + '_ {
+    |e: FlowEvent<'_>| {
+        if let FlowEvent::Released { conn } = e {
+            released.borrow_mut().push(conn.0);
+        }
+    }
+}
+
 /// An open connection whose sender retransmitted unacknowledged bytes and
 /// then fell silent was given up by its TCP (a live sender retransmits
 /// within TCP_RTO_MAX, 120 s): it is let go of 240 s after its last
@@ -321,20 +359,11 @@ fn acked<'a>(
 #[test]
 fn a_connection_its_sender_gave_up_on_is_let_go_of_as_a_closed_one() {
     const S: &str = "10.0.0.2:5900";
-    const OTHER: (&str, &str) = ("10.0.0.9:999", "10.0.0.2:80");
     let released = std::cell::RefCell::new(Vec::new());
-    let mut sink = |e: FlowEvent<'_>| {
-        if let FlowEvent::Released { conn } = e {
-            released.borrow_mut().push(conn.0);
-        }
-    };
+    let mut sink = releases(&released);
     let mut r = Reassembler::new(FlowConfig::default());
     for (client, retransmits) in [("10.0.0.1:1000", true), ("10.0.0.3:1000", false)] {
-        r.segment(&between(1, (client, S), 10, (true, false), b""), &mut sink);
-        let mut syn_ack = between(1, (S, client), 70, (true, false), b"");
-        syn_ack.ack = 11;
-        r.segment(&syn_ack, &mut sink);
-        r.segment(&acked(1, (client, S), 11, 71, b""), &mut sink);
+        handshake(&mut r, &mut sink, client, S);
         r.segment(&acked(2, (S, client), 71, 11, b"RFB 003.008\n"), &mut sink);
         if retransmits {
             // The path died: the server's bytes go unacknowledged and are
@@ -346,16 +375,8 @@ fn a_connection_its_sender_gave_up_on_is_let_go_of_as_a_closed_one() {
             r.segment(&acked(2, (client, S), 11, 83, b""), &mut sink);
         }
     }
-    for t in (20..1000).step_by(30) {
-        r.segment(
-            &between(t, OTHER, t as u32, (false, false), b"x"),
-            &mut sink,
-        );
-        // Let go of once quiet 240 s past its last retransmission, not before.
-        if t < 17 + 240 {
-            assert!(released.borrow().is_empty(), "let go of at {t} s");
-        }
-    }
+    // Let go of once quiet 240 s past its last retransmission, not before.
+    capture_goes_on(&mut r, &mut sink, &released, (20, 1000), 17 + 240);
     assert_eq!(
         *released.borrow(),
         [0],
@@ -374,31 +395,14 @@ fn a_connection_its_sender_gave_up_on_is_let_go_of_as_a_closed_one() {
 fn a_half_closed_quiet_connection_is_let_go_of() {
     const C: &str = "10.0.0.1:1000";
     const S: &str = "10.0.0.2:5930";
-    const OTHER: (&str, &str) = ("10.0.0.9:999", "10.0.0.2:80");
     let released = std::cell::RefCell::new(Vec::new());
-    let mut sink = |e: FlowEvent<'_>| {
-        if let FlowEvent::Released { conn } = e {
-            released.borrow_mut().push(conn.0);
-        }
-    };
+    let mut sink = releases(&released);
     let mut r = Reassembler::new(FlowConfig::default());
-    r.segment(&between(1, (C, S), 10, (true, false), b""), &mut sink);
-    let mut syn_ack = between(1, (S, C), 70, (true, false), b"");
-    syn_ack.ack = 11;
-    r.segment(&syn_ack, &mut sink);
-    r.segment(&acked(1, (C, S), 11, 71, b""), &mut sink);
+    handshake(&mut r, &mut sink, C, S);
     let mut fin = acked(60, (S, C), 71, 11, b"");
     fin.fin = true;
     r.segment(&fin, &mut sink);
     r.segment(&acked(60, (C, S), 11, 72, b""), &mut sink);
-    for t in (70..600).step_by(30) {
-        r.segment(
-            &between(t, OTHER, t as u32, (false, false), b"x"),
-            &mut sink,
-        );
-        if t < 60 + 240 {
-            assert!(released.borrow().is_empty(), "let go of at {t} s");
-        }
-    }
+    capture_goes_on(&mut r, &mut sink, &released, (70, 600), 60 + 240);
     assert_eq!(*released.borrow(), [0]);
 }
