@@ -494,7 +494,8 @@ impl Reassembler {
         }
         let (client, server, how) = roles(seg);
         let id = ConnectionId(self.next_id);
-        self.next_id += 1;
+        // Four billion connections in one capture wrap, as a count would.
+        self.next_id = self.next_id.wrapping_add(1);
         let summary = Box::new(ConnSummary {
             id,
             client,

@@ -926,15 +926,13 @@ fn login_refusal(e: &Event, name: &str) -> Option<String> {
     }
 }
 
-/// A connection that carried no session: nothing but a handshake or a
-/// refusal.
 /// How long a SYN goes unanswered before its client retransmits it: the
 /// initial retransmission timeout (RFC 6298 §2.1, Linux `TCP_TIMEOUT_INIT`).
 /// A SYN the capture ends sooner after has not been refused yet.
 const SYN_RTO: Micros = Micros(1_000_000);
 
-/// Whether a connection failed before it carried anything, and how;
-/// `end` is its endpoint's last frame.
+/// A connection that carried no session: nothing but a handshake or a
+/// refusal, and how; `end` is its endpoint's last frame.
 fn refused(flow: &ConnSummary, ch: &Channel, end: Micros) -> Option<String> {
     if ch.auth_refused.is_some() {
         return Some("auth.refused".into());
@@ -1126,11 +1124,6 @@ fn endpoint_parts(
             });
             continue;
         }
-        let kind = if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
-            "spice".to_string()
-        } else {
-            ch.stack.trim_start_matches("tcp/").to_string()
-        };
         if let Some(result) = refused(f, &ch, end) {
             // A handshake that carried nothing either way is a browser's
             // speculative pre-connect (Chromium opens one before it knows it
@@ -1147,7 +1140,13 @@ fn endpoint_parts(
             }
             continue;
         }
-        *kinds.entry(kind).or_default() += 1;
+        *kinds
+            .entry(if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
+                "spice".to_string()
+            } else {
+                ch.stack.trim_start_matches("tcp/").to_string()
+            })
+            .or_default() += 1;
         let sid = rep
             .and_then(|r| r.session.as_ref())
             .and_then(|s| s.session_id);

@@ -280,9 +280,16 @@ impl<'o> Stream<'o> {
     /// Diagnoses sessions and keeps their rows (and the headline's
     /// candidates).
     fn keep(&mut self, sessions: &[Session]) {
-        for (i, s) in sessions.iter().enumerate() {
-            let legs = super::relay_leg_closes(sessions, i);
-            let d = super::diagnosis_of(s, &legs, &[], None, false, self.options);
+        let mut diagnoses: Vec<Diagnosis> = (0..sessions.len())
+            .map(|i| {
+                let legs = super::relay_leg_closes(sessions, i);
+                super::diagnosis_of(&sessions[i], &legs, &[], None, false, self.options)
+            })
+            .collect();
+        // As the whole-capture triage does: a leg the relay cut takes its
+        // front's cause.
+        super::link_relay_evidence(sessions, &mut diagnoses);
+        for (s, d) in sessions.iter().zip(diagnoses) {
             let row = SessionRow::of_parts(0, s, &d);
             let e = Ended {
                 relay: s.relay_of.is_some(),
@@ -507,7 +514,8 @@ mod tests {
             no_what_if: true,
             ..TriageOptions::default()
         };
-        let whole = super::super::triage_reader(&pcap[..], "day.pcap", false, &options).unwrap();
+        let whole = super::super::triage_reader(&pcap[..], "generated server day", false, &options)
+            .unwrap();
         for threads in [1, 2] {
             let options = TriageOptions {
                 threads,
@@ -526,7 +534,7 @@ mod tests {
             };
             let rest = decode_capture_parallel_streaming(
                 &pcap[..],
-                "day.pcap",
+                "generated server day",
                 decode,
                 threads,
                 Some((LOOK_EVERY, &mut look)),
@@ -538,7 +546,7 @@ mod tests {
                 "{threads} threads: only {early} of {} sessions let go of early",
                 truth.sessions.len()
             );
-            let streamed = stream.finish("day.pcap", rest);
+            let streamed = stream.finish("generated server day", rest);
             let json =
                 |t: &Triage| serde_json::to_string(&(&t.summary, &t.counts)).unwrap_or_default();
             assert_eq!(json(&streamed), json(&whole), "{threads} threads");

@@ -77,6 +77,20 @@ pub struct Progress<'a> {
 /// handed, and the reader.
 pub type Looks<'a> = (crate::timeline::Micros, &'a mut dyn FnMut(Progress<'_>));
 
+/// Whether a look is due at `now`, every `every` of capture time; moves
+/// `next` on when it is.
+fn look_due(
+    next: &mut crate::timeline::Micros,
+    now: crate::timeline::Micros,
+    every: crate::timeline::Micros,
+) -> bool {
+    let due = now >= *next;
+    if due {
+        *next = crate::timeline::Micros(now.0.saturating_add(every.0));
+    }
+    due
+}
+
 /// [`decode_capture`] that hands finished connections to `looks` as it
 /// reads, so that a reader of hours of clients holds only the open ones;
 /// the report returned holds what was not handed over.
@@ -95,9 +109,8 @@ pub fn decode_capture_streaming<R: Read>(
         if let Frame::Tcp(seg) = frame {
             reassembler.segment(&seg, &mut decoder);
             if let Some((every, look)) = looks.as_mut()
-                && reassembler.now() >= next_look
+                && look_due(&mut next_look, reassembler.now(), *every)
             {
-                next_look = crate::timeline::Micros(reassembler.now().0.saturating_add(every.0));
                 look(Progress {
                     now: reassembler.now(),
                     start: segments.first_ts,

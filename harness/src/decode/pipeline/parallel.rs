@@ -3,7 +3,7 @@
 
 use super::{
     ConnectionReport, DecodeOptions, DecodeReport, Decoder, Looks, Progress, assemble_report,
-    decode_capture_streaming, key_store, next_frame,
+    decode_capture_streaming, key_store, look_due, next_frame,
 };
 use crate::capture::{CaptureError, Frame, Segments};
 use crate::flow::{FlowEvent, FlowEventOf, FlowSink, Reassembler};
@@ -147,9 +147,8 @@ pub fn decode_capture_parallel_streaming<R: Read>(
             if let Frame::Tcp(seg) = frame {
                 reassembler.segment(&seg, &mut router);
                 if let Some((every, look)) = looks.as_mut()
-                    && reassembler.now() >= next_look
+                    && look_due(&mut next_look, reassembler.now(), *every)
                 {
-                    next_look = Micros(reassembler.now().0.saturating_add(every.0));
                     // Hand the workers what is batched, so that a worker
                     // holding a finished connection's last events lets it go.
                     for w in 0..threads {
