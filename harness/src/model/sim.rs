@@ -1,19 +1,14 @@
-//! The simulation loop: owns the virtual clock, the delivery queue and the
-//! network between a client actor and the environment actors. Time only
-//! moves here, by jumping to the next thing due: a queued event (ties
-//! broken by insertion order) or an actor's `poll_timeout`.
-//!
-//! The network model per connection and direction: latency; data sent
-//! while the path is down stays unacknowledged and is retransmitted on the
-//! Linux RTO schedule (200 ms doubling to 120 s) until `tcp_retries2`
-//! retransmissions, then the sender's socket aborts; keepalive probes run
-//! only on an idle socket with nothing unacknowledged and abort it after
-//! idle + interval × count without an answer; a load balancer's idle
-//! timer is reset by data only.
+//! A SPICE client and its environment on the one clock: the client actor,
+//! the SPICE server, the script's faults, and the verdict they make. The
+//! loop is `clock::drive`; what is due next is a queued event (ties broken
+//! by insertion order), an actor's `poll_timeout` or the network's
+//! (`net::Net`, the kernel's TCP behaviour and the path).
 
 use super::client::{ClientNote, ClientOutput, ClosedHow, LinkFailure, Phase, SpiceClient};
+use super::clock::{self, EventQueue};
 use super::constants::{Constants, Value};
 use super::duration::format_duration;
+use super::net::{CLIENT, Conn, Keepalive, Net, Pipe, SERVER};
 use super::profile::{Profile, Variant};
 use super::spice_server::{ServerClose, ServerConfig, ServerOutput, SpiceMsg, SpiceServer};
 use crate::timeline::Micros;
@@ -21,8 +16,7 @@ use crate::timeline::synthetic::{ChannelKind, LbExpiry, ScriptEvent, ServerBehav
 use crate::verdict::{
     Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
 };
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::ops::{Index, IndexMut};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Every constant of a run: environment (defaults from protocol-facts.md
 /// and the timeline), then the profile's, then the variant's.
@@ -100,90 +94,17 @@ enum Item {
     Fin,
 }
 
-const CLIENT: usize = 0;
-const SERVER: usize = 1;
-
-#[derive(Clone, Copy, Debug)]
-struct Keepalive {
-    idle: Micros,
-    interval: Micros,
-    count: u64,
-}
-
-/// One direction's send queue: data held while the path is down.
-#[derive(Clone, Debug, Default)]
-struct Pipe {
-    held: VecDeque<Item>,
-    /// Next retransmission (or the abort, after `tcp_retries2`).
-    retry_at: Option<Micros>,
-    retries: u64,
-}
-
+/// What a SPICE connection of the model carries; the network holds it
+/// while the path is down.
 #[derive(Clone, Debug)]
-struct Conn {
+struct Link {
     client_ch: usize,
     kind: ChannelKind,
     server_ch: Option<usize>,
-    /// Endpoint sockets still open: [client, server].
-    open: [bool; 2],
-    /// Indexed by sending endpoint.
-    pipes: [Pipe; 2],
-    /// Last segment (data, ACK or probe answer) each endpoint received.
-    last_rx: [Micros; 2],
-    probes: [u64; 2],
-    lb_last_data: Micros,
-    /// The load balancer forgot this flow or the peer vanished.
-    dead_path: bool,
     /// Why the server closed it, for attribution.
     server_close: Option<ServerClose>,
     /// The client application has seen this connection end.
     client_saw_end: bool,
-}
-
-/// The connections, each with its next network deadline (retransmission,
-/// keepalive, load balancer expiry) cached. Every mutable access marks a
-/// connection stale, so the cache cannot miss a change; the loop asks for
-/// the earliest deadline every step and most steps touch one connection.
-#[derive(Default)]
-struct Conns {
-    list: Vec<Conn>,
-    due: Vec<Option<Micros>>,
-    is_stale: Vec<bool>,
-    stale: Vec<usize>,
-}
-
-impl Conns {
-    fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    fn push(&mut self, c: Conn) {
-        self.list.push(c);
-        self.due.push(None);
-        self.is_stale.push(false);
-        self.mark(self.list.len() - 1);
-    }
-
-    fn mark(&mut self, k: usize) {
-        if !self.is_stale[k] {
-            self.is_stale[k] = true;
-            self.stale.push(k);
-        }
-    }
-}
-
-impl Index<usize> for Conns {
-    type Output = Conn;
-    fn index(&self, k: usize) -> &Conn {
-        &self.list[k]
-    }
-}
-
-impl IndexMut<usize> for Conns {
-    fn index_mut(&mut self, k: usize) -> &mut Conn {
-        self.mark(k);
-        &mut self.list[k]
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,75 +133,6 @@ enum Ev {
         why: LinkFailure,
     },
     StallEnd,
-}
-
-/// The event queue: earliest first, equal times in insertion order.
-pub struct EventQueue<E> {
-    heap: BinaryHeap<Queued<E>>,
-    seq: u64,
-}
-
-/// An event with its key; ordered so the max-heap yields the earliest
-/// `(at, seq)` first. `seq` is unique, so the key alone decides.
-struct Queued<E> {
-    at: Micros,
-    seq: u64,
-    ev: E,
-}
-
-impl<E> PartialEq for Queued<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl<E> Eq for Queued<E> {}
-
-impl<E> PartialOrd for Queued<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<E> Ord for Queued<E> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-impl<E> Default for EventQueue<E> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<E> EventQueue<E> {
-    pub fn new() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
-    }
-    pub fn push(&mut self, at: Micros, ev: E) {
-        self.heap.push(Queued {
-            at,
-            seq: self.seq,
-            ev,
-        });
-        self.seq += 1;
-    }
-    pub fn peek_time(&self) -> Option<Micros> {
-        self.heap.peek().map(|q| q.at)
-    }
-    pub fn pop(&mut self) -> Option<(Micros, E)> {
-        self.heap.pop().map(|q| (q.at, q.ev))
-    }
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 #[derive(Default, Clone)]
@@ -369,20 +221,10 @@ pub struct Sim {
     horizon: Micros,
     max_steps: u64,
     steps: u64,
+    /// The run stopped on a broken invariant (time went backwards).
+    halted: bool,
     queue: EventQueue<Ev>,
-    latency: Micros,
-    rto_min: Micros,
-    rto_max: Micros,
-    retries2: u64,
-    syn_retries: u64,
-    client_ka: Keepalive,
-    server_ka: Keepalive,
-    lb: Option<(Micros, LbExpiry)>,
-    blackholes: Vec<(Micros, Micros)>,
-    half_open_all: Option<Micros>,
-    conns: Conns,
-    /// Connections with at least one open endpoint or data in flight.
-    live: Vec<usize>,
+    net: Net<Link, Item>,
     server: SpiceServer,
     server_cfg: ServerConfig,
     server_running: bool,
@@ -511,21 +353,24 @@ impl Sim {
         Sim {
             now: Micros::ZERO,
             horizon: timeline.horizon.0,
-            max_steps: 5_000_000,
+            max_steps: clock::MAX_STEPS,
             steps: 0,
+            halted: false,
             queue,
-            latency: c.duration("latency"),
-            rto_min: c.duration("tcp_rto_min").max(Micros(1)),
-            rto_max: c.duration("tcp_rto_max").max(Micros(1)),
-            retries2: c.count("tcp_retries2"),
-            syn_retries: c.count("tcp_syn_retries").min(30),
-            client_ka: ka("client"),
-            server_ka: ka("server"),
-            lb,
-            blackholes,
-            half_open_all,
-            conns: Conns::default(),
-            live: Vec::new(),
+            net: Net {
+                latency: c.duration("latency"),
+                rto_min: c.duration("tcp_rto_min").max(Micros(1)),
+                rto_max: c.duration("tcp_rto_max").max(Micros(1)),
+                retries2: c.count("tcp_retries2"),
+                syn_retries: c.count("tcp_syn_retries").min(30),
+                client_ka: ka("client"),
+                server_ka: ka("server"),
+                lb,
+                blackholes,
+                half_open_all,
+                conns: Default::default(),
+                live: Vec::new(),
+            },
             server: SpiceServer::new(server_cfg),
             server_cfg,
             server_running: true,
@@ -593,101 +438,16 @@ impl Sim {
         });
     }
 
-    fn path_up(&self, t: Micros, conn: usize) -> bool {
-        let c = &self.conns[conn];
-        !c.dead_path
-            && self.half_open_all.is_none_or(|h| t < h)
-            && !self.blackholes.iter().any(|&(a, b)| a <= t && t < b)
-    }
-
-    fn rto(&self, n: u64) -> Micros {
-        let shift = n.saturating_sub(1).min(40);
-        Micros(
-            self.rto_min
-                .0
-                .saturating_mul(1u64 << shift)
-                .min(self.rto_max.0),
-        )
-    }
-
     // ---- the loop ----
 
     pub fn run(mut self) -> Verdict {
         self.client.start(Micros::ZERO);
         self.drain();
-        loop {
-            let client_t = if self.client_stalled.is_some() {
-                None
-            } else {
-                self.client.poll_timeout()
-            };
-            let server_t = if self.server_running {
-                self.server.poll_timeout()
-            } else {
-                None
-            };
-            // A deadline that passed while its actor could not act (a
-            // stalled client) is due now, not in the past.
-            let now = self.now;
-            let (client_t, server_t) = (client_t.map(|t| t.max(now)), server_t.map(|t| t.max(now)));
-            let queue_t = self.queue.peek_time();
-            let net_t = self.net_timeout().map(|t| t.max(now));
-            // Written out: the array-iterator form compiled to a copy
-            // through the stack on the hottest line of the model.
-            let earliest = |a: Option<Micros>, b: Option<Micros>| match (a, b) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, None) => a,
-                (None, b) => b,
-            };
-            let Some(next) = earliest(earliest(queue_t, client_t), earliest(server_t, net_t))
-            else {
-                break;
-            };
-            if next > self.horizon {
-                break;
-            }
-            self.steps += 1;
-            if self.steps > self.max_steps {
-                self.violation(
-                    "model.step_bound",
-                    None,
-                    format!("more than {} steps: livelock in the model", self.max_steps),
-                );
-                break;
-            }
-            if next < self.now {
-                self.violation(
-                    "model.time_backwards",
-                    None,
-                    format!("{next} < {}", self.now),
-                );
-                break;
-            }
-            self.now = next;
-            if queue_t == Some(next) {
-                // Queued events go first at equal times, so everything
-                // queued for this instant can run before the actors'
-                // deadlines are asked again.
-                // Each counts as a step, so the livelock bound still holds.
-                while let Some((_, ev)) = self.queue.pop() {
-                    self.dispatch(ev);
-                    self.drain();
-                    if self.queue.peek_time() != Some(next) {
-                        break;
-                    }
-                    self.steps += 1;
-                    if self.steps > self.max_steps {
-                        break;
-                    }
-                }
-            } else if client_t == Some(next) {
-                self.client.handle_timeout(next);
-            } else if server_t == Some(next) {
-                self.server.handle_timeout(next);
-            } else {
-                self.handle_net_timeout();
-            }
-            self.drain();
+        let (horizon, max_steps) = (self.horizon, self.max_steps);
+        let (steps, bound) = clock::drive(&mut Loop(&mut self), horizon, max_steps);
+        self.steps = steps;
+        if let Some(bound) = bound {
+            self.violation(&bound.code, None, bound.message);
         }
         self.finish()
     }
@@ -701,9 +461,9 @@ impl Sim {
             Ev::DialStep { conn, syn } => self.dial_step(conn, syn),
             Ev::Linked { conn } => self.linked(conn),
             Ev::LinkFailed { conn, why } => {
-                let c = &mut self.conns[conn];
+                let c = &mut self.net.conns[conn];
                 c.open = [false, false];
-                let ch = c.client_ch;
+                let ch = c.app.client_ch;
                 if self.client_conn[ch] == Some(conn) {
                     self.client.handle_link_failed(self.now, ch, why);
                 }
@@ -757,9 +517,9 @@ impl Sim {
                 format!("network blackhole until {}", format_duration(to.0))
             }
             ScriptEvent::HalfOpen { channel, .. } => {
-                for &k in &self.live {
-                    let c = &mut self.conns[k];
-                    if channel.is_none_or(|ch| ch == c.kind) {
+                for &k in &self.net.live {
+                    let c = &mut self.net.conns[k];
+                    if channel.is_none_or(|ch| ch == c.app.kind) {
                         c.dead_path = true;
                     }
                 }
@@ -876,7 +636,7 @@ impl Sim {
                     return;
                 };
                 if let SpiceMsg::Ping { id } = msg {
-                    let kind = self.conns[conn].kind;
+                    let kind = self.net.conns[conn].app.kind;
                     self.minor("server", Minor::Ping { id, kind });
                 }
                 self.send(conn, SERVER, Item::Msg(msg));
@@ -885,8 +645,8 @@ impl Sim {
                 let Some(&conn) = self.server_conn.get(channel) else {
                     return;
                 };
-                let kind = self.conns[conn].kind;
-                self.conns[conn].server_close = Some(why);
+                let kind = self.net.conns[conn].app.kind;
+                self.net.conns[conn].app.server_close = Some(why);
                 // A teardown closes every channel at once; the first close
                 // of an instant is the root.
                 let first_now = self.root_close.is_none_or(|(t, _, _)| t != self.now);
@@ -906,8 +666,8 @@ impl Sim {
                     };
                     self.note("server", detail, Basis::Model);
                 }
-                if self.conns[conn].open[SERVER] {
-                    self.conns[conn].open[SERVER] = false;
+                if self.net.conns[conn].open[SERVER] {
+                    self.net.conns[conn].open[SERVER] = false;
                     self.send_raw(conn, SERVER, Item::Fin);
                 }
             }
@@ -921,21 +681,16 @@ impl Sim {
                 credential,
             } => {
                 let kind = self.client.channel_kind(channel);
-                let id = self.conns.len();
-                self.conns.push(Conn {
+                let id = self.net.conns.len();
+                let link = Link {
                     client_ch: channel,
                     kind,
                     server_ch: None,
-                    open: [true, false],
-                    pipes: [Pipe::default(), Pipe::default()],
-                    last_rx: [self.now; 2],
-                    probes: [0; 2],
-                    lb_last_data: self.now,
-                    dead_path: false,
                     server_close: None,
                     client_saw_end: false,
-                });
-                self.live.push(id);
+                };
+                self.net.conns.push(Conn::dialling(link, self.now));
+                self.net.live.push(id);
                 self.client_conn[channel] = Some(id);
                 self.stats[channel].generations += 1;
                 if kind == ChannelKind::Main
@@ -976,9 +731,9 @@ impl Sim {
                     st.last_rx = None;
                 }
                 if let Some(conn) = self.client_conn[channel]
-                    && self.conns[conn].open[CLIENT]
+                    && self.net.conns[conn].open[CLIENT]
                 {
-                    self.conns[conn].open[CLIENT] = false;
+                    self.net.conns[conn].open[CLIENT] = false;
                     self.send_raw(conn, CLIENT, Item::Fin);
                 }
             }
@@ -1085,22 +840,22 @@ impl Sim {
     // ---- network ----
 
     fn send(&mut self, conn: usize, from: usize, item: Item) {
-        if !self.conns[conn].open[from] {
+        if !self.net.conns[conn].open[from] {
             return;
         }
         self.send_raw(conn, from, item);
     }
 
     fn send_raw(&mut self, conn: usize, from: usize, item: Item) {
-        let up = self.path_up(self.now, conn);
+        let up = self.net.path_up(self.now, conn);
         if matches!(item, Item::Msg(_)) && up {
             // The load balancer sees application bytes only.
-            self.conns[conn].lb_last_data = self.now;
+            self.net.conns[conn].lb_last_data = self.now;
         }
-        let held = !self.conns[conn].pipes[from].held.is_empty();
+        let held = !self.net.conns[conn].pipes[from].held.is_empty();
         if up && !held {
             self.queue.push(
-                Micros(self.now.0.saturating_add(self.latency.0)),
+                Micros(self.now.0.saturating_add(self.net.latency.0)),
                 Ev::Deliver {
                     conn,
                     to: 1 - from,
@@ -1109,14 +864,14 @@ impl Sim {
             );
             return;
         }
-        let first_rto = self.rto(1);
-        let p = &mut self.conns[conn].pipes[from];
+        let first_rto = self.net.rto(1);
+        let p = &mut self.net.conns[conn].pipes[from];
         p.held.push_back(item);
         if p.retry_at.is_none() {
             p.retry_at = Some(Micros(self.now.0.saturating_add(first_rto.0)));
             p.retries = 0;
             if from == SERVER
-                && let Some(s) = self.conns[conn].server_ch
+                && let Some(s) = self.net.conns[conn].app.server_ch
             {
                 self.server.set_socket_busy(s, true);
             }
@@ -1126,12 +881,13 @@ impl Sim {
     fn deliver(&mut self, conn: usize, to: usize, item: Item) {
         let from = 1 - to;
         // A stalled client's socket is open; its app just is not reading.
-        let listening = self.conns[conn].open[to] || to == CLIENT && self.client_stalled.is_some();
+        let listening =
+            self.net.conns[conn].open[to] || to == CLIENT && self.client_stalled.is_some();
         if !listening {
             // Nobody listens: the kernel answers with RST.
-            if self.conns[conn].open[from] && self.path_up(self.now, conn) {
+            if self.net.conns[conn].open[from] && self.net.path_up(self.now, conn) {
                 self.queue.push(
-                    Micros(self.now.0.saturating_add(self.latency.0)),
+                    Micros(self.now.0.saturating_add(self.net.latency.0)),
                     Ev::Reset {
                         conn,
                         endpoint: from,
@@ -1140,20 +896,20 @@ impl Sim {
             }
             return;
         }
-        let c = &mut self.conns[conn];
+        let c = &mut self.net.conns[conn];
         c.last_rx[to] = self.now;
         c.probes[to] = 0;
         // The ACK reaches the sender; approximated as now.
         c.last_rx[from] = self.now;
         c.probes[from] = 0;
         if to == SERVER {
-            let Some(s) = self.conns[conn].server_ch else {
+            let Some(s) = self.net.conns[conn].app.server_ch else {
                 return;
             };
             match item {
                 Item::Msg(m) => self.server.handle_message(self.now, s, m),
                 Item::Fin => {
-                    self.conns[conn].open[SERVER] = false;
+                    self.net.conns[conn].open[SERVER] = false;
                     self.server.handle_peer_closed(s);
                 }
             }
@@ -1165,7 +921,7 @@ impl Sim {
     }
 
     fn client_receives(&mut self, conn: usize, item: Item) {
-        let ch = self.conns[conn].client_ch;
+        let ch = self.net.conns[conn].app.client_ch;
         if self.client_conn[ch] != Some(conn) {
             return;
         }
@@ -1187,22 +943,22 @@ impl Sim {
     }
 
     fn client_closed(&mut self, conn: usize, how: ClosedHow) {
-        let ch = self.conns[conn].client_ch;
-        if self.client_conn[ch] != Some(conn) || self.conns[conn].client_saw_end {
+        let ch = self.net.conns[conn].app.client_ch;
+        if self.client_conn[ch] != Some(conn) || self.net.conns[conn].app.client_saw_end {
             return;
         }
-        self.conns[conn].client_saw_end = true;
+        self.net.conns[conn].app.client_saw_end = true;
         let st = &mut self.stats[ch];
         st.closed_at = Some(self.now);
         st.closed_by = Some(how.code().to_string());
         st.last_rx = None;
-        let kind = self.conns[conn].kind;
+        let kind = self.net.conns[conn].app.kind;
         self.note(
             "network",
             format!("client's {} connection ends: {}", kind.as_str(), how.code()),
             Basis::Model,
         );
-        self.conns[conn].open[CLIENT] = false;
+        self.net.conns[conn].open[CLIENT] = false;
         // Read when the client's SessionLost note is drained: the reason
         // the server closed this connection, if it did. A FIN or RST that
         // came from that close carries it; across a dead path (a blackhole,
@@ -1211,9 +967,10 @@ impl Sim {
         // ended the session (the lab's spice-blackhole: spice-server's
         // timer closed at T+60.0, the client's keep-alive reset at T+76.8).
         // A half-open peer is gone: its server closed nothing.
-        let peer_vanished = self.conns[conn].dead_path || self.half_open_all.is_some();
+        let peer_vanished = self.net.conns[conn].dead_path || self.net.half_open_all.is_some();
         let told = matches!(how, ClosedHow::Fin | ClosedHow::Reset);
-        self.lost_conn_server_close = self.conns[conn]
+        self.lost_conn_server_close = self.net.conns[conn]
+            .app
             .server_close
             .filter(|_| told || !peer_vanished);
         self.client.handle_closed(self.now, ch, how);
@@ -1221,37 +978,37 @@ impl Sim {
 
     /// An endpoint's socket dies (RST, keepalive or retransmission limit).
     fn abort(&mut self, conn: usize, endpoint: usize, how: ClosedHow) {
-        if !self.conns[conn].open[endpoint] {
+        if !self.net.conns[conn].open[endpoint] {
             return;
         }
-        self.conns[conn].pipes[endpoint] = Pipe::default();
+        self.net.conns[conn].pipes[endpoint] = Pipe::default();
         if endpoint == CLIENT {
             if self.client_stalled.is_some() && how == ClosedHow::Reset {
-                self.conns[conn].open[CLIENT] = false;
+                self.net.conns[conn].open[CLIENT] = false;
                 self.backlog.push_back((conn, Item::Fin));
                 return;
             }
             self.client_closed(conn, how);
         } else {
-            self.conns[conn].open[SERVER] = false;
-            let kind = self.conns[conn].kind;
+            self.net.conns[conn].open[SERVER] = false;
+            let kind = self.net.conns[conn].app.kind;
             self.note(
                 "network",
                 format!("server's {} socket ends: {}", kind.as_str(), how.code()),
                 Basis::Model,
             );
-            if let Some(s) = self.conns[conn].server_ch {
+            if let Some(s) = self.net.conns[conn].app.server_ch {
                 self.server.handle_peer_closed(s);
             }
         }
     }
 
     fn dial_step(&mut self, conn: usize, syn: u64) {
-        if !self.conns[conn].open[CLIENT] {
+        if !self.net.conns[conn].open[CLIENT] {
             return;
         }
-        let two_way = Micros(self.latency.0.saturating_mul(2));
-        if syn > self.syn_retries {
+        let two_way = Micros(self.net.latency.0.saturating_mul(2));
+        if syn > self.net.syn_retries {
             self.queue.push(
                 self.now,
                 Ev::LinkFailed {
@@ -1261,7 +1018,7 @@ impl Sim {
             );
             return;
         }
-        if self.path_up(self.now, conn) {
+        if self.net.path_up(self.now, conn) {
             let ev = if self.server_running {
                 Ev::Linked { conn }
             } else {
@@ -1288,10 +1045,10 @@ impl Sim {
     }
 
     fn linked(&mut self, conn: usize) {
-        if !self.conns[conn].open[CLIENT] {
+        if !self.net.conns[conn].open[CLIENT] {
             return;
         }
-        let kind = self.conns[conn].kind;
+        let kind = self.net.conns[conn].app.kind;
         let reject = if !self.server_running {
             Some(LinkFailure::Refused)
         } else if kind == ChannelKind::Main && self.single_use && self.ticket_consumed {
@@ -1318,9 +1075,9 @@ impl Sim {
             self.server_conn.clear();
             self.server = SpiceServer::new(self.server_cfg);
             // Old connections of this client lose their server side.
-            for k in self.live.clone() {
-                if k != conn && self.conns[k].open[SERVER] {
-                    self.conns[k].open[SERVER] = false;
+            for k in self.net.live.clone() {
+                if k != conn && self.net.conns[k].open[SERVER] {
+                    self.net.conns[k].open[SERVER] = false;
                     self.send_raw(k, SERVER, Item::Fin);
                 }
             }
@@ -1330,12 +1087,13 @@ impl Sim {
             self.server_conn.resize(s + 1, usize::MAX);
         }
         self.server_conn[s] = conn;
-        let c = &mut self.conns[conn];
-        c.server_ch = Some(s);
+        let c = &mut self.net.conns[conn];
+        c.app.server_ch = Some(s);
+        c.established = true;
         c.open[SERVER] = true;
         c.last_rx = [self.now; 2];
         c.lb_last_data = self.now;
-        let ch = c.client_ch;
+        let ch = c.app.client_ch;
         self.stats[ch].last_rx = Some(self.now);
         self.client.handle_linked(self.now, ch);
     }
@@ -1346,135 +1104,68 @@ impl Sim {
         })
     }
 
-    fn keepalive_for(&self, endpoint: usize) -> Keepalive {
-        if endpoint == CLIENT {
-            self.client_ka
-        } else {
-            self.server_ka
-        }
-    }
-
-    /// Next keepalive action of an endpoint: a probe, or the abort.
-    fn keepalive_due(&self, conn: &Conn, e: usize) -> Option<Micros> {
-        // Keepalive runs on established connections only.
-        if !conn.open[e] || conn.pipes[e].retry_at.is_some() || conn.server_ch.is_none() {
-            return None;
-        }
-        let ka = self.keepalive_for(e);
-        if ka.idle == Micros::ZERO {
-            return None;
-        }
-        Some(Micros(
-            conn.last_rx[e]
-                .0
-                .saturating_add(ka.idle.0)
-                .saturating_add(ka.interval.0.saturating_mul(conn.probes[e])),
-        ))
-    }
-
-    fn lb_due(&self, conn: &Conn) -> Option<Micros> {
-        let (idle, _) = self.lb?;
-        (!conn.dead_path && (conn.open[CLIENT] || conn.open[SERVER]) && conn.server_ch.is_some())
-            .then(|| Micros(conn.lb_last_data.0.saturating_add(idle.0)))
-    }
-
-    /// A connection's next network deadline.
-    fn conn_deadline(&self, c: &Conn) -> Option<Micros> {
-        let mut best: Option<Micros> = None;
-        for e in [CLIENT, SERVER] {
-            for t in [c.pipes[e].retry_at, self.keepalive_due(c, e)]
-                .into_iter()
-                .flatten()
-            {
-                best = Some(best.map_or(t, |b| b.min(t)));
-            }
-        }
-        if let Some(t) = self.lb_due(c) {
-            best = Some(best.map_or(t, |b| b.min(t)));
-        }
-        best
-    }
-
-    fn net_timeout(&mut self) -> Option<Micros> {
-        let lives = |c: &Conn| {
-            c.open[CLIENT] || c.open[SERVER] || c.pipes.iter().any(|p| p.retry_at.is_some())
-        };
-        if !self.conns.stale.is_empty() {
-            let mut stale = std::mem::take(&mut self.conns.stale);
-            let mut any_ended = false;
-            for &k in &stale {
-                let c = &self.conns.list[k];
-                any_ended |= !lives(c);
-                self.conns.due[k] = self.conn_deadline(c);
-                self.conns.is_stale[k] = false;
-            }
-            stale.clear();
-            self.conns.stale = stale;
-            // Only a changed connection can have left the live set.
-            if any_ended {
-                let conns = &self.conns;
-                self.live.retain(|&k| lives(&conns[k]));
-            }
-        }
-        debug_assert!(
-            (0..self.conns.len())
-                .all(|k| self.conns.due[k] == self.conn_deadline(&self.conns.list[k]))
-        );
-        self.live.iter().filter_map(|&k| self.conns.due[k]).min()
-    }
-
     fn handle_net_timeout(&mut self) {
         let now = self.now;
-        for i in 0..self.live.len() {
-            let Some(&k) = self.live.get(i) else { break };
+        for i in 0..self.net.live.len() {
+            let Some(&k) = self.net.live.get(i) else {
+                break;
+            };
             for e in [CLIENT, SERVER] {
-                if self.conns[k].pipes[e].retry_at.is_some_and(|t| t <= now) {
+                if self.net.conns[k].pipes[e]
+                    .retry_at
+                    .is_some_and(|t| t <= now)
+                {
                     self.retransmit(k, e);
                 }
                 if self
-                    .keepalive_due(&self.conns[k], e)
+                    .net
+                    .keepalive_due(&self.net.conns[k], e)
                     .is_some_and(|t| t <= now)
                 {
                     self.keepalive(k, e);
                 }
             }
-            if self.lb_due(&self.conns[k]).is_some_and(|t| t <= now) {
+            if self
+                .net
+                .lb_due(&self.net.conns[k])
+                .is_some_and(|t| t <= now)
+            {
                 self.lb_expire(k);
             }
         }
     }
 
     fn retransmit(&mut self, conn: usize, from: usize) {
-        let p = &self.conns[conn].pipes[from];
-        if p.retries >= self.retries2 {
-            let kind = self.conns[conn].kind;
+        let p = &self.net.conns[conn].pipes[from];
+        if p.retries >= self.net.retries2 {
+            let kind = self.net.conns[conn].app.kind;
             self.minor(
                 "network",
                 Minor::Text(format!(
                     "{} gives up retransmitting on {} after {} tries",
                     if from == CLIENT { "client" } else { "server" },
                     kind.as_str(),
-                    self.retries2
+                    self.net.retries2
                 )),
             );
-            self.conns[conn].pipes[from] = Pipe::default();
+            self.net.conns[conn].pipes[from] = Pipe::default();
             self.abort(conn, from, ClosedHow::RetransmissionTimeout);
             return;
         }
-        if self.path_up(self.now, conn) {
-            let held = std::mem::take(&mut self.conns[conn].pipes[from].held);
-            self.conns[conn].pipes[from] = Pipe::default();
+        if self.net.path_up(self.now, conn) {
+            let held = std::mem::take(&mut self.net.conns[conn].pipes[from].held);
+            self.net.conns[conn].pipes[from] = Pipe::default();
             if from == SERVER
-                && let Some(s) = self.conns[conn].server_ch
+                && let Some(s) = self.net.conns[conn].app.server_ch
             {
                 self.server.set_socket_busy(s, false);
             }
             for item in held {
                 if matches!(item, Item::Msg(_)) {
-                    self.conns[conn].lb_last_data = self.now;
+                    self.net.conns[conn].lb_last_data = self.now;
                 }
                 self.queue.push(
-                    Micros(self.now.0.saturating_add(self.latency.0)),
+                    Micros(self.now.0.saturating_add(self.net.latency.0)),
                     Ev::Deliver {
                         conn,
                         to: 1 - from,
@@ -1483,20 +1174,20 @@ impl Sim {
                 );
             }
         } else {
-            let next = self.rto(self.conns[conn].pipes[from].retries + 2);
-            let p = &mut self.conns[conn].pipes[from];
+            let next = self.net.rto(self.net.conns[conn].pipes[from].retries + 2);
+            let p = &mut self.net.conns[conn].pipes[from];
             p.retries += 1;
             p.retry_at = Some(Micros(self.now.0.saturating_add(next.0)));
         }
     }
 
     fn keepalive(&mut self, conn: usize, e: usize) {
-        let ka = self.keepalive_for(e);
-        let peer_open = self.conns[conn].open[1 - e];
-        if self.path_up(self.now, conn) {
+        let ka = self.net.keepalive_for(e);
+        let peer_open = self.net.conns[conn].open[1 - e];
+        if self.net.path_up(self.now, conn) {
             if peer_open {
                 // The peer's kernel ACKs the probe: alive, whatever its app does.
-                let c = &mut self.conns[conn];
+                let c = &mut self.net.conns[conn];
                 c.last_rx[e] = self.now;
                 c.probes[e] = 0;
             } else {
@@ -1504,19 +1195,19 @@ impl Sim {
             }
             return;
         }
-        if self.conns[conn].probes[e] >= ka.count {
+        if self.net.conns[conn].probes[e] >= ka.count {
             self.abort(conn, e, ClosedHow::KeepaliveTimeout);
         } else {
-            self.conns[conn].probes[e] += 1;
+            self.net.conns[conn].probes[e] += 1;
         }
     }
 
     fn lb_expire(&mut self, conn: usize) {
-        let Some((idle, expiry)) = self.lb else {
+        let Some((idle, expiry)) = self.net.lb else {
             return;
         };
-        let kind = self.conns[conn].kind;
-        self.conns[conn].dead_path = true;
+        let kind = self.net.conns[conn].app.kind;
+        self.net.conns[conn].dead_path = true;
         self.note(
             "lb",
             format!(
@@ -1533,7 +1224,7 @@ impl Sim {
         if expiry == LbExpiry::Rst {
             for e in [CLIENT, SERVER] {
                 self.queue.push(
-                    Micros(self.now.0.saturating_add(self.latency.0)),
+                    Micros(self.now.0.saturating_add(self.net.latency.0)),
                     Ev::Reset { conn, endpoint: e },
                 );
             }
@@ -1626,6 +1317,82 @@ impl Sim {
             steps: self.steps,
             capture: None,
         }
+    }
+}
+
+/// What is due next in a SPICE run: a queued event (first at equal
+/// times), then the client's, the server's and the network's deadlines.
+enum Due {
+    Queued(Ev),
+    Client,
+    Server,
+    Net,
+}
+
+/// The simulation as the clock drives it (private, as its events are).
+struct Loop<'a>(&'a mut Sim);
+
+impl clock::Stepper for Loop<'_> {
+    type Ev = Due;
+
+    fn next_event(&mut self) -> Option<(Micros, Due)> {
+        if self.0.halted {
+            return None;
+        }
+        let client_t = if self.0.client_stalled.is_some() {
+            None
+        } else {
+            self.0.client.poll_timeout()
+        };
+        let server_t = if self.0.server_running {
+            self.0.server.poll_timeout()
+        } else {
+            None
+        };
+        // A deadline that passed while its actor could not act (a
+        // stalled client) is due now, not in the past.
+        let now = self.0.now;
+        let (client_t, server_t) = (client_t.map(|t| t.max(now)), server_t.map(|t| t.max(now)));
+        let queue_t = self.0.queue.peek_time();
+        let net_t = self.0.net.next_deadline().map(|t| t.max(now));
+        // Written out: the array-iterator form compiled to a copy
+        // through the stack on the hottest line of the model.
+        let earliest = |a: Option<Micros>, b: Option<Micros>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+        let next = earliest(earliest(queue_t, client_t), earliest(server_t, net_t))?;
+        if next < self.0.now {
+            self.0.violation(
+                "model.time_backwards",
+                None,
+                format!("{next} < {}", self.0.now),
+            );
+            self.0.halted = true;
+            return None;
+        }
+        let due = if queue_t == Some(next) {
+            Due::Queued(self.0.queue.pop()?.1)
+        } else if client_t == Some(next) {
+            Due::Client
+        } else if server_t == Some(next) {
+            Due::Server
+        } else {
+            Due::Net
+        };
+        Some((next, due))
+    }
+
+    fn step(&mut self, now: Micros, due: Due) {
+        self.0.now = now;
+        match due {
+            Due::Queued(ev) => self.0.dispatch(ev),
+            Due::Client => self.0.client.handle_timeout(now),
+            Due::Server => self.0.server.handle_timeout(now),
+            Due::Net => self.0.handle_net_timeout(),
+        }
+        self.0.drain();
     }
 }
 

@@ -17,7 +17,7 @@ use super::constants::Constants;
 use super::profile::Variant;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::Timeline;
-use crate::verdict::{Basis, ChainEntry, Verdict, Violation, secs};
+use crate::verdict::{Basis, ChainEntry, Verdict, secs};
 
 pub struct OtherProfile {
     pub name: &'static str,
@@ -84,41 +84,6 @@ pub fn constants_for(profile: &OtherProfile, variant: &Variant, t: &Timeline) ->
     (profile.define)(&mut c, t);
     (variant.apply)(&mut c);
     c
-}
-
-/// Past this many steps a profile's loop is in a livelock.
-pub const MAX_STEPS: u64 = 5_000_000;
-
-/// A profile's loop: its next event, and what the event does.
-pub trait Stepper {
-    type Ev;
-    fn next_event(&mut self) -> Option<(Micros, Self::Ev)>;
-    fn step(&mut self, now: u64, ev: Self::Ev);
-}
-
-/// Drives `s` to `horizon`: every event up to it, in time order, within
-/// [`MAX_STEPS`]. The steps taken, and the violation when the bound cut
-/// the run short.
-pub fn drive<S: Stepper>(s: &mut S, horizon: u64) -> (u64, Option<Violation>) {
-    let mut steps = 0;
-    while let Some((at, ev)) = s.next_event() {
-        if at.0 > horizon {
-            break;
-        }
-        if steps >= MAX_STEPS {
-            let bound = Violation {
-                code: "model.step_bound".into(),
-                at: secs(at),
-                channel: None,
-                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
-                count: 1,
-            };
-            return (steps, Some(bound));
-        }
-        steps += 1;
-        s.step(at.0, ev);
-    }
-    (steps, None)
 }
 
 /// Sets a constant a variant's table names; the table is written here, so

@@ -32,10 +32,10 @@
 //! to the lease, not to the token it was dialed with (seed 001's TODO
 //! expects the same socket to live on through renewals).
 
+use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
 use super::super::profile::Variant;
-use super::super::sim::EventQueue;
 use super::OtherProfile;
 use super::set_variant as set;
 use crate::timeline::Micros;
@@ -240,7 +240,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     r.note(0, "user", "clicks take control: POST acquire", true);
     r.send_acquire(Purpose::Click);
     let horizon = r.horizon;
-    let (steps, bound) = super::drive(&mut r, horizon);
+    let (steps, bound) = clock::drive(&mut r, Micros(horizon), MAX_STEPS);
     r.steps = steps;
     if let Some(v) = bound {
         r.violations.insert("model.step_bound", v);
@@ -248,12 +248,13 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     r.finish(variant, t, input)
 }
 
-impl super::Stepper for Run<'_> {
+impl clock::Stepper for Run<'_> {
     type Ev = Ev;
     fn next_event(&mut self) -> Option<(Micros, Ev)> {
         self.q.pop()
     }
-    fn step(&mut self, now: u64, ev: Ev) {
+    fn step(&mut self, now: Micros, ev: Ev) {
+        let now = now.0;
         self.now = now;
         self.handle(ev);
     }

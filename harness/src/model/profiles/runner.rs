@@ -18,10 +18,10 @@
 //! `reconnect_delay`; the user is blocked when no retry gets in within
 //! `reconnect_budget` (seed 003 only says "within retry budget").
 
+use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
 use super::super::profile::Variant;
-use super::super::sim::EventQueue;
 use super::OtherProfile;
 use super::set_variant as set;
 use crate::timeline::Micros;
@@ -192,18 +192,19 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     }
     r.attach(0);
     let horizon = r.horizon;
-    let (steps, bound) = super::drive(&mut r, horizon);
+    let (steps, bound) = clock::drive(&mut r, Micros(horizon), MAX_STEPS);
     r.steps = steps;
     r.violations.extend(bound);
     r.finish(variant, t, input)
 }
 
-impl super::Stepper for Run<'_> {
+impl clock::Stepper for Run<'_> {
     type Ev = Ev;
     fn next_event(&mut self) -> Option<(Micros, Ev)> {
         self.q.pop()
     }
-    fn step(&mut self, now: u64, ev: Ev) {
+    fn step(&mut self, now: Micros, ev: Ev) {
+        let now = now.0;
         self.now = now;
         self.handle(ev);
     }

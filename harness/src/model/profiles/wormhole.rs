@@ -12,10 +12,10 @@
 //!   that window starts another reconnect (seed 004 review, issue 1);
 //! - `fixed`: the pty is added to the set before the first await.
 
+use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
 use super::super::profile::Variant;
-use super::super::sim::EventQueue;
 use super::OtherProfile;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{ScriptEvent, Timeline};
@@ -77,8 +77,6 @@ fn define(c: &mut Constants, t: &Timeline) {
 }
 
 /// Livelock guard, as in sim.rs.
-const MAX_STEPS: u64 = 5_000_000;
-
 #[derive(Clone, Debug)]
 enum Ev {
     Keystroke,
@@ -86,6 +84,26 @@ enum Ev {
     SleepCheck,
     AddToSet,
     Reopened { attempt: u64 },
+}
+
+/// One pane and the sandbox behind it, as `WormholeServer.ts` runs them.
+struct Pane<'a> {
+    c: &'a Constants,
+    q: EventQueue<Ev>,
+    idle: u64,
+    size: String,
+    chain: Vec<ChainEntry>,
+    connected: bool,
+    last_activity: u64,
+    /// `reconnecting.has(ptyId)`.
+    reconnecting: bool,
+    in_flight: u64,
+    attempts: u64,
+    reconnects: Vec<ReconnectAttempt>,
+    sessions: u64,
+    lost: Option<u64>,
+    violation: Option<Violation>,
+    summary: ChannelSummary,
 }
 
 fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
@@ -106,177 +124,189 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         }
     }
     let idle = c.duration("sandbox_idle_sleep").0;
-    let size = format!("{}x{}", c.count("pane_cols"), c.count("pane_rows"));
-    let mut chain = Vec::new();
-    let mut note = |at: u64, actor: &'static str, what: String, script: bool| {
-        chain.push(ChainEntry {
+    let mut pane = Pane {
+        c,
+        q,
+        idle,
+        size: format!("{}x{}", c.count("pane_cols"), c.count("pane_rows")),
+        chain: Vec::new(),
+        connected: true,
+        last_activity: 0,
+        reconnecting: false,
+        in_flight: 0,
+        attempts: 0,
+        reconnects: Vec::new(),
+        sessions: 1,
+        lost: None,
+        violation: None,
+        summary: ChannelSummary {
+            channel: "pane".into(),
+            generations: 1,
+            ..ChannelSummary::default()
+        },
+    };
+    let opened = format!("pane opened at {}", pane.size);
+    pane.note(0, "client", opened, false);
+    pane.q.push(Micros(idle), Ev::SleepCheck);
+    let (steps, step_bound) = clock::drive(&mut pane, Micros(horizon), MAX_STEPS);
+    pane.finish(variant, t, input, steps, step_bound)
+}
+
+impl clock::Stepper for Pane<'_> {
+    type Ev = Ev;
+    fn next_event(&mut self) -> Option<(Micros, Ev)> {
+        self.q.pop()
+    }
+    fn step(&mut self, now: Micros, ev: Ev) {
+        self.handle(now.0, ev);
+    }
+}
+
+impl Pane<'_> {
+    fn note(&mut self, at: u64, actor: &'static str, what: String, script: bool) {
+        self.chain.push(ChainEntry {
             at: secs(Micros(at)),
             actor,
             what,
             basis: if script { Basis::Script } else { Basis::Model },
         })
-    };
-    note(0, "client", format!("pane opened at {size}"), false);
-    let mut connected = true;
-    let mut last_activity = 0u64;
-    q.push(Micros(idle), Ev::SleepCheck);
-    let mut reconnecting = false;
-    let mut in_flight = 0u64;
-    let mut attempts = 0u64;
-    let mut reconnects = Vec::new();
-    let mut sessions = 1u64;
-    let mut lost: Option<u64> = None;
-    let mut steps = 0u64;
-    let mut violation: Option<Violation> = None;
-    let mut step_bound: Option<Violation> = None;
-    let mut summary = ChannelSummary {
-        channel: "pane".into(),
-        generations: 1,
-        ..ChannelSummary::default()
-    };
-    while let Some((at, ev)) = q.pop() {
-        let now = at.0;
-        if now > horizon {
-            break;
-        }
-        steps += 1;
-        if steps > MAX_STEPS {
-            step_bound = Some(Violation {
-                code: "model.step_bound".into(),
-                at: secs(Micros(now)),
-                channel: None,
-                message: format!("more than {MAX_STEPS} steps: livelock in the model"),
-                count: 1,
-            });
-            break;
-        }
+    }
+
+    fn handle(&mut self, now: u64, ev: Ev) {
+        let idle = self.idle;
         match ev {
-            Ev::Unmodelled(name) => note(
+            Ev::Unmodelled(name) => self.note(
                 now,
                 "script",
                 super::unmodelled_note(name, "wormhole-pane"),
                 true,
             ),
             Ev::SleepCheck => {
-                if connected && now >= last_activity + idle {
-                    connected = false;
-                    lost = Some(now);
-                    summary.last_closed_at = Some(secs(Micros(now)));
-                    summary.last_closed_by = Some("sandbox.sleep".into());
-                    note(
-                        now,
-                        "server",
-                        format!(
-                            "sandbox sleeps after {} idle: pane disconnected, size {size} kept",
-                            format_duration(Micros(idle))
-                        ),
-                        false,
+                if self.connected && now >= self.last_activity + idle {
+                    self.connected = false;
+                    self.lost = Some(now);
+                    self.summary.last_closed_at = Some(secs(Micros(now)));
+                    self.summary.last_closed_by = Some("sandbox.sleep".into());
+                    let what = format!(
+                        "sandbox sleeps after {} idle: pane disconnected, size {} kept",
+                        format_duration(Micros(idle)),
+                        self.size
                     );
-                } else if connected {
-                    q.push(Micros(last_activity + idle), Ev::SleepCheck);
+                    self.note(now, "server", what, false);
+                } else if self.connected {
+                    self.q
+                        .push(Micros(self.last_activity + idle), Ev::SleepCheck);
                 }
             }
-            Ev::Keystroke => {
-                if connected {
-                    last_activity = now;
-                    summary.messages_received += 1;
-                    continue;
-                }
-                // `else if (!this.reconnecting.has(ptyId))`
-                if reconnecting {
-                    continue;
-                }
-                attempts += 1;
-                in_flight += 1;
-                if in_flight > 1 && violation.is_none() {
-                    violation = Some(Violation {
-                        code: "wormhole.concurrent_reconnect".into(),
-                        at: secs(Micros(now)),
-                        channel: Some("pane".into()),
-                        message:
-                            "a second reconnect started while one was in flight for the same pane"
-                                .into(),
-                        count: 0,
-                    });
-                }
-                if let Some(v) = violation.as_mut().filter(|_| in_flight > 1) {
-                    v.count += 1;
-                }
-                note(
-                    now,
-                    "user",
-                    format!("keystroke into the dead pane: reconnect #{attempts}"),
-                    true,
-                );
-                let add_after = c.duration("reconnecting_add_after").0;
-                if add_after == 0 {
-                    reconnecting = true;
-                } else {
-                    q.push(Micros(now + add_after), Ev::AddToSet);
-                }
-                let wake = c.duration("sandbox_wake").0;
-                q.push(Micros(now + wake), Ev::Reopened { attempt: attempts });
-            }
-            Ev::AddToSet => reconnecting = true,
+            Ev::Keystroke => self.keystroke(now),
+            Ev::AddToSet => self.reconnecting = true,
             Ev::Reopened { attempt } => {
-                in_flight -= 1;
-                if in_flight == 0 {
-                    reconnecting = false;
+                self.in_flight -= 1;
+                if self.in_flight == 0 {
+                    self.reconnecting = false;
                 }
-                let result = if connected {
+                let result = if self.connected {
                     "terminal reopened again: replaces the live one, which is orphaned".to_string()
                 } else {
-                    format!("terminal reopened at {size}")
+                    format!("terminal reopened at {}", self.size)
                 };
-                reconnects.push(ReconnectAttempt {
+                self.reconnects.push(ReconnectAttempt {
                     attempt,
-                    scheduled_at: secs(Micros(now - c.duration("sandbox_wake").0)),
+                    scheduled_at: secs(Micros(now - self.c.duration("sandbox_wake").0)),
                     delay: "0s".into(),
                     started_at: Some(secs(Micros(now))),
                     credential: None,
                     result: result.clone(),
                 });
-                note(now, "server", result, false);
-                connected = true;
-                last_activity = now;
-                sessions += 1;
-                summary.generations += 1;
-                q.push(Micros(now + idle), Ev::SleepCheck);
+                self.note(now, "server", result, false);
+                self.connected = true;
+                self.last_activity = now;
+                self.sessions += 1;
+                self.summary.generations += 1;
+                self.q.push(Micros(now + idle), Ev::SleepCheck);
             }
         }
     }
-    let (outcome, at, cause) = if connected {
-        (Outcome::Survived, None, None)
-    } else {
-        (
-            Outcome::Disconnected,
-            lost.map(|l| secs(Micros(l))),
-            Some("sandbox.sleep".to_string()),
-        )
-    };
-    let mut environment = BTreeMap::new();
-    environment.insert(
-        "sandbox".into(),
-        format!("sleeps after {} idle", format_duration(Micros(idle))),
-    );
-    Verdict {
-        outcome,
-        at,
-        cause,
-        channel: (outcome != Outcome::Survived).then(|| "pane".into()),
-        violations: violation.into_iter().chain(step_bound).collect(),
-        profile: WORMHOLE_PANE.name.into(),
-        variant: variant.name.into(),
-        constants: c.snapshot(),
-        input: input.into(),
-        horizon: secs(t.horizon.0),
-        environment,
-        sessions,
-        chain,
-        reconnects,
-        leases: Vec::new(),
-        channels: vec![summary],
-        steps,
-        capture: None,
+
+    fn keystroke(&mut self, now: u64) {
+        if self.connected {
+            self.last_activity = now;
+            self.summary.messages_received += 1;
+            return;
+        }
+        // `else if (!this.reconnecting.has(ptyId))`
+        if self.reconnecting {
+            return;
+        }
+        self.attempts += 1;
+        self.in_flight += 1;
+        if self.in_flight > 1 && self.violation.is_none() {
+            self.violation = Some(Violation {
+                code: "wormhole.concurrent_reconnect".into(),
+                at: secs(Micros(now)),
+                channel: Some("pane".into()),
+                message: "a second reconnect started while one was in flight for the same pane"
+                    .into(),
+                count: 0,
+            });
+        }
+        if let Some(v) = self.violation.as_mut().filter(|_| self.in_flight > 1) {
+            v.count += 1;
+        }
+        let what = format!("keystroke into the dead pane: reconnect #{}", self.attempts);
+        self.note(now, "user", what, true);
+        let add_after = self.c.duration("reconnecting_add_after").0;
+        if add_after == 0 {
+            self.reconnecting = true;
+        } else {
+            self.q.push(Micros(now + add_after), Ev::AddToSet);
+        }
+        let wake = self.c.duration("sandbox_wake").0;
+        let attempt = self.attempts;
+        self.q.push(Micros(now + wake), Ev::Reopened { attempt });
+    }
+
+    fn finish(
+        self,
+        variant: &Variant,
+        t: &Timeline,
+        input: &str,
+        steps: u64,
+        step_bound: Option<Violation>,
+    ) -> Verdict {
+        let (outcome, at, cause) = if self.connected {
+            (Outcome::Survived, None, None)
+        } else {
+            (
+                Outcome::Disconnected,
+                self.lost.map(|l| secs(Micros(l))),
+                Some("sandbox.sleep".to_string()),
+            )
+        };
+        let mut environment = BTreeMap::new();
+        environment.insert(
+            "sandbox".into(),
+            format!("sleeps after {} idle", format_duration(Micros(self.idle))),
+        );
+        Verdict {
+            outcome,
+            at,
+            cause,
+            channel: (outcome != Outcome::Survived).then(|| "pane".into()),
+            violations: self.violation.into_iter().chain(step_bound).collect(),
+            profile: WORMHOLE_PANE.name.into(),
+            variant: variant.name.into(),
+            constants: self.c.snapshot(),
+            input: input.into(),
+            horizon: secs(t.horizon.0),
+            environment,
+            sessions: self.sessions,
+            chain: self.chain,
+            reconnects: self.reconnects,
+            leases: Vec::new(),
+            channels: vec![self.summary],
+            steps,
+            capture: None,
+        }
     }
 }

@@ -11,10 +11,10 @@
 //! `network.outage` at the outage's start, and the chain says which timer
 //! noticed and when.
 
+use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::Constants;
 use super::super::duration::format_duration;
 use super::super::profile::Variant;
-use super::super::sim::EventQueue;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{Dur, ScriptEvent, Timeline};
 use crate::verdict::{
@@ -168,18 +168,19 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
     }
     r.connect();
     let horizon = r.horizon;
-    let (steps, bound) = super::drive(&mut r, horizon);
+    let (steps, bound) = clock::drive(&mut r, Micros(horizon), MAX_STEPS);
     r.steps = steps;
     r.violations.extend(bound);
     r.finish(variant, t, input)
 }
 
-impl super::Stepper for Run<'_> {
+impl clock::Stepper for Run<'_> {
     type Ev = Ev;
     fn next_event(&mut self) -> Option<(Micros, Ev)> {
         self.q.pop()
     }
-    fn step(&mut self, now: u64, ev: Ev) {
+    fn step(&mut self, now: Micros, ev: Ev) {
+        let now = now.0;
         self.now = now;
         self.handle(ev);
     }
