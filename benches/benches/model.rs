@@ -7,7 +7,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tether::model::clock::EventQueue;
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::Micros;
 use tether::timeline::synthetic::Timeline;
 

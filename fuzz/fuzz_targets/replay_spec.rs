@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use tether::replay::spec::{check_expectations, parse_spec};
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::Timeline;
 
 /// Ten idle minutes behind a 60 s LB: short enough to run every time,

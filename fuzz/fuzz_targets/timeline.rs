@@ -4,7 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tether::replay::spec::ReplaySpec;
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::{ScriptEvent, Timeline};
 
 /// Scripted occurrences (keystrokes, server bursts) the model is run on.

@@ -501,7 +501,7 @@ fn a_dense_typing_script_runs_to_a_verdict() {
     let name = "fuzz-timeline-dense-typing.toml";
     let text = String::from_utf8(read(name)).unwrap();
     let t = Timeline::parse(&text, name).unwrap();
-    let v = tether::model::sim::run_timeline(&t, name, "spice-ryll", &[]).unwrap();
+    let v = tether::model::registry::run_timeline(&t, name, "spice-ryll", &[]).unwrap();
     assert!(v.steps > 150_000 && v.steps < 5_000_000, "{}", v.steps);
     assert!(
         v.violations.iter().all(|x| x.code != "model.step_bound"),
@@ -509,6 +509,6 @@ fn a_dense_typing_script_runs_to_a_verdict() {
         v.violations
     );
     // Same bytes, same verdict.
-    let again = tether::model::sim::run_timeline(&t, name, "spice-ryll", &[]).unwrap();
+    let again = tether::model::registry::run_timeline(&t, name, "spice-ryll", &[]).unwrap();
     assert_eq!(format!("{v:?}"), format!("{again:?}"));
 }

@@ -3,7 +3,7 @@
 //! And the model reads no real clock: its sources do not name one.
 
 use proptest::prelude::*;
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::Micros;
 use tether::timeline::synthetic::{
     ChannelKind, Dur, LbExpiry, LbSpec, NetworkSpec, ScriptEvent, ServerBehaviour, ServerSpec,
@@ -154,7 +154,7 @@ fn a_livelock_is_caught_by_the_step_bound() {
         "t",
     )
     .unwrap();
-    let (profile, variant) = tether::model::profile::resolve("spice-gtk").unwrap();
+    let (profile, variant) = tether::model::registry::resolve_spice("spice-gtk").unwrap();
     let c = tether::model::sim::constants_for(profile, variant, &t);
     let v = tether::model::sim::Sim::new(profile, variant, &c, &t, "t")
         .with_max_steps(10_000)

@@ -2,7 +2,7 @@
 //! balancer) on precisely constructed timelines, checked against the
 //! primary-source behaviour in protocol-facts.md §1.16 and §4.5.
 
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::Timeline;
 use tether::verdict::{Outcome, Verdict};
 

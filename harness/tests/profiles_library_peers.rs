@@ -4,7 +4,7 @@
 //! the lab measured, on precisely constructed timelines, and the profile
 //! chosen for traffic that shows no app, reproducing the lab.
 
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::Timeline;
 use tether::triage::{TriageOptions, triage_path};
 use tether::verdict::{Outcome, Verdict};

@@ -2,7 +2,7 @@
 //! simulation agree, and each declared invariant fires when broken.
 
 use proptest::prelude::*;
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::Timeline;
 use tether::verdict::{Outcome, Verdict};
 

@@ -2,7 +2,7 @@
 //! attach slot under each variant, and the load balancer's idle drop.
 
 use proptest::prelude::*;
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::Timeline;
 use tether::verdict::{Outcome, Verdict};
 

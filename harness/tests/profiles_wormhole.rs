@@ -2,7 +2,7 @@
 //! reconnecting set, and the pane's size kept across the reconnect.
 
 use proptest::prelude::*;
-use tether::model::sim::run_timeline;
+use tether::model::registry::run_timeline;
 use tether::timeline::synthetic::Timeline;
 use tether::verdict::{Outcome, Verdict};
 

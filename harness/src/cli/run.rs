@@ -1,7 +1,7 @@
 //! `tether run TIMELINE --profile NAME@VARIANT [--set NAME=VALUE]...`
 //! Exit status: 0 survived, 1 any other outcome, 2 bad input.
 
-use crate::model::sim::run_timeline;
+use crate::model::registry::run_timeline;
 use crate::timeline::synthetic::Timeline;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     if args.list && (args.timeline.is_none() || args.profile.is_none()) {
-        for (name, about, variants) in crate::model::profile::every_profile() {
+        for (name, about, variants) in crate::model::registry::every_profile() {
             outln!("{name}: {about}");
             for v in variants {
                 outln!("  {name}@{}: {}", v.name, v.about);

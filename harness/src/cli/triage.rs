@@ -245,7 +245,7 @@ fn check_overrides(profile: Option<&str>, set: &[String]) -> Result<(), String> 
     ));
     let specs: Vec<String> = match profile {
         Some(p) => vec![p.to_string()],
-        None => crate::model::profile::every_profile()
+        None => crate::model::registry::every_profile()
             .flat_map(|(n, _, vs)| vs.iter().map(move |v| format!("{n}@{}", v.name)))
             .collect(),
     };

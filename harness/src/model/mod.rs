@@ -11,4 +11,3 @@ pub mod profiles;
 pub mod registry;
 pub mod sim;
 pub mod size;
-pub mod spice_server;

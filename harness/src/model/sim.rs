@@ -8,9 +8,9 @@ use super::client::{ClientNote, ClientOutput, ClosedHow, LinkFailure, Phase, Spi
 use super::clock::{self, EventQueue};
 use super::constants::{Constants, Value};
 use super::duration::format_duration;
+use super::env::spice_server::{ServerClose, ServerConfig, ServerOutput, SpiceMsg, SpiceServer};
 use super::net::{CLIENT, Conn, Keepalive, Net, Pipe, SERVER};
 use super::profile::{Profile, Variant};
-use super::spice_server::{ServerClose, ServerConfig, ServerOutput, SpiceMsg, SpiceServer};
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{ChannelKind, LbExpiry, ScriptEvent, ServerBehaviour, Timeline};
 use crate::verdict::{
@@ -1413,17 +1413,6 @@ const POSITIVE_PERIODS: &[&str] = &[
     "server_tcp_keepalive_interval",
     "idle_keepalive_after",
 ];
-
-/// Resolves `profile@variant`, builds the constants, applies overrides
-/// (`name=value`) and runs the timeline, whichever kind of profile it is.
-pub fn run_timeline(
-    timeline: &Timeline,
-    input: &str,
-    profile_spec: &str,
-    overrides: &[String],
-) -> Result<Verdict, String> {
-    super::registry::run(timeline, input, profile_spec, overrides)
-}
 
 /// Runs a SPICE profile's client on the simulation with `constants`.
 pub fn run_spice(

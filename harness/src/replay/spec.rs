@@ -6,7 +6,7 @@
 //! and leaves a `.snap.new` beside it when the verdict differs.
 
 use crate::model::duration::{format_duration, parse_duration};
-use crate::model::sim::run_timeline;
+use crate::model::registry::run_timeline;
 use crate::timeline::synthetic::Timeline;
 use crate::verdict::Verdict;
 use serde::Deserialize;

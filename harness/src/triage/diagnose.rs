@@ -23,7 +23,7 @@ impl SpiceTimers {
     /// The timers of the profile `spec` (`name@variant`), or of the first
     /// SPICE profile when `spec` is not a SPICE profile.
     pub fn from_registry(spec: Option<&str>) -> SpiceTimers {
-        use crate::model::profile::{PROFILES, resolve};
+        use crate::model::registry::{PROFILES, resolve_spice as resolve};
         let (p, v) = spec
             .and_then(|s| resolve(s).ok())
             .unwrap_or((&PROFILES[0], &PROFILES[0].variants[0]));

@@ -4,7 +4,7 @@
 use super::diagnose::EnvFacts;
 use super::session::Session;
 use crate::model::constants::Constants;
-use crate::model::sim::run_timeline;
+use crate::model::registry::run_timeline;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{
     ChannelKind, Dur, LbExpiry, LbSpec, NetworkSpec, ScriptEvent, ServerSpec, Timeline,

@@ -1,12 +1,16 @@
-//! Profiles whose client is not a SPICE client: each runs on the virtual
-//! clock and returns the common [`Verdict`]. The library peers share one
-//! loop (`ws_peer`); the seed apps run their own. `model::registry` looks
+//! Every profile, each a file that reads like the system it models. The
+//! SPICE ones (`spice_gtk`, `ryll`) configure the SPICE client actor that
+//! `sim` runs; the others are listed in [`OTHER_PROFILES`] and run their
+//! own actors on the same clock (`clock::drive`): the WebSocket library
+//! peers share `ws_peer`. `model::registry` looks
 //! a name up here first, so a profile name found in [`OTHER_PROFILES`]
 //! never reaches the SPICE table.
 
 pub mod novnc;
 pub mod novnc_packaged;
 pub mod runner;
+pub mod ryll;
+pub mod spice_gtk;
 pub mod spice_html5;
 pub mod vncviewer;
 pub mod websocket;

@@ -7,7 +7,7 @@
 //! never what they say (results are collected in grid order).
 
 use crate::model::duration::{format_duration, parse_duration};
-use crate::model::sim::run_timeline;
+use crate::model::registry::run_timeline;
 use crate::replay::spec::{BadInput, LoadedSpec, load_spec};
 use crate::timeline::Micros;
 use crate::timeline::synthetic::Timeline;
