@@ -308,3 +308,57 @@ fn extreme_constants_give_an_error_or_a_verdict_never_a_panic() {
     .unwrap_err();
     assert_eq!(e, "connectivity_timeout must be positive");
 }
+
+/// A refused login (`auth_refused`): the server runs on and answers every
+/// login from then with a refusal (PERMISSION_DENIED for SPICE,
+/// protocol-facts §1.7; SecurityResult failed for RFB, §3).
+const REFUSED_AT_ONCE: &str =
+    "horizon = \"10m\"\n[[event]]\nkind = \"auth_refused\"\nat = \"0s\"\n";
+
+#[test]
+fn a_login_refused_from_the_start_never_brings_a_session_up() {
+    let v = run(REFUSED_AT_ONCE, "spice-gtk", &[]);
+    assert_eq!(v.outcome, Outcome::Refused, "{}", v.to_text());
+    assert_eq!(v.sessions, 0);
+    assert_eq!(v.cause.as_deref(), Some("spice.link_ticket_rejected"));
+    // Refused at the link reply: two round trips after the dial.
+    assert!(v.at.unwrap() < 1.0, "{}", v.to_text());
+    for profile in ["vncviewer", "novnc@reconnect", "websocket@reconnect"] {
+        let v = run(REFUSED_AT_ONCE, profile, &[]);
+        assert_eq!(v.outcome, Outcome::Refused, "{profile}: {}", v.to_text());
+        assert_eq!(v.sessions, 0, "{profile}");
+        assert_eq!(v.cause.as_deref(), Some("auth.refused"), "{profile}");
+        assert!(v.reconnects.is_empty(), "{profile}: no retry of a refusal");
+    }
+}
+
+#[test]
+fn a_login_refused_later_refuses_only_the_reconnect() {
+    // The session comes up; the server is restarted with another password
+    // while it runs, then drops the client. The drop ends the session, and
+    // the client's retry is refused: a dead session, not a refused one.
+    let t = "horizon = \"10m\"\n\
+        [[event]]\nkind = \"auth_refused\"\nat = \"20s\"\n\
+        [[event]]\nkind = \"server_killed\"\nat = \"30s\"\n\
+        [[event]]\nkind = \"server_restarted\"\nat = \"31s\"\n";
+    let v = run(t, "spice-ryll@phase02", &[]);
+    assert_eq!(v.sessions, 1, "{}", v.to_text());
+    assert_eq!(v.outcome, Outcome::DeadSession, "{}", v.to_text());
+    assert_eq!(v.cause.as_deref(), Some("server.killed"));
+    assert!(
+        v.reconnects
+            .iter()
+            .any(|r| r.result.contains("PERMISSION_DENIED")),
+        "{}",
+        v.to_text()
+    );
+    let v = run(t, "novnc@reconnect", &[]);
+    assert_eq!(v.sessions, 1, "{}", v.to_text());
+    assert_eq!(v.outcome, Outcome::DeadSession, "{}", v.to_text());
+    assert_eq!(v.cause.as_deref(), Some("server.killed"));
+    assert!(
+        v.reconnects[0].result.starts_with("refused"),
+        "{}",
+        v.to_text()
+    );
+}

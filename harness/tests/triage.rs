@@ -362,6 +362,61 @@ fn the_recorded_clients_run_is_checked_against_the_recording_first() {
 }
 
 #[test]
+fn a_refused_login_is_part_of_the_environment_and_reproduced() {
+    // Sessions that never came up, each refused at login by a real server:
+    // spice-server's PERMISSION_DENIED to remote-viewer's wrong password
+    // (lab), a VNC server's SecurityResult failed (Zeek's scanner capture),
+    // websockify's HTTP 401 to a stale token. The refusal names the
+    // protocol, the environment carries it with its evidence, and the
+    // recorded client's run is refused too: nothing comes up in either.
+    for (rel, kind, profile) in [
+        (
+            "corpora/lab/spice-wrong-ticket.pcap",
+            "spice",
+            "spice-gtk@default",
+        ),
+        (
+            "corpora/public/zeek-rfb/vnc-scanner.pcap",
+            "rfb",
+            "vncviewer@as-seen",
+        ),
+        (
+            "corpora/recorded/ws-refused.pcap",
+            "ws",
+            "websocket@as-seen",
+        ),
+    ] {
+        let tr = run(rel);
+        let st = &tr.sessions[tr.primary.unwrap()];
+        assert!(st.session.generations.is_empty(), "{rel}");
+        assert_eq!(st.session.kind, kind, "{rel}");
+        let events = &st.environment.as_ref().unwrap().events;
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ScriptEvent::AuthRefused { .. })),
+            "{rel}: {events:?}"
+        );
+        assert!(
+            st.environment_evidence
+                .iter()
+                .any(|c| c.fact == "auth_refused" && c.because.contains("refused at login")),
+            "{rel}"
+        );
+        let r = st.reproduction.as_ref().unwrap();
+        assert_eq!(r.run, profile, "{rel}");
+        assert!(r.reproduced, "{rel}: {r:?}");
+        let own = st.what_if.iter().find(|w| w.run == profile).unwrap();
+        assert_eq!((own.outcome, own.sessions), ("refused", 0), "{rel}");
+    }
+    // A SYN nobody answered is no login: no protocol, no profile to run.
+    let tr = run("corpora/hostile/oversize-record-header.pcap");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    assert_eq!(st.session.kind, "tcp");
+    assert!(st.reproduction.is_none() && st.what_if.is_empty());
+}
+
+#[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
     let svg = svg::render(&tr.sessions[0], &[], "spice-killed.pcap", &[]);

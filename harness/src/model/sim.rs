@@ -232,6 +232,10 @@ pub struct Sim {
     ticket_consumed: bool,
     single_use: bool,
     ticket_valid_until: Option<Micros>,
+    /// From then on every link's password is refused (the script's
+    /// `auth_refused`): a state of the server, so a link answered at the
+    /// very instant is refused too.
+    login_refused_from: Option<Micros>,
     client: SpiceClient,
     client_conn: Vec<Option<usize>>,
     client_stalled: Option<Option<Micros>>,
@@ -341,7 +345,8 @@ impl Sim {
                 | ScriptEvent::ServerRestarted { at }
                 | ScriptEvent::HalfOpen { at, .. }
                 | ScriptEvent::UserClose { at }
-                | ScriptEvent::ServerCloses { at } => at.0,
+                | ScriptEvent::ServerCloses { at }
+                | ScriptEvent::AuthRefused { at } => at.0,
             };
             queue.push(at, Ev::Script(i));
         }
@@ -378,6 +383,14 @@ impl Sim {
             ticket_consumed: false,
             single_use: timeline.server.single_use_ticket,
             ticket_valid_until: timeline.server.ticket_valid_until.map(|d| d.0),
+            login_refused_from: timeline
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    ScriptEvent::AuthRefused { at } => Some(at.0),
+                    _ => None,
+                })
+                .min(),
             client: SpiceClient::new(client_cfg),
             client_conn: vec![None; n],
             client_stalled: None,
@@ -535,6 +548,9 @@ impl Sim {
             }
             ScriptEvent::ServerCloses { .. } => {
                 super::profiles::unmodelled_note("server_closes", "the SPICE profiles")
+            }
+            ScriptEvent::AuthRefused { .. } => {
+                "server refuses the client's password from now on".into()
             }
             ScriptEvent::UserActive { .. } | ScriptEvent::ServerData { .. } => return,
         };
@@ -1059,6 +1075,13 @@ impl Sim {
             && self.ticket_valid_until.is_some_and(|v| self.now >= v)
         {
             Some(LinkFailure::TicketRejected("ticket expired"))
+        } else if self.login_refused_from.is_some_and(|t| self.now >= t) {
+            // spice-server checks the password on every channel's link and
+            // answers a wrong one with PERMISSION_DENIED (protocol-facts
+            // §1.7, SS reds.cpp:2009-2065).
+            Some(LinkFailure::TicketRejected(
+                "PERMISSION_DENIED: the password is refused",
+            ))
         } else if kind != ChannelKind::Main && !self.server.is_open(0) && !self.server_has_main() {
             Some(LinkFailure::TicketRejected(
                 "BAD_CONNECTION_ID: no such session",
@@ -1239,6 +1262,9 @@ impl Sim {
         let attempted = self.reconnects.iter().any(|r| r.started_at.is_some());
         let outcome = match phase {
             Phase::Up | Phase::Closed => Outcome::Survived,
+            // No session ever came up and the client stopped trying: what
+            // ended it was a refusal.
+            Phase::GaveUp if self.sessions == 0 => Outcome::Refused,
             Phase::GaveUp if attempted => Outcome::DeadSession,
             _ => Outcome::Disconnected,
         };

@@ -225,6 +225,13 @@ pub enum ScriptEvent {
     ServerCloses {
         at: Dur,
     },
+    /// From `at` the server refuses the client's login: a wrong password or
+    /// a ticket it will not take (SPICE link error PERMISSION_DENIED, RFB
+    /// SecurityResult failed), or a token its upgrade answers with HTTP
+    /// 401 or 403. The server runs on; only logins from then fail.
+    AuthRefused {
+        at: Dur,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -242,6 +249,7 @@ enum EventName {
     HalfOpen,
     UserClose,
     ServerCloses,
+    AuthRefused,
 }
 
 #[derive(Deserialize)]
@@ -281,7 +289,8 @@ impl RawEvent {
             | N::ServerKilled
             | N::ServerRestarted
             | N::UserClose
-            | N::ServerCloses => &["at"],
+            | N::ServerCloses
+            | N::AuthRefused => &["at"],
         };
         let present = [
             ("at", self.at.is_some()),
@@ -349,6 +358,9 @@ impl RawEvent {
             N::ServerCloses => ScriptEvent::ServerCloses {
                 at: need(self.at, "at")?,
             },
+            N::AuthRefused => ScriptEvent::AuthRefused {
+                at: need(self.at, "at")?,
+            },
         })
     }
 }
@@ -368,6 +380,7 @@ impl ScriptEvent {
             ScriptEvent::HalfOpen { .. } => "half_open",
             ScriptEvent::UserClose { .. } => "user_close",
             ScriptEvent::ServerCloses { .. } => "server_closes",
+            ScriptEvent::AuthRefused { .. } => "auth_refused",
         }
     }
 }
@@ -605,7 +618,8 @@ impl Timeline {
                 | ScriptEvent::ServerRestarted { at }
                 | ScriptEvent::HalfOpen { at, .. }
                 | ScriptEvent::UserClose { at }
-                | ScriptEvent::ServerCloses { at } => (at, "at"),
+                | ScriptEvent::ServerCloses { at }
+                | ScriptEvent::AuthRefused { at } => (at, "at"),
             };
             if start.0 > self.horizon.0 {
                 return Err(err(

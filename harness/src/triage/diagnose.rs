@@ -319,6 +319,9 @@ pub struct EnvFacts {
     /// closed by the client at once): the model closes it there too, rather
     /// than running on past what really ended it.
     pub user_close: Option<f64>,
+    /// When the server refused the client's login, on a session that never
+    /// came up: from then on the model's server refuses it too.
+    pub auth_refused: Option<f64>,
     /// The end of what the capture can tell.
     pub end: f64,
     /// Why each fact was taken from the capture, by field name: what the
@@ -354,6 +357,7 @@ impl EnvFacts {
             ),
             ("server_close", "server_closes", self.server_close.is_some()),
             ("user_close", "user_close", self.user_close.is_some()),
+            ("auth_refused", "auth_refused", self.auth_refused.is_some()),
             ("lb_idle", "lb idle_timeout", self.lb_idle.is_some()),
             (
                 "token_lifetime",
@@ -1391,6 +1395,20 @@ fn generic_rules(
             fits: true,
             decisive: false,
         });
+        // A refused login is the server's word on the credential, not on
+        // the path: the model's server refuses it from then on.
+        if cause == "auth.refused" || cause == "http.refused" {
+            env.auth_refused = Some(a.at);
+            env.cite(
+                "auth_refused",
+                format!(
+                    "connection {} at {} was refused at login: {}",
+                    a.connection,
+                    t(a.at),
+                    a.detail.as_deref().unwrap_or(a.result.as_str())
+                ),
+            );
+        }
         return;
     }
     let Some(end) = end_at else { return };

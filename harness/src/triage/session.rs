@@ -286,6 +286,11 @@ pub struct Attempt {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Upgrade>,
+    /// What the refused connection was decoded as (`spice`, `rfb`, `ws`,
+    /// or `tcp` when nothing was): a session that never came up is of this
+    /// kind.
+    #[serde(skip)]
+    pub kind: String,
 }
 
 /// A plain HTTP connection beside the session.
@@ -1124,6 +1129,11 @@ fn endpoint_parts(
             });
             continue;
         }
+        let kind = if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
+            "spice".to_string()
+        } else {
+            ch.stack.trim_start_matches("tcp/").to_string()
+        };
         if let Some(result) = refused(f, &ch, end) {
             // A handshake that carried nothing either way is a browser's
             // speculative pre-connect (Chromium opens one before it knows it
@@ -1136,17 +1146,12 @@ fn endpoint_parts(
                     result,
                     detail: ch.auth_refused.clone(),
                     upgrade: ch.upgrade.clone(),
+                    kind,
                 });
             }
             continue;
         }
-        *kinds
-            .entry(if rep.is_some_and(|r| r.protocol == Protocol::Spice) {
-                "spice".to_string()
-            } else {
-                ch.stack.trim_start_matches("tcp/").to_string()
-            })
-            .or_default() += 1;
+        *kinds.entry(kind).or_default() += 1;
         let sid = rep
             .and_then(|r| r.session.as_ref())
             .and_then(|s| s.session_id);
@@ -1253,8 +1258,15 @@ impl Lane {
             .and_then(|g| g.channels.first().map(|c| c.client.clone()))
             .or_else(|| self.attempts.first().map(|a| a.client.clone()))
             .unwrap_or_default();
-        let kind = self
-            .kinds
+        // A session that never came up is what its refused logins were
+        // decoded as: the server's refusal named the protocol.
+        let mut kinds = self.kinds;
+        if kinds.is_empty() {
+            for a in self.attempts.iter().filter(|a| a.kind != "tcp") {
+                *kinds.entry(a.kind.clone()).or_default() += 1;
+            }
+        }
+        let kind = kinds
             .into_iter()
             .max_by_key(|(_, n)| *n)
             .map_or_else(|| "tcp".to_string(), |(k, _)| k);
@@ -1418,6 +1430,7 @@ fn fold_refused_relay_generations(sessions: &mut [Session]) {
                         "the relay's connect to {upstream} was refused (RST to its SYN)"
                     )),
                     upgrade: c.upgrade.clone(),
+                    kind: s.kind.clone(),
                 }),
                 _ => kept.push(g),
             }

@@ -95,6 +95,11 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
             at: since_start(at),
         });
     }
+    if let Some(at) = env.auth_refused {
+        events.push(ScriptEvent::AuthRefused {
+            at: since_start(at),
+        });
+    }
     let mut kinds: Vec<ChannelKind> = channels.iter().filter_map(|c| channel_kind(c)).collect();
     kinds.sort();
     kinds.dedup();
@@ -321,6 +326,12 @@ fn same_cause(recorded: &str, model: &str) -> bool {
             (recorded, model),
             ("client.closed", "user_close" | "user.close")
                 | ("relay.killed", "proxy.closed" | "server.killed")
+                // spice-server answers every refused link, a wrong password
+                // as a spent or expired ticket, with PERMISSION_DENIED
+                // (protocol-facts §1.7, SS reds.cpp:2009-2065).
+                | ("auth.refused", "spice.link_ticket_rejected")
+                // An upgrade answered 401 or 403 is a refused login.
+                | ("http.refused", "auth.refused")
         )
 }
 
@@ -366,7 +377,9 @@ pub fn reproduction(
                             v.constants.get("auto_reconnect").map(String::as_str) == Some("false")
                         }))
             }
-            S::Refused | S::Open => true,
+            // Nothing came up in the recording; nor may it in the run.
+            S::Refused => run.sessions == 0,
+            S::Open => true,
         };
     if !outcome_ok {
         differences.push(format!(

@@ -16,6 +16,9 @@ pub enum Outcome {
     /// The user cannot get back in although the session could be (an
     /// attach slot or lease held by a ghost).
     Blocked,
+    /// The session never came up: the client's login or connect was
+    /// refused, and it did not get in later.
+    Refused,
 }
 
 impl Outcome {
@@ -25,6 +28,7 @@ impl Outcome {
             Outcome::Disconnected => "disconnected",
             Outcome::DeadSession => "dead_session",
             Outcome::Blocked => "blocked",
+            Outcome::Refused => "refused",
         }
     }
 }

@@ -62,6 +62,7 @@ enum Ev {
     PathDown { until: u64 },
     PathUp,
     UserClose,
+    AuthRefused,
     ClientPing { conn: u64 },
     ClientPingDeadline { conn: u64, sent: u64 },
     ServerPing { conn: u64 },
@@ -101,6 +102,9 @@ struct Run<'a> {
     /// The first loss: when and why.
     lost: Option<(u64, String)>,
     user_closed: Option<u64>,
+    /// From then on the server refuses the client's login (a state of the
+    /// server, read at every connect).
+    login_refused_from: Option<u64>,
     sessions: u64,
     chain: Vec<ChainEntry>,
     reconnects: Vec<ReconnectAttempt>,
@@ -133,6 +137,14 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
         unanswered_probes: 0,
         lost: None,
         user_closed: None,
+        login_refused_from: t
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ScriptEvent::AuthRefused { at } => Some(at.0.0),
+                _ => None,
+            })
+            .min(),
         sessions: 0,
         chain: Vec::new(),
         reconnects: Vec::new(),
@@ -152,6 +164,7 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
             ScriptEvent::ServerStopsAnswering { at, .. } => (at, Ev::ServerFreezes),
             ScriptEvent::Blackhole { from, to } => (from, Ev::PathDown { until: to.0.0 }),
             ScriptEvent::UserClose { at } => (at, Ev::UserClose),
+            ScriptEvent::AuthRefused { at } => (at, Ev::AuthRefused),
             ScriptEvent::ClientStalls { at, until } => (
                 at,
                 Ev::ClientStalls {
@@ -166,7 +179,7 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
         };
         r.q.push(at.0, ev);
     }
-    r.connect();
+    r.first_connect();
     let horizon = r.horizon;
     let (steps, bound) = clock::drive(&mut r, Micros(horizon), MAX_STEPS);
     r.steps = steps;
@@ -204,6 +217,30 @@ impl Run<'_> {
     fn client_frozen(&self) -> bool {
         self.client_frozen_until
             .is_some_and(|until| until.is_none_or(|u| self.now < u))
+    }
+
+    fn login_refused(&self) -> bool {
+        self.login_refused_from.is_some_and(|t| self.now >= t)
+    }
+
+    /// The client's first connect. A refused login ends it: noVNC's
+    /// `securityfailure` is unclean, so no reconnect (protocol-facts §4.1,
+    /// NV core/rfb.js:2125-2145), and the lab's viewers left an error
+    /// dialog and no retry (vnc-xvnc-wrong-password-retry).
+    fn first_connect(&mut self) {
+        if !self.login_refused() {
+            self.connect();
+            return;
+        }
+        self.note(
+            "server",
+            "the server refuses the client's login: the session never comes up",
+            false,
+        );
+        self.stream = Stream::Failed;
+        self.summary.last_closed_at = Some(secs(Micros(self.now)));
+        self.summary.last_closed_by = Some("auth.refused".into());
+        self.lost.get_or_insert((self.now, "auth.refused".into()));
     }
 
     fn connect(&mut self) {
@@ -318,6 +355,11 @@ impl Run<'_> {
                     self.conn += 1;
                 }
             }
+            Ev::AuthRefused => self.note(
+                "server",
+                "the server refuses the client's login from now on",
+                true,
+            ),
             Ev::ClientPing { conn } => self.client_ping(conn),
             Ev::ClientPingDeadline { conn, sent } => self.client_ping_deadline(conn, sent),
             Ev::ServerPing { conn } => self.server_ping(conn),
@@ -466,6 +508,8 @@ impl Run<'_> {
             "failed: no answer to its SYN"
         } else if !self.server_up {
             "failed: refused (RST to its SYN, or closed while connecting)"
+        } else if self.login_refused() {
+            "refused: the server refuses the login"
         } else {
             "connected"
         };
@@ -505,6 +549,9 @@ impl Run<'_> {
                 (Outcome::Survived, Some(secs(Micros(at))), Some(cause))
             }
             (Stream::Connected, _, _) => (Outcome::Survived, None, None),
+            (Stream::Failed, _, Some((at, cause))) if self.sessions == 0 => {
+                (Outcome::Refused, Some(secs(Micros(at))), Some(cause))
+            }
             (Stream::Failed, _, lost) => {
                 let (at, cause) = lost.unwrap_or((self.now, "connect_failed".into()));
                 (Outcome::DeadSession, Some(secs(Micros(at))), Some(cause))
