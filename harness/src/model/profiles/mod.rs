@@ -6,6 +6,7 @@
 //! a name up here first, so a profile name found in [`OTHER_PROFILES`]
 //! never reaches the SPICE table.
 
+pub mod chromium;
 pub mod novnc;
 pub mod novnc_packaged;
 pub mod runner;

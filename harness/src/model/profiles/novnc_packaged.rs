@@ -19,11 +19,15 @@
 //!   novnc-client-frozen). Only websockify's `--heartbeat` puts data on an
 //!   idle path (a ping every interval, answered at once:
 //!   novnc-heartbeat-latency); websockify does not act on a missing pong.
-//! - Chromium sets TCP keep-alive on the WebSocket, 45 s idle and 45 s
-//!   between probes (novnc-blackhole 75, 77); the probe count is the
-//!   kernel's `tcp_keepalive_probes`, 9 (LX Documentation/networking/
-//!   ip-sysctl.rst), so a dead path aborts the socket 45 + 9 × 45 s after
-//!   the last segment heard.
+//! - Chromium sets TCP keep-alive on the WebSocket (`chromium`): 45 s
+//!   idle and 45 s between probes, 9 probes, so a dead path aborts the
+//!   browser's socket 45 + 9 × 45 s after the last segment heard.
+//! - websockify 0.10 sets SO_KEEPALIVE on its listening socket (accepted
+//!   sockets inherit it) and on its socket to the target, and leaves the
+//!   times to the kernel: 7200 s idle, 75 s, 9 probes (websockifyserver.py
+//!   `WebSockifyServer.socket`, `tcp_keepalive=True`; websocketproxy.py
+//!   passes no times). The browser's 45 s always finds a dead path first,
+//!   so the relay's own keep-alive decides no ending this model runs.
 
 use super::super::constants::{Constants, Value};
 use super::super::profile::Variant;
@@ -77,21 +81,7 @@ fn define(c: &mut Constants, t: &Timeline) {
         sec(0),
         "websockify --heartbeat, off unless given (novnc-heartbeat-latency: 5 s)",
     );
-    c.define(
-        "keepalive_idle",
-        sec(45),
-        "Chromium's WebSocket TCP keep-alive (novnc-blackhole frames 75, 77)",
-    );
-    c.define(
-        "keepalive_interval",
-        sec(45),
-        "Chromium's WebSocket TCP keep-alive (novnc-blackhole frames 75, 77)",
-    );
-    c.define(
-        "keepalive_probes",
-        Count(9),
-        "LX tcp_keepalive_probes default (Chromium does not set TCP_KEEPCNT)",
-    );
+    super::chromium::define_keepalive(c);
 }
 
 fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
@@ -105,11 +95,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         client_ping: None,
         // websockify pings but never acts on a missing pong.
         server_ping: (heartbeat > 0).then_some((heartbeat, 0)),
-        keepalive: Some((
-            c.duration("keepalive_idle").0,
-            c.duration("keepalive_interval").0,
-            c.count("keepalive_probes"),
-        )),
+        keepalive: Some(super::chromium::keepalive(c)),
     };
     ws_peer::run(knobs, c, variant, t, input)
 }

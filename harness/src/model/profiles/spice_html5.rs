@@ -12,8 +12,8 @@
 //!   loop has one timeout, not ticks: 45 s, the middle of that window, as
 //!   spice-server 0.15.1 closed 44.9 s after the unanswered pair in the
 //!   lab (spice-tls12-frozen). A time from it is within ±15 s.
-//! - Chromium's WebSocket TCP keep-alive: 45 s idle, 45 s interval
-//!   (novnc-blackhole), 9 probes (LX default).
+//! - Chromium's WebSocket TCP keep-alive (`chromium`): 45 s idle, 45 s
+//!   interval, 9 probes.
 //!
 //! The session is modelled as main alone: every channel shares its fate
 //! (spice-html5 closes the others itself when one drops).
@@ -52,21 +52,7 @@ fn define(c: &mut Constants, t: &Timeline) {
         sec(45),
         "SS CLIENT_CONNECTIVITY_TIMEOUT 30 s ticks: 30..60 s after the PING; 44.9 s in spice-tls12-frozen",
     );
-    c.define(
-        "keepalive_idle",
-        sec(45),
-        "Chromium's WebSocket TCP keep-alive (novnc-blackhole)",
-    );
-    c.define(
-        "keepalive_interval",
-        sec(45),
-        "Chromium's WebSocket TCP keep-alive (novnc-blackhole)",
-    );
-    c.define(
-        "keepalive_probes",
-        Count(9),
-        "LX tcp_keepalive_probes default",
-    );
+    super::chromium::define_keepalive(c);
 }
 
 fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
@@ -78,11 +64,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         retry_once: true,
         client_ping: None,
         server_ping: Knobs::pings(c, "ping_interval", "connectivity_close_after"),
-        keepalive: Some((
-            c.duration("keepalive_idle").0,
-            c.duration("keepalive_interval").0,
-            c.count("keepalive_probes"),
-        )),
+        keepalive: Some(super::chromium::keepalive(c)),
     };
     ws_peer::run(knobs, c, variant, t, input)
 }
