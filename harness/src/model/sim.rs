@@ -1365,6 +1365,11 @@ impl clock::Stepper for Loop<'_> {
         if self.0.halted {
             return None;
         }
+        // Queued events win ties, and nothing is due before now: one
+        // queued for this instant goes next without asking the actors.
+        if self.0.queue.peek_time() == Some(self.0.now) {
+            return self.0.queue.pop().map(|(at, ev)| (at, Due::Queued(ev)));
+        }
         let client_t = if self.0.client_stalled.is_some() {
             None
         } else {
