@@ -11,7 +11,7 @@
 //! `network.outage` at the outage's start, and the chain says which timer
 //! noticed and when.
 
-use super::super::clock::{self, EventQueue, MAX_STEPS};
+use super::super::clock::{self, EventQueue, MAX_STEPS, TimerName, Timers};
 use super::super::constants::Constants;
 use super::super::duration::format_duration;
 use super::super::profile::Variant;
@@ -63,13 +63,43 @@ enum Ev {
     PathUp,
     UserClose,
     AuthRefused,
-    ClientPing { conn: u64 },
-    ClientPingDeadline { conn: u64, sent: u64 },
-    ServerPing { conn: u64 },
-    ServerPingDeadline { conn: u64, sent: u64 },
-    LbCheck { conn: u64 },
-    KeepaliveCheck { conn: u64 },
+}
+
+/// The peers' timers. A connection's own are stopped when it ends, so
+/// none can fire for a stream that is gone; the retry outlives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    ClientPing,
+    /// The client's wait for the pong to its ping.
+    ClientPongDeadline,
+    ServerPing,
+    ServerPongDeadline,
+    /// A load balancer's idle timer, reset by data.
+    LbIdle,
+    /// The client socket's keep-alive: the next probe, or the abort.
+    Keepalive,
     Retry,
+}
+
+impl TimerName for Timer {
+    const ALL: &'static [Timer] = &[
+        Timer::ClientPing,
+        Timer::ClientPongDeadline,
+        Timer::ServerPing,
+        Timer::ServerPongDeadline,
+        Timer::LbIdle,
+        Timer::Keepalive,
+        Timer::Retry,
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What is due next: a script event (first at equal times) or a timer.
+enum Due {
+    Script(Ev),
+    Timer(Timer),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,11 +115,14 @@ enum Stream {
 struct Run<'a> {
     k: Knobs,
     q: EventQueue<Ev>,
+    timers: Timers<Timer>,
+    /// When the unanswered pings were sent, for their deadlines' notes.
+    client_ping_sent: u64,
+    server_ping_sent: u64,
     now: u64,
     horizon: u64,
     lb_idle: Option<u64>,
     stream: Stream,
-    conn: u64,
     server_up: bool,
     server_frozen: bool,
     client_frozen_until: Option<Option<u64>>,
@@ -123,11 +156,13 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
     let mut r = Run {
         k,
         q: EventQueue::new(),
+        timers: Timers::default(),
+        client_ping_sent: 0,
+        server_ping_sent: 0,
         now: 0,
         horizon: t.horizon.0.0,
         lb_idle: t.lb.as_ref().map(|l| l.idle_timeout.0.0),
         stream: Stream::Closed,
-        conn: 0,
         server_up: true,
         server_frozen: false,
         client_frozen_until: None,
@@ -188,14 +223,24 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
 }
 
 impl clock::Stepper for Run<'_> {
-    type Ev = Ev;
-    fn next_event(&mut self) -> Option<(Micros, Ev)> {
-        self.q.pop()
+    type Ev = Due;
+    fn next_event(&mut self) -> Option<(Micros, Due)> {
+        let script = self.q.peek_time();
+        match (script, self.timers.earliest()) {
+            (Some(s), Some((t, timer))) if t < s => Some((t, Due::Timer(timer))),
+            (None, Some((t, timer))) => Some((t, Due::Timer(timer))),
+            _ => self.q.pop().map(|(at, ev)| (at, Due::Script(ev))),
+        }
     }
-    fn step(&mut self, now: Micros, ev: Ev) {
-        let now = now.0;
-        self.now = now;
-        self.handle(ev);
+    fn step(&mut self, now: Micros, due: Due) {
+        self.now = now.0;
+        match due {
+            Due::Script(ev) => self.handle(ev),
+            Due::Timer(timer) => {
+                self.timers.stop(timer);
+                self.handle_timeout(timer);
+            }
+        }
     }
 }
 
@@ -243,29 +288,40 @@ impl Run<'_> {
         self.lost.get_or_insert((self.now, "auth.refused".into()));
     }
 
+    /// Sets `timer` to fire `after` from now.
+    fn arm(&mut self, timer: Timer, after: u64) {
+        self.timers
+            .set(timer, Micros(self.now.saturating_add(after)));
+    }
+
+    /// The connected stream's timers end with it; a retry may follow.
+    fn stop_stream_timers(&mut self) {
+        let retry = self.timers.get(Timer::Retry);
+        self.timers.stop_all();
+        if let Some(at) = retry {
+            self.timers.set(Timer::Retry, at);
+        }
+    }
+
     fn connect(&mut self) {
-        self.conn += 1;
+        self.stop_stream_timers();
         self.stream = Stream::Connected;
         self.sessions += 1;
         self.summary.generations += 1;
         self.last_data = self.now;
         self.last_heard = self.now;
         self.unanswered_probes = 0;
-        let conn = self.conn;
         if let Some((interval, _)) = self.k.client_ping {
-            self.q
-                .push(Micros(self.now + interval), Ev::ClientPing { conn });
+            self.arm(Timer::ClientPing, interval);
         }
         if let Some((interval, _)) = self.k.server_ping {
-            self.q
-                .push(Micros(self.now + interval), Ev::ServerPing { conn });
+            self.arm(Timer::ServerPing, interval);
         }
         if let Some(idle) = self.lb_idle {
-            self.q.push(Micros(self.now + idle), Ev::LbCheck { conn });
+            self.arm(Timer::LbIdle, idle);
         }
         if let Some((idle, _, _)) = self.k.keepalive {
-            self.q
-                .push(Micros(self.now + idle), Ev::KeepaliveCheck { conn });
+            self.arm(Timer::Keepalive, idle);
         }
     }
 
@@ -274,7 +330,7 @@ impl Run<'_> {
     fn closed(&mut self, cause: &str, what: String, actor: &'static str) {
         self.note(actor, what, false);
         self.stream = Stream::Closed;
-        self.conn += 1;
+        self.stop_stream_timers();
         self.summary.last_closed_at = Some(secs(Micros(self.now)));
         self.summary.last_closed_by = Some(cause.into());
         let loss = match self.path {
@@ -283,8 +339,7 @@ impl Run<'_> {
         };
         self.lost.get_or_insert(loss);
         if self.k.reconnect {
-            self.q
-                .push(Micros(self.now + self.k.reconnect_delay), Ev::Retry);
+            self.arm(Timer::Retry, self.k.reconnect_delay);
         }
     }
 
@@ -352,7 +407,7 @@ impl Run<'_> {
                     );
                     self.stream = Stream::UserClosed;
                     self.user_closed = Some(self.now);
-                    self.conn += 1;
+                    self.stop_stream_timers();
                 }
             }
             Ev::AuthRefused => self.note(
@@ -360,63 +415,61 @@ impl Run<'_> {
                 "the server refuses the client's login from now on",
                 true,
             ),
-            Ev::ClientPing { conn } => self.client_ping(conn),
-            Ev::ClientPingDeadline { conn, sent } => self.client_ping_deadline(conn, sent),
-            Ev::ServerPing { conn } => self.server_ping(conn),
-            Ev::ServerPingDeadline { conn, sent } => self.server_ping_deadline(conn, sent),
-            Ev::LbCheck { conn } => self.lb_check(conn),
-            Ev::KeepaliveCheck { conn } => self.keepalive_check(conn),
-            Ev::Retry => self.retry(),
+        }
+    }
+
+    /// One match over the timer that fired.
+    fn handle_timeout(&mut self, timer: Timer) {
+        match timer {
+            Timer::ClientPing => self.client_ping(),
+            Timer::ClientPongDeadline => self.client_ping_deadline(),
+            Timer::ServerPing => self.server_ping(),
+            Timer::ServerPongDeadline => self.server_ping_deadline(),
+            Timer::LbIdle => self.lb_check(),
+            Timer::Keepalive => self.keepalive_check(),
+            Timer::Retry => self.retry(),
         }
     }
 
     /// The client pings; the server's pong comes back at once unless the
     /// server is frozen or the path dead.
-    fn client_ping(&mut self, conn: u64) {
+    fn client_ping(&mut self) {
         let Some((interval, timeout)) = self.k.client_ping else {
             return;
         };
-        if conn != self.conn {
-            return;
-        }
         // A frozen client sends nothing; its timer fires again later.
         let answered = self.path_up() && !self.server_frozen && self.server_up;
         if self.client_frozen() {
-            self.q
-                .push(Micros(self.now + interval), Ev::ClientPing { conn });
+            self.arm(Timer::ClientPing, interval);
         } else if answered {
             self.last_data = self.now;
             self.last_heard = self.now;
             self.summary.pongs_sent += 1;
-            self.q
-                .push(Micros(self.now + interval), Ev::ClientPing { conn });
+            self.arm(Timer::ClientPing, interval);
         } else if timeout > 0 {
-            let sent = self.now;
-            self.q.push(
-                Micros(self.now + timeout),
-                Ev::ClientPingDeadline { conn, sent },
-            );
+            self.client_ping_sent = self.now;
+            self.arm(Timer::ClientPongDeadline, timeout);
         }
     }
 
-    fn client_ping_deadline(&mut self, conn: u64, sent: u64) {
-        if conn != self.conn || self.stream != Stream::Connected {
+    fn client_ping_deadline(&mut self) {
+        if self.stream != Stream::Connected {
             return;
         }
         let what = format!(
             "no pong to the ping sent at T+{:.3}s: the client closes (1011)",
-            secs(Micros(sent))
+            secs(Micros(self.client_ping_sent))
         );
         self.closed("client.liveness_timeout", what, "client");
     }
 
     /// The server pings; the client's pong comes back at once unless the
     /// client is frozen or the path dead.
-    fn server_ping(&mut self, conn: u64) {
+    fn server_ping(&mut self) {
         let Some((interval, timeout)) = self.k.server_ping else {
             return;
         };
-        if conn != self.conn || self.server_frozen || !self.server_up {
+        if self.server_frozen || !self.server_up {
             return;
         }
         let answered = self.path_up() && !self.client_frozen();
@@ -427,36 +480,29 @@ impl Run<'_> {
             self.summary.pongs_sent += 1;
         }
         if answered || timeout == 0 {
-            self.q
-                .push(Micros(self.now + interval), Ev::ServerPing { conn });
+            self.arm(Timer::ServerPing, interval);
         } else {
-            let sent = self.now;
-            self.q.push(
-                Micros(self.now + timeout),
-                Ev::ServerPingDeadline { conn, sent },
-            );
+            self.server_ping_sent = self.now;
+            self.arm(Timer::ServerPongDeadline, timeout);
         }
     }
 
-    fn server_ping_deadline(&mut self, conn: u64, sent: u64) {
-        if conn != self.conn || self.stream != Stream::Connected {
+    fn server_ping_deadline(&mut self) {
+        if self.stream != Stream::Connected {
             return;
         }
         let what = format!(
             "no pong to the server's ping sent at T+{:.3}s: the server closes (1011)",
-            secs(Micros(sent))
+            secs(Micros(self.server_ping_sent))
         );
         self.closed("server.closed", what, "server");
     }
 
-    fn lb_check(&mut self, conn: u64) {
+    fn lb_check(&mut self) {
         let Some(idle) = self.lb_idle else { return };
-        if conn != self.conn {
-            return;
-        }
         let due = self.last_data + idle;
         if self.now < due {
-            self.q.push(Micros(due), Ev::LbCheck { conn });
+            self.timers.set(Timer::LbIdle, Micros(due));
             return;
         }
         let what = format!(
@@ -469,30 +515,25 @@ impl Run<'_> {
     /// TCP keep-alive: a probe after `idle` without a segment heard, then
     /// one every `interval`; the kernel aborts when `probes` went
     /// unanswered (LX tcp_keepalive_timer).
-    fn keepalive_check(&mut self, conn: u64) {
+    fn keepalive_check(&mut self) {
         let Some((idle, interval, probes)) = self.k.keepalive else {
             return;
         };
-        if conn != self.conn {
-            return;
-        }
         if self.unanswered_probes == 0 && self.now < self.last_heard + idle {
             let due = self.last_heard + idle;
-            self.q.push(Micros(due), Ev::KeepaliveCheck { conn });
+            self.timers.set(Timer::Keepalive, Micros(due));
             return;
         }
         if self.path_up() {
             // The probe is answered by the peer's kernel, frozen or not.
             self.last_heard = self.now;
             self.unanswered_probes = 0;
-            self.q
-                .push(Micros(self.now + idle), Ev::KeepaliveCheck { conn });
+            self.arm(Timer::Keepalive, idle);
             return;
         }
         if self.unanswered_probes < probes {
             self.unanswered_probes += 1;
-            self.q
-                .push(Micros(self.now + interval), Ev::KeepaliveCheck { conn });
+            self.arm(Timer::Keepalive, interval);
             return;
         }
         let what = format!("{probes} keep-alive probes unanswered: the kernel aborts the socket");
@@ -531,8 +572,7 @@ impl Run<'_> {
             self.note("client", what, false);
             self.stream = Stream::Failed;
         } else {
-            self.q
-                .push(Micros(self.now + self.k.reconnect_delay), Ev::Retry);
+            self.arm(Timer::Retry, self.k.reconnect_delay);
         }
     }
 
