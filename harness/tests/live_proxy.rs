@@ -527,7 +527,7 @@ async fn a_refuse_window_closes_the_listener_then_accepts_again() {
     let report = task.await.unwrap();
     let printed = lines.lock().unwrap().join("\n");
     assert!(
-        printed.contains("refusing new connections from T+0.000s until T+1.000s"),
+        printed.contains("refusing new connections from T+0.000 until T+1.000"),
         "{printed}"
     );
     assert!(printed.contains("accepting again at T+1.0"), "{printed}");

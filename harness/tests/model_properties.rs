@@ -196,3 +196,43 @@ fn the_model_never_names_a_real_clock() {
         }
     }
 }
+
+#[test]
+fn every_time_is_written_one_way() {
+    // Triage, the model and live mode print a time as `verdict::t_plus`
+    // does: seconds since the input's zero, to the millisecond, no unit.
+    assert_eq!(tether::verdict::t_plus(17.0893), "T+17.089");
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut checked = 0;
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let mut rest = line;
+                while let Some(at) = rest.find("T+{") {
+                    rest = &rest[at + 3..];
+                    let Some(close) = rest.find('}') else { break };
+                    let (spec, after) = (&rest[..close], &rest[close + 1..]);
+                    checked += 1;
+                    // A duration written as the user gave it (`T+{}` with
+                    // format_duration, a fault's schedule) carries its unit.
+                    if spec.is_empty() {
+                        continue;
+                    }
+                    assert!(
+                        !(after.starts_with('s') || after.starts_with(" s")),
+                        "{}:{}: a time with a unit after it: {line}",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}

@@ -245,7 +245,7 @@ fn run_prints_a_verdict_with_the_required_json_fields() {
     ]);
     assert_eq!(code, 1);
     assert!(
-        out.starts_with("DISCONNECTED at T+60.200s: tcp.reset on inputs\n"),
+        out.starts_with("DISCONNECTED at T+60.200: tcp.reset on inputs\n"),
         "{out}"
     );
 }

@@ -182,7 +182,7 @@ pub fn run(args: Args) -> ExitCode {
                 let _ = writeln!(err, "{s}");
             }
             Line::Finding(at, f) => {
-                let _ = writeln!(err, "T+{:.3}s finding {f}", at.as_secs_f64());
+                let _ = writeln!(err, "T+{:.3} finding {f}", at.as_secs_f64());
             }
             Line::Status(lines) if tty => {
                 let text = lines.join("\n");

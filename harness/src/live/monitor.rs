@@ -118,7 +118,7 @@ fn t(m: Micros) -> f64 {
 }
 
 fn fmt_t(m: Micros) -> String {
-    format!("T+{:.3}s", m.as_secs_f64())
+    crate::verdict::t_plus(m.as_secs_f64())
 }
 
 fn side(dir: Direction) -> &'static str {
@@ -335,7 +335,7 @@ impl Monitor {
                 Some(f.at),
                 Some(f.cause.to_string()),
                 Basis::Observed,
-                format!("the proxy {} at T+{:.3}s", f.detail, f.at),
+                format!("the proxy {} at T+{:.3}", f.detail, f.at),
             )
         } else if let Some((at, dir, how)) = w.peer_close {
             let by = side(dir);
@@ -361,7 +361,7 @@ impl Monitor {
                     Some(f.cause.to_string()),
                     Basis::Inferred,
                     format!(
-                        "the {by} closed ({how}) at {} after the proxy {} (from T+{:.3}s)",
+                        "the {by} closed ({how}) at {} after the proxy {} (from T+{:.3})",
                         fmt_t(at),
                         f.detail,
                         f.at
@@ -386,7 +386,7 @@ impl Monitor {
             for f in &conditions {
                 let _ = write!(
                     why,
-                    "; survived {} ({} from T+{:.3}s)",
+                    "; survived {} ({} from T+{:.3})",
                     f.cause, f.detail, f.at
                 );
             }
@@ -491,7 +491,7 @@ impl LiveVerdict {
             o => {
                 let _ = writeln!(
                     s,
-                    "{} at T+{:.3}s: {}{} ({})",
+                    "{} at T+{:.3}: {}{} ({})",
                     o.as_str().to_uppercase().replace('_', " "),
                     self.at.unwrap_or_default(),
                     self.cause.as_deref().unwrap_or("?"),
@@ -521,14 +521,14 @@ impl LiveVerdict {
         for u in &self.upstream_unreachable {
             let _ = writeln!(
                 s,
-                "  T+{:.3}s {}: could not reach the upstream ({}); the client was reset",
+                "  T+{:.3} {}: could not reach the upstream ({}); the client was reset",
                 u.at, u.client, u.error
             );
         }
         for c in &self.connections {
             let _ = writeln!(
                 s,
-                "#{} {} {}→{} opened T+{:.3}s: {}{} — {}",
+                "#{} {} {}→{} opened T+{:.3}: {}{} — {}",
                 c.connection,
                 c.stack,
                 c.client,
@@ -541,7 +541,7 @@ impl LiveVerdict {
                     .unwrap_or_default(),
                 c.why
             );
-            let heard = |h: Option<f64>| h.map_or("never".into(), |h| format!("T+{h:.3}s"));
+            let heard = |h: Option<f64>| h.map_or("never".into(), |h| format!("T+{h:.3}"));
             let _ = writeln!(
                 s,
                 "    last heard: client {} ({} B), server {} ({} B); {} findings",
@@ -552,10 +552,10 @@ impl LiveVerdict {
                 c.findings
             );
             for x in &c.client_saw {
-                let _ = writeln!(s, "    client saw: {} at T+{:.3}s", x.what, x.at);
+                let _ = writeln!(s, "    client saw: {} at T+{:.3}", x.what, x.at);
             }
             for x in &c.server_saw {
-                let _ = writeln!(s, "    server saw: {} at T+{:.3}s", x.what, x.at);
+                let _ = writeln!(s, "    server saw: {} at T+{:.3}", x.what, x.at);
             }
         }
         s
@@ -606,12 +606,12 @@ mod tests {
         let text = v.to_text();
         assert!(
             text.starts_with(
-                "DISCONNECTED at T+3.000s: lb.idle_timeout on connection #1 (observed)"
+                "DISCONNECTED at T+3.000: lb.idle_timeout on connection #1 (observed)"
             ),
             "{text}"
         );
         assert!(
-            text.contains("client saw: RST from the proxy at T+3.000s"),
+            text.contains("client saw: RST from the proxy at T+3.000"),
             "{text}"
         );
     }
@@ -631,7 +631,7 @@ mod tests {
         assert!(
             v.connections[0]
                 .why
-                .contains("the server closed (FIN) at T+95.000s")
+                .contains("the server closed (FIN) at T+95.000")
         );
         // The same close outside the window is the server's own doing.
         let v = m.verdict(Micros::ZERO, s(130.0), &FaultPlan::default(), 1);

@@ -195,10 +195,10 @@ pub async fn run(
                 .filter_map(|w| w.next_edge(now))
                 .min()
                 .map_or("the end".to_string(), |e| {
-                    format!("T+{:.3}s", e.as_secs_f64())
+                    format!("T+{:.3}", e.as_secs_f64())
                 });
             let what = format!(
-                "refusing new connections from T+{:.3}s until {until} (listener closed: tcp.connection_refused)",
+                "refusing new connections from T+{:.3} until {until} (listener closed: tcp.connection_refused)",
                 now.as_secs_f64()
             );
             printer(Line::Info(what.clone()));
@@ -207,7 +207,7 @@ pub async fn run(
             match TcpListener::bind(listened).await {
                 Ok(l) => {
                     printer(Line::Info(format!(
-                        "accepting again at T+{:.3}s",
+                        "accepting again at T+{:.3}",
                         now.as_secs_f64()
                     )));
                     listener = Some(l);
@@ -324,7 +324,7 @@ async fn serve(
             let mut h = lock(&hub);
             let now = clock.rel();
             (h.printer)(Line::Info(format!(
-                "T+{:.3}s {peer}: cannot reach upstream {}: {e}; resetting the client",
+                "T+{:.3} {peer}: cannot reach upstream {}: {e}; resetting the client",
                 now.as_secs_f64(),
                 cfg.upstream
             )));
@@ -351,7 +351,7 @@ async fn serve(
         }
         h.monitor.opened(id, now, peer, server);
         (h.printer)(Line::Info(format!(
-            "T+{:.3}s #{} opened {peer} → {server}",
+            "T+{:.3} #{} opened {peer} → {server}",
             now.as_secs_f64(),
             id.0
         )));
@@ -542,7 +542,7 @@ impl Conn {
     fn info(&self, now: Micros, what: String) {
         let h = lock(&self.hub);
         (h.printer)(Line::Info(format!(
-            "T+{:.3}s #{} {what}",
+            "T+{:.3} #{} {what}",
             now.as_secs_f64(),
             self.id.0
         )));
@@ -612,7 +612,7 @@ impl Conn {
                         now,
                         "lb.idle_timeout",
                         format!(
-                            "dropped the connection after {} without data (last data T+{:.3}s) with a RST to each side",
+                            "dropped the connection after {} without data (last data T+{:.3}) with a RST to each side",
                             super::monitor::dur(d),
                             last.as_secs_f64()
                         ),
@@ -640,7 +640,7 @@ impl Conn {
                         now,
                         "lb.idle_timeout",
                         format!(
-                            "forgot the connection after {} without data (last data T+{:.3}s), telling neither side",
+                            "forgot the connection after {} without data (last data T+{:.3}), telling neither side",
                             super::monitor::dur(d),
                             last.as_secs_f64()
                         ),

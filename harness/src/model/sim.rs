@@ -1428,7 +1428,7 @@ impl clock::Stepper for Loop<'_> {
 }
 
 fn fmt_secs(t: Micros) -> String {
-    format!("T+{:.3}s", secs(t))
+    crate::verdict::t_plus(secs(t))
 }
 
 /// Constants that are timer periods and so may not be zero (keepalive idle

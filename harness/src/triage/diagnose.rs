@@ -394,7 +394,7 @@ fn obs(at: Option<f64>, channel: Option<&str>, text: String, source: &'static st
 }
 
 pub(super) fn t(s: f64) -> String {
-    format!("T+{s:.3}")
+    crate::verdict::t_plus(s)
 }
 
 /// Diagnoses one session. `zip` carries the bug report's per-channel

@@ -203,7 +203,7 @@ pub fn render(
     let _ = writeln!(o, r##"<rect width="100%" height="100%" fill="white"/>"##);
     let headline = match (&d.cause, d.at) {
         (Some(c), Some(at)) => format!(
-            "{} at T+{at:.3} s: {c} on {}",
+            "{} at T+{at:.3}: {c} on {}",
             super::outcome_str(d.outcome),
             d.channel.as_deref().unwrap_or("-")
         ),

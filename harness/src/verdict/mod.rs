@@ -142,8 +142,10 @@ pub struct CaptureDiagnosis {
     pub violations: Vec<String>,
 }
 
-fn fmt_t(t: f64) -> String {
-    format!("T+{t:.3}s")
+/// The one way a time is written for a reader, by triage, the model and
+/// live mode alike: seconds since the input's zero, to the millisecond.
+pub fn t_plus(secs: f64) -> String {
+    format!("T+{secs:.3}")
 }
 
 impl Verdict {
@@ -157,14 +159,14 @@ impl Verdict {
         let headline = match self.outcome {
             Outcome::Survived => match (self.cause.as_deref(), self.at) {
                 (Some("user_close"), Some(at)) => {
-                    format!("SURVIVED until the user closed it at {}", fmt_t(at))
+                    format!("SURVIVED until the user closed it at {}", t_plus(at))
                 }
-                _ => format!("SURVIVED the {} horizon", fmt_t(self.horizon)),
+                _ => format!("SURVIVED the {} horizon", t_plus(self.horizon)),
             },
             o => format!(
                 "{} at {}: {} on {}",
                 o.as_str().to_uppercase().replace('_', " "),
-                self.at.map_or("?".into(), fmt_t),
+                self.at.map_or("?".into(), t_plus),
                 self.cause.as_deref().unwrap_or("?"),
                 self.channel.as_deref().unwrap_or("?"),
             ),
@@ -187,7 +189,7 @@ impl Verdict {
                 let _ = writeln!(
                     s,
                     "  {} {} {}{} (x{})",
-                    fmt_t(v.at),
+                    t_plus(v.at),
                     v.code,
                     v.channel
                         .as_deref()
@@ -204,7 +206,13 @@ impl Verdict {
                 Basis::Script => "script",
                 Basis::Model => "model ",
             };
-            let _ = writeln!(s, "  {:>14} {basis} {:<7} {}", fmt_t(c.at), c.actor, c.what);
+            let _ = writeln!(
+                s,
+                "  {:>14} {basis} {:<7} {}",
+                t_plus(c.at),
+                c.actor,
+                c.what
+            );
         }
         if !self.reconnects.is_empty() {
             let _ = writeln!(s, "reconnects:");
@@ -214,7 +222,7 @@ impl Verdict {
                     "  #{} after {} at {}: {} [{}]",
                     r.attempt,
                     r.delay,
-                    r.started_at.map_or("-".into(), fmt_t),
+                    r.started_at.map_or("-".into(), t_plus),
                     r.result,
                     r.credential.as_deref().unwrap_or("-")
                 );
@@ -223,7 +231,7 @@ impl Verdict {
         if !self.leases.is_empty() {
             let _ = writeln!(s, "leases:");
             for l in &self.leases {
-                let _ = writeln!(s, "  {} {}", fmt_t(l.at), l.what);
+                let _ = writeln!(s, "  {} {}", t_plus(l.at), l.what);
             }
         }
         let _ = writeln!(
@@ -241,7 +249,7 @@ impl Verdict {
                 c.keepalives_sent,
                 c.longest_silence,
                 match (&c.last_closed_at, &c.last_closed_by) {
-                    (Some(t), Some(by)) => format!("{} {by}", fmt_t(*t)),
+                    (Some(t), Some(by)) => format!("{} {by}", t_plus(*t)),
                     _ => "open".into(),
                 }
             );

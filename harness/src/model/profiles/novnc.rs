@@ -459,7 +459,7 @@ impl<'a> Run<'a> {
                     Some("connection refused".to_string())
                 } else if self.now >= self.tokens[token].expires {
                     Some(format!(
-                        "HTTP 401: token {} expired at T+{:.3}s",
+                        "HTTP 401: token {} expired at T+{:.3}",
                         self.tokens[token].name,
                         secs(Micros(self.tokens[token].expires))
                     ))
@@ -650,7 +650,7 @@ impl<'a> Run<'a> {
             self.violate(
                 "novnc.dial_expired_token",
                 format!(
-                    "reconnect dials token {} which expired at T+{:.3}s",
+                    "reconnect dials token {} which expired at T+{:.3}",
                     self.tokens[token].name,
                     secs(Micros(self.tokens[token].expires))
                 ),

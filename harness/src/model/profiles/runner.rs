@@ -357,7 +357,7 @@ impl Run<'_> {
                     return;
                 }
                 let what = format!(
-                    "TCP gives up retransmitting the ping sent at T+{:.3}s: the next write fails, slot freed",
+                    "TCP gives up retransmitting the ping sent at T+{:.3}: the next write fails, slot freed",
                     secs(Micros(self.first_unacked.unwrap_or(self.now)))
                 );
                 self.teardown("tcp.retransmission_timeout", what);

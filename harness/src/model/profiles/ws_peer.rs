@@ -457,7 +457,7 @@ impl Run<'_> {
             return;
         }
         let what = format!(
-            "no pong to the ping sent at T+{:.3}s: the client closes (1011)",
+            "no pong to the ping sent at T+{:.3}: the client closes (1011)",
             secs(Micros(self.client_ping_sent))
         );
         self.closed("client.liveness_timeout", what, "client");
@@ -492,7 +492,7 @@ impl Run<'_> {
             return;
         }
         let what = format!(
-            "no pong to the server's ping sent at T+{:.3}s: the server closes (1011)",
+            "no pong to the server's ping sent at T+{:.3}: the server closes (1011)",
             secs(Micros(self.server_ping_sent))
         );
         self.closed("server.closed", what, "server");
