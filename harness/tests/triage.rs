@@ -312,6 +312,14 @@ fn the_recorded_clients_run_is_checked_against_the_recording_first() {
     // where the recording did though it learns of it only by keep-alive.
     let tr = run("corpora/lab/spice-blackhole.pcap");
     let st = &tr.sessions[tr.primary.unwrap()];
+    // Its words say so too: the path died, not the client's reading.
+    let top = &st.diagnosis.explanations[0];
+    assert_eq!(top.origin.as_deref(), Some("network.outage"));
+    assert!(
+        top.summary.starts_with("the path to the client died"),
+        "{}",
+        top.summary
+    );
     let events = &st.environment.as_ref().unwrap().events;
     assert!(
         events

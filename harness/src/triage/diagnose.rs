@@ -393,6 +393,16 @@ fn obs(at: Option<f64>, channel: Option<&str>, text: String, source: &'static st
     }
 }
 
+/// What an ending decided by the layered evidence says, in words.
+fn decided_summary(cause: &str, origin: Option<&str>) -> String {
+    match (cause, origin) {
+        ("server.connectivity_timeout", Some("network.outage")) => "the path to the client died; \
+            the server's connectivity timer dropped the client it could no longer hear"
+            .to_string(),
+        (cause, _) => format!("the evidence from every layer decides it: {cause}"),
+    }
+}
+
 pub(super) fn t(s: f64) -> String {
     crate::verdict::t_plus(s)
 }
@@ -589,6 +599,14 @@ pub fn diagnose(
             Some(c) => {
                 c.decisive = true;
                 c.fits = true;
+                // The older rule's words name its own origin; evidence that
+                // found another (a dead path, not a client that stopped
+                // reading) needs words of its own.
+                if e.origin == Some("network.outage")
+                    && c.origin.is_some_and(|o| o.starts_with("client."))
+                {
+                    c.summary = decided_summary(e.cause, e.origin);
+                }
                 c.origin = e.origin.or(c.origin);
                 let mut supports = e.because.clone();
                 supports.append(&mut c.supports);
@@ -597,7 +615,7 @@ pub fn diagnose(
             None => candidates.push(Candidate {
                 cause: e.cause,
                 origin: e.origin,
-                summary: format!("the evidence from every layer decides it: {}", e.cause),
+                summary: decided_summary(e.cause, e.origin),
                 supports: e.because.clone(),
                 against: Vec::new(),
                 fits: true,
