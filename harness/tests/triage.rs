@@ -370,6 +370,38 @@ fn the_recorded_clients_run_is_checked_against_the_recording_first() {
 }
 
 #[test]
+fn a_servers_own_close_in_a_bug_report_is_part_of_the_environment() {
+    // ryll's record says the server closed main at T+47.5 and nothing the
+    // client did made it; its connections are all still open in the zip.
+    // The environment carries the server's close, so the recorded client's
+    // run ends there too instead of surviving to the horizon, and the
+    // reconnecting variant recovers one reconnect later.
+    let tr = run("corpora/bugreports/ryll-disconnect-main.zip");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    let events = &st.environment.as_ref().unwrap().events;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ScriptEvent::ServerCloses { at } if at.0 == Micros(47_500_000))),
+        "{events:?}"
+    );
+    let r = st.reproduction.as_ref().unwrap();
+    assert!(r.reproduced, "{r:?}");
+    let own = st.what_if.iter().find(|w| w.run == r.run).unwrap();
+    assert_eq!(own.cause.as_deref(), Some("server.closed"));
+    let fixed = st
+        .what_if
+        .iter()
+        .find(|w| w.run == "spice-ryll@phase02")
+        .unwrap();
+    assert_eq!(
+        (fixed.outcome, fixed.sessions),
+        ("survived", 2),
+        "{fixed:?}"
+    );
+}
+
+#[test]
 fn a_refused_login_is_part_of_the_environment_and_reproduced() {
     // Sessions that never came up, each refused at login by a real server:
     // spice-server's PERMISSION_DENIED to remote-viewer's wrong password

@@ -547,7 +547,11 @@ impl Sim {
                 "user closes the session".into()
             }
             ScriptEvent::ServerCloses { .. } => {
-                super::profiles::unmodelled_note("server_closes", "the SPICE profiles")
+                if !self.server_running {
+                    return;
+                }
+                self.server.close_session();
+                "server ends the session: closes every channel and goes on listening".into()
             }
             ScriptEvent::AuthRefused { .. } => {
                 "server refuses the client's password from now on".into()

@@ -755,10 +755,6 @@ pub fn diagnose(
                     format!("from its last sign before the first client PING it left unanswered; {leading}"),
                 );
             }
-            ("server.closed", None) => {
-                env.server_close = end_at;
-                env.cite("server_close", leading);
-            }
             // The timer fired because the path died, not the client: the
             // client's kernel acknowledged nothing the server retransmitted
             // (a frozen process's kernel still would, RFC 9293 §3.8.6.1), so
@@ -782,6 +778,20 @@ pub fn diagnose(
             }
             _ => {}
         }
+    }
+    // The server's own goodbye, with nothing that made it: the server ends
+    // the session there and goes on listening. A bug report's record may
+    // hold no closed connection, only the client's word for the ending.
+    if let Some(top) = explanations.first()
+        && top.cause == "server.closed"
+        && top.origin.is_none()
+        && env.server_close.is_none()
+    {
+        env.server_close = end_at;
+        env.cite(
+            "server_close",
+            format!("the leading explanation, {}: {}", top.cause, top.summary),
+        );
     }
     // A relay's idle cut decided by the evidence (both legs at once) at a
     // timeout no usual default matched: the quiet spell before the cut on

@@ -71,6 +71,9 @@ pub enum ServerClose {
     Killed,
     /// A new main link replaced this client (single client mode).
     Replaced,
+    /// The server ended the session on purpose (an administrator's or the
+    /// host's disconnect) and goes on listening.
+    Closed,
 }
 
 impl ServerClose {
@@ -82,6 +85,7 @@ impl ServerClose {
             ServerClose::MainTornDown => "server.main_torn_down",
             ServerClose::Killed => "server.killed",
             ServerClose::Replaced => "server.replaced_by_new_client",
+            ServerClose::Closed => "server.closed",
         }
     }
 }
@@ -387,6 +391,12 @@ impl SpiceServer {
         self.channels.clear();
         self.due.clear();
         self.earliest.set(Some(None));
+    }
+
+    /// Ends the client's session on purpose: every channel closes, and the
+    /// server accepts new links as before.
+    pub fn close_session(&mut self) {
+        self.teardown_all(ServerClose::Closed);
     }
 
     fn close(&mut self, idx: usize, why: ServerClose) {
