@@ -117,3 +117,35 @@ pub fn chain_entry(at: u64, actor: &'static str, what: String, script: bool) -> 
         basis: if script { Basis::Script } else { Basis::Model },
     }
 }
+
+/// A run's verdict before its ending is known: which profile and variant
+/// ran, with what constants, on which input, to which horizon. Each
+/// profile's `finish` fills in how it ended.
+pub fn run_verdict(
+    profile: &str,
+    c: &Constants,
+    variant: &Variant,
+    t: &Timeline,
+    input: &str,
+) -> Verdict {
+    Verdict {
+        outcome: crate::verdict::Outcome::Survived,
+        at: None,
+        cause: None,
+        channel: None,
+        violations: Vec::new(),
+        profile: profile.into(),
+        variant: variant.name.into(),
+        constants: c.snapshot(),
+        input: input.into(),
+        horizon: secs(t.horizon.0),
+        environment: Default::default(),
+        sessions: 0,
+        chain: Vec::new(),
+        reconnects: Vec::new(),
+        leases: Vec::new(),
+        channels: Vec::new(),
+        steps: 0,
+        capture: None,
+    }
+}

@@ -864,11 +864,6 @@ impl<'a> Run<'a> {
             cause,
             channel: (outcome != Outcome::Survived).then(|| "display".into()),
             violations: self.violations.into_values().collect(),
-            profile: NOVNC_DISPLAYTAB.name.into(),
-            variant: variant.name.into(),
-            constants: self.c.snapshot(),
-            input: input.into(),
-            horizon: secs(t.horizon.0),
             environment,
             sessions: self.sessions,
             chain: self.chain,
@@ -876,7 +871,7 @@ impl<'a> Run<'a> {
             leases: self.leases,
             channels: vec![self.summary],
             steps: self.steps,
-            capture: None,
+            ..super::run_verdict(NOVNC_DISPLAYTAB.name, self.c, variant, t, input)
         }
     }
 

@@ -453,19 +453,13 @@ impl Run<'_> {
             cause,
             channel: (outcome != Outcome::Survived).then(|| "attach".into()),
             violations: self.violations,
-            profile: RUNNER_WS.name.into(),
-            variant: variant.name.into(),
-            constants: self.c.snapshot(),
-            input: input.into(),
-            horizon: secs(t.horizon.0),
             environment,
             sessions: self.sessions,
             chain: self.chain,
             reconnects: self.reconnects,
-            leases: Vec::new(),
             channels: vec![self.summary],
             steps: self.steps,
-            capture: None,
+            ..super::run_verdict(RUNNER_WS.name, self.c, variant, t, input)
         }
     }
 }

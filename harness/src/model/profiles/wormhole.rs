@@ -294,19 +294,13 @@ impl Pane<'_> {
             cause,
             channel: (outcome != Outcome::Survived).then(|| "pane".into()),
             violations: self.violation.into_iter().chain(step_bound).collect(),
-            profile: WORMHOLE_PANE.name.into(),
-            variant: variant.name.into(),
-            constants: self.c.snapshot(),
-            input: input.into(),
-            horizon: secs(t.horizon.0),
             environment,
             sessions: self.sessions,
             chain: self.chain,
             reconnects: self.reconnects,
-            leases: Vec::new(),
             channels: vec![self.summary],
             steps,
-            capture: None,
+            ..super::run_verdict(WORMHOLE_PANE.name, self.c, variant, t, input)
         }
     }
 }

@@ -615,19 +615,13 @@ impl Run<'_> {
             channel: (outcome != Outcome::Survived || self.sessions > 1)
                 .then(|| self.k.channel.into()),
             violations: self.violations,
-            profile: self.k.profile.into(),
-            variant: variant.name.into(),
-            constants: self.c.snapshot(),
-            input: input.into(),
-            horizon: secs(t.horizon.0),
             environment,
             sessions: self.sessions,
             chain: self.chain,
             reconnects: self.reconnects,
-            leases: Vec::new(),
             channels: vec![self.summary],
             steps: self.steps,
-            capture: None,
+            ..super::run_verdict(self.k.profile, self.c, variant, t, input)
         }
     }
 }
