@@ -151,25 +151,8 @@ impl<T: TimerName> Timers<T> {
     pub fn get(&self, timer: T) -> Option<Micros> {
         self.at[timer.index()]
     }
-    pub fn is_set(&self, timer: T) -> bool {
-        self.get(timer).is_some()
-    }
-    /// The earliest deadline: the model's `poll_timeout`.
-    pub fn next(&self) -> Option<Micros> {
-        self.at.iter().flatten().min().copied()
-    }
-    /// The first timer (in [`TimerName::ALL`] order) due at or before
-    /// `now`, stopped as it is taken.
-    pub fn take_due(&mut self, now: Micros) -> Option<T> {
-        let timer = T::ALL
-            .iter()
-            .copied()
-            .find(|t| self.at[t.index()].is_some_and(|at| at <= now))?;
-        self.stop(timer);
-        Some(timer)
-    }
     /// The earliest timer and its deadline (ties in [`TimerName::ALL`]
-    /// order), left set.
+    /// order), left set: the model's `poll_timeout`.
     pub fn earliest(&self) -> Option<(Micros, T)> {
         T::ALL
             .iter()
@@ -214,12 +197,12 @@ mod tests {
         t.set(T::Deadline, Micros(10));
         t.set(T::Ping, Micros(30));
         t.set(T::Deadline, Micros(40));
-        assert_eq!(t.next(), Some(Micros(30)));
-        assert_eq!(t.take_due(Micros(30)), Some(T::Ping));
-        assert_eq!(t.take_due(Micros(30)), None);
+        assert_eq!(t.earliest(), Some((Micros(30), T::Ping)));
+        t.stop(T::Ping);
         assert_eq!(t.earliest(), Some((Micros(40), T::Deadline)));
+        assert_eq!(t.get(T::Ping), None);
         t.stop_all();
-        assert_eq!(t.next(), None);
+        assert_eq!(t.earliest(), None);
     }
 
     #[test]
@@ -228,8 +211,8 @@ mod tests {
         t.set(T::Deadline, Micros(7));
         t.set(T::Ping, Micros(7));
         assert_eq!(t.earliest(), Some((Micros(7), T::Ping)));
-        assert_eq!(t.take_due(Micros(9)), Some(T::Ping));
-        assert_eq!(t.take_due(Micros(9)), Some(T::Deadline));
+        t.stop(T::Ping);
+        assert_eq!(t.earliest(), Some((Micros(7), T::Deadline)));
     }
 
     struct Counter {

@@ -875,7 +875,7 @@ impl Sim {
         let held = !self.net.conns[conn].pipes[from].held.is_empty();
         if up && !held {
             self.queue.push(
-                Micros(self.now.0.saturating_add(self.net.latency.0)),
+                self.net.arrival(self.now),
                 Ev::Deliver {
                     conn,
                     to: 1 - from,
@@ -907,7 +907,7 @@ impl Sim {
             // Nobody listens: the kernel answers with RST.
             if self.net.conns[conn].open[from] && self.net.path_up(self.now, conn) {
                 self.queue.push(
-                    Micros(self.now.0.saturating_add(self.net.latency.0)),
+                    self.net.arrival(self.now),
                     Ev::Reset {
                         conn,
                         endpoint: from,
@@ -1192,7 +1192,7 @@ impl Sim {
                     self.net.conns[conn].lb_last_data = self.now;
                 }
                 self.queue.push(
-                    Micros(self.now.0.saturating_add(self.net.latency.0)),
+                    self.net.arrival(self.now),
                     Ev::Deliver {
                         conn,
                         to: 1 - from,
@@ -1250,10 +1250,8 @@ impl Sim {
         );
         if expiry == LbExpiry::Rst {
             for e in [CLIENT, SERVER] {
-                self.queue.push(
-                    Micros(self.now.0.saturating_add(self.net.latency.0)),
-                    Ev::Reset { conn, endpoint: e },
-                );
+                self.queue
+                    .push(self.net.arrival(self.now), Ev::Reset { conn, endpoint: e });
             }
         }
     }
