@@ -36,6 +36,13 @@ impl LeaseRenewal {
             self.generation,
         ));
     }
+    /// The holder let go of the lease: every pending renewal is dropped.
+    pub fn stop(&mut self) {
+        self.timers.clear();
+    }
+    pub fn is_running(&self) -> bool {
+        !self.timers.is_empty()
+    }
     pub fn poll_timeout(&self) -> Option<Micros> {
         self.timers.iter().map(|t| t.0).min()
     }
@@ -85,5 +92,10 @@ mod tests {
         l.acquired(s(50), true);
         assert_eq!(l.handle_timeout(s(120), false), (1, 0));
         assert_eq!(l.generation(), 2);
+        assert!(l.is_running());
+        l.stop();
+        assert!(!l.is_running());
+        assert_eq!(l.poll_timeout(), None);
+        assert_eq!(l.handle_timeout(s(1000), true), (0, 0));
     }
 }

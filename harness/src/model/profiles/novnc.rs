@@ -32,9 +32,11 @@
 //! to the lease, not to the token it was dialed with (seed 001's TODO
 //! expects the same socket to live on through renewals).
 
+use super::super::client::LeaseRenewal;
 use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
+use super::super::env::{LeaseError, LeaseService, Token, WsProxy, WsProxyOutput};
 use super::super::profile::Variant;
 use super::OtherProfile;
 use super::set_variant as set;
@@ -42,6 +44,7 @@ use crate::timeline::Micros;
 use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
 use crate::verdict::{
     ChainEntry, ChannelSummary, LeaseEvent, Outcome, ReconnectAttempt, Verdict, Violation, secs,
+    t_plus,
 };
 use std::collections::BTreeMap;
 
@@ -156,9 +159,7 @@ enum Ev {
         purpose: Purpose,
         token: Option<usize>,
     },
-    RenewTick {
-        app_gen: u64,
-    },
+    RenewTick,
     DialArrives {
         attempt: u64,
         token: usize,
@@ -180,9 +181,11 @@ enum Ev {
     },
 }
 
-struct Token {
-    name: String,
-    expires: u64,
+/// The control service's one holder: the user's DisplayTab.
+const HOLDER: &str = "displaytab";
+
+fn token_name(t: &Token) -> String {
+    format!("signed{}", t.id)
 }
 
 #[derive(PartialEq, Eq)]
@@ -205,21 +208,22 @@ struct Run<'a> {
     q: EventQueue<Ev>,
     now: u64,
     steps: u64,
-    // control service
-    lease_expires: Option<u64>,
-    lease_expired_noted: bool,
+    // control service: the lease and the tokens it signed
+    service: LeaseService,
     tokens: Vec<Token>,
     // DisplayTab
     app_gen: u64,
     click_token: Option<usize>,
     latest_token: Option<usize>,
-    renewing: bool,
+    renewal: LeaseRenewal,
     inhibited: bool,
     attempt: u64,
     // stream
     proxy_up: bool,
     stream: Stream,
     stream_gen: u64,
+    /// websockify's side of the connected stream (its heartbeat).
+    proxy: Option<WsProxy>,
     lb_last_data: u64,
     last_rx: u64,
     // verdict material
@@ -263,28 +267,30 @@ impl clock::Stepper for Run<'_> {
 impl<'a> Run<'a> {
     fn new(c: &'a Constants, t: &Timeline) -> Self {
         let lb_idle = t.lb.as_ref().map(|l| (l.idle_timeout.0.0, l.on_expiry));
+        let ttl = c.duration("lease_ttl");
         Run {
             c,
             latency: c.duration("latency").0,
-            ttl: c.duration("lease_ttl").0,
+            ttl: ttl.0,
             horizon: t.horizon.0.0,
             blackholes: Vec::new(),
             lb_idle,
             q: EventQueue::new(),
             now: 0,
             steps: 0,
-            lease_expires: None,
-            lease_expired_noted: false,
+            // A token is bound to the lease's expiry at signing (seed 000).
+            service: LeaseService::new(ttl, ttl),
             tokens: Vec::new(),
             app_gen: 0,
             click_token: None,
             latest_token: None,
-            renewing: false,
+            renewal: LeaseRenewal::new(c.duration("renewal_interval")),
             inhibited: false,
             attempt: 0,
             proxy_up: true,
             stream: Stream::Idle,
             stream_gen: 0,
+            proxy: None,
             lb_last_data: 0,
             last_rx: 0,
             sessions: 0,
@@ -392,10 +398,6 @@ impl<'a> Run<'a> {
         self.blackholes.iter().any(|&(f, t)| at >= f && at < t)
     }
 
-    fn lease_valid(&self) -> bool {
-        self.lease_expires.is_some_and(|e| self.now < e)
-    }
-
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::ClientData | Ev::ServerData => {
@@ -423,12 +425,13 @@ impl<'a> Run<'a> {
                 // The generation guard: answers to requests made before this
                 // are ignored, and the renewal timer stops.
                 self.app_gen += 1;
-                self.renewing = false;
+                self.renewal.stop();
                 self.inhibited = true;
-                self.lease_expires = None;
+                self.service.release(Micros(self.now), HOLDER);
                 if self.stream != Stream::Idle {
                     self.stream = Stream::Idle;
                     self.stream_gen += 1;
+                    self.proxy = None;
                     self.summary.last_closed_at = Some(secs(Micros(self.now)));
                     self.summary.last_closed_by = Some("user".into());
                 }
@@ -444,24 +447,26 @@ impl<'a> Run<'a> {
                 purpose,
                 token,
             } => self.acquire_answered(app_gen, purpose, token),
-            Ev::RenewTick { app_gen } => {
-                if app_gen != self.app_gen || !self.renewing {
+            Ev::RenewTick => {
+                let (renew, _stale) = self.renewal.handle_timeout(Micros(self.now), true);
+                if renew == 0 {
                     return;
                 }
                 self.send_acquire(Purpose::Renewal);
-                let next = self.now + self.c.duration("renewal_interval").0;
-                self.q.push(Micros(next), Ev::RenewTick { app_gen });
+                self.schedule_renewal();
             }
             Ev::DialArrives { attempt, token } => {
                 let refusal = if self.network_down(self.now) {
                     Some("no route (blackhole)".to_string())
                 } else if !self.proxy_up {
                     Some("connection refused".to_string())
-                } else if self.now >= self.tokens[token].expires {
+                } else if let Err(LeaseError::StaleToken { expired_at }) =
+                    self.service.check(Micros(self.now), &self.tokens[token])
+                {
                     Some(format!(
-                        "HTTP 401: token {} expired at T+{:.3}",
-                        self.tokens[token].name,
-                        secs(Micros(self.tokens[token].expires))
+                        "HTTP 401: token {} expired at {}",
+                        token_name(&self.tokens[token]),
+                        t_plus(secs(expired_at))
                     ))
                 } else {
                     None
@@ -482,8 +487,9 @@ impl<'a> Run<'a> {
                 refusal,
             } => self.dial_answered(attempt, token, refusal),
             Ev::LeaseCheck => {
-                if self.lease_expires == Some(self.now) && !self.lease_expired_noted {
-                    self.lease_expired_noted = true;
+                let held = self.service.poll_timeout().is_some();
+                self.service.handle_timeout(Micros(self.now));
+                if held && self.service.poll_timeout().is_none() {
                     self.leases.push(LeaseEvent {
                         at: secs(Micros(self.now)),
                         what: "lease expired".into(),
@@ -500,15 +506,25 @@ impl<'a> Run<'a> {
                 if stream_gen != self.stream_gen || self.stream != Stream::Connected {
                     return;
                 }
-                if !self.network_down(self.now) {
+                let Some(proxy) = self.proxy.as_mut() else {
+                    return;
+                };
+                proxy.handle_timeout(Micros(self.now));
+                let mut pings = 0;
+                while let Some(out) = proxy.poll_output() {
+                    pings += u64::from(out == WsProxyOutput::Ping);
+                }
+                let next = proxy.poll_timeout();
+                if pings > 0 && !self.network_down(self.now) {
                     // Ping out, the browser's pong back: data both ways.
                     self.lb_last_data = self.now;
-                    self.summary.pings_received += 1;
-                    self.summary.pongs_sent += 1;
+                    self.summary.pings_received += pings;
+                    self.summary.pongs_sent += pings;
                     self.received();
                 }
-                let next = self.now + self.c.duration("websockify_heartbeat").0;
-                self.q.push(Micros(next), Ev::Heartbeat { stream_gen });
+                if let Some(next) = next {
+                    self.q.push(next, Ev::Heartbeat { stream_gen });
+                }
             }
             Ev::LbCheck { stream_gen } => {
                 let Some((idle, how)) = self.lb_idle else {
@@ -582,13 +598,18 @@ impl<'a> Run<'a> {
     /// The service's upsert: same holder ⇒ the lease is extended and a
     /// fresh token bound to the new `expires_at` is minted.
     fn acquire_arrives(&mut self, app_gen: u64, purpose: Purpose) {
-        let expires = self.now + self.ttl;
-        self.lease_expires = Some(expires);
-        self.lease_expired_noted = false;
-        self.tokens.push(Token {
-            name: format!("signed{}", self.tokens.len() + 1),
-            expires,
-        });
+        let minted = match self.service.acquire(Micros(self.now), HOLDER) {
+            Ok(t) => t,
+            // DisplayTab is the only holder, so the service has no one
+            // else to answer "held by"; a refusal would end the click.
+            Err(e) => {
+                let what = format!("acquire refused: {e:?}");
+                self.note(self.now, "server", what, false);
+                return;
+            }
+        };
+        let expires = minted.expires_at.0;
+        self.tokens.push(minted);
         let token = self.tokens.len() - 1;
         let what = match purpose {
             Purpose::Click => "lease granted",
@@ -597,7 +618,7 @@ impl<'a> Run<'a> {
         };
         self.leases.push(LeaseEvent {
             at: secs(Micros(self.now)),
-            what: format!("{what}, token {}", self.tokens[token].name),
+            what: format!("{what}, token {}", token_name(&self.tokens[token])),
             expires_at: Some(secs(Micros(expires))),
         });
         self.q.push(Micros(expires), Ev::LeaseCheck);
@@ -628,14 +649,8 @@ impl<'a> Run<'a> {
             Purpose::Click => {
                 self.click_token = Some(token);
                 if self.c.flag("renewal") {
-                    self.renewing = true;
-                    let next = self.now + self.c.duration("renewal_interval").0;
-                    self.q.push(
-                        Micros(next),
-                        Ev::RenewTick {
-                            app_gen: self.app_gen,
-                        },
-                    );
+                    self.renewal.acquired(Micros(self.now), false);
+                    self.schedule_renewal();
                 }
                 self.dial(0, token);
             }
@@ -645,14 +660,22 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The renewal timer's next tick, if it runs.
+    fn schedule_renewal(&mut self) {
+        if let Some(at) = self.renewal.poll_timeout() {
+            self.q.push(at, Ev::RenewTick);
+        }
+    }
+
     fn dial(&mut self, attempt: u64, token: usize) {
-        if self.now >= self.tokens[token].expires {
+        let expires = self.tokens[token].expires_at;
+        if Micros(self.now) >= expires {
             self.violate(
                 "novnc.dial_expired_token",
                 format!(
-                    "reconnect dials token {} which expired at T+{:.3}",
-                    self.tokens[token].name,
-                    secs(Micros(self.tokens[token].expires))
+                    "reconnect dials token {} which expired at {}",
+                    token_name(&self.tokens[token]),
+                    t_plus(secs(expires))
                 ),
             );
         }
@@ -665,7 +688,7 @@ impl<'a> Run<'a> {
         if self.stream != Stream::Connecting {
             return;
         }
-        let name = self.tokens[token].name.clone();
+        let name = token_name(&self.tokens[token]);
         match refusal {
             None => {
                 self.stream = Stream::Connected;
@@ -680,15 +703,13 @@ impl<'a> Run<'a> {
                     self.record_attempt(attempt, Some(name), "connected".into());
                     self.lost = None;
                 }
-                let hb = self.c.duration("websockify_heartbeat").0;
-                if hb > 0 {
-                    self.q.push(
-                        Micros(self.now + hb),
-                        Ev::Heartbeat {
-                            stream_gen: self.stream_gen,
-                        },
-                    );
+                let mut proxy = WsProxy::new(self.c.duration("websockify_heartbeat"));
+                proxy.handle_connect(Micros(self.now));
+                if let Some(at) = proxy.poll_timeout() {
+                    let stream_gen = self.stream_gen;
+                    self.q.push(at, Ev::Heartbeat { stream_gen });
                 }
+                self.proxy = Some(proxy);
                 if let Some((idle, _)) = self.lb_idle {
                     self.q.push(
                         Micros(self.now + idle),
@@ -737,6 +758,7 @@ impl<'a> Run<'a> {
     fn stream_closed(&mut self, code: u64, cause: &str) {
         self.stream = Stream::Idle;
         self.stream_gen += 1;
+        self.proxy = None;
         self.summary.last_closed_at = Some(secs(Micros(self.now)));
         self.summary.last_closed_by = Some(cause.into());
         self.lost.get_or_insert((self.now, cause.into()));
@@ -783,8 +805,8 @@ impl<'a> Run<'a> {
             );
         }
         // The control session is over: DisplayTab stops renewing.
-        if self.renewing {
-            self.renewing = false;
+        if self.renewal.is_running() {
+            self.renewal.stop();
             self.note(self.now, "client", "renewal timer stopped", false);
         }
     }
@@ -877,6 +899,6 @@ impl<'a> Run<'a> {
 
     fn lease_valid_at_horizon(&mut self) -> bool {
         self.now = self.horizon;
-        self.lease_valid()
+        self.service.holder(Micros(self.horizon)).is_some()
     }
 }
