@@ -32,6 +32,13 @@ proptest! {
         prop_assert_eq!(v.reconnects.len(), inside);
         prop_assert_eq!(v.violations.len(), usize::from(inside > 1));
         prop_assert_eq!(v.outcome, Outcome::Survived);
+        // One sandbox wakes once: every reopen of the burst lands when the
+        // wake the first keystroke started (700 s + 2 s) is done, each
+        // keeping the time its keystroke asked.
+        for (k, r) in v.reconnects.iter().enumerate() {
+            prop_assert_eq!(r.started_at, Some(702.0));
+            prop_assert_eq!(r.scheduled_at, (700_000 + k as u64 * gap_ms) as f64 / 1000.0);
+        }
     }
 
     #[test]

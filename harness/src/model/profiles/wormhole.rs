@@ -3,7 +3,8 @@
 //! minutes; its terminal socket closes and the pane shows "Disconnected —
 //! press any key". A keystroke into a dead pane calls `reconnectTerminal`,
 //! which wakes the sandbox and reopens the terminal at the size kept in
-//! `paneSizes`.
+//! `paneSizes`. The sandbox is `env::SandboxHost`: one host wakes once,
+//! so every reopen started while it wakes waits for that same wake.
 //!
 //! Variants:
 //! - `racy`: `!reconnecting.has(pty)` is checked, then
@@ -15,6 +16,7 @@
 use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
+use super::super::env::{SandboxHost, SandboxOutput};
 use super::super::profile::Variant;
 use super::OtherProfile;
 use crate::timeline::Micros;
@@ -76,25 +78,28 @@ fn define(c: &mut Constants, t: &Timeline) {
     );
 }
 
-/// Livelock guard, as in sim.rs.
 #[derive(Clone, Debug)]
 enum Ev {
     Keystroke,
     Unmodelled(&'static str),
-    SleepCheck,
+    /// The sandbox host's timer: idle sleep, or the end of a wake.
+    HostTimer,
     AddToSet,
-    Reopened { attempt: u64 },
+    Reopened {
+        attempt: u64,
+        asked_at: u64,
+    },
 }
 
 /// One pane and the sandbox behind it, as `WormholeServer.ts` runs them.
 struct Pane<'a> {
     c: &'a Constants,
     q: EventQueue<Ev>,
+    host: SandboxHost,
     idle: u64,
     size: String,
     chain: Vec<ChainEntry>,
     connected: bool,
-    last_activity: u64,
     /// `reconnecting.has(ptyId)`.
     reconnecting: bool,
     in_flight: u64,
@@ -123,15 +128,16 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
             other => q.push(Micros::ZERO, Ev::Unmodelled(other.name())),
         }
     }
-    let idle = c.duration("sandbox_idle_sleep").0;
+    let idle = c.duration("sandbox_idle_sleep");
+    let host = SandboxHost::new(Micros::ZERO, idle, c.duration("sandbox_wake"));
     let mut pane = Pane {
         c,
         q,
-        idle,
+        host,
+        idle: idle.0,
         size: format!("{}x{}", c.count("pane_cols"), c.count("pane_rows")),
         chain: Vec::new(),
         connected: true,
-        last_activity: 0,
         reconnecting: false,
         in_flight: 0,
         attempts: 0,
@@ -147,7 +153,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
     };
     let opened = format!("pane opened at {}", pane.size);
     pane.note(0, "client", opened, false);
-    pane.q.push(Micros(idle), Ev::SleepCheck);
+    pane.watch_host();
     let (steps, step_bound) = clock::drive(&mut pane, Micros(horizon), MAX_STEPS);
     pane.finish(variant, t, input, steps, step_bound)
 }
@@ -172,8 +178,15 @@ impl Pane<'_> {
         })
     }
 
+    /// The host's next timer while the pane is up (its idle sleep); a
+    /// waking host is watched by the reopens waiting for it.
+    fn watch_host(&mut self) {
+        if let Some(at) = self.host.poll_timeout() {
+            self.q.push(at, Ev::HostTimer);
+        }
+    }
+
     fn handle(&mut self, now: u64, ev: Ev) {
-        let idle = self.idle;
         match ev {
             Ev::Unmodelled(name) => self.note(
                 now,
@@ -181,26 +194,32 @@ impl Pane<'_> {
                 super::unmodelled_note(name, "wormhole-pane"),
                 true,
             ),
-            Ev::SleepCheck => {
-                if self.connected && now >= self.last_activity + idle {
+            Ev::HostTimer => {
+                if !self.connected {
+                    return;
+                }
+                self.host.handle_timeout(Micros(now));
+                if self.host.poll_output() == Some(SandboxOutput::Slept) {
                     self.connected = false;
                     self.lost = Some(now);
                     self.summary.last_closed_at = Some(secs(Micros(now)));
                     self.summary.last_closed_by = Some("sandbox.sleep".into());
                     let what = format!(
                         "sandbox sleeps after {} idle: pane disconnected, size {} kept",
-                        format_duration(Micros(idle)),
+                        format_duration(Micros(self.idle)),
                         self.size
                     );
                     self.note(now, "server", what, false);
-                } else if self.connected {
-                    self.q
-                        .push(Micros(self.last_activity + idle), Ev::SleepCheck);
+                } else if self.host.poll_timeout().is_some_and(|t| t.0 > now) {
+                    self.watch_host();
                 }
             }
             Ev::Keystroke => self.keystroke(now),
             Ev::AddToSet => self.reconnecting = true,
-            Ev::Reopened { attempt } => {
+            Ev::Reopened { attempt, asked_at } => {
+                // The first reopen to find the host ready completes its wake.
+                self.host.handle_timeout(Micros(now));
+                while self.host.poll_output().is_some() {}
                 self.in_flight -= 1;
                 if self.in_flight == 0 {
                     self.reconnecting = false;
@@ -212,7 +231,7 @@ impl Pane<'_> {
                 };
                 self.reconnects.push(ReconnectAttempt {
                     attempt,
-                    scheduled_at: secs(Micros(now - self.c.duration("sandbox_wake").0)),
+                    scheduled_at: secs(Micros(asked_at)),
                     delay: "0s".into(),
                     started_at: Some(secs(Micros(now))),
                     credential: None,
@@ -220,17 +239,17 @@ impl Pane<'_> {
                 });
                 self.note(now, "server", result, false);
                 self.connected = true;
-                self.last_activity = now;
+                self.host.handle_activity(Micros(now));
                 self.sessions += 1;
                 self.summary.generations += 1;
-                self.q.push(Micros(now + idle), Ev::SleepCheck);
+                self.watch_host();
             }
         }
     }
 
     fn keystroke(&mut self, now: u64) {
         if self.connected {
-            self.last_activity = now;
+            self.host.handle_activity(Micros(now));
             self.summary.messages_received += 1;
             return;
         }
@@ -261,9 +280,17 @@ impl Pane<'_> {
         } else {
             self.q.push(Micros(now + add_after), Ev::AddToSet);
         }
-        let wake = self.c.duration("sandbox_wake").0;
+        // A sleeping host starts waking; one already waking is not woken
+        // twice: every reopen waits for the same wake.
+        let ready = self.host.handle_activity(Micros(now));
         let attempt = self.attempts;
-        self.q.push(Micros(now + wake), Ev::Reopened { attempt });
+        self.q.push(
+            ready,
+            Ev::Reopened {
+                attempt,
+                asked_at: now,
+            },
+        );
     }
 
     fn finish(
