@@ -51,6 +51,63 @@ impl<I> Default for Pipe<I> {
     }
 }
 
+/// What crosses a connection: application data resets a load balancer's
+/// idle timer; a FIN does not.
+pub trait Segment {
+    fn is_data(&self) -> bool;
+}
+
+/// What became of a segment sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent<I> {
+    /// It arrives at the peer then.
+    Arrives(Micros, I),
+    /// The path is down (or older data waits): held for retransmission;
+    /// `first` when it started the sender's retransmission timer.
+    Held { first: bool },
+}
+
+/// What a retransmission timer did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retransmit<I> {
+    /// `tcp_retries2` retransmissions went unanswered: the socket aborts.
+    GaveUp,
+    /// The path is back: everything held arrives then, in order.
+    Flushed(Micros, VecDeque<I>),
+    /// Still dead: the next retransmission is one RTO later.
+    Backoff,
+}
+
+/// What a keep-alive probe found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Answered,
+    /// The peer's socket is closed: its kernel answers RST.
+    PeerClosed,
+    Unanswered,
+    /// The last probe went unanswered: the socket aborts.
+    Exhausted,
+}
+
+/// A connection's network timers, in the order the loop runs them when
+/// several are due at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetTimer {
+    Retransmit(usize),
+    Keepalive(usize),
+    LbIdle,
+}
+
+impl NetTimer {
+    pub const ORDER: [NetTimer; 5] = [
+        NetTimer::Retransmit(CLIENT),
+        NetTimer::Keepalive(CLIENT),
+        NetTimer::Retransmit(SERVER),
+        NetTimer::Keepalive(SERVER),
+        NetTimer::LbIdle,
+    ];
+}
+
 /// One TCP connection: its two sockets, what each side holds unacknowledged,
 /// and `app`, what the actors above know of it.
 #[derive(Clone, Debug)]
@@ -246,6 +303,123 @@ impl<A, I> Net<A, I> {
         best
     }
 
+    /// The `n`th SYN retransmission's wait: 1 s doubling (TCP_TIMEOUT_INIT,
+    /// LX tcp_connect and inet_csk_reset_xmit_timer).
+    pub fn syn_backoff(&self, n: u64) -> Micros {
+        Micros(1_000_000u64 << n.min(30))
+    }
+
+    /// How long a sender retransmits into a dead path before its socket
+    /// aborts: every RTO up to `tcp_retries2` (924.6 s at Linux defaults,
+    /// protocol-facts §4.5).
+    pub fn give_up_after(&self) -> Micros {
+        Micros(
+            (1..=self.retries2.saturating_add(1))
+                .map(|n| self.rto(n).0)
+                .fold(0u64, u64::saturating_add),
+        )
+    }
+
+    /// `from` sends `item` at `now`: it arrives after the latency, or the
+    /// path is down (or older data waits) and it is held for retransmission.
+    /// A load balancer's idle timer is reset by data it forwards.
+    pub fn send(&mut self, now: Micros, conn: usize, from: usize, item: I) -> Sent<I>
+    where
+        I: Segment,
+    {
+        let up = self.path_up(now, conn);
+        if up && item.is_data() {
+            self.conns[conn].lb_last_data = now;
+        }
+        if up && self.conns[conn].pipes[from].held.is_empty() {
+            return Sent::Arrives(self.arrival(now), item);
+        }
+        let first_rto = self.rto(1);
+        let p = &mut self.conns[conn].pipes[from];
+        p.held.push_back(item);
+        let first = p.retry_at.is_none();
+        if first {
+            p.retry_at = Some(Micros(now.0.saturating_add(first_rto.0)));
+            p.retries = 0;
+        }
+        Sent::Held { first }
+    }
+
+    /// A segment reached an open endpoint; its ACK reaches the sender
+    /// (approximated as now). Either side's keep-alive starts over.
+    pub fn delivered(&mut self, now: Micros, conn: usize) {
+        let c = &mut self.conns[conn];
+        c.last_rx = [now; 2];
+        c.probes = [0; 2];
+    }
+
+    /// `from`'s retransmission timer fired: give up after `tcp_retries2`,
+    /// send everything held if the path is back, or back off.
+    pub fn retransmit(&mut self, now: Micros, conn: usize, from: usize) -> Retransmit<I>
+    where
+        I: Segment,
+    {
+        let p = &self.conns[conn].pipes[from];
+        if p.retries >= self.retries2 {
+            self.conns[conn].pipes[from] = Pipe::default();
+            return Retransmit::GaveUp;
+        }
+        if self.path_up(now, conn) {
+            let held = std::mem::take(&mut self.conns[conn].pipes[from].held);
+            self.conns[conn].pipes[from] = Pipe::default();
+            if held.iter().any(Segment::is_data) {
+                self.conns[conn].lb_last_data = now;
+            }
+            return Retransmit::Flushed(self.arrival(now), held);
+        }
+        let next = self.rto(p.retries + 2);
+        let p = &mut self.conns[conn].pipes[from];
+        p.retries += 1;
+        p.retry_at = Some(Micros(now.0.saturating_add(next.0)));
+        Retransmit::Backoff
+    }
+
+    /// Endpoint `e`'s keep-alive timer fired: a probe goes out. The peer's
+    /// kernel answers it whatever its process does; a closed peer answers
+    /// RST; across a dead path it counts, and after `count` unanswered
+    /// probes the socket aborts (LX tcp_keepalive_timer).
+    pub fn keepalive_probe(&mut self, now: Micros, conn: usize, e: usize) -> Probe {
+        let ka = self.keepalive_for(e);
+        if self.path_up(now, conn) {
+            if !self.conns[conn].open[1 - e] {
+                return Probe::PeerClosed;
+            }
+            let c = &mut self.conns[conn];
+            c.last_rx[e] = now;
+            c.probes[e] = 0;
+            return Probe::Answered;
+        }
+        if self.conns[conn].probes[e] >= ka.count {
+            return Probe::Exhausted;
+        }
+        self.conns[conn].probes[e] += 1;
+        Probe::Unanswered
+    }
+
+    /// The load balancer forgets an idle flow: from now on nothing of it
+    /// crosses. Returns its idle timeout and what it does to the ends.
+    pub fn lb_expire(&mut self, conn: usize) -> Option<(Micros, LbExpiry)> {
+        let lb = self.lb?;
+        self.conns[conn].dead_path = true;
+        Some(lb)
+    }
+
+    /// Whether `timer` of connection `k` is due at `now`.
+    pub fn is_due(&self, k: usize, timer: NetTimer, now: Micros) -> bool {
+        let c = &self.conns[k];
+        let due = match timer {
+            NetTimer::Retransmit(e) => c.pipes[e].retry_at,
+            NetTimer::Keepalive(e) => self.keepalive_due(c, e),
+            NetTimer::LbIdle => self.lb_due(c),
+        };
+        due.is_some_and(|t| t <= now)
+    }
+
     /// The network's `poll_timeout`: its earliest deadline over every live
     /// connection (connections that ended leave the live set here).
     pub fn next_deadline(&mut self) -> Option<Micros> {
@@ -271,5 +445,176 @@ impl<A, I> Net<A, I> {
                 .all(|k| self.conns.due[k] == self.conn_deadline(&self.conns.list[k]))
         );
         self.live.iter().filter_map(|&k| self.conns.due[k]).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Seg {
+        Data(u8),
+        Fin,
+    }
+    impl Segment for Seg {
+        fn is_data(&self) -> bool {
+            matches!(self, Seg::Data(_))
+        }
+    }
+
+    fn s(n: u64) -> Micros {
+        Micros(n * 1_000_000)
+    }
+    fn ms(n: u64) -> Micros {
+        Micros(n * 1_000)
+    }
+
+    /// Linux defaults: 200 ms RTO doubling to 120 s, 15 retries; keep-alive
+    /// 30 s idle, 10 s apart, 3 probes; a blackhole 10 s..2000 s.
+    fn net() -> Net<(), Seg> {
+        let ka = Keepalive {
+            idle: s(30),
+            interval: s(10),
+            count: 3,
+        };
+        let mut n = Net {
+            latency: ms(5),
+            rto_min: ms(200),
+            rto_max: s(120),
+            retries2: 15,
+            syn_retries: 6,
+            client_ka: ka,
+            server_ka: ka,
+            lb: Some((s(60), LbExpiry::Rst)),
+            blackholes: vec![(s(10), s(2000))],
+            half_open_all: None,
+            conns: Conns::default(),
+            live: Vec::new(),
+        };
+        let mut c = Conn::dialling((), Micros::ZERO);
+        c.open = [true; 2];
+        c.established = true;
+        n.conns.push(c);
+        n.live.push(0);
+        n
+    }
+
+    #[test]
+    fn the_kernel_gives_up_after_the_rto_schedule_sums_to_924_6_s() {
+        assert_eq!(net().give_up_after(), ms(924_600));
+        assert_eq!(net().syn_backoff(0), s(1));
+        assert_eq!(net().syn_backoff(3), s(8));
+    }
+
+    #[test]
+    fn data_into_a_dead_path_is_held_retransmitted_and_the_socket_gives_up() {
+        let mut n = net();
+        assert_eq!(
+            n.send(s(1), 0, CLIENT, Seg::Data(1)),
+            Sent::Arrives(ms(1005), Seg::Data(1))
+        );
+        assert_eq!(n.conns[0].lb_last_data, s(1));
+        assert_eq!(
+            n.send(s(20), 0, CLIENT, Seg::Data(2)),
+            Sent::Held { first: true }
+        );
+        assert_eq!(
+            n.send(s(21), 0, CLIENT, Seg::Fin),
+            Sent::Held { first: false }
+        );
+        assert_eq!(n.conns[0].lb_last_data, s(1), "nothing crossed the path");
+        // Held data stops keep-alive: the retransmission timer decides.
+        assert_eq!(n.keepalive_due(&n.conns[0], CLIENT), None);
+        let mut t = n.conns[0].pipes[CLIENT].retry_at.unwrap();
+        let mut backoffs = 0;
+        loop {
+            assert!(n.is_due(0, NetTimer::Retransmit(CLIENT), t));
+            match n.retransmit(t, 0, CLIENT) {
+                Retransmit::Backoff => backoffs += 1,
+                Retransmit::GaveUp => break,
+                Retransmit::Flushed(..) => panic!("the path is dead until 2000 s"),
+            }
+            t = n.conns[0].pipes[CLIENT].retry_at.unwrap();
+        }
+        assert_eq!(backoffs, 15);
+        assert_eq!(t, Micros(s(20).0 + n.give_up_after().0));
+        assert!(n.conns[0].pipes[CLIENT].held.is_empty());
+    }
+
+    #[test]
+    fn held_data_goes_out_in_order_when_the_path_returns() {
+        let mut n = net();
+        n.blackholes = vec![(s(10), s(11))];
+        assert_eq!(
+            n.send(s(10), 0, SERVER, Seg::Data(1)),
+            Sent::Held { first: true }
+        );
+        assert_eq!(
+            n.send(s(10), 0, SERVER, Seg::Data(2)),
+            Sent::Held { first: false }
+        );
+        // 200, 400, 800 ms: the third retransmission finds the path back.
+        let mut t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        while n.retransmit(t, 0, SERVER) == Retransmit::Backoff {
+            t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        }
+        assert_eq!(t, ms(11_400));
+        assert_eq!(n.conns[0].lb_last_data, ms(11_400));
+        assert_eq!(n.conns[0].pipes[SERVER].retry_at, None);
+        let mut n2 = net();
+        n2.blackholes = vec![(s(10), s(11))];
+        let _ = n2.send(s(10), 0, SERVER, Seg::Data(1));
+        let _ = n2.send(s(10), 0, SERVER, Seg::Data(2));
+        let mut t = n2.conns[0].pipes[SERVER].retry_at.unwrap();
+        loop {
+            match n2.retransmit(t, 0, SERVER) {
+                Retransmit::Backoff => t = n2.conns[0].pipes[SERVER].retry_at.unwrap(),
+                r => {
+                    let want: VecDeque<Seg> = [Seg::Data(1), Seg::Data(2)].into();
+                    assert_eq!(r, Retransmit::Flushed(ms(11_405), want));
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keepalive_probes_are_answered_by_a_live_kernel_and_abort_across_a_dead_path() {
+        let mut n = net();
+        n.blackholes.clear();
+        assert_eq!(n.keepalive_due(&n.conns[0], CLIENT), Some(s(30)));
+        assert_eq!(n.keepalive_probe(s(30), 0, CLIENT), Probe::Answered);
+        assert_eq!(n.keepalive_due(&n.conns[0], CLIENT), Some(s(60)));
+        n.conns[0].open[SERVER] = false;
+        assert_eq!(n.keepalive_probe(s(60), 0, CLIENT), Probe::PeerClosed);
+        let mut n = net();
+        n.delivered(s(5), 0);
+        // Idle 30 s from the last segment, then 3 probes 10 s apart.
+        let mut t = n.keepalive_due(&n.conns[0], CLIENT).unwrap();
+        assert_eq!(t, s(35));
+        let mut unanswered = 0;
+        loop {
+            match n.keepalive_probe(t, 0, CLIENT) {
+                Probe::Unanswered => unanswered += 1,
+                Probe::Exhausted => break,
+                p => panic!("dead path answered {p:?}"),
+            }
+            t = n.keepalive_due(&n.conns[0], CLIENT).unwrap();
+        }
+        assert_eq!((unanswered, t), (3, s(65)));
+    }
+
+    #[test]
+    fn the_load_balancer_forgets_a_flow_idle_past_its_timeout() {
+        let mut n = net();
+        n.blackholes.clear();
+        let _ = n.send(s(40), 0, CLIENT, Seg::Data(1));
+        let _ = n.send(s(50), 0, CLIENT, Seg::Fin);
+        assert!(!n.is_due(0, NetTimer::LbIdle, s(99)), "a FIN is not data");
+        assert!(n.is_due(0, NetTimer::LbIdle, s(100)));
+        assert_eq!(n.lb_expire(0), Some((s(60), LbExpiry::Rst)));
+        assert!(!n.path_up(s(100), 0));
+        assert_eq!(n.lb_due(&n.conns[0]), None);
     }
 }

@@ -9,7 +9,9 @@ use super::clock::{self, EventQueue};
 use super::constants::{Constants, Value};
 use super::duration::format_duration;
 use super::env::spice_server::{ServerClose, ServerConfig, ServerOutput, SpiceMsg, SpiceServer};
-use super::net::{CLIENT, Conn, Keepalive, Net, Pipe, SERVER};
+use super::net::{
+    CLIENT, Conn, Keepalive, Net, NetTimer, Pipe, Probe, Retransmit, SERVER, Segment, Sent,
+};
 use super::profile::{Profile, Variant};
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{ChannelKind, LbExpiry, ScriptEvent, ServerBehaviour, Timeline};
@@ -92,6 +94,12 @@ pub fn constants_for(profile: &Profile, variant: &Variant, t: &Timeline) -> Cons
 enum Item {
     Msg(SpiceMsg),
     Fin,
+}
+
+impl Segment for Item {
+    fn is_data(&self) -> bool {
+        matches!(self, Item::Msg(_))
+    }
 }
 
 /// What a SPICE connection of the model carries; the network holds it
@@ -867,33 +875,22 @@ impl Sim {
     }
 
     fn send_raw(&mut self, conn: usize, from: usize, item: Item) {
-        let up = self.net.path_up(self.now, conn);
-        if matches!(item, Item::Msg(_)) && up {
-            // The load balancer sees application bytes only.
-            self.net.conns[conn].lb_last_data = self.now;
-        }
-        let held = !self.net.conns[conn].pipes[from].held.is_empty();
-        if up && !held {
-            self.queue.push(
-                self.net.arrival(self.now),
+        match self.net.send(self.now, conn, from, item) {
+            Sent::Arrives(at, item) => self.queue.push(
+                at,
                 Ev::Deliver {
                     conn,
                     to: 1 - from,
                     item,
                 },
-            );
-            return;
-        }
-        let first_rto = self.net.rto(1);
-        let p = &mut self.net.conns[conn].pipes[from];
-        p.held.push_back(item);
-        if p.retry_at.is_none() {
-            p.retry_at = Some(Micros(self.now.0.saturating_add(first_rto.0)));
-            p.retries = 0;
-            if from == SERVER
-                && let Some(s) = self.net.conns[conn].app.server_ch
-            {
-                self.server.set_socket_busy(s, true);
+            ),
+            Sent::Held { first } => {
+                if first
+                    && from == SERVER
+                    && let Some(s) = self.net.conns[conn].app.server_ch
+                {
+                    self.server.set_socket_busy(s, true);
+                }
             }
         }
     }
@@ -916,12 +913,7 @@ impl Sim {
             }
             return;
         }
-        let c = &mut self.net.conns[conn];
-        c.last_rx[to] = self.now;
-        c.probes[to] = 0;
-        // The ACK reaches the sender; approximated as now.
-        c.last_rx[from] = self.now;
-        c.probes[from] = 0;
+        self.net.delivered(self.now, conn);
         if to == SERVER {
             let Some(s) = self.net.conns[conn].app.server_ch else {
                 return;
@@ -1056,7 +1048,7 @@ impl Sim {
             self.queue
                 .push(Micros(self.now.0.saturating_add(after)), ev);
         } else {
-            let backoff = Micros(1_000_000u64 << syn.min(30));
+            let backoff = self.net.syn_backoff(syn);
             self.queue.push(
                 Micros(self.now.0.saturating_add(backoff.0)),
                 Ev::DialStep { conn, syn: syn + 1 },
@@ -1137,104 +1129,67 @@ impl Sim {
             let Some(&k) = self.net.live.get(i) else {
                 break;
             };
-            for e in [CLIENT, SERVER] {
-                if self.net.conns[k].pipes[e]
-                    .retry_at
-                    .is_some_and(|t| t <= now)
-                {
-                    self.retransmit(k, e);
+            for timer in NetTimer::ORDER {
+                if self.net.is_due(k, timer, now) {
+                    match timer {
+                        NetTimer::Retransmit(e) => self.retransmit(k, e),
+                        NetTimer::Keepalive(e) => self.keepalive(k, e),
+                        NetTimer::LbIdle => self.lb_expire(k),
+                    }
                 }
-                if self
-                    .net
-                    .keepalive_due(&self.net.conns[k], e)
-                    .is_some_and(|t| t <= now)
-                {
-                    self.keepalive(k, e);
-                }
-            }
-            if self
-                .net
-                .lb_due(&self.net.conns[k])
-                .is_some_and(|t| t <= now)
-            {
-                self.lb_expire(k);
             }
         }
     }
 
     fn retransmit(&mut self, conn: usize, from: usize) {
-        let p = &self.net.conns[conn].pipes[from];
-        if p.retries >= self.net.retries2 {
-            let kind = self.net.conns[conn].app.kind;
-            self.minor(
-                "network",
-                Minor::Text(format!(
-                    "{} gives up retransmitting on {} after {} tries",
-                    if from == CLIENT { "client" } else { "server" },
-                    kind.as_str(),
-                    self.net.retries2
-                )),
-            );
-            self.net.conns[conn].pipes[from] = Pipe::default();
-            self.abort(conn, from, ClosedHow::RetransmissionTimeout);
-            return;
-        }
-        if self.net.path_up(self.now, conn) {
-            let held = std::mem::take(&mut self.net.conns[conn].pipes[from].held);
-            self.net.conns[conn].pipes[from] = Pipe::default();
-            if from == SERVER
-                && let Some(s) = self.net.conns[conn].app.server_ch
-            {
-                self.server.set_socket_busy(s, false);
-            }
-            for item in held {
-                if matches!(item, Item::Msg(_)) {
-                    self.net.conns[conn].lb_last_data = self.now;
-                }
-                self.queue.push(
-                    self.net.arrival(self.now),
-                    Ev::Deliver {
-                        conn,
-                        to: 1 - from,
-                        item,
-                    },
+        match self.net.retransmit(self.now, conn, from) {
+            Retransmit::GaveUp => {
+                let kind = self.net.conns[conn].app.kind;
+                self.minor(
+                    "network",
+                    Minor::Text(format!(
+                        "{} gives up retransmitting on {} after {} tries",
+                        if from == CLIENT { "client" } else { "server" },
+                        kind.as_str(),
+                        self.net.retries2
+                    )),
                 );
+                self.abort(conn, from, ClosedHow::RetransmissionTimeout);
             }
-        } else {
-            let next = self.net.rto(self.net.conns[conn].pipes[from].retries + 2);
-            let p = &mut self.net.conns[conn].pipes[from];
-            p.retries += 1;
-            p.retry_at = Some(Micros(self.now.0.saturating_add(next.0)));
+            Retransmit::Flushed(at, held) => {
+                if from == SERVER
+                    && let Some(s) = self.net.conns[conn].app.server_ch
+                {
+                    self.server.set_socket_busy(s, false);
+                }
+                for item in held {
+                    self.queue.push(
+                        at,
+                        Ev::Deliver {
+                            conn,
+                            to: 1 - from,
+                            item,
+                        },
+                    );
+                }
+            }
+            Retransmit::Backoff => {}
         }
     }
 
     fn keepalive(&mut self, conn: usize, e: usize) {
-        let ka = self.net.keepalive_for(e);
-        let peer_open = self.net.conns[conn].open[1 - e];
-        if self.net.path_up(self.now, conn) {
-            if peer_open {
-                // The peer's kernel ACKs the probe: alive, whatever its app does.
-                let c = &mut self.net.conns[conn];
-                c.last_rx[e] = self.now;
-                c.probes[e] = 0;
-            } else {
-                self.abort(conn, e, ClosedHow::Reset);
-            }
-            return;
-        }
-        if self.net.conns[conn].probes[e] >= ka.count {
-            self.abort(conn, e, ClosedHow::KeepaliveTimeout);
-        } else {
-            self.net.conns[conn].probes[e] += 1;
+        match self.net.keepalive_probe(self.now, conn, e) {
+            Probe::Answered | Probe::Unanswered => {}
+            Probe::PeerClosed => self.abort(conn, e, ClosedHow::Reset),
+            Probe::Exhausted => self.abort(conn, e, ClosedHow::KeepaliveTimeout),
         }
     }
 
     fn lb_expire(&mut self, conn: usize) {
-        let Some((idle, expiry)) = self.net.lb else {
+        let Some((idle, expiry)) = self.net.lb_expire(conn) else {
             return;
         };
         let kind = self.net.conns[conn].app.kind;
-        self.net.conns[conn].dead_path = true;
         self.note(
             "lb",
             format!(
