@@ -14,10 +14,32 @@
 //! or a closed socket stops them. A load balancer's idle timer is reset by
 //! application data only.
 
+use super::constants::{Constants, Value};
 use crate::timeline::Micros;
-use crate::timeline::synthetic::LbExpiry;
+use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
 use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
+
+/// Defines the kernel's TCP constants every profile's network runs with.
+pub fn define_tcp(c: &mut Constants) {
+    use Value::*;
+    c.define(
+        "tcp_rto_min",
+        Duration(Micros(200_000)),
+        "LX tcp.h TCP_RTO_MIN",
+    );
+    c.define(
+        "tcp_rto_max",
+        Duration(Micros(120_000_000)),
+        "LX tcp.h TCP_RTO_MAX",
+    );
+    c.define("tcp_retries2", Count(15), "LX ip-sysctl.rst tcp_retries2");
+    c.define(
+        "tcp_syn_retries",
+        Count(6),
+        "LX ip-sysctl.rst tcp_syn_retries",
+    );
+}
 
 /// The two endpoints of a connection, indexing its per-side state.
 pub const CLIENT: usize = 0;
@@ -30,6 +52,15 @@ pub struct Keepalive {
     pub idle: Micros,
     pub interval: Micros,
     pub count: u64,
+}
+
+impl Keepalive {
+    /// A socket without SO_KEEPALIVE.
+    pub const OFF: Keepalive = Keepalive {
+        idle: Micros::ZERO,
+        interval: Micros::ZERO,
+        count: 0,
+    };
 }
 
 /// One direction's send queue: data held while the path is down.
@@ -229,12 +260,89 @@ pub struct Net<A, I> {
 }
 
 impl<A, I> Net<A, I> {
+    /// A network for one profile's run: the kernel's TCP constants (see
+    /// [`define_tcp`]), the timeline's path and load balancer, and the
+    /// keep-alive each side sets on its sockets.
+    pub fn new(c: &Constants, t: &Timeline, client_ka: Keepalive, server_ka: Keepalive) -> Self {
+        let mut blackholes = Vec::new();
+        let mut half_open_all = None::<Micros>;
+        for e in &t.events {
+            match e {
+                ScriptEvent::Blackhole { from, to } => blackholes.push((from.0, to.0)),
+                ScriptEvent::HalfOpen { at, channel: None } => {
+                    half_open_all = Some(half_open_all.map_or(at.0, |h| h.min(at.0)))
+                }
+                _ => {}
+            }
+        }
+        // A profile may make the load balancer's idle timeout a constant
+        // (to sweep it); otherwise the timeline's stands.
+        let lb_idle = match c.value("lb_idle_timeout") {
+            Some(_) => c.duration("lb_idle_timeout"),
+            None => t.lb.as_ref().map_or(Micros::ZERO, |l| l.idle_timeout.0),
+        };
+        let lb = (lb_idle > Micros::ZERO).then(|| {
+            (
+                lb_idle,
+                t.lb.as_ref().map_or(LbExpiry::Rst, |l| l.on_expiry),
+            )
+        });
+        Net {
+            latency: c.duration("latency"),
+            rto_min: c.duration("tcp_rto_min").max(Micros(1)),
+            rto_max: c.duration("tcp_rto_max").max(Micros(1)),
+            retries2: c.count("tcp_retries2"),
+            syn_retries: c.count("tcp_syn_retries").min(30),
+            client_ka,
+            server_ka,
+            lb,
+            blackholes,
+            half_open_all,
+            conns: Conns::default(),
+            live: Vec::new(),
+        }
+    }
+
+    /// A connection already past its handshake at `now` (the profiles
+    /// that do not model the dial).
+    pub fn open_established(&mut self, app: A, now: Micros) -> usize {
+        let mut c = Conn::dialling(app, now);
+        c.open = [true; 2];
+        c.established = true;
+        let id = self.conns.len();
+        self.conns.push(c);
+        self.live.push(id);
+        id
+    }
+
+    /// Both sockets closed: nothing of the connection is timed any more.
+    pub fn close(&mut self, conn: usize) {
+        let c = &mut self.conns[conn];
+        c.open = [false; 2];
+        c.pipes = [Pipe::default(), Pipe::default()];
+    }
+
+    /// Whether the path itself carries packets at `t` (no blackhole, no
+    /// vanished peer), whatever became of one connection's flow.
+    pub fn path_clear(&self, t: Micros) -> bool {
+        self.half_open_all.is_none_or(|h| t < h)
+            && !self.blackholes.iter().any(|&(a, b)| a <= t && t < b)
+    }
+
+    /// When the outage under way at `t` began: its blackhole's start, or
+    /// when the peers vanished.
+    pub fn outage_start(&self, t: Micros) -> Option<Micros> {
+        self.blackholes
+            .iter()
+            .filter(|&&(a, b)| a <= t && t < b)
+            .map(|&(a, _)| a)
+            .min()
+            .or(self.half_open_all.filter(|&h| h <= t))
+    }
+
     /// Whether a segment sent on `conn` at `t` arrives.
     pub fn path_up(&self, t: Micros, conn: usize) -> bool {
-        let c = &self.conns[conn];
-        !c.dead_path
-            && self.half_open_all.is_none_or(|h| t < h)
-            && !self.blackholes.iter().any(|&(a, b)| a <= t && t < b)
+        !self.conns[conn].dead_path && self.path_clear(t)
     }
 
     /// The `n`th retransmission timeout: `tcp_rto_min` doubling, capped.

@@ -72,14 +72,7 @@ pub fn constants_for(profile: &Profile, variant: &Variant, t: &Timeline) -> Cons
         Count(9),
         "LX tcp.h TCP_KEEPALIVE_PROBES",
     );
-    c.define("tcp_rto_min", ms(200), "LX tcp.h TCP_RTO_MIN");
-    c.define("tcp_rto_max", sec(120), "LX tcp.h TCP_RTO_MAX");
-    c.define("tcp_retries2", Count(15), "LX ip-sysctl.rst tcp_retries2");
-    c.define(
-        "tcp_syn_retries",
-        Count(6),
-        "LX ip-sysctl.rst tcp_syn_retries",
-    );
+    super::net::define_tcp(&mut c);
     c.define(
         "lb_idle_timeout",
         Duration(t.lb.as_ref().map_or(Micros::ZERO, |l| l.idle_timeout.0)),
@@ -288,13 +281,13 @@ impl Sim {
         };
         let client_cfg = (profile.build)(c, timeline);
         let n = client_cfg.channels.len();
-        let lb_idle = c.duration("lb_idle_timeout");
-        let lb = (lb_idle > Micros::ZERO).then(|| {
-            (
-                lb_idle,
-                timeline.lb.as_ref().map_or(LbExpiry::Rst, |l| l.on_expiry),
-            )
-        });
+        let ka = |p: &str| Keepalive {
+            idle: c.duration(&format!("{p}_tcp_keepalive_idle")),
+            interval: c.duration(&format!("{p}_tcp_keepalive_interval")),
+            count: c.count(&format!("{p}_tcp_keepalive_count")),
+        };
+        let net = Net::new(c, timeline, ka("client"), ka("server"));
+        let lb = net.lb;
         let mut environment = BTreeMap::new();
         environment.insert(
             "server".to_string(),
@@ -326,17 +319,6 @@ impl Sim {
                     .unwrap_or_default()
             ),
         );
-        let mut blackholes = Vec::new();
-        let mut half_open_all = None;
-        for ev in &timeline.events {
-            match ev {
-                ScriptEvent::Blackhole { from, to } => blackholes.push((from.0, to.0)),
-                ScriptEvent::HalfOpen { at, channel: None } => {
-                    half_open_all = Some(half_open_all.map_or(at.0, |h: Micros| h.min(at.0)))
-                }
-                _ => {}
-            }
-        }
         let mut queue = EventQueue::new();
         for (i, ev) in timeline.events.iter().enumerate() {
             let at = match ev {
@@ -358,11 +340,6 @@ impl Sim {
             };
             queue.push(at, Ev::Script(i));
         }
-        let ka = |p: &str| Keepalive {
-            idle: c.duration(&format!("{p}_tcp_keepalive_idle")),
-            interval: c.duration(&format!("{p}_tcp_keepalive_interval")),
-            count: c.count(&format!("{p}_tcp_keepalive_count")),
-        };
         Sim {
             now: Micros::ZERO,
             horizon: timeline.horizon.0,
@@ -370,20 +347,7 @@ impl Sim {
             steps: 0,
             halted: false,
             queue,
-            net: Net {
-                latency: c.duration("latency"),
-                rto_min: c.duration("tcp_rto_min").max(Micros(1)),
-                rto_max: c.duration("tcp_rto_max").max(Micros(1)),
-                retries2: c.count("tcp_retries2"),
-                syn_retries: c.count("tcp_syn_retries").min(30),
-                client_ka: ka("client"),
-                server_ka: ka("server"),
-                lb,
-                blackholes,
-                half_open_all,
-                conns: Default::default(),
-                live: Vec::new(),
-            },
+            net,
             server: SpiceServer::new(server_cfg),
             server_cfg,
             server_running: true,
