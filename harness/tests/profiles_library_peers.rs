@@ -170,6 +170,50 @@ fn an_outage_found_by_pings_is_named_at_its_start() {
 }
 
 #[test]
+fn a_ping_into_a_short_outage_is_retransmitted_and_its_pong_keeps_the_stream() {
+    // The ping at 15 s waits in the kernel: retransmitted 200 ms, 400 ms,
+    // 800 ms, 1.6 s and 3.2 s later, it gets through at 21.2 s, before its
+    // 20 s deadline. The stream lives on.
+    let dead = "[[event]]\nkind = \"blackhole\"\nfrom = \"12s\"\nto = \"20s\"\n";
+    let pings = ["client_ping_interval=5s", "client_ping_timeout=20s"];
+    let v = run(dead, "websocket@as-seen", &pings);
+    assert_eq!(v.outcome, Outcome::Survived, "{:?} {:?}", v.cause, v.chain);
+    assert_eq!(v.sessions, 1);
+    // The same outage outlasting the deadline is found by it.
+    let long = "[[event]]\nkind = \"blackhole\"\nfrom = \"12s\"\nto = \"36s\"\n";
+    let v = run(long, "websocket@as-seen", &pings);
+    assert_eq!(
+        (v.outcome, v.at, v.cause.as_deref()),
+        (Outcome::Disconnected, Some(12.0), Some("network.outage"))
+    );
+}
+
+#[test]
+fn a_ping_nobody_waits_for_ends_the_stream_when_the_kernel_gives_up_retransmitting() {
+    // No pong deadline: only TCP notices. The ping sent at 15 s is
+    // retransmitted until tcp_retries2; the socket aborts 924.6 s later.
+    let toml = "horizon = \"1200s\"\n[network]\nlatency = \"0ms\"\n\
+                [[event]]\nkind = \"blackhole\"\nfrom = \"12s\"\nto = \"1100s\"\n";
+    let t = Timeline::parse(toml, "t.toml").unwrap();
+    let sets = [
+        "client_ping_interval=5s".to_string(),
+        "client_ping_timeout=0s".to_string(),
+    ];
+    let v = run_timeline(&t, "t.toml", "websocket@as-seen", &sets).unwrap();
+    assert_eq!(
+        (v.outcome, v.at, v.cause.as_deref()),
+        (Outcome::Disconnected, Some(12.0), Some("network.outage"))
+    );
+    let abort = v.chain.iter().find(|e| e.actor == "client").unwrap();
+    assert_eq!(abort.at, 939.6);
+    assert!(abort.what.contains("15 retransmissions"), "{}", abort.what);
+    assert_eq!(
+        v.channels[0].last_closed_by.as_deref(),
+        Some("tcp.retransmission_timeout")
+    );
+}
+
+#[test]
 fn plain_websocket_runs_the_library_profile_with_what_the_capture_pins() {
     for (f, pinned) in [
         ("ws-client-frozen-long", "server_ping_timeout="),

@@ -107,6 +107,13 @@ pub fn define_latency(c: &mut Constants, t: &Timeline) {
     );
 }
 
+/// The timeline's latency and the kernel's TCP constants: what every
+/// profile whose connections run on `net` needs.
+pub fn define_network(c: &mut Constants, t: &Timeline) {
+    define_latency(c, t);
+    super::net::define_tcp(c);
+}
+
 /// A line of a verdict's causal chain at `at` (µs): what the script did
 /// (`script`), or what the model inferred.
 pub fn chain_entry(at: u64, actor: &'static str, what: String, script: bool) -> ChainEntry {

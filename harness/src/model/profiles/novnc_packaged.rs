@@ -65,7 +65,7 @@ pub const NOVNC: OtherProfile = OtherProfile {
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
     let sec = |n: u64| Duration(Micros(n * 1_000_000));
-    super::define_latency(c, t);
+    super::define_network(c, t);
     c.define(
         "auto_reconnect",
         Flag(false),

@@ -41,7 +41,7 @@ pub const SPICE_HTML5: OtherProfile = OtherProfile {
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
     let sec = |n: u64| Duration(Micros(n * 1_000_000));
-    super::define_latency(c, t);
+    super::define_network(c, t);
     c.define(
         "ping_interval",
         sec(15),

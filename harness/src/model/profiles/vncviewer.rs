@@ -49,7 +49,7 @@ pub const VNCVIEWER: OtherProfile = OtherProfile {
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
-    super::define_latency(c, t);
+    super::define_network(c, t);
     c.define(
         "keepalive_idle",
         Duration(Micros::ZERO),

@@ -60,7 +60,7 @@ pub const WEBSOCKET: OtherProfile = OtherProfile {
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
     let sec = |n: u64| Duration(Micros(n * 1_000_000));
-    super::define_latency(c, t);
+    super::define_network(c, t);
     c.define(
         "client_ping_interval",
         sec(0),

@@ -10,10 +10,19 @@
 //! while the path is dead is the outage's doing: the verdict names
 //! `network.outage` at the outage's start, and the chain says which timer
 //! noticed and when.
+//!
+//! The stream is a connection of `net`: the path, the load balancer, the
+//! client socket's keep-alive and the kernel's retransmission of what the
+//! client sends into a dead path are the network's. Frames a live path
+//! carries are answered at once (the round trip is below every timer
+//! here); a ping held for retransmission is answered when it gets through.
 
 use super::super::clock::{self, EventQueue, MAX_STEPS, TimerName, Timers};
 use super::super::constants::Constants;
 use super::super::duration::format_duration;
+use super::super::net::{
+    CLIENT, Keepalive, Net, NetTimer, Probe, Retransmit, SERVER, Segment, Sent,
+};
 use super::super::profile::Variant;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{Dur, ScriptEvent, Timeline};
@@ -65,6 +74,18 @@ enum Ev {
     AuthRefused,
 }
 
+/// A WebSocket frame on the wire: every one is data to a load balancer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Frame {
+    Ping,
+}
+
+impl Segment for Frame {
+    fn is_data(&self) -> bool {
+        true
+    }
+}
+
 /// The peers' timers. A connection's own are stopped when it ends, so
 /// none can fire for a stream that is gone; the retry outlives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,10 +95,6 @@ enum Timer {
     ClientPongDeadline,
     ServerPing,
     ServerPongDeadline,
-    /// A load balancer's idle timer, reset by data.
-    LbIdle,
-    /// The client socket's keep-alive: the next probe, or the abort.
-    Keepalive,
     Retry,
 }
 
@@ -87,8 +104,6 @@ impl TimerName for Timer {
         Timer::ClientPongDeadline,
         Timer::ServerPing,
         Timer::ServerPongDeadline,
-        Timer::LbIdle,
-        Timer::Keepalive,
         Timer::Retry,
     ];
     fn index(self) -> usize {
@@ -96,10 +111,12 @@ impl TimerName for Timer {
     }
 }
 
-/// What is due next: a script event (first at equal times) or a timer.
+/// What is due next: a script event (first at equal times), a peer's
+/// timer, or the network's.
 enum Due {
     Script(Ev),
     Timer(Timer),
+    Net,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,17 +138,13 @@ struct Run<'a> {
     server_ping_sent: u64,
     now: u64,
     horizon: u64,
-    lb_idle: Option<u64>,
+    net: Net<(), Frame>,
+    /// The stream's connection in `net`.
+    conn: Option<usize>,
     stream: Stream,
     server_up: bool,
     server_frozen: bool,
     client_frozen_until: Option<Option<u64>>,
-    path: Option<(u64, u64)>,
-    /// Last data on the path: resets the load balancer's idle timer.
-    last_data: u64,
-    /// Last segment the client heard: keep-alive counts from here.
-    last_heard: u64,
-    unanswered_probes: u64,
     /// The first loss: when and why.
     lost: Option<(u64, String)>,
     user_closed: Option<u64>,
@@ -161,15 +174,22 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
         server_ping_sent: 0,
         now: 0,
         horizon: t.horizon.0.0,
-        lb_idle: t.lb.as_ref().map(|l| l.idle_timeout.0.0),
+        net: Net::new(
+            c,
+            t,
+            k.keepalive
+                .map_or(Keepalive::OFF, |(idle, interval, count)| Keepalive {
+                    idle: Micros(idle),
+                    interval: Micros(interval),
+                    count,
+                }),
+            Keepalive::OFF,
+        ),
+        conn: None,
         stream: Stream::Closed,
         server_up: true,
         server_frozen: false,
         client_frozen_until: None,
-        path: None,
-        last_data: 0,
-        last_heard: 0,
-        unanswered_probes: 0,
         lost: None,
         user_closed: None,
         login_refused_from: t
@@ -226,10 +246,15 @@ impl clock::Stepper for Run<'_> {
     type Ev = Due;
     fn next_event(&mut self) -> Option<(Micros, Due)> {
         let script = self.q.peek_time();
-        match (script, self.timers.earliest()) {
-            (Some(s), Some((t, timer))) if t < s => Some((t, Due::Timer(timer))),
-            (None, Some((t, timer))) => Some((t, Due::Timer(timer))),
-            _ => self.q.pop().map(|(at, ev)| (at, Due::Script(ev))),
+        let timer = self.timers.earliest();
+        let net = self.net.next_deadline().map(|t| t.max(Micros(self.now)));
+        // At equal times: the script, then the peers' timers, then the network.
+        let first_timer = timer.filter(|&(t, _)| script.is_none_or(|s| t < s));
+        let before_net = |t: Micros| net.is_none_or(|n| t <= n);
+        match (script, first_timer) {
+            (_, Some((t, timer))) if before_net(t) => Some((t, Due::Timer(timer))),
+            (Some(s), _) if before_net(s) => self.q.pop().map(|(at, ev)| (at, Due::Script(ev))),
+            _ => net.map(|n| (n, Due::Net)),
         }
     }
     fn step(&mut self, now: Micros, due: Due) {
@@ -240,6 +265,7 @@ impl clock::Stepper for Run<'_> {
                 self.timers.stop(timer);
                 self.handle_timeout(timer);
             }
+            Due::Net => self.handle_net_timeout(),
         }
     }
 }
@@ -254,9 +280,33 @@ impl Run<'_> {
         });
     }
 
+    /// Whether the stream's path carries packets now.
     fn path_up(&self) -> bool {
-        self.path
-            .is_none_or(|(from, until)| self.now < from || self.now >= until)
+        match self.conn {
+            Some(k) => self.net.path_up(Micros(self.now), k),
+            None => self.net.path_clear(Micros(self.now)),
+        }
+    }
+
+    /// Sends a frame on the stream: it gets through now, or waits in the
+    /// sender's socket for the path to come back.
+    fn send(&mut self, from: usize, frame: Frame) -> bool {
+        let Some(k) = self.conn else { return false };
+        match self.net.send(Micros(self.now), k, from, frame) {
+            Sent::Arrives(..) => {
+                // Its ACK comes back: both sockets heard something.
+                self.net.delivered(Micros(self.now), k);
+                true
+            }
+            Sent::Held { .. } => false,
+        }
+    }
+
+    /// The stream's connection ends: the network forgets it.
+    fn close_conn(&mut self) {
+        if let Some(k) = self.conn.take() {
+            self.net.close(k);
+        }
     }
 
     fn client_frozen(&self) -> bool {
@@ -305,23 +355,16 @@ impl Run<'_> {
 
     fn connect(&mut self) {
         self.stop_stream_timers();
+        self.close_conn();
+        self.conn = Some(self.net.open_established((), Micros(self.now)));
         self.stream = Stream::Connected;
         self.sessions += 1;
         self.summary.generations += 1;
-        self.last_data = self.now;
-        self.last_heard = self.now;
-        self.unanswered_probes = 0;
         if let Some((interval, _)) = self.k.client_ping {
             self.arm(Timer::ClientPing, interval);
         }
         if let Some((interval, _)) = self.k.server_ping {
             self.arm(Timer::ServerPing, interval);
-        }
-        if let Some(idle) = self.lb_idle {
-            self.arm(Timer::LbIdle, idle);
-        }
-        if let Some((idle, _, _)) = self.k.keepalive {
-            self.arm(Timer::Keepalive, idle);
         }
     }
 
@@ -331,11 +374,12 @@ impl Run<'_> {
         self.note(actor, what, false);
         self.stream = Stream::Closed;
         self.stop_stream_timers();
+        self.close_conn();
         self.summary.last_closed_at = Some(secs(Micros(self.now)));
         self.summary.last_closed_by = Some(cause.into());
-        let loss = match self.path {
-            Some((from, _)) if !self.path_up() => (from, "network.outage".to_string()),
-            _ => (self.now, cause.to_string()),
+        let loss = match self.net.outage_start(Micros(self.now)) {
+            Some(from) => (from.0, "network.outage".to_string()),
+            None => (self.now, cause.to_string()),
         };
         self.lost.get_or_insert(loss);
         if self.k.reconnect {
@@ -390,7 +434,6 @@ impl Run<'_> {
             Ev::ClientResumes => self.note("client", "the client answers again", true),
             Ev::PathDown { until } => {
                 self.note("network", "nothing crosses the path", true);
-                self.path = Some((self.now, until));
                 self.q.push(Micros(until), Ev::PathUp);
             }
             Ev::PathUp => {
@@ -408,6 +451,7 @@ impl Run<'_> {
                     self.stream = Stream::UserClosed;
                     self.user_closed = Some(self.now);
                     self.stop_stream_timers();
+                    self.close_conn();
                 }
             }
             Ev::AuthRefused => self.note(
@@ -425,30 +469,42 @@ impl Run<'_> {
             Timer::ClientPongDeadline => self.client_ping_deadline(),
             Timer::ServerPing => self.server_ping(),
             Timer::ServerPongDeadline => self.server_ping_deadline(),
-            Timer::LbIdle => self.lb_check(),
-            Timer::Keepalive => self.keepalive_check(),
             Timer::Retry => self.retry(),
         }
     }
 
     /// The client pings; the server's pong comes back at once unless the
-    /// server is frozen or the path dead.
+    /// server is frozen, or when the ping gets through a dead path.
     fn client_ping(&mut self) {
         let Some((interval, timeout)) = self.k.client_ping else {
             return;
         };
         // A frozen client sends nothing; its timer fires again later.
-        let answered = self.path_up() && !self.server_frozen && self.server_up;
         if self.client_frozen() {
             self.arm(Timer::ClientPing, interval);
-        } else if answered {
-            self.last_data = self.now;
-            self.last_heard = self.now;
-            self.summary.pongs_sent += 1;
-            self.arm(Timer::ClientPing, interval);
+            return;
+        }
+        self.client_ping_sent = self.now;
+        if self.send(CLIENT, Frame::Ping) && self.server_answers() {
+            self.pong_to_client();
         } else if timeout > 0 {
-            self.client_ping_sent = self.now;
             self.arm(Timer::ClientPongDeadline, timeout);
+        }
+    }
+
+    fn server_answers(&self) -> bool {
+        self.server_up && !self.server_frozen
+    }
+
+    /// The server's pong to the client's ping reaches the client.
+    fn pong_to_client(&mut self) {
+        let Some((interval, _)) = self.k.client_ping else {
+            return;
+        };
+        if self.send(SERVER, Frame::Ping) {
+            self.summary.pongs_sent += 1;
+            self.timers.stop(Timer::ClientPongDeadline);
+            self.arm(Timer::ClientPing, interval);
         }
     }
 
@@ -472,10 +528,13 @@ impl Run<'_> {
         if self.server_frozen || !self.server_up {
             return;
         }
-        let answered = self.path_up() && !self.client_frozen();
+        // The server's own retransmission into a dead path is not timed:
+        // it gives up only after the client's timers here have run.
+        let answered = self.path_up()
+            && self.send(SERVER, Frame::Ping)
+            && !self.client_frozen()
+            && self.send(CLIENT, Frame::Ping);
         if answered {
-            self.last_data = self.now;
-            self.last_heard = self.now;
             self.summary.pings_received += 1;
             self.summary.pongs_sent += 1;
         }
@@ -498,46 +557,67 @@ impl Run<'_> {
         self.closed("server.closed", what, "server");
     }
 
-    fn lb_check(&mut self) {
-        let Some(idle) = self.lb_idle else { return };
-        let due = self.last_data + idle;
-        if self.now < due {
-            self.timers.set(Timer::LbIdle, Micros(due));
-            return;
+    /// The network's timers: the load balancer's idle cut, the client
+    /// socket's keep-alive, the kernel's retransmission of a held ping.
+    fn handle_net_timeout(&mut self) {
+        let now = Micros(self.now);
+        for i in 0..self.net.live.len() {
+            let Some(&k) = self.net.live.get(i) else {
+                break;
+            };
+            for timer in NetTimer::ORDER {
+                if self.net.is_due(k, timer, now) {
+                    self.net_timer(k, timer);
+                }
+            }
         }
-        let what = format!(
-            "load balancer idle {} expires: FIN to the client",
-            format_duration(Micros(idle))
-        );
-        self.closed("lb.idle_timeout", what, "lb");
     }
 
-    /// TCP keep-alive: a probe after `idle` without a segment heard, then
-    /// one every `interval`; the kernel aborts when `probes` went
-    /// unanswered (LX tcp_keepalive_timer).
-    fn keepalive_check(&mut self) {
-        let Some((idle, interval, probes)) = self.k.keepalive else {
-            return;
-        };
-        if self.unanswered_probes == 0 && self.now < self.last_heard + idle {
-            let due = self.last_heard + idle;
-            self.timers.set(Timer::Keepalive, Micros(due));
-            return;
+    fn net_timer(&mut self, k: usize, timer: NetTimer) {
+        let now = Micros(self.now);
+        let current = self.conn == Some(k);
+        match timer {
+            NetTimer::LbIdle => {
+                let Some((idle, _)) = self.net.lb_expire(k) else {
+                    return;
+                };
+                if current {
+                    let what = format!(
+                        "load balancer idle {} expires: FIN to the client",
+                        format_duration(idle)
+                    );
+                    self.closed("lb.idle_timeout", what, "lb");
+                }
+            }
+            NetTimer::Keepalive(e) => {
+                let probe = self.net.keepalive_probe(now, k, e);
+                if current && e == CLIENT && probe == Probe::Exhausted {
+                    let probes = self.net.client_ka.count;
+                    let what = format!(
+                        "{probes} keep-alive probes unanswered: the kernel aborts the socket"
+                    );
+                    self.closed("tcp.keepalive_timeout", what, "client");
+                }
+            }
+            NetTimer::Retransmit(from) => match self.net.retransmit(now, k, from) {
+                Retransmit::GaveUp if current => {
+                    let what = format!(
+                        "{} retransmissions of the ping sent at T+{:.3} unanswered: the kernel aborts the socket",
+                        self.net.retries2,
+                        secs(Micros(self.client_ping_sent))
+                    );
+                    self.closed("tcp.retransmission_timeout", what, "client");
+                }
+                Retransmit::Flushed(..) if current && from == CLIENT => {
+                    // The held ping gets through: both kernels hear it.
+                    self.net.delivered(now, k);
+                    if self.server_answers() {
+                        self.pong_to_client();
+                    }
+                }
+                _ => {}
+            },
         }
-        if self.path_up() {
-            // The probe is answered by the peer's kernel, frozen or not.
-            self.last_heard = self.now;
-            self.unanswered_probes = 0;
-            self.arm(Timer::Keepalive, idle);
-            return;
-        }
-        if self.unanswered_probes < probes {
-            self.unanswered_probes += 1;
-            self.arm(Timer::Keepalive, interval);
-            return;
-        }
-        let what = format!("{probes} keep-alive probes unanswered: the kernel aborts the socket");
-        self.closed("tcp.keepalive_timeout", what, "client");
     }
 
     fn retry(&mut self) {
@@ -604,8 +684,8 @@ impl Run<'_> {
         let mut environment = BTreeMap::new();
         environment.insert(
             "lb".into(),
-            self.lb_idle.map_or("none".into(), |i| {
-                format!("idle {}", format_duration(Micros(i)))
+            self.net.lb.map_or("none".into(), |(idle, _)| {
+                format!("idle {}", format_duration(idle))
             }),
         );
         Verdict {
