@@ -154,8 +154,12 @@ pub struct Conn<A, I> {
     pub last_rx: [Micros; 2],
     pub probes: [u64; 2],
     pub lb_last_data: Micros,
-    /// The load balancer forgot this flow or the peer vanished.
+    /// The peer vanished without a word (half-open): nothing it sent or
+    /// is sent reaches it, yet a load balancer in front of it still times
+    /// the flow.
     pub dead_path: bool,
+    /// The load balancer forgot this flow: nothing crosses it any more.
+    pub lb_forgot: bool,
 }
 
 impl<A, I> Conn<A, I> {
@@ -170,6 +174,7 @@ impl<A, I> Conn<A, I> {
             probes: [0; 2],
             lb_last_data: now,
             dead_path: false,
+            lb_forgot: false,
         }
     }
 
@@ -342,7 +347,8 @@ impl<A, I> Net<A, I> {
 
     /// Whether a segment sent on `conn` at `t` arrives.
     pub fn path_up(&self, t: Micros, conn: usize) -> bool {
-        !self.conns[conn].dead_path && self.path_clear(t)
+        let c = &self.conns[conn];
+        !c.dead_path && !c.lb_forgot && self.path_clear(t)
     }
 
     /// The `n`th retransmission timeout: `tcp_rto_min` doubling, capped.
@@ -390,7 +396,7 @@ impl<A, I> Net<A, I> {
     /// When the load balancer forgets an idle flow.
     pub fn lb_due(&self, conn: &Conn<A, I>) -> Option<Micros> {
         let (idle, _) = self.lb?;
-        (!conn.dead_path && (conn.open[CLIENT] || conn.open[SERVER]) && conn.established)
+        (!conn.lb_forgot && (conn.open[CLIENT] || conn.open[SERVER]) && conn.established)
             .then(|| Micros(conn.lb_last_data.0.saturating_add(idle.0)))
     }
 
@@ -513,7 +519,7 @@ impl<A, I> Net<A, I> {
     /// crosses. Returns its idle timeout and what it does to the ends.
     pub fn lb_expire(&mut self, conn: usize) -> Option<(Micros, LbExpiry)> {
         let lb = self.lb?;
-        self.conns[conn].dead_path = true;
+        self.conns[conn].lb_forgot = true;
         Some(lb)
     }
 

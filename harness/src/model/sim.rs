@@ -943,7 +943,8 @@ impl Sim {
         // ended the session (the lab's spice-blackhole: spice-server's
         // timer closed at T+60.0, the client's keep-alive reset at T+76.8).
         // A half-open peer is gone: its server closed nothing.
-        let peer_vanished = self.net.conns[conn].dead_path || self.net.half_open_all.is_some();
+        let c = &self.net.conns[conn];
+        let peer_vanished = c.dead_path || c.lb_forgot || self.net.half_open_all.is_some();
         let told = matches!(how, ClosedHow::Fin | ClosedHow::Reset);
         self.lost_conn_server_close = self.net.conns[conn]
             .app
