@@ -11,16 +11,17 @@
 //! - `pong-deadline`: as ping-only, plus a 45 s read deadline that pongs
 //!   (or any frame) reset; the reader trips it and frees the slot.
 //!
-//! The path runner → client is modelled as one TCP connection: data the
+//! The path runner → client is one connection of `net`: data the
 //! vanished peer never acknowledges is retransmitted until `tcp_retries2`
 //! (≈ 924.6 s, protocol-facts §4.5), then the socket aborts and the
-//! handler tears down. The client's SDK retries the attach every
+//! handler tears down. The load balancer's idle timer is the network's. The client's SDK retries the attach every
 //! `reconnect_delay`; the user is blocked when no retry gets in within
 //! `reconnect_budget` (seed 003 only says "within retry budget").
 
 use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
+use super::super::net::{CLIENT, Keepalive, Net, NetTimer, Retransmit, SERVER, Segment, Sent};
 use super::super::profile::Variant;
 use super::OtherProfile;
 use super::set_variant as set;
@@ -61,7 +62,7 @@ pub const RUNNER_WS: OtherProfile = OtherProfile {
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
     let sec = |n: u64| Duration(Micros(n * 1_000_000));
-    super::define_latency(c, t);
+    super::define_network(c, t);
     c.define("ping", Flag(false), "seed 003 (PR #505 runKeepalive)");
     c.define("ping_interval", sec(15), "seed 003: PingMessage every 15s");
     c.define(
@@ -74,11 +75,6 @@ fn define(c: &mut Constants, t: &Timeline) {
         "pong_wait",
         sec(45),
         "seed 003: pongWait = 3 x keepalive interval",
-    );
-    c.define(
-        "tcp_retransmit_timeout",
-        Duration(Micros(924_600_000)),
-        "LX tcp_retries2=15 (protocol-facts §4.5)",
     );
     c.define(
         "reconnect_delay",
@@ -100,24 +96,42 @@ enum Ev {
     Ping { conn: u64 },
     Pong { conn: u64 },
     ReadDeadline { conn: u64 },
-    LbCheck { conn: u64 },
-    TcpAbort { conn: u64 },
     Retry { attempt: u64 },
     UserClose,
+}
+
+/// What crosses the attach stream: every frame is data to the balancer.
+#[derive(Clone, Copy, Debug)]
+enum Frame {
+    Data,
+    Ping,
+}
+
+impl Segment for Frame {
+    fn is_data(&self) -> bool {
+        true
+    }
+}
+
+/// What is due next: an event (first at equal times) or the network.
+enum Due {
+    Ev(Ev),
+    Net,
 }
 
 struct Run<'a> {
     c: &'a Constants,
     q: EventQueue<Ev>,
+    net: Net<(), Frame>,
+    /// The attach stream's connection in `net`.
+    link: Option<usize>,
     now: u64,
     horizon: u64,
-    lb_idle: Option<u64>,
     /// When the user closed the attach session on purpose.
     user_closed: Option<u64>,
     conn: u64,
     slot_held: bool,
     peer_alive: bool,
-    lb_last: u64,
     last_read: u64,
     first_unacked: Option<u64>,
     vanished_at: Option<u64>,
@@ -137,17 +151,21 @@ struct Run<'a> {
 const RECORDED_ATTEMPTS: usize = 5;
 
 fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
+    let mut net = Net::new(c, t, Keepalive::OFF, Keepalive::OFF);
+    // The client vanishes from its own attach stream (`PeerVanishes`); a
+    // reattach comes over a path of its own.
+    net.half_open_all = None;
     let mut r = Run {
         c,
         q: EventQueue::new(),
+        net,
+        link: None,
         now: 0,
         horizon: t.horizon.0.0,
-        lb_idle: t.lb.as_ref().map(|l| l.idle_timeout.0.0),
         user_closed: None,
         conn: 0,
         slot_held: false,
         peer_alive: true,
-        lb_last: 0,
         last_read: 0,
         first_unacked: None,
         vanished_at: None,
@@ -199,14 +217,24 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
 }
 
 impl clock::Stepper for Run<'_> {
-    type Ev = Ev;
-    fn next_event(&mut self) -> Option<(Micros, Ev)> {
-        self.q.pop()
+    type Ev = Due;
+    fn next_event(&mut self) -> Option<(Micros, Due)> {
+        // At equal times the network goes first: a flow idle to the instant
+        // is cut before a retry queued for that instant looks at the slot.
+        let net = self.net.next_deadline().map(|t| t.max(Micros(self.now)));
+        match (self.q.peek_time(), net) {
+            (Some(e), n) if n.is_none_or(|n| e < n) => {
+                self.q.pop().map(|(at, ev)| (at, Due::Ev(ev)))
+            }
+            (_, n) => n.map(|n| (n, Due::Net)),
+        }
     }
-    fn step(&mut self, now: Micros, ev: Ev) {
-        let now = now.0;
-        self.now = now;
-        self.handle(ev);
+    fn step(&mut self, now: Micros, due: Due) {
+        self.now = now.0;
+        match due {
+            Due::Ev(ev) => self.handle(ev),
+            Due::Net => self.handle_net_timeout(),
+        }
     }
 }
 
@@ -222,12 +250,13 @@ impl Run<'_> {
 
     fn attach(&mut self, attempt: u64) {
         self.conn += 1;
+        self.close_link();
+        self.link = Some(self.net.open_established((), Micros(self.now)));
         self.slot_held = true;
         self.peer_alive = true;
         self.first_unacked = None;
         self.sessions += 1;
         self.summary.generations += 1;
-        self.lb_last = self.now;
         self.last_read = self.now;
         let conn = self.conn;
         let what = if attempt == 0 {
@@ -244,8 +273,12 @@ impl Run<'_> {
             let at = self.now + self.c.duration("pong_wait").0;
             self.q.push(Micros(at), Ev::ReadDeadline { conn });
         }
-        if let Some(idle) = self.lb_idle {
-            self.q.push(Micros(self.now + idle), Ev::LbCheck { conn });
+    }
+
+    /// The attach stream's sockets are gone: the network forgets it.
+    fn close_link(&mut self) {
+        if let Some(k) = self.link.take() {
+            self.net.close(k);
         }
     }
 
@@ -253,6 +286,7 @@ impl Run<'_> {
         self.note("runner", what, false);
         self.slot_held = false;
         self.conn += 1;
+        self.close_link();
         self.summary.last_closed_at = Some(secs(Micros(self.now)));
         self.summary.last_closed_by = Some(cause.into());
         if self.peer_alive {
@@ -264,14 +298,20 @@ impl Run<'_> {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Data => {
-                if self.slot_held && self.peer_alive {
-                    self.lb_last = self.now;
+                let Some(k) = self.link.filter(|_| self.slot_held && self.peer_alive) else {
+                    return;
+                };
+                if let Sent::Arrives(..) = self.net.send(Micros(self.now), k, CLIENT, Frame::Data) {
+                    self.net.delivered(Micros(self.now), k);
                     self.last_read = self.now;
                     self.summary.messages_received += 1;
                 }
             }
             Ev::PeerVanishes => {
                 self.note("network", "the client vanishes: half-open TCP", true);
+                if let Some(k) = self.link {
+                    self.net.conns[k].dead_path = true;
+                }
                 self.peer_alive = false;
                 self.vanished_at = Some(self.now);
                 self.lost = Some((self.now, "runner.attach_slot_held".into()));
@@ -287,6 +327,7 @@ impl Run<'_> {
                 self.note("user", "closes the attach session", true);
                 self.slot_held = false;
                 self.conn += 1;
+                self.close_link();
                 self.user_closed = Some(self.now);
                 self.summary.last_closed_at = Some(secs(Micros(self.now)));
                 self.summary.last_closed_by = Some("user".into());
@@ -296,27 +337,33 @@ impl Run<'_> {
                 self.note("script", what, true);
             }
             Ev::Ping { conn } => {
-                if conn != self.conn {
+                let Some(k) = self.link.filter(|_| conn == self.conn) else {
                     return;
-                }
+                };
                 // Into the send buffer: WriteControl returns success well
                 // within the 20 s write deadline either way.
                 self.summary.keepalives_sent += 1;
-                self.lb_last = self.now;
-                if self.peer_alive {
-                    let at = self.now + 2 * self.latency();
-                    self.q.push(Micros(at), Ev::Pong { conn });
-                } else if self.first_unacked.is_none() {
-                    self.first_unacked = Some(self.now);
-                    let at = self.now + self.c.duration("tcp_retransmit_timeout").0;
-                    self.q.push(Micros(at), Ev::TcpAbort { conn });
+                match self.net.send(Micros(self.now), k, SERVER, Frame::Ping) {
+                    Sent::Arrives(..) => {
+                        let at = self.now + 2 * self.latency();
+                        self.q.push(Micros(at), Ev::Pong { conn });
+                    }
+                    Sent::Held { first } => {
+                        // The balancer sits in front of the vanished client:
+                        // the runner's write still reaches it.
+                        self.net.conns[k].lb_last_data = Micros(self.now);
+                        if first {
+                            self.first_unacked = Some(self.now);
+                        }
+                    }
                 }
                 let at = self.now + self.c.duration("ping_interval").0;
                 self.q.push(Micros(at), Ev::Ping { conn });
             }
             Ev::Pong { conn } => {
-                if conn == self.conn {
-                    self.lb_last = self.now;
+                if let Some(k) = self.link.filter(|_| conn == self.conn) {
+                    self.net.conns[k].lb_last_data = Micros(self.now);
+                    self.net.delivered(Micros(self.now), k);
                     self.last_read = self.now;
                     self.summary.messages_received += 1;
                 }
@@ -335,32 +382,6 @@ impl Run<'_> {
                     format_duration(self.c.duration("pong_wait"))
                 );
                 self.teardown("runner.pong_deadline", what);
-            }
-            Ev::LbCheck { conn } => {
-                let Some(idle) = self.lb_idle else { return };
-                if conn != self.conn {
-                    return;
-                }
-                let due = self.lb_last + idle;
-                if self.now < due {
-                    self.q.push(Micros(due), Ev::LbCheck { conn });
-                    return;
-                }
-                let what = format!(
-                    "load balancer idle {}: RST both ways",
-                    format_duration(Micros(idle))
-                );
-                self.teardown("lb.idle_timeout", what);
-            }
-            Ev::TcpAbort { conn } => {
-                if conn != self.conn {
-                    return;
-                }
-                let what = format!(
-                    "TCP gives up retransmitting the ping sent at T+{:.3}: the next write fails, slot freed",
-                    secs(Micros(self.first_unacked.unwrap_or(self.now)))
-                );
-                self.teardown("tcp.retransmission_timeout", what);
             }
             Ev::Retry { attempt } => {
                 if self.got_back_in.is_some() {
@@ -391,6 +412,53 @@ impl Run<'_> {
                         attempt: attempt + 1,
                     },
                 );
+            }
+        }
+    }
+
+    /// The network's timers: the load balancer's idle cut, the kernel
+    /// giving up on a ping the vanished client never acknowledged.
+    fn handle_net_timeout(&mut self) {
+        let now = Micros(self.now);
+        for i in 0..self.net.live.len() {
+            let Some(&k) = self.net.live.get(i) else {
+                break;
+            };
+            for timer in NetTimer::ORDER {
+                if self.net.is_due(k, timer, now) {
+                    self.net_timer(k, timer);
+                }
+            }
+        }
+    }
+
+    fn net_timer(&mut self, k: usize, timer: NetTimer) {
+        let now = Micros(self.now);
+        let current = self.link == Some(k);
+        match timer {
+            NetTimer::LbIdle => {
+                if let Some((idle, _)) = self.net.lb_expire(k)
+                    && current
+                {
+                    let what = format!(
+                        "load balancer idle {}: RST both ways",
+                        format_duration(idle)
+                    );
+                    self.teardown("lb.idle_timeout", what);
+                }
+            }
+            NetTimer::Retransmit(from) => {
+                if matches!(self.net.retransmit(now, k, from), Retransmit::GaveUp) && current {
+                    let what = format!(
+                        "TCP gives up retransmitting the ping sent at T+{:.3}: the next write fails, slot freed",
+                        secs(Micros(self.first_unacked.unwrap_or(self.now)))
+                    );
+                    self.teardown("tcp.retransmission_timeout", what);
+                }
+            }
+            // Neither socket sets SO_KEEPALIVE.
+            NetTimer::Keepalive(e) => {
+                let _ = self.net.keepalive_probe(now, k, e);
             }
         }
     }
@@ -442,8 +510,8 @@ impl Run<'_> {
         let mut environment = BTreeMap::new();
         environment.insert(
             "lb".into(),
-            self.lb_idle.map_or("none".into(), |i| {
-                format!("idle {} (data only)", format_duration(Micros(i)))
+            self.net.lb.map_or("none".into(), |(idle, _)| {
+                format!("idle {} (data only)", format_duration(idle))
             }),
         );
         environment.insert("attach_slots".into(), "1".into());
