@@ -161,3 +161,44 @@ fn same_inputs_same_bytes() {
     let b = run(DROP_400, "novnc-displaytab@2216-first-cut", &[]).to_json();
     assert_eq!(a, b);
 }
+
+/// Display updates every 10 s from 1 s, an hour's lease, and a blackhole.
+fn display_through_outage(from_s: u64, to_s: u64) -> Verdict {
+    let t = format!(
+        "horizon = \"1200s\"\n[network]\nlatency = \"10ms\"\n\
+         [[event]]\nkind = \"server_data\"\nchannel = \"display\"\nfrom = \"1s\"\nto = \"1190s\"\nevery = \"10s\"\n\
+         [[event]]\nkind = \"blackhole\"\nfrom = \"{from_s}s\"\nto = \"{to_s}s\"\n"
+    );
+    run(&t, "novnc-displaytab@2216", &["lease_ttl=1h".into()])
+}
+
+#[test]
+fn the_browser_socket_finds_a_long_outage_by_chromium_keepalive() {
+    // Last update through at 91 s; Chromium probes 45 s idle, then 9
+    // probes 45 s apart: the browser's kernel aborts at 91 + 45 + 405 s.
+    let v = display_through_outage(100, 1100);
+    assert_eq!(
+        (v.outcome, v.at, v.cause.as_deref()),
+        (
+            Outcome::Disconnected,
+            Some(541.0),
+            Some("tcp.keepalive_timeout")
+        )
+    );
+}
+
+#[test]
+fn updates_held_across_a_short_outage_arrive_when_it_ends() {
+    // The update sent at 101 s is held; its seventh retransmission (RTO
+    // 200 ms doubling) is the first after the path is back at 120 s and
+    // reaches the browser at 101 + 25.4 s, with those of 111 s and 121 s
+    // (queued behind it) along.
+    let v = display_through_outage(100, 120);
+    assert_eq!(v.outcome, Outcome::Survived, "{:?}", v.chain);
+    let through = display_through_outage(1195, 1196);
+    assert_eq!(
+        v.channels[0].messages_received,
+        through.channels[0].messages_received
+    );
+    assert!(v.channels[0].longest_silence > 35.0 && v.channels[0].longest_silence < 36.0);
+}

@@ -34,6 +34,16 @@ pub fn define_keepalive(c: &mut Constants) {
     );
 }
 
+/// The browser socket's keep-alive as `net` runs it.
+pub fn socket_keepalive(c: &Constants) -> super::super::net::Keepalive {
+    let (idle, interval, count) = keepalive(c);
+    super::super::net::Keepalive {
+        idle: Micros(idle),
+        interval: Micros(interval),
+        count,
+    }
+}
+
 /// The keep-alive the constants say: (idle, interval, probes).
 pub fn keepalive(c: &Constants) -> (u64, u64, u64) {
     (

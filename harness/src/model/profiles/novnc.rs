@@ -37,11 +37,14 @@ use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
 use super::super::env::{LeaseError, LeaseService, Token, WsProxy, WsProxyOutput};
+use super::super::net::{
+    CLIENT, Keepalive, Net, NetTimer, Probe, Retransmit, SERVER, Segment, Sent,
+};
 use super::super::profile::Variant;
 use super::OtherProfile;
 use super::set_variant as set;
 use crate::timeline::Micros;
-use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
+use crate::timeline::synthetic::{ScriptEvent, Timeline};
 use crate::verdict::{
     ChainEntry, ChannelSummary, LeaseEvent, Outcome, ReconnectAttempt, Verdict, Violation, secs,
     t_plus,
@@ -85,7 +88,9 @@ const fn sec(n: u64) -> Micros {
 
 fn define(c: &mut Constants, t: &Timeline) {
     use Value::*;
-    super::define_latency(c, t);
+    super::define_network(c, t);
+    // DisplayTab runs in the browser: its WebSocket is Chromium's socket.
+    super::chromium::define_keepalive(c);
     c.define(
         "lease_ttl",
         Duration(sec(300)),
@@ -173,12 +178,30 @@ enum Ev {
     Heartbeat {
         stream_gen: u64,
     },
-    LbCheck {
-        stream_gen: u64,
-    },
     ReconnectDue {
         app_gen: u64,
     },
+}
+
+/// What crosses the display stream: every frame is data to the balancer.
+#[derive(Clone, Copy, Debug)]
+enum Frame {
+    /// RFB updates or input.
+    Data,
+    /// websockify's heartbeat ping (and the browser's pong).
+    Heartbeat,
+}
+
+impl Segment for Frame {
+    fn is_data(&self) -> bool {
+        true
+    }
+}
+
+/// What is due next: an event (first at equal times) or the network.
+enum Due {
+    Ev(Ev),
+    Net,
 }
 
 /// The control service's one holder: the user's DisplayTab.
@@ -203,8 +226,9 @@ struct Run<'a> {
     latency: u64,
     ttl: u64,
     horizon: u64,
-    blackholes: Vec<(u64, u64)>,
-    lb_idle: Option<(u64, LbExpiry)>,
+    net: Net<(), Frame>,
+    /// The display stream's connection in `net`.
+    link: Option<usize>,
     q: EventQueue<Ev>,
     now: u64,
     steps: u64,
@@ -224,7 +248,6 @@ struct Run<'a> {
     stream_gen: u64,
     /// websockify's side of the connected stream (its heartbeat).
     proxy: Option<WsProxy>,
-    lb_last_data: u64,
     last_rx: u64,
     // verdict material
     sessions: u64,
@@ -253,28 +276,39 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
 }
 
 impl clock::Stepper for Run<'_> {
-    type Ev = Ev;
-    fn next_event(&mut self) -> Option<(Micros, Ev)> {
-        self.q.pop()
+    type Ev = Due;
+    fn next_event(&mut self) -> Option<(Micros, Due)> {
+        let net = self.net.next_deadline().map(|t| t.max(Micros(self.now)));
+        match (self.q.peek_time(), net) {
+            (Some(e), n) if n.is_none_or(|n| e <= n) => {
+                self.q.pop().map(|(at, ev)| (at, Due::Ev(ev)))
+            }
+            (_, n) => n.map(|n| (n, Due::Net)),
+        }
     }
-    fn step(&mut self, now: Micros, ev: Ev) {
-        let now = now.0;
-        self.now = now;
-        self.handle(ev);
+    fn step(&mut self, now: Micros, due: Due) {
+        self.now = now.0;
+        match due {
+            Due::Ev(ev) => self.handle(ev),
+            Due::Net => self.handle_net_timeout(),
+        }
     }
 }
 
 impl<'a> Run<'a> {
     fn new(c: &'a Constants, t: &Timeline) -> Self {
-        let lb_idle = t.lb.as_ref().map(|l| (l.idle_timeout.0.0, l.on_expiry));
         let ttl = c.duration("lease_ttl");
+        let browser = super::chromium::socket_keepalive(c);
+        let mut net = Net::new(c, t, browser, Keepalive::OFF);
+        // A half-open path is not modelled here (the chain says so).
+        net.half_open_all = None;
         Run {
             c,
             latency: c.duration("latency").0,
             ttl: ttl.0,
             horizon: t.horizon.0.0,
-            blackholes: Vec::new(),
-            lb_idle,
+            net,
+            link: None,
             q: EventQueue::new(),
             now: 0,
             steps: 0,
@@ -291,7 +325,6 @@ impl<'a> Run<'a> {
             stream: Stream::Idle,
             stream_gen: 0,
             proxy: None,
-            lb_last_data: 0,
             last_rx: 0,
             sessions: 0,
             lost: None,
@@ -379,7 +412,8 @@ impl<'a> Run<'a> {
                 ScriptEvent::ServerKilled { at } => self.q.push(at.0, Ev::ProxyKilled),
                 ScriptEvent::ServerRestarted { at } => self.q.push(at.0, Ev::ProxyRestarted),
                 ScriptEvent::UserClose { at } => self.q.push(at.0, Ev::UserClose),
-                ScriptEvent::Blackhole { from, to } => self.blackholes.push((from.0.0, to.0.0)),
+                // The network's (`Net::new` read it); the chain notes it.
+                ScriptEvent::Blackhole { .. } => {}
                 other => {
                     let at = match other {
                         ScriptEvent::ServerStopsAnswering { at, .. }
@@ -395,17 +429,46 @@ impl<'a> Run<'a> {
     }
 
     fn network_down(&self, at: u64) -> bool {
-        self.blackholes.iter().any(|&(f, t)| at >= f && at < t)
+        !self.net.path_clear(Micros(at))
+    }
+
+    /// Sends a frame on the display stream: it gets through now, or waits
+    /// in the sender's socket for the path to come back.
+    fn send(&mut self, from: usize, frame: Frame) -> bool {
+        let Some(k) = self.link.filter(|_| self.stream == Stream::Connected) else {
+            return false;
+        };
+        match self.net.send(Micros(self.now), k, from, frame) {
+            Sent::Arrives(..) if !self.net.conns[k].open[1 - from] => {
+                // The peer's socket is gone: its kernel answers RST.
+                let what = "a segment finds the peer's socket gone: RST";
+                self.note(self.now, "network", what, false);
+                self.stream_closed(1006, "tcp.reset");
+                false
+            }
+            Sent::Arrives(..) => {
+                self.net.delivered(Micros(self.now), k);
+                true
+            }
+            Sent::Held { .. } => false,
+        }
+    }
+
+    /// The display stream's sockets are gone: the network forgets it.
+    fn close_link(&mut self) {
+        if let Some(k) = self.link.take() {
+            self.net.close(k);
+        }
     }
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::ClientData | Ev::ServerData => {
-                if self.stream == Stream::Connected && !self.network_down(self.now) {
-                    self.lb_last_data = self.now;
-                    if matches!(ev, Ev::ServerData) {
-                        self.received();
-                    }
+            Ev::ClientData => {
+                self.send(CLIENT, Frame::Data);
+            }
+            Ev::ServerData => {
+                if self.send(SERVER, Frame::Data) {
+                    self.received();
                 }
             }
             Ev::ProxyKilled => {
@@ -432,6 +495,7 @@ impl<'a> Run<'a> {
                     self.stream = Stream::Idle;
                     self.stream_gen += 1;
                     self.proxy = None;
+                    self.close_link();
                     self.summary.last_closed_at = Some(secs(Micros(self.now)));
                     self.summary.last_closed_by = Some("user".into());
                 }
@@ -515,9 +579,9 @@ impl<'a> Run<'a> {
                     pings += u64::from(out == WsProxyOutput::Ping);
                 }
                 let next = proxy.poll_timeout();
-                if pings > 0 && !self.network_down(self.now) {
-                    // Ping out, the browser's pong back: data both ways.
-                    self.lb_last_data = self.now;
+                // Ping out, the browser's pong back: data both ways.
+                if pings > 0 && self.send(SERVER, Frame::Heartbeat) {
+                    self.send(CLIENT, Frame::Heartbeat);
                     self.summary.pings_received += pings;
                     self.summary.pongs_sent += pings;
                     self.received();
@@ -525,28 +589,6 @@ impl<'a> Run<'a> {
                 if let Some(next) = next {
                     self.q.push(next, Ev::Heartbeat { stream_gen });
                 }
-            }
-            Ev::LbCheck { stream_gen } => {
-                let Some((idle, how)) = self.lb_idle else {
-                    return;
-                };
-                if stream_gen != self.stream_gen || self.stream != Stream::Connected {
-                    return;
-                }
-                let due = self.lb_last_data + idle;
-                if self.now < due {
-                    self.q.push(Micros(due), Ev::LbCheck { stream_gen });
-                    return;
-                }
-                let what = format!(
-                    "load balancer idle {} expires ({how:?})",
-                    format_duration(Micros(idle))
-                )
-                .to_lowercase();
-                self.note(self.now, "lb", what, false);
-                // Either way the browser's socket ends without a close frame
-                // (a silent expiry surfaces on the next write).
-                self.stream_closed(1006, "lb.idle_timeout");
             }
             Ev::ReconnectDue { app_gen } => {
                 if app_gen != self.app_gen {
@@ -561,6 +603,89 @@ impl<'a> Run<'a> {
                     self.dial(attempt, token);
                 }
             }
+        }
+    }
+
+    /// The network's timers: the load balancer's idle cut, the kernel's
+    /// retransmission of what either side sent into a dead path.
+    fn handle_net_timeout(&mut self) {
+        let now = Micros(self.now);
+        for i in 0..self.net.live.len() {
+            let Some(&k) = self.net.live.get(i) else {
+                break;
+            };
+            for timer in NetTimer::ORDER {
+                if self.net.is_due(k, timer, now) {
+                    self.net_timer(k, timer);
+                }
+            }
+        }
+    }
+
+    fn net_timer(&mut self, k: usize, timer: NetTimer) {
+        let now = Micros(self.now);
+        let current = self.link == Some(k) && self.stream == Stream::Connected;
+        match timer {
+            NetTimer::LbIdle => {
+                if let Some((idle, how)) = self.net.lb_expire(k)
+                    && current
+                {
+                    let what = format!(
+                        "load balancer idle {} expires ({how:?})",
+                        format_duration(idle)
+                    )
+                    .to_lowercase();
+                    self.note(self.now, "lb", what, false);
+                    // Either way the browser's socket ends without a close
+                    // frame (a silent expiry surfaces on the next write).
+                    self.stream_closed(1006, "lb.idle_timeout");
+                }
+            }
+            NetTimer::Retransmit(from) => match self.net.retransmit(now, k, from) {
+                Retransmit::GaveUp if current && from == CLIENT => {
+                    let what = format!(
+                        "the browser gives up retransmitting after {} tries",
+                        self.net.retries2
+                    );
+                    self.note(self.now, "network", what, false);
+                    self.stream_closed(1006, "tcp.retransmission_timeout");
+                }
+                // websockify's socket aborts; across the dead path the
+                // browser learns only by its own keep-alive or a RST later.
+                Retransmit::GaveUp if current => {
+                    self.net.conns[k].open[SERVER] = false;
+                    let what = format!(
+                        "websockify gives up retransmitting after {} tries: its socket aborts",
+                        self.net.retries2
+                    );
+                    self.note(self.now, "network", what, false);
+                }
+                Retransmit::Flushed(_, held) if current => {
+                    self.net.delivered(now, k);
+                    if from == SERVER {
+                        for _ in held {
+                            self.received();
+                        }
+                    }
+                }
+                _ => {}
+            },
+            NetTimer::Keepalive(e) => match self.net.keepalive_probe(now, k, e) {
+                Probe::Exhausted if current => {
+                    let what = format!(
+                        "{} keep-alive probes unanswered: the browser's kernel aborts the socket",
+                        self.net.client_ka.count
+                    );
+                    self.note(self.now, "network", what, false);
+                    self.stream_closed(1006, "tcp.keepalive_timeout");
+                }
+                Probe::PeerClosed if current => {
+                    let what = "a keep-alive probe finds websockify's socket gone: RST";
+                    self.note(self.now, "network", what, false);
+                    self.stream_closed(1006, "tcp.reset");
+                }
+                _ => {}
+            },
         }
     }
 
@@ -695,7 +820,8 @@ impl<'a> Run<'a> {
                 self.stream_gen += 1;
                 self.sessions += 1;
                 self.summary.generations += 1;
-                self.lb_last_data = self.now;
+                self.close_link();
+                self.link = Some(self.net.open_established((), Micros(self.now)));
                 self.last_rx = self.now;
                 let what = format!("noVNC connected with token {name}");
                 self.note(self.now, "client", what, false);
@@ -710,14 +836,6 @@ impl<'a> Run<'a> {
                     self.q.push(at, Ev::Heartbeat { stream_gen });
                 }
                 self.proxy = Some(proxy);
-                if let Some((idle, _)) = self.lb_idle {
-                    self.q.push(
-                        Micros(self.now + idle),
-                        Ev::LbCheck {
-                            stream_gen: self.stream_gen,
-                        },
-                    );
-                }
             }
             Some(why) => {
                 // noVNC: the socket closed while `connecting` ⇒ _fail ⇒
@@ -759,6 +877,7 @@ impl<'a> Run<'a> {
         self.stream = Stream::Idle;
         self.stream_gen += 1;
         self.proxy = None;
+        self.close_link();
         self.summary.last_closed_at = Some(secs(Micros(self.now)));
         self.summary.last_closed_by = Some(cause.into());
         self.lost.get_or_insert((self.now, cause.into()));
@@ -858,11 +977,9 @@ impl<'a> Run<'a> {
         );
         environment.insert(
             "lb".into(),
-            match self.lb_idle {
+            match self.net.lb {
                 None => "none".into(),
-                Some((i, e)) => {
-                    format!("idle {} then {e:?}", format_duration(Micros(i))).to_lowercase()
-                }
+                Some((i, e)) => format!("idle {} then {e:?}", format_duration(i)).to_lowercase(),
             },
         );
         environment.insert(
