@@ -426,7 +426,7 @@ async fn blackhole_holds_traffic_then_lets_it_through_and_latency_delays_it() {
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Survived, "{}", v.to_text());
     let c = &v.connections[0];
-    assert!(c.why.contains("survived network.blackhole"), "{}", c.why);
+    assert!(c.why.contains("survived network.outage"), "{}", c.why);
     assert!(
         c.client_saw.iter().any(|s| s.what.contains("half-open")),
         "{}",
@@ -461,7 +461,7 @@ async fn kill_with_fin_closes_both_sides_and_is_named() {
     let _ = stop.send(());
     let report = task.await.unwrap();
     let v = &report.verdict;
-    assert_eq!(v.cause.as_deref(), Some("proxy.killed"), "{}", v.to_text());
+    assert_eq!(v.cause.as_deref(), Some("relay.killed"), "{}", v.to_text());
     assert!((v.at.unwrap() - 1.0).abs() < 0.1, "{}", v.to_text());
     let file = assert_file_matches_live(&report);
     let flows = flow_table(&file[..], "live.pcap", Default::default()).unwrap();
@@ -497,7 +497,7 @@ async fn dropping_ws_control_frames_loses_pongs_but_not_data_and_is_named() {
     let v = &report.verdict;
     assert_eq!(
         v.cause.as_deref(),
-        Some("proxy.ws_control_dropped"),
+        Some("relay.ws_control_dropped"),
         "{}",
         v.to_text()
     );
@@ -706,6 +706,8 @@ fn recorded_spice_blackhole_holds_everything_inside_the_window() {
         &std::fs::read_to_string(format!("{dir}live-spice-blackhole.verdict.json")).unwrap(),
     )
     .unwrap();
+    // Recorded before live mode took the one vocabulary: its
+    // `network.blackhole` is today's `network.outage`.
     assert_eq!(verdict["cause"], "network.blackhole");
     assert_eq!(verdict["basis"], "inferred");
     let start = verdict["started_at_epoch"].as_f64().unwrap();

@@ -320,7 +320,7 @@ fn a_login_refused_from_the_start_never_brings_a_session_up() {
     let v = run(REFUSED_AT_ONCE, "spice-gtk", &[]);
     assert_eq!(v.outcome, Outcome::Refused, "{}", v.to_text());
     assert_eq!(v.sessions, 0);
-    assert_eq!(v.cause.as_deref(), Some("spice.link_ticket_rejected"));
+    assert_eq!(v.cause.as_deref(), Some("auth.refused"));
     // Refused at the link reply: two round trips after the dial.
     assert!(v.at.unwrap() < 1.0, "{}", v.to_text());
     for profile in ["vncviewer", "novnc@reconnect", "websocket@reconnect"] {

@@ -91,7 +91,10 @@ fn a_frozen_peer_and_a_users_close() {
                   [[event]]\nkind = \"user_close\"\nat = \"30s\"\n";
     let v = run(frozen, "novnc@as-packaged", &[]);
     assert_eq!(v.outcome, Outcome::Survived);
-    assert_eq!((v.at, v.cause.as_deref()), (Some(30.0), Some("user_close")));
+    assert_eq!(
+        (v.at, v.cause.as_deref()),
+        (Some(30.0), Some("client.closed"))
+    );
 }
 
 #[test]

@@ -149,7 +149,7 @@ fn user_close_stops_renewal_and_never_reconnects() {
     let t = format!("{IDLE_HOUR}[[event]]\nkind = \"user_close\"\nat = \"200s\"\n");
     let v = run(&t, "novnc-displaytab@2216", &[]);
     assert_eq!(v.outcome, Outcome::Disconnected);
-    assert_eq!(v.cause.as_deref(), Some("user.close"));
+    assert_eq!(v.cause.as_deref(), Some("client.closed"));
     assert!(v.reconnects.is_empty());
     // Renewals at 120 s only; none after the close.
     assert!(v.leases.iter().all(|l| l.at < 200.0), "{:?}", v.leases);

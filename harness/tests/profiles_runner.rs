@@ -94,7 +94,7 @@ fn a_user_close_ends_the_run_there_in_every_variant() {
     for variant in ["no-keepalive", "ping-only", "pong-deadline"] {
         let v = run(t, &format!("runner-ws@{variant}"));
         assert_eq!(v.outcome, Outcome::Survived, "{variant}");
-        assert_eq!(v.cause.as_deref(), Some("user_close"), "{variant}");
+        assert_eq!(v.cause.as_deref(), Some("client.closed"), "{variant}");
         assert_eq!(v.at, Some(25.0), "{variant}");
         assert!(
             !v.chain.iter().any(|c| c.what.contains("not modelled")),

@@ -274,7 +274,7 @@ fn a_deliberate_close_ends_the_what_if_where_the_user_closed() {
             .find(|w| w.run == "spice-gtk@default")
             .unwrap();
         assert_eq!(recorded.outcome, "survived", "{rel}: {}", recorded.summary);
-        assert_eq!(recorded.cause.as_deref(), Some("user_close"), "{rel}");
+        assert_eq!(recorded.cause.as_deref(), Some("client.closed"), "{rel}");
         let at = recorded.at.unwrap();
         assert!(
             (at - end).abs() < 0.002,

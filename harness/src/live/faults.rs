@@ -38,8 +38,8 @@ impl WsMode {
     /// The cause code the verdict uses when this filter ate frames.
     pub fn cause(self) -> &'static str {
         match self {
-            WsMode::ControlOnly => "proxy.ws_data_dropped",
-            WsMode::DropControl => "proxy.ws_control_dropped",
+            WsMode::ControlOnly => "relay.ws_data_dropped",
+            WsMode::DropControl => "relay.ws_control_dropped",
         }
     }
 }

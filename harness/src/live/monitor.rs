@@ -1,6 +1,6 @@
 //! What the live proxy saw and did, per connection, and the verdict it
-//! draws from that: the fault that ended a connection by name (in the
-//! model's cause vocabulary), and what each side saw. Sans-IO: every call
+//! draws from that: the fault that ended a connection by name (in the one
+//! cause vocabulary, `verdict::cause`), and what each side saw. Sans-IO: every call
 //! carries its time, in [`Micros`] since the proxy started.
 
 use super::faults::FaultPlan;
@@ -11,6 +11,16 @@ use crate::verdict::Outcome;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+
+/// The causes of faults the proxy carries out: a connection that ended by
+/// one heads the verdict.
+pub const FAULT_CAUSES: &[&str] = &[
+    "lb.idle_timeout",
+    "network.outage",
+    "relay.killed",
+    "relay.ws_data_dropped",
+    "relay.ws_control_dropped",
+];
 
 /// How a connection's end is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -345,7 +355,7 @@ impl Monitor {
                 (
                     Outcome::Disconnected,
                     Some(t(at)),
-                    Some("network.blackhole".to_string()),
+                    Some("network.outage".to_string()),
                     Basis::Inferred,
                     format!(
                         "the {by} closed ({how}) at {} while the proxy blackholed the path ({}); \
@@ -429,20 +439,12 @@ impl Monitor {
             .map(|w| self.conn_verdict(w, plan))
             .collect();
         let by_time = |c: &&ConnVerdict| c.at.map(|a| (a * 1e6) as u64).unwrap_or(u64::MAX);
-        let fault_causes: Vec<&str> = [
-            "lb.idle_timeout",
-            "network.blackhole",
-            "proxy.killed",
-            "proxy.ws_data_dropped",
-            "proxy.ws_control_dropped",
-        ]
-        .to_vec();
         let head = connections
             .iter()
             .filter(|c| {
                 c.cause
                     .as_deref()
-                    .is_some_and(|k| fault_causes.contains(&k))
+                    .is_some_and(|k| FAULT_CAUSES.contains(&k))
             })
             .min_by_key(by_time)
             .or_else(|| {
@@ -626,7 +628,7 @@ mod tests {
         m.opened(RecId(0), s(0.0), addr(40000), addr(5900));
         m.peer_closed(RecId(0), s(95.0), Direction::ServerToClient, "FIN");
         let v = m.verdict(Micros::ZERO, s(130.0), &plan, 1);
-        assert_eq!(v.cause.as_deref(), Some("network.blackhole"));
+        assert_eq!(v.cause.as_deref(), Some("network.outage"));
         assert_eq!(v.basis, Basis::Inferred);
         assert!(
             v.connections[0]

@@ -198,7 +198,7 @@ pub async fn run(
                     format!("T+{:.3}", e.as_secs_f64())
                 });
             let what = format!(
-                "refusing new connections from T+{:.3} until {until} (listener closed: tcp.connection_refused)",
+                "refusing new connections from T+{:.3} until {until} (listener closed: tcp.refused)",
                 now.as_secs_f64()
             );
             printer(Line::Info(what.clone()));
@@ -572,7 +572,7 @@ impl Conn {
             h.monitor.fired(
                 self.id,
                 now,
-                "network.blackhole",
+                "network.outage",
                 format!("blackholed the path ({w}); sockets kept open"),
                 false,
             );
@@ -681,7 +681,7 @@ impl Conn {
             h.monitor.fired(
                 self.id,
                 now,
-                "proxy.killed",
+                "relay.killed",
                 format!("killed the connection with a {what} to each side"),
                 true,
             );
@@ -690,7 +690,7 @@ impl Conn {
             h.monitor
                 .saw(self.id, now, false, format!("{what} (proxy kill)"));
             drop(h);
-            self.info(now, format!("killed with {what} (proxy.killed)"));
+            self.info(now, format!("killed with {what} (relay.killed)"));
         }
     }
 

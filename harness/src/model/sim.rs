@@ -1044,9 +1044,7 @@ impl Sim {
                 "PERMISSION_DENIED: the password is refused",
             ))
         } else if kind != ChannelKind::Main && !self.server.is_open(0) && !self.server_has_main() {
-            Some(LinkFailure::TicketRejected(
-                "BAD_CONNECTION_ID: no such session",
-            ))
+            Some(LinkFailure::NoSuchSession)
         } else {
             None
         };
@@ -1193,7 +1191,7 @@ impl Sim {
         let (at, cause, channel) = match (&self.outage, outcome) {
             // Ended as the user asked: no fault, but no longer running.
             (_, Outcome::Survived) => match self.user_closed {
-                Some(t) => (Some(secs(t)), Some("user_close".to_string()), None),
+                Some(t) => (Some(secs(t)), Some("client.closed".to_string()), None),
                 None => (None, None, None),
             },
             (Some(o), _) => (

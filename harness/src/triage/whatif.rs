@@ -231,7 +231,7 @@ fn summarize(run: String, v: Verdict, offset: f64) -> WhatIf {
             v.sessions - 1,
             if v.sessions == 2 { "" } else { "s" }
         ),
-        (Outcome::Survived, _) if v.cause.as_deref() == Some("user_close") => format!(
+        (Outcome::Survived, _) if v.cause.as_deref() == Some("client.closed") => format!(
             "survives until the user closes it at T+{:.3}",
             at.unwrap_or(0.0)
         ),
@@ -321,16 +321,16 @@ pub struct Reproduction {
 /// capture's environment has one server event for the process the client
 /// dials, relay or not).
 fn same_cause(recorded: &str, model: &str) -> bool {
+    // Model and triage share one vocabulary (`verdict::cause`); these two
+    // pairs are one fact the capture sees more of than a timeline says.
     recorded == model
         || matches!(
             (recorded, model),
-            ("client.closed", "user_close" | "user.close")
-                | ("relay.killed", "proxy.closed" | "server.killed")
-                // spice-server answers every refused link, a wrong password
-                // as a spent or expired ticket, with PERMISSION_DENIED
-                // (protocol-facts §1.7, SS reds.cpp:2009-2065).
-                | ("auth.refused", "spice.link_ticket_rejected")
-                // An upgrade answered 401 or 403 is a refused login.
+            // A timeline's `server_killed` is whatever process the client's
+            // stream ends at; the capture tells whether it was a relay.
+            ("relay.killed", "server.killed")
+                // An upgrade answered 401 or 403 is how a relay refuses a
+                // login.
                 | ("http.refused", "auth.refused")
         )
 }

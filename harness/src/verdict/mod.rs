@@ -1,5 +1,7 @@
 //! Verdict types and renderers (text, JSON, JUnit XML).
 
+pub mod cause;
+
 use crate::timeline::Micros;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -158,7 +160,7 @@ impl Verdict {
         let mut s = String::new();
         let headline = match self.outcome {
             Outcome::Survived => match (self.cause.as_deref(), self.at) {
-                (Some("user_close"), Some(at)) => {
+                (Some("client.closed"), Some(at)) => {
                     format!("SURVIVED until the user closed it at {}", t_plus(at))
                 }
                 _ => format!("SURVIVED the {} horizon", t_plus(self.horizon)),

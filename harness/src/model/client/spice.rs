@@ -37,8 +37,12 @@ impl ClosedHow {
 pub enum LinkFailure {
     Refused,
     ConnectTimeout,
-    /// The server rejected the ticket (consumed single-use, or expired).
+    /// The server refused the login: PERMISSION_DENIED, whether the
+    /// ticket was spent, expired or wrong (protocol-facts §1.7).
     TicketRejected(&'static str),
+    /// A secondary channel for a session the server does not have
+    /// (SPICE_LINK_ERR_BAD_CONNECTION_ID).
+    NoSuchSession,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,11 +288,13 @@ impl SpiceClient {
             LinkFailure::Refused => "connection refused".to_string(),
             LinkFailure::ConnectTimeout => "connect timed out".to_string(),
             LinkFailure::TicketRejected(r) => format!("link error: {r}"),
+            LinkFailure::NoSuchSession => "link error: BAD_CONNECTION_ID: no such session".into(),
         };
         let cause = match why {
-            LinkFailure::Refused => "tcp.connection_refused",
-            LinkFailure::ConnectTimeout => "tcp.connect_timeout",
-            LinkFailure::TicketRejected(_) => "spice.link_ticket_rejected",
+            LinkFailure::Refused => "tcp.refused",
+            LinkFailure::ConnectTimeout => "tcp.no_answer",
+            LinkFailure::TicketRejected(_) => "auth.refused",
+            LinkFailure::NoSuchSession => "spice.no_such_session",
         };
         self.lose_session(now, channel, cause.to_string(), Some(why_text));
     }

@@ -476,7 +476,7 @@ impl<'a> Run<'a> {
                 let code = self.c.count("proxy_kill_close_code");
                 self.note(self.now, "server", "websockify/VNC side goes away", true);
                 if self.stream == Stream::Connected {
-                    self.stream_closed(code, "proxy.closed");
+                    self.stream_closed(code, "server.killed");
                 }
             }
             Ev::ProxyRestarted => {
@@ -499,7 +499,7 @@ impl<'a> Run<'a> {
                     self.summary.last_closed_at = Some(secs(Micros(self.now)));
                     self.summary.last_closed_by = Some("user".into());
                 }
-                self.lost.get_or_insert((self.now, "user.close".into()));
+                self.lost.get_or_insert((self.now, "client.closed".into()));
             }
             Ev::Unmodelled(name) => {
                 let what = super::unmodelled_note(name, "novnc-displaytab");

@@ -502,7 +502,7 @@ impl Run<'_> {
                     Some(t) => (
                         Outcome::Survived,
                         Some(secs(Micros(t))),
-                        Some("user_close".to_string()),
+                        Some("client.closed".to_string()),
                     ),
                     None => (Outcome::Survived, None, None),
                 },

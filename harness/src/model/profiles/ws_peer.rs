@@ -661,7 +661,7 @@ impl Run<'_> {
             (Stream::UserClosed, Some(u), None) => (
                 Outcome::Survived,
                 Some(secs(Micros(u))),
-                Some("user_close".to_string()),
+                Some("client.closed".to_string()),
             ),
             // Back after a drop (and maybe closed by the user later): the
             // drop is what the run reports.
@@ -673,7 +673,7 @@ impl Run<'_> {
                 (Outcome::Refused, Some(secs(Micros(at))), Some(cause))
             }
             (Stream::Failed, _, lost) => {
-                let (at, cause) = lost.unwrap_or((self.now, "connect_failed".into()));
+                let (at, cause) = lost.unwrap_or((self.now, "client.connect_failed".into()));
                 (Outcome::DeadSession, Some(secs(Micros(at))), Some(cause))
             }
             (_, _, lost) => {
