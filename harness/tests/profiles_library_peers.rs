@@ -140,6 +140,31 @@ fn library_pings_find_a_frozen_peer_one_timeout_after_the_ping_it_missed() {
 }
 
 #[test]
+fn a_server_heartbeat_shared_by_every_client_pings_at_its_own_phase() {
+    // The client freezes at 6 s. Pinged one interval after the connect
+    // (5 s, answered; 10 s, not) it is dropped at 15 s; by a heartbeat
+    // whose first tick came 3.5 s after the connect (3.5 s, answered;
+    // 8.5 s, not) at 13.5 s. A stopped client's reconnect loop dials
+    // nothing.
+    let frozen = "[[event]]\nkind = \"client_stalls\"\nat = \"6s\"\n";
+    let pings = ["server_ping_interval=5s", "server_ping_timeout=5s"];
+    let v = run(frozen, "websocket@as-seen", &pings);
+    assert_eq!(
+        (v.at, v.cause.as_deref()),
+        (Some(15.0), Some("server.closed"))
+    );
+    let phased = [pings[0], pings[1], "server_ping_first=3500ms"];
+    let v = run(frozen, "websocket@as-seen", &phased);
+    assert_eq!(
+        (v.at, v.cause.as_deref()),
+        (Some(13.5), Some("server.closed"))
+    );
+    let v = run(frozen, "websocket@reconnect", &phased);
+    assert_eq!((v.outcome, v.sessions), (Outcome::Disconnected, 1));
+    assert!(v.reconnects.is_empty(), "{:?}", v.reconnects);
+}
+
+#[test]
 fn a_reconnect_loop_retries_every_delay_until_the_server_is_back() {
     let back = format!("{KILLED_AT_10}[[event]]\nkind = \"server_restarted\"\nat = \"15s\"\n");
     let v = run(&back, "websocket@reconnect", &[]);

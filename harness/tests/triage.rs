@@ -457,6 +457,49 @@ fn a_refused_login_is_part_of_the_environment_and_reproduced() {
 }
 
 #[test]
+fn a_frozen_client_is_dated_by_its_last_message_and_the_servers_heartbeat_by_its_phase() {
+    // ws2-several-clients-one-frozen, client 2 (connected at T+0.526):
+    // SIGSTOP at T+7.833 after its message at T+6.537; the ws server's one
+    // heartbeat timer for every client pinged it at T+4.382 (answered) and
+    // T+9.382 (not), and terminated it at T+14.383.
+    let t = run("corpora/lab/ws2-several-clients-one-frozen.pcap");
+    let st = t
+        .sessions
+        .iter()
+        .find(|st| st.session.client.ends_with(":35616"))
+        .unwrap();
+    let stall = st
+        .environment
+        .as_ref()
+        .unwrap()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ScriptEvent::ClientStalls { at, .. } => Some(at.0),
+            _ => None,
+        })
+        .unwrap();
+    // Its last message, 6.011 s after the connect (+1 ms), not its last
+    // pong at 3.857 s.
+    assert_eq!(stall, ms(6_011));
+    assert!(
+        st.constants_from_capture
+            .contains(&"server_ping_first=3855ms".to_string()),
+        "{:?}",
+        st.constants_from_capture
+    );
+    let r = st.reproduction.as_ref().unwrap();
+    assert!(r.reproduced, "{r:?}");
+    // A stopped client dials nothing: its reconnect loop does not bring it back.
+    let reconnect = st
+        .what_if
+        .iter()
+        .find(|w| w.run == "websocket@reconnect")
+        .unwrap();
+    assert_eq!(reconnect.outcome, "disconnected");
+}
+
+#[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
     let svg = svg::render(&tr.sessions[0], &[], "spice-killed.pcap", &[]);

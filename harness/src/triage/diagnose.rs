@@ -719,18 +719,26 @@ pub fn diagnose(
     // its first unanswered ping), a server's own goodbye.
     if let (Some(top), Some(g)) = (explanations.first(), lost) {
         // The frozen side was last alive at its last sign before the ping
-        // it never answered: the freeze is taken to start just after.
+        // it never answered, a pong or any message it sent (a stopped
+        // process sends nothing): the freeze is taken to start just after.
         let first_unanswered = |dir: &str| {
             g.channels
                 .iter()
                 .filter_map(|c| {
                     let ping = unanswered_ping(c, dir)?;
+                    let sent_before = c
+                        .peer_last_before_ping
+                        .iter()
+                        .find(|(at, _)| *at == ping)
+                        .and_then(|(_, last)| *last);
                     let last_sign = c
                         .marks
                         .iter()
                         .filter(|m| m.dir() != dir && m.at < ping)
-                        .map(|m| m.at + 0.001)
-                        .max_by(f64::total_cmp);
+                        .map(|m| m.at)
+                        .chain(sent_before)
+                        .max_by(f64::total_cmp)
+                        .map(|at| at + 0.001);
                     Some(last_sign.unwrap_or(ping))
                 })
                 .min_by(f64::total_cmp)
@@ -745,14 +753,14 @@ pub fn diagnose(
                 env.client_stall = first_unanswered("s2c").map(|at| (at, None));
                 env.cite(
                     "client_stall",
-                    format!("from its last sign before the first server PING it left unanswered; {leading}"),
+                    format!("from its last sign (a pong or a message it sent) before the first server PING it left unanswered; {leading}"),
                 );
             }
             ("client.liveness_timeout", Some("server.frozen")) => {
                 env.server_stall = first_unanswered("c2s");
                 env.cite(
                     "server_stall",
-                    format!("from its last sign before the first client PING it left unanswered; {leading}"),
+                    format!("from its last sign (a pong or a message it sent) before the first client PING it left unanswered; {leading}"),
                 );
             }
             // The timer fired because the path died, not the client: the

@@ -658,7 +658,7 @@ fn observed_constants(
         out.push(format!("renewal_interval={}s", (life * 0.4).max(1.0)));
     }
     if registered("client_ping_interval") && registered("server_ping_interval") {
-        out.extend(observed_pings(s));
+        out.extend(observed_pings(s, registered("server_ping_first")));
     }
     let drop = s.generations.first().and_then(|g| {
         let c = g.channels.iter().find_map(|c| c.closes.first())?;
@@ -685,9 +685,10 @@ fn observed_constants(
 }
 
 /// Each side's pings as the first generation shows them: the interval
-/// (between pings, or from the connect to the only one), and the timeout
-/// when that side closed after a ping nobody answered.
-fn observed_pings(s: &Session) -> Vec<String> {
+/// (between pings, or from the connect to the only one), the server's
+/// first ping when its heartbeat does not start at the connect, and the
+/// timeout when that side closed after a ping nobody answered.
+fn observed_pings(s: &Session, server_phase: bool) -> Vec<String> {
     let mut out = Vec::new();
     let Some(g) = s.generations.first() else {
         return out;
@@ -718,6 +719,14 @@ fn observed_pings(s: &Session) -> Vec<String> {
                 "{side}_ping_interval={}ms",
                 (interval * 1000.0).round()
             ));
+            // A heartbeat timer shared by every client (ws's setInterval)
+            // meets a connection at its own phase; 10 ms is timer jitter.
+            let first = pings.first().map(|p| p - c.opened_at);
+            if let Some(first) = first.filter(|f| {
+                side == "server" && server_phase && (f - interval).abs() > 0.010 && *f > 0.0
+            }) {
+                out.push(format!("server_ping_first={}ms", (first * 1000.0).round()));
+            }
         }
         let closed_by_it = c.closes.first().filter(|x| x.by == side);
         if let (Some(x), Some(p)) = (closed_by_it, diagnose::unanswered_ping(c, dir))

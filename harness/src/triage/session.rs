@@ -109,6 +109,10 @@ pub struct Channel {
     pub unacked_peak: Option<(f64, u64)>,
     #[serde(skip)]
     pub marks: Vec<Mark>,
+    /// Each ping, with the last message its receiver had sent before it:
+    /// a process that sent something was running then.
+    #[serde(skip)]
+    pub peer_last_before_ping: Vec<(f64, Option<f64>)>,
     /// The login refused on this connection (SPICE link result, RFB
     /// SecurityResult), with the server's reason when it gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -583,6 +587,8 @@ impl Density {
 pub struct ChannelFold {
     /// Pings and pongs: when, and which (an index of [`Mark::KINDS`]).
     marks: Vec<(Micros, u8)>,
+    /// Each ping and the last message its receiver had sent by then.
+    peer_last_before_ping: Vec<(Micros, Option<Micros>)>,
     closes: Vec<(Micros, Direction, String, Option<u16>)>,
     last: [Option<Micros>; 2],
     /// Wire bytes per protocol layer, each way, and their density: which
@@ -652,7 +658,11 @@ impl ChannelFold {
                 name,
                 ..
             } => self.message(e, dir, protocol, name, *len),
-            EventKind::Ping { .. } => self.marks.push((e.at, dir.index() as u8)),
+            EventKind::Ping { .. } => {
+                self.marks.push((e.at, dir.index() as u8));
+                let receiver = 1 - dir.index();
+                self.peer_last_before_ping.push((e.at, self.last[receiver]));
+            }
             EventKind::Pong { .. } => self.marks.push((e.at, 2 + dir.index() as u8)),
             EventKind::Close(kind) => {
                 let (how, code) = match kind {
@@ -849,6 +859,11 @@ fn build_channel(
         ack_window: fold.ack_window,
         unacked_peak: fold.unacked_peak.map(|(at, n)| (rel(at, start), n)),
         marks,
+        peer_last_before_ping: fold
+            .peer_last_before_ping
+            .iter()
+            .map(|&(at, last)| (rel(at, start), last.map(|l| rel(l, start))))
+            .collect(),
         auth_refused: fold.auth_refused.clone(),
         tcp: [
             TcpFacts::from_side(&flow.tcp[0], start),

@@ -315,14 +315,10 @@ pub struct Reproduction {
     pub differences: Vec<String>,
 }
 
-/// Model causes that name what a triage cause names, in the model's words:
-/// a deliberate close is the user's, and a relay that went away is, to the
-/// client, a proxy that closed, or the server it connects to killed (the
-/// capture's environment has one server event for the process the client
-/// dials, relay or not).
+/// Whether the model's cause is the recorded one. Model and triage share
+/// one vocabulary (`verdict::cause`); the two pairs below are one fact that
+/// the capture sees more of than a timeline can say.
 fn same_cause(recorded: &str, model: &str) -> bool {
-    // Model and triage share one vocabulary (`verdict::cause`); these two
-    // pairs are one fact the capture sees more of than a timeline says.
     recorded == model
         || matches!(
             (recorded, model),

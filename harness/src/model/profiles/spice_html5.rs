@@ -64,6 +64,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         retry_once: true,
         client_ping: None,
         server_ping: Knobs::pings(c, "ping_interval", "connectivity_close_after"),
+        server_ping_first: 0,
         keepalive: Some(super::chromium::keepalive(c)),
     };
     ws_peer::run(knobs, c, variant, t, input)

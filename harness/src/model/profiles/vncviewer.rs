@@ -77,6 +77,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         retry_once: true,
         client_ping: None,
         server_ping: None,
+        server_ping_first: 0,
         keepalive: (idle > 0).then(|| {
             (
                 idle,

@@ -77,6 +77,11 @@ fn define(c: &mut Constants, t: &Timeline) {
         "off unless the capture shows the server's pings",
     );
     c.define(
+        "server_ping_first",
+        sec(0),
+        "0: one interval after the connect; else the capture's first server ping (ws's heartbeat is one setInterval over every client, ws README 'How to detect and close broken connections')",
+    );
+    c.define(
         "server_ping_timeout",
         sec(20),
         "websockets 17 ping_timeout default 20 s, or the one the capture saw fire",
@@ -102,6 +107,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         retry_once: false,
         client_ping: Knobs::pings(c, "client_ping_interval", "client_ping_timeout"),
         server_ping: Knobs::pings(c, "server_ping_interval", "server_ping_timeout"),
+        server_ping_first: c.duration("server_ping_first").0,
         keepalive: None,
     };
     ws_peer::run(knobs, c, variant, t, input)

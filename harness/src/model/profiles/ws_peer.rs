@@ -46,6 +46,10 @@ pub struct Knobs {
     /// the pong; a zero timeout is never enforced.
     pub client_ping: Option<(u64, u64)>,
     pub server_ping: Option<(u64, u64)>,
+    /// When the first connection's first server ping comes (0: one
+    /// interval after the connect). A server with one heartbeat timer for
+    /// every client pings each at that timer's phase.
+    pub server_ping_first: u64,
     /// TCP keep-alive on the client's socket: idle, interval, probes.
     pub keepalive: Option<(u64, u64, u64)>,
 }
@@ -364,7 +368,11 @@ impl Run<'_> {
             self.arm(Timer::ClientPing, interval);
         }
         if let Some((interval, _)) = self.k.server_ping {
-            self.arm(Timer::ServerPing, interval);
+            let first = match self.k.server_ping_first {
+                f if f > 0 && self.sessions == 1 => f,
+                _ => interval,
+            };
+            self.arm(Timer::ServerPing, first);
         }
     }
 
@@ -622,6 +630,13 @@ impl Run<'_> {
 
     fn retry(&mut self) {
         if self.stream != Stream::Closed {
+            return;
+        }
+        // A stopped process dials nothing; its timer runs when it resumes.
+        if self.client_frozen() {
+            if let Some(Some(until)) = self.client_frozen_until {
+                self.timers.set(Timer::Retry, Micros(until));
+            }
             return;
         }
         let attempt = self.reconnects.len() as u64 + 1;
