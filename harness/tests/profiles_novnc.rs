@@ -148,8 +148,12 @@ fn heartbeat_keeps_the_lb_from_dropping_an_idle_stream() {
 fn user_close_stops_renewal_and_never_reconnects() {
     let t = format!("{IDLE_HOUR}[[event]]\nkind = \"user_close\"\nat = \"200s\"\n");
     let v = run(&t, "novnc-displaytab@2216", &[]);
-    assert_eq!(v.outcome, Outcome::Disconnected);
-    assert_eq!(v.cause.as_deref(), Some("client.closed"));
+    // Ended as the user asked, as in every profile: no fault.
+    assert_eq!(v.outcome, Outcome::Survived);
+    assert_eq!(
+        (v.at, v.cause.as_deref()),
+        (Some(200.0), Some("client.closed"))
+    );
     assert!(v.reconnects.is_empty());
     // Renewals at 120 s only; none after the close.
     assert!(v.leases.iter().all(|l| l.at < 200.0), "{:?}", v.leases);
@@ -201,4 +205,26 @@ fn updates_held_across_a_short_outage_arrive_when_it_ends() {
         through.channels[0].messages_received
     );
     assert!(v.channels[0].longest_silence > 35.0 && v.channels[0].longest_silence < 36.0);
+}
+
+#[test]
+fn a_servers_goodbye_drops_the_stream_and_a_recovered_run_reports_the_drop() {
+    // The server ends the session at 100 s and goes on listening. noVNC
+    // calls a close while connected clean; with PR #2216's belief (a code
+    // other than 1000 is unclean) the tab reconnects with a fresh token.
+    let t = format!("{IDLE_HOUR}[[event]]\nkind = \"server_closes\"\nat = \"100s\"\n");
+    let v = run(&t, "novnc-displaytab@2216", &[]);
+    assert_eq!(
+        (v.outcome, v.at, v.cause.as_deref()),
+        (Outcome::Disconnected, Some(100.0), Some("server.closed"))
+    );
+    let v = run(
+        &t,
+        "novnc-displaytab@2216",
+        &["pr_clean_assumption=true".into()],
+    );
+    assert_eq!(
+        (v.outcome, v.sessions, v.at, v.cause.as_deref()),
+        (Outcome::Survived, 2, Some(100.0), Some("server.closed"))
+    );
 }

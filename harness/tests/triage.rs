@@ -500,6 +500,49 @@ fn a_frozen_client_is_dated_by_its_last_message_and_the_servers_heartbeat_by_its
 }
 
 #[test]
+fn a_reconnect_with_a_fresh_token_and_the_users_close_are_part_of_the_environment() {
+    // The server drops the stream at T+3.757 and lives; the client fetches
+    // a fresh token, reconnects at T+4.760 and later closes with 1000 "bye".
+    let t = run("corpora/recorded/ws-fresh-token-reconnect.pcap");
+    let st = &t.sessions[0];
+    assert!(
+        st.constants_from_capture
+            .contains(&"reacquire_before_dial=true".to_string()),
+        "{:?}",
+        st.constants_from_capture
+    );
+    let events = &st.environment.as_ref().unwrap().events;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ScriptEvent::ServerCloses { at } if at.0 == ms(3_757)))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ScriptEvent::UserClose { at } if at.0 == ms(5_805)))
+    );
+    let r = st.reproduction.as_ref().unwrap();
+    assert!(r.reproduced, "{r:?}");
+    // The stale-token recording reuses its token: nothing to pin, and the
+    // fix (re-acquire) is what saves it.
+    let t = run("corpora/recorded/ws-stale-token-401.pcap");
+    let st = &t.sessions[0];
+    assert!(
+        !st.constants_from_capture
+            .iter()
+            .any(|c| c.starts_with("reacquire"))
+    );
+    assert!(st.reproduction.as_ref().unwrap().reproduced);
+    let fix = st
+        .what_if
+        .iter()
+        .find(|w| w.run == "novnc-displaytab@2216")
+        .unwrap();
+    assert_eq!((fix.outcome, fix.sessions), ("survived", 2));
+}
+
+#[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
     let svg = svg::render(&tr.sessions[0], &[], "spice-killed.pcap", &[]);

@@ -688,6 +688,22 @@ pub fn diagnose(
             .unwrap_or_default();
         env.cite("user_close", why);
     }
+    // After a recovery the session ends where its last generation did: a
+    // deliberate close there is the user's, and the model stops there too.
+    if env.user_close.is_none()
+        && let (Some(l), Some(g)) = (last, lost)
+        && l.index != g.index
+        && l.ended_at.is_some()
+        && let Some(e) = super::evidence::ending(s, timers, l, legs)
+        && let Some(why) = e
+            .because
+            .iter()
+            .find(|b| b.starts_with("timing.deliberate_close"))
+    {
+        env.user_close = Some(e.at);
+        let why = format!("the last generation's end: {why}");
+        env.cite("user_close", why);
+    }
     // A server or relay process ending decided by the evidence (its leg's
     // close, a relay's goodbye for a backend that went away): the process
     // the client dials dies there, for the model, and is back when a later

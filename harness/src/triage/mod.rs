@@ -677,6 +677,23 @@ fn observed_constants(
     {
         out.push("auto_reconnect=true".to_string());
         out.push(format!("reconnect_delay={}ms", ((r - at) * 1000.0).round()));
+        // The reconnect presented a credential other than the first: the
+        // client fetched a fresh one before dialling.
+        let credential = |g: Option<&session::Generation>| {
+            g.and_then(|g| g.channels.iter().find_map(|c| c.upgrade.as_ref()))
+                .and_then(|u| u.credential.clone())
+        };
+        let (first, again) = (
+            credential(s.generations.first()),
+            credential(s.generations.get(1)),
+        );
+        if first.is_some()
+            && again.is_some()
+            && first != again
+            && registered("reacquire_before_dial")
+        {
+            out.push("reacquire_before_dial=true".into());
+        }
         if no_frame && registered("pr_clean_assumption") {
             out.push("pr_clean_assumption=true".into());
         }

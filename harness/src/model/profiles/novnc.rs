@@ -153,6 +153,7 @@ enum Ev {
     ServerData,
     ProxyKilled,
     ProxyRestarted,
+    ServerCloses,
     UserClose,
     Unmodelled(&'static str),
     AcquireArrives {
@@ -252,6 +253,11 @@ struct Run<'a> {
     // verdict material
     sessions: u64,
     lost: Option<(u64, String)>,
+    /// The first drop of a connected stream, kept through a recovery: what
+    /// a recovered run reports.
+    first_drop: Option<(u64, String)>,
+    /// When the user closed a connected session on purpose.
+    user_closed: Option<u64>,
     chain: Vec<ChainEntry>,
     reconnects: Vec<ReconnectAttempt>,
     failed_attempts_unrecorded: u64,
@@ -328,6 +334,8 @@ impl<'a> Run<'a> {
             last_rx: 0,
             sessions: 0,
             lost: None,
+            first_drop: None,
+            user_closed: None,
             chain: Vec::new(),
             reconnects: Vec::new(),
             failed_attempts_unrecorded: 0,
@@ -410,6 +418,7 @@ impl<'a> Run<'a> {
                     from, to, every, ..
                 } => series(&mut self.q, from.0.0, to.0.0, every.0.0, Ev::ServerData),
                 ScriptEvent::ServerKilled { at } => self.q.push(at.0, Ev::ProxyKilled),
+                ScriptEvent::ServerCloses { at } => self.q.push(at.0, Ev::ServerCloses),
                 ScriptEvent::ServerRestarted { at } => self.q.push(at.0, Ev::ProxyRestarted),
                 ScriptEvent::UserClose { at } => self.q.push(at.0, Ev::UserClose),
                 // The network's (`Net::new` read it); the chain notes it.
@@ -479,6 +488,17 @@ impl<'a> Run<'a> {
                     self.stream_closed(code, "server.killed");
                 }
             }
+            Ev::ServerCloses => {
+                self.note(
+                    self.now,
+                    "server",
+                    "the server ends the session (goodbye) and goes on listening",
+                    true,
+                );
+                if self.stream == Stream::Connected {
+                    self.stream_closed(1001, "server.closed");
+                }
+            }
             Ev::ProxyRestarted => {
                 self.proxy_up = true;
                 self.note(self.now, "server", "websockify accepts again", true);
@@ -491,6 +511,9 @@ impl<'a> Run<'a> {
                 self.renewal.stop();
                 self.inhibited = true;
                 self.service.release(Micros(self.now), HOLDER);
+                if self.stream == Stream::Connected {
+                    self.user_closed = Some(self.now);
+                }
                 if self.stream != Stream::Idle {
                     self.stream = Stream::Idle;
                     self.stream_gen += 1;
@@ -881,6 +904,7 @@ impl<'a> Run<'a> {
         self.summary.last_closed_at = Some(secs(Micros(self.now)));
         self.summary.last_closed_by = Some(cause.into());
         self.lost.get_or_insert((self.now, cause.into()));
+        self.first_drop.get_or_insert((self.now, cause.into()));
         let novnc_clean = true;
         let pr_clean = code == 1000;
         let what = format!(
@@ -950,8 +974,19 @@ impl<'a> Run<'a> {
             let end = self.horizon.min(self.now.max(self.lost_at()));
             self.note(end, "client", what, false);
         }
-        let (outcome, at, cause) = if holding {
-            (Outcome::Survived, None, None)
+        let recovered = self.first_drop.clone().filter(|_| self.sessions > 1);
+        let (outcome, at, cause) = if holding || self.user_closed.is_some() {
+            // Up to the end, or to the user's close: a recovered run reports
+            // its drop, as every profile does.
+            match (recovered, self.user_closed) {
+                (Some((at, cause)), _) => (Outcome::Survived, Some(secs(Micros(at))), Some(cause)),
+                (None, Some(u)) => (
+                    Outcome::Survived,
+                    Some(secs(Micros(u))),
+                    Some("client.closed".to_string()),
+                ),
+                (None, None) => (Outcome::Survived, None, None),
+            }
         } else {
             let (at, cause) = self
                 .lost
