@@ -329,6 +329,7 @@ impl<A, I> Net<A, I> {
 
     /// Whether the path itself carries packets at `t` (no blackhole, no
     /// vanished peer), whatever became of one connection's flow.
+    #[inline]
     pub fn path_clear(&self, t: Micros) -> bool {
         self.half_open_all.is_none_or(|h| t < h)
             && !self.blackholes.iter().any(|&(a, b)| a <= t && t < b)
@@ -346,6 +347,7 @@ impl<A, I> Net<A, I> {
     }
 
     /// Whether a segment sent on `conn` at `t` arrives.
+    #[inline]
     pub fn path_up(&self, t: Micros, conn: usize) -> bool {
         let c = &self.conns[conn];
         !c.dead_path && !c.lb_forgot && self.path_clear(t)
@@ -363,6 +365,7 @@ impl<A, I> Net<A, I> {
     }
 
     /// When a segment sent now arrives.
+    #[inline]
     pub fn arrival(&self, now: Micros) -> Micros {
         Micros(now.0.saturating_add(self.latency.0))
     }
@@ -376,6 +379,7 @@ impl<A, I> Net<A, I> {
     }
 
     /// Next keepalive action of an endpoint: a probe, or the abort.
+    #[inline]
     pub fn keepalive_due(&self, conn: &Conn<A, I>, e: usize) -> Option<Micros> {
         // Keepalive runs on established connections only.
         if !conn.open[e] || conn.pipes[e].retry_at.is_some() || !conn.established {
@@ -394,6 +398,7 @@ impl<A, I> Net<A, I> {
     }
 
     /// When the load balancer forgets an idle flow.
+    #[inline]
     pub fn lb_due(&self, conn: &Conn<A, I>) -> Option<Micros> {
         let (idle, _) = self.lb?;
         (!conn.lb_forgot && (conn.open[CLIENT] || conn.open[SERVER]) && conn.established)
@@ -437,6 +442,7 @@ impl<A, I> Net<A, I> {
     /// `from` sends `item` at `now`: it arrives after the latency, or the
     /// path is down (or older data waits) and it is held for retransmission.
     /// A load balancer's idle timer is reset by data it forwards.
+    #[inline]
     pub fn send(&mut self, now: Micros, conn: usize, from: usize, item: I) -> Sent<I>
     where
         I: Segment,
@@ -461,6 +467,7 @@ impl<A, I> Net<A, I> {
 
     /// A segment reached an open endpoint; its ACK reaches the sender
     /// (approximated as now). Either side's keep-alive starts over.
+    #[inline]
     pub fn delivered(&mut self, now: Micros, conn: usize) {
         let c = &mut self.conns[conn];
         c.last_rx = [now; 2];
@@ -524,6 +531,7 @@ impl<A, I> Net<A, I> {
     }
 
     /// Whether `timer` of connection `k` is due at `now`.
+    #[inline]
     pub fn is_due(&self, k: usize, timer: NetTimer, now: Micros) -> bool {
         let c = &self.conns[k];
         let due = match timer {
