@@ -139,6 +139,28 @@ impl NetTimer {
     ];
 }
 
+/// A walk over the network's due timers: see [`Net::due_timers`].
+pub struct DueTimers {
+    pos: usize,
+    end: usize,
+}
+
+impl DueTimers {
+    /// The next timer due at `now`: its connection and which timer.
+    pub fn next<A, I>(&mut self, net: &Net<A, I>, now: Micros) -> Option<(usize, NetTimer)> {
+        let n = NetTimer::ORDER.len();
+        while self.pos < self.end {
+            let (i, t) = (self.pos / n, NetTimer::ORDER[self.pos % n]);
+            self.pos += 1;
+            let &k = net.live.get(i)?;
+            if net.is_due(k, t, now) {
+                return Some((k, t));
+            }
+        }
+        None
+    }
+}
+
 /// One TCP connection: its two sockets, what each side holds unacknowledged,
 /// and `app`, what the actors above know of it.
 #[derive(Clone, Debug)]
@@ -528,6 +550,16 @@ impl<A, I> Net<A, I> {
         let lb = self.lb?;
         self.conns[conn].lb_forgot = true;
         Some(lb)
+    }
+
+    /// The network timers due now, visited lazily (each checked when the
+    /// walk reaches it, after the earlier ones ran) over the connections
+    /// live when the walk starts, each in [`NetTimer::ORDER`].
+    pub fn due_timers(&self) -> DueTimers {
+        DueTimers {
+            pos: 0,
+            end: self.live.len() * NetTimer::ORDER.len(),
+        }
     }
 
     /// Whether `timer` of connection `k` is due at `now`.

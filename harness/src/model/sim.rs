@@ -1088,18 +1088,12 @@ impl Sim {
 
     fn handle_net_timeout(&mut self) {
         let now = self.now;
-        for i in 0..self.net.live.len() {
-            let Some(&k) = self.net.live.get(i) else {
-                break;
-            };
-            for timer in NetTimer::ORDER {
-                if self.net.is_due(k, timer, now) {
-                    match timer {
-                        NetTimer::Retransmit(e) => self.retransmit(k, e),
-                        NetTimer::Keepalive(e) => self.keepalive(k, e),
-                        NetTimer::LbIdle => self.lb_expire(k),
-                    }
-                }
+        let mut due = self.net.due_timers();
+        while let Some((k, timer)) = due.next(&self.net, now) {
+            match timer {
+                NetTimer::Retransmit(e) => self.retransmit(k, e),
+                NetTimer::Keepalive(e) => self.keepalive(k, e),
+                NetTimer::LbIdle => self.lb_expire(k),
             }
         }
     }

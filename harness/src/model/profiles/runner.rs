@@ -420,15 +420,9 @@ impl Run<'_> {
     /// giving up on a ping the vanished client never acknowledged.
     fn handle_net_timeout(&mut self) {
         let now = Micros(self.now);
-        for i in 0..self.net.live.len() {
-            let Some(&k) = self.net.live.get(i) else {
-                break;
-            };
-            for timer in NetTimer::ORDER {
-                if self.net.is_due(k, timer, now) {
-                    self.net_timer(k, timer);
-                }
-            }
+        let mut due = self.net.due_timers();
+        while let Some((k, timer)) = due.next(&self.net, now) {
+            self.net_timer(k, timer);
         }
     }
 
