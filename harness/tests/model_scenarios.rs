@@ -362,3 +362,23 @@ fn a_login_refused_later_refuses_only_the_reconnect() {
         v.to_text()
     );
 }
+
+#[test]
+fn haproxy_idle_cut_sends_the_client_a_fin_and_the_server_a_reset() {
+    // HAProxy 2.6 at its idle timeout (lab spice-haproxy-idle: main cut,
+    // FIN to the viewer, RST to QEMU): spice-gtk sees main end with a FIN.
+    let lb = "horizon = \"60s\"\n[lb]\nidle_timeout = \"10s\"\non_expiry = \"fin_rst\"\n";
+    let v = run(lb, "spice-gtk", &[]);
+    assert_eq!(v.outcome, Outcome::Disconnected);
+    assert_eq!(v.cause.as_deref(), Some("tcp.fin_from_server"));
+    assert_eq!(v.channel.as_deref(), Some("main"));
+    assert_eq!(v.environment["lb"], "idle 10s then fin_rst");
+    assert!(
+        v.chain
+            .iter()
+            .any(|e| e.actor == "lb" && e.what.contains("FIN to the client, RST to the server"))
+    );
+    // A reset of both ends is what the client sees with `rst`.
+    let v = run(&lb.replace("fin_rst", "rst"), "spice-gtk", &[]);
+    assert_eq!(v.cause.as_deref(), Some("tcp.reset"));
+}

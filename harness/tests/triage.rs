@@ -543,6 +543,22 @@ fn a_reconnect_with_a_fresh_token_and_the_users_close_are_part_of_the_environmen
 }
 
 #[test]
+fn a_haproxy_cut_is_extracted_as_fin_to_the_client_and_reset_to_the_server() {
+    // ws-haproxy-idle: 10.0 s after the 101, haproxy FINs the client (and
+    // RSTs the server, which this capture does not show).
+    let t = run("corpora/lab/ws-haproxy-idle.pcap");
+    let lb = t.sessions[0]
+        .environment
+        .as_ref()
+        .unwrap()
+        .lb
+        .as_ref()
+        .unwrap();
+    assert_eq!(lb.on_expiry, tether::timeline::synthetic::LbExpiry::FinRst);
+    assert!(t.sessions[0].reproduction.as_ref().unwrap().reproduced);
+}
+
+#[test]
 fn svg_draws_every_channel_and_the_end() {
     let tr = run("corpora/recorded/spice-killed.pcap");
     let svg = svg::render(&tr.sessions[0], &[], "spice-killed.pcap", &[]);

@@ -300,7 +300,7 @@ impl Sim {
             "lb".into(),
             match lb {
                 None => "none".into(),
-                Some((t, e)) => format!("idle {} then {:?}", format_duration(t), e).to_lowercase(),
+                Some((t, e)) => format!("idle {} then {}", format_duration(t), e.as_str()),
             },
         );
         environment.insert(
@@ -1156,14 +1156,36 @@ impl Sim {
                 match expiry {
                     LbExpiry::Silent => "flow dropped silently",
                     LbExpiry::Rst => "RST to both ends",
+                    LbExpiry::FinRst => "FIN to the client, RST to the server",
                 }
             ),
             Basis::Model,
         );
-        if expiry == LbExpiry::Rst {
-            for e in [CLIENT, SERVER] {
-                self.queue
-                    .push(self.net.arrival(self.now), Ev::Reset { conn, endpoint: e });
+        let at = self.net.arrival(self.now);
+        match expiry {
+            LbExpiry::Silent => {}
+            LbExpiry::Rst => {
+                for e in [CLIENT, SERVER] {
+                    self.queue.push(at, Ev::Reset { conn, endpoint: e });
+                }
+            }
+            LbExpiry::FinRst => {
+                let fin = Item::Fin;
+                self.queue.push(
+                    at,
+                    Ev::Deliver {
+                        conn,
+                        to: CLIENT,
+                        item: fin,
+                    },
+                );
+                self.queue.push(
+                    at,
+                    Ev::Reset {
+                        conn,
+                        endpoint: SERVER,
+                    },
+                );
             }
         }
     }

@@ -125,6 +125,21 @@ pub enum LbExpiry {
     Silent,
     /// Send RST to both ends.
     Rst,
+    /// HAProxy 2.6: FIN to the client, RST to the server at the same
+    /// instant (lab: ws-haproxy-idle 14-16, novnc-haproxy-idle 91-96,
+    /// vnc2-novnc-lite-haproxy-tcp-idle 83-90, spice-haproxy-idle).
+    FinRst,
+}
+
+impl LbExpiry {
+    /// As the timeline spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbExpiry::Silent => "silent",
+            LbExpiry::Rst => "rst",
+            LbExpiry::FinRst => "fin_rst",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]

@@ -3,6 +3,7 @@
 //! explanations ranked by how much of the evidence each one fits.
 
 use super::session::{Channel, Session};
+use crate::timeline::synthetic::LbExpiry;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -302,6 +303,17 @@ pub(super) fn unanswered_ping(c: &super::session::Channel, dir: &str) -> Option<
     waiting
 }
 
+/// What a load balancer did at its cut, from the close the client saw: a
+/// FIN is HAProxy's (FIN to the client, RST to the server), a RST a reset
+/// of both ends; told nothing, it forgot the flow.
+fn lb_expiry(told: bool, to_client: Option<&super::session::Close>) -> LbExpiry {
+    match to_client {
+        _ if !told => LbExpiry::Silent,
+        Some(x) if x.how == "fin" => LbExpiry::FinRst,
+        _ => LbExpiry::Rst,
+    }
+}
+
 /// The environment as the capture shows it, for re-running it.
 #[derive(Clone, Debug, Default)]
 pub struct EnvFacts {
@@ -313,7 +325,8 @@ pub struct EnvFacts {
     pub server_stall: Option<f64>,
     /// The server ended the session on purpose and went on listening.
     pub server_close: Option<f64>,
-    pub lb_idle: Option<(f64, bool)>,
+    /// A load balancer's idle timeout, and what it did at the cut.
+    pub lb_idle: Option<(f64, LbExpiry)>,
     pub token_lifetime: Option<f64>,
     /// When the user closed the session on purpose (every connection
     /// closed by the client at once): the model closes it there too, rather
@@ -840,7 +853,11 @@ pub fn diagnose(
             // does), not left to find out by keep-alive: the model's
             // expiry that closes both ends at once.
             let told = c.closes.iter().any(|x| (x.at - e.at).abs() <= 1.0);
-            env.lb_idle = Some(((idle * 10.0).round() / 10.0, told));
+            let to_client = c
+                .closes
+                .iter()
+                .find(|x| (x.at - e.at).abs() <= 1.0 && x.by != "client");
+            env.lb_idle = Some(((idle * 10.0).round() / 10.0, lb_expiry(told, to_client)));
             env.cite(
                 "lb_idle",
                 format!(
@@ -1706,7 +1723,7 @@ fn generic_rules(
             fits: true,
             decisive: false,
         });
-        env.lb_idle = Some((n, x.how == "rst"));
+        env.lb_idle = Some((n, lb_expiry(true, Some(x))));
         env.cite(
             "lb_idle",
             format!(

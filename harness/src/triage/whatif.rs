@@ -7,7 +7,7 @@ use crate::model::constants::Constants;
 use crate::model::registry::run_timeline;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{
-    ChannelKind, Dur, LbExpiry, LbSpec, NetworkSpec, ScriptEvent, ServerSpec, Timeline,
+    ChannelKind, Dur, LbSpec, NetworkSpec, ScriptEvent, ServerSpec, Timeline,
 };
 use crate::verdict::{Outcome, Verdict};
 use serde::Serialize;
@@ -119,9 +119,9 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
         network: measured_latency(s)
             .map_or_else(NetworkSpec::default, |l| NetworkSpec { latency: Dur(l) }),
         server: ServerSpec::default(),
-        lb: env.lb_idle.map(|(n, rst)| LbSpec {
+        lb: env.lb_idle.map(|(n, on_expiry)| LbSpec {
             idle_timeout: dur(n),
-            on_expiry: if rst { LbExpiry::Rst } else { LbExpiry::Silent },
+            on_expiry,
         }),
         events,
     }
@@ -346,10 +346,13 @@ pub fn reproduction(
     let model_cause = run.cause.as_deref().unwrap_or("none");
     let user_close = same_cause("client.closed", model_cause) && cause == "client.closed";
     // The SPICE model names what the client saw of a load balancer's cut
-    // (a reset, or keep-alive finding the flow gone); its chain says the
-    // load balancer did it.
+    // (a FIN or a reset, or keep-alive finding the flow gone); its chain
+    // says the load balancer did it.
     let lb_cut = cause == "lb.idle_timeout"
-        && matches!(model_cause, "tcp.reset" | "tcp.keepalive_timeout")
+        && matches!(
+            model_cause,
+            "tcp.reset" | "tcp.fin_from_server" | "tcp.keepalive_timeout"
+        )
         && run.verdict.as_ref().is_some_and(|v| {
             v.chain
                 .iter()

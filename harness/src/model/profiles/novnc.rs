@@ -648,10 +648,10 @@ impl<'a> Run<'a> {
                     && current
                 {
                     let what = format!(
-                        "load balancer idle {} expires ({how:?})",
-                        format_duration(idle)
-                    )
-                    .to_lowercase();
+                        "load balancer idle {} expires ({})",
+                        format_duration(idle),
+                        how.as_str()
+                    );
                     self.note(self.now, "lb", what, false);
                     // Either way the browser's socket ends without a close
                     // frame (a silent expiry surfaces on the next write).
@@ -1008,7 +1008,7 @@ impl<'a> Run<'a> {
             "lb".into(),
             match self.net.lb {
                 None => "none".into(),
-                Some((i, e)) => format!("idle {} then {e:?}", format_duration(i)).to_lowercase(),
+                Some((i, e)) => format!("idle {} then {}", format_duration(i), e.as_str()),
             },
         );
         environment.insert(

@@ -26,7 +26,7 @@ use super::super::profile::Variant;
 use super::OtherProfile;
 use super::set_variant as set;
 use crate::timeline::Micros;
-use crate::timeline::synthetic::{ScriptEvent, Timeline};
+use crate::timeline::synthetic::{LbExpiry, ScriptEvent, Timeline};
 use crate::verdict::{
     ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
 };
@@ -431,12 +431,16 @@ impl Run<'_> {
         let current = self.link == Some(k);
         match timer {
             NetTimer::LbIdle => {
-                if let Some((idle, _)) = self.net.lb_expire(k)
+                if let Some((idle, how)) = self.net.lb_expire(k)
                     && current
                 {
                     let what = format!(
-                        "load balancer idle {}: RST both ways",
-                        format_duration(idle)
+                        "load balancer idle {}: {}",
+                        format_duration(idle),
+                        match how {
+                            LbExpiry::FinRst => "FIN to the client, RST to the runner",
+                            LbExpiry::Rst | LbExpiry::Silent => "RST both ways",
+                        }
                     );
                     self.teardown("lb.idle_timeout", what);
                 }

@@ -25,7 +25,7 @@ use super::super::net::{
 };
 use super::super::profile::Variant;
 use crate::timeline::Micros;
-use crate::timeline::synthetic::{Dur, ScriptEvent, Timeline};
+use crate::timeline::synthetic::{Dur, LbExpiry, ScriptEvent, Timeline};
 use crate::verdict::{
     Basis, ChainEntry, ChannelSummary, Outcome, ReconnectAttempt, Verdict, Violation, secs,
 };
@@ -580,13 +580,19 @@ impl Run<'_> {
         let current = self.conn == Some(k);
         match timer {
             NetTimer::LbIdle => {
-                let Some((idle, _)) = self.net.lb_expire(k) else {
+                let Some((idle, how)) = self.net.lb_expire(k) else {
                     return;
                 };
                 if current {
                     let what = format!(
-                        "load balancer idle {} expires: FIN to the client",
-                        format_duration(idle)
+                        "load balancer idle {} expires: {}",
+                        format_duration(idle),
+                        match how {
+                            LbExpiry::FinRst => "FIN to the client, RST to the server",
+                            LbExpiry::Rst => "RST to both ends",
+                            // The client's next segment would draw a RST.
+                            LbExpiry::Silent => "the flow is forgotten",
+                        }
                     );
                     self.closed("lb.idle_timeout", what, "lb");
                 }
