@@ -88,6 +88,22 @@ pub trait Segment {
     fn is_data(&self) -> bool;
 }
 
+/// What a stream profile sends when its items need no more telling apart
+/// than this: every frame is application data to a load balancer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Application messages (display updates, input, echoes).
+    Data,
+    /// A liveness ping or its pong.
+    Ping,
+}
+
+impl Segment for Frame {
+    fn is_data(&self) -> bool {
+        true
+    }
+}
+
 /// What became of a segment sent.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sent<I> {
@@ -485,6 +501,29 @@ impl<A, I> Net<A, I> {
             p.retries = 0;
         }
         Sent::Held { first }
+    }
+
+    /// Sends `item`; when it gets through at once, its ACK comes back and
+    /// both sockets heard something. False when the network holds it.
+    #[inline]
+    pub fn transmit(&mut self, now: Micros, conn: usize, from: usize, item: I) -> bool
+    where
+        I: Segment,
+    {
+        match self.send(now, conn, from, item) {
+            Sent::Arrives(..) => {
+                self.delivered(now, conn);
+                true
+            }
+            Sent::Held { .. } => false,
+        }
+    }
+
+    /// The connection in `link`, if any, is closed and forgotten.
+    pub fn close_link(&mut self, link: &mut Option<usize>) {
+        if let Some(k) = link.take() {
+            self.close(k);
+        }
     }
 
     /// A segment reached an open endpoint; its ACK reaches the sender

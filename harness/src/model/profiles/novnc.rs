@@ -37,9 +37,7 @@ use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
 use super::super::env::{LeaseError, LeaseService, Token, WsProxy, WsProxyOutput};
-use super::super::net::{
-    CLIENT, Keepalive, Net, NetTimer, Probe, Retransmit, SERVER, Segment, Sent,
-};
+use super::super::net::{CLIENT, Frame, Keepalive, Net, NetTimer, Probe, Retransmit, SERVER, Sent};
 use super::super::profile::Variant;
 use super::OtherProfile;
 use super::set_variant as set;
@@ -182,21 +180,6 @@ enum Ev {
     ReconnectDue {
         app_gen: u64,
     },
-}
-
-/// What crosses the display stream: every frame is data to the balancer.
-#[derive(Clone, Copy, Debug)]
-enum Frame {
-    /// RFB updates or input.
-    Data,
-    /// websockify's heartbeat ping (and the browser's pong).
-    Heartbeat,
-}
-
-impl Segment for Frame {
-    fn is_data(&self) -> bool {
-        true
-    }
 }
 
 /// What is due next: an event (first at equal times) or the network.
@@ -465,9 +448,7 @@ impl<'a> Run<'a> {
 
     /// The display stream's sockets are gone: the network forgets it.
     fn close_link(&mut self) {
-        if let Some(k) = self.link.take() {
-            self.net.close(k);
-        }
+        self.net.close_link(&mut self.link);
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -603,8 +584,8 @@ impl<'a> Run<'a> {
                 }
                 let next = proxy.poll_timeout();
                 // Ping out, the browser's pong back: data both ways.
-                if pings > 0 && self.send(SERVER, Frame::Heartbeat) {
-                    self.send(CLIENT, Frame::Heartbeat);
+                if pings > 0 && self.send(SERVER, Frame::Ping) {
+                    self.send(CLIENT, Frame::Ping);
                     self.summary.pings_received += pings;
                     self.summary.pongs_sent += pings;
                     self.received();

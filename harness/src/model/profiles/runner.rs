@@ -21,7 +21,7 @@
 use super::super::clock::{self, EventQueue, MAX_STEPS};
 use super::super::constants::{Constants, Value};
 use super::super::duration::format_duration;
-use super::super::net::{CLIENT, Keepalive, Net, NetTimer, Retransmit, SERVER, Segment, Sent};
+use super::super::net::{CLIENT, Frame, Keepalive, Net, NetTimer, Retransmit, SERVER, Sent};
 use super::super::profile::Variant;
 use super::OtherProfile;
 use super::set_variant as set;
@@ -98,19 +98,6 @@ enum Ev {
     ReadDeadline { conn: u64 },
     Retry { attempt: u64 },
     UserClose,
-}
-
-/// What crosses the attach stream: every frame is data to the balancer.
-#[derive(Clone, Copy, Debug)]
-enum Frame {
-    Data,
-    Ping,
-}
-
-impl Segment for Frame {
-    fn is_data(&self) -> bool {
-        true
-    }
 }
 
 /// What is due next: an event (first at equal times) or the network.
@@ -277,9 +264,7 @@ impl Run<'_> {
 
     /// The attach stream's sockets are gone: the network forgets it.
     fn close_link(&mut self) {
-        if let Some(k) = self.link.take() {
-            self.net.close(k);
-        }
+        self.net.close_link(&mut self.link);
     }
 
     fn teardown(&mut self, cause: &str, what: String) {
@@ -301,8 +286,7 @@ impl Run<'_> {
                 let Some(k) = self.link.filter(|_| self.slot_held && self.peer_alive) else {
                     return;
                 };
-                if let Sent::Arrives(..) = self.net.send(Micros(self.now), k, CLIENT, Frame::Data) {
-                    self.net.delivered(Micros(self.now), k);
+                if self.net.transmit(Micros(self.now), k, CLIENT, Frame::Data) {
                     self.last_read = self.now;
                     self.summary.messages_received += 1;
                 }

@@ -20,9 +20,7 @@
 use super::super::clock::{self, EventQueue, MAX_STEPS, TimerName, Timers};
 use super::super::constants::Constants;
 use super::super::duration::format_duration;
-use super::super::net::{
-    CLIENT, Keepalive, Net, NetTimer, Probe, Retransmit, SERVER, Segment, Sent,
-};
+use super::super::net::{CLIENT, Frame, Keepalive, Net, NetTimer, Probe, Retransmit, SERVER};
 use super::super::profile::Variant;
 use crate::timeline::Micros;
 use crate::timeline::synthetic::{Dur, LbExpiry, ScriptEvent, Timeline};
@@ -76,18 +74,6 @@ enum Ev {
     PathUp,
     UserClose,
     AuthRefused,
-}
-
-/// A WebSocket frame on the wire: every one is data to a load balancer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Frame {
-    Ping,
-}
-
-impl Segment for Frame {
-    fn is_data(&self) -> bool {
-        true
-    }
 }
 
 /// The peers' timers. A connection's own are stopped when it ends, so
@@ -296,21 +282,12 @@ impl Run<'_> {
     /// sender's socket for the path to come back.
     fn send(&mut self, from: usize, frame: Frame) -> bool {
         let Some(k) = self.conn else { return false };
-        match self.net.send(Micros(self.now), k, from, frame) {
-            Sent::Arrives(..) => {
-                // Its ACK comes back: both sockets heard something.
-                self.net.delivered(Micros(self.now), k);
-                true
-            }
-            Sent::Held { .. } => false,
-        }
+        self.net.transmit(Micros(self.now), k, from, frame)
     }
 
     /// The stream's connection ends: the network forgets it.
     fn close_conn(&mut self) {
-        if let Some(k) = self.conn.take() {
-            self.net.close(k);
-        }
+        self.net.close_link(&mut self.conn);
     }
 
     fn client_frozen(&self) -> bool {
