@@ -38,6 +38,7 @@ fn event() -> impl Strategy<Value = ScriptEvent> {
                     from: d(a),
                     to: d(a + len),
                     every: d(every),
+                    bytes: None,
                 }
             }
         ),

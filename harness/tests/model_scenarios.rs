@@ -382,3 +382,108 @@ fn haproxy_idle_cut_sends_the_client_a_fin_and_the_server_a_reset() {
     let v = run(&lb.replace("fin_rst", "rst"), "spice-gtk", &[]);
     assert_eq!(v.cause.as_deref(), Some("tcp.reset"));
 }
+
+/// The display streams 20 kB every 100 ms until 25 min; `stall` is a
+/// client_stalls event, if any.
+fn display_stream(stall: &str) -> Verdict {
+    display_stream_until("30m", stall)
+}
+
+fn display_stream_until(horizon: &str, stall: &str) -> Verdict {
+    run(
+        &format!(
+            r#"horizon = "{horizon}"
+[[event]]
+kind = "server_data"
+channel = "display"
+from = "1m"
+to = "25m"
+every = "100ms"
+bytes = "20kB"
+{stall}"#
+        ),
+        "spice-gtk",
+        &[],
+    )
+}
+
+fn display_rx(v: &Verdict) -> u64 {
+    v.channels
+        .iter()
+        .find(|c| c.channel == "display")
+        .expect("display")
+        .messages_received
+}
+
+#[test]
+fn a_short_stall_shuts_the_window_and_loses_nothing() {
+    // Flow control, not loss: while the client reads nothing its kernel
+    // takes a window's worth, the server's socket fills and its writes
+    // wait; once the client reads, every update still arrives.
+    let steady = display_stream("");
+    let stalled =
+        display_stream("[[event]]\nkind = \"client_stalls\"\nat = \"300s\"\nuntil = \"320s\"\n");
+    assert_eq!(steady.outcome, Outcome::Survived, "{}", steady.to_text());
+    assert_eq!(stalled.outcome, Outcome::Survived, "{}", stalled.to_text());
+    assert_eq!(display_rx(&stalled), display_rx(&steady));
+    assert_eq!(display_rx(&steady), 14_450);
+}
+
+#[test]
+fn a_stalled_reader_keeps_only_a_window_and_a_send_buffer_in_flight() {
+    // The client stops reading at 300 s and reads again at 1000 s. Its
+    // kernel takes a window's worth (65,535 bytes: four 20 kB updates),
+    // the server's socket holds one more (its writes then block), and
+    // every later update waits in the server, which main's connectivity
+    // timer tears down meanwhile. Reading again, the client finds the four
+    // and main's FIN, and closes before the fifth comes. Unbounded, it
+    // would read every update the ACK window let out, 40 of them.
+    let v =
+        display_stream("[[event]]\nkind = \"client_stalls\"\nat = \"300s\"\nuntil = \"1000s\"\n");
+    assert_eq!(v.outcome, Outcome::Disconnected, "{}", v.to_text());
+    assert_eq!(v.cause.as_deref(), Some("server.connectivity_timeout"));
+    let before = display_rx(&display_stream_until("300s", ""));
+    assert_eq!(display_rx(&v) - before, 4, "{}", v.to_text());
+}
+
+#[test]
+fn writes_that_fill_the_send_buffer_block_and_main_drops_the_vanished_client() {
+    // The client vanishes while main carries 2 kB a second. The data
+    // waits unacknowledged; once a send buffer's worth (16 KiB) waits,
+    // the server's writes block and nothing more is written, so main's
+    // connectivity timer, state BLOCKED with no byte sent or received,
+    // disconnects it (SS red-channel-client.cpp:638-731). Counting every
+    // write as sent, it never fired and only TCP's 924.6 s give-up did.
+    let v = run(
+        r#"horizon = "30m"
+[[event]]
+kind = "server_data"
+channel = "main"
+from = "1m"
+to = "30m"
+every = "1s"
+bytes = "2kB"
+[[event]]
+kind = "half_open"
+at = "5m"
+"#,
+        "spice-gtk",
+        &["client_tcp_keepalive_idle=0s"],
+    );
+    let text = v.to_text();
+    let drop = text
+        .lines()
+        .find(|l| l.contains("main unresponsive for more than 30s"))
+        .unwrap_or_else(|| panic!("main never dropped:\n{text}"));
+    let at: f64 = drop
+        .trim()
+        .trim_start_matches("T+")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Blocked after nine 2 kB writes (309 s); the tick that sees BLOCKED
+    // with nothing written since disconnects, within 60 s of that.
+    assert!(at > 309.0 && at <= 369.1, "{at}\n{text}");
+}

@@ -13,6 +13,15 @@
 //! frozen process's kernel still ACKs and answers probes, so only the path
 //! or a closed socket stops them. A load balancer's idle timer is reset by
 //! application data only.
+//!
+//! Flow control: a receiving process that stops reading leaves what
+//! arrives in its kernel's receive buffer; once that holds a window's
+//! worth the window is zero, the sender keeps what follows and probes the
+//! window on the RTO backoff. A kernel that answers those probes keeps the
+//! connection open however long the window stays shut (RFC 1122
+//! 4.2.2.17); unanswered ones count toward `tcp_retries2` (LX
+//! tcp_probe_timer). Once the sender holds a send buffer's worth, its
+//! writes block (EAGAIN), which is what an application above can see.
 
 use super::constants::{Constants, Value};
 use crate::timeline::Micros;
@@ -39,6 +48,19 @@ pub fn define_tcp(c: &mut Constants) {
         Count(6),
         "LX ip-sysctl.rst tcp_syn_retries",
     );
+    // Neither side of these peers sets SO_RCVBUF or SO_SNDBUF, and a
+    // receive buffer grows only while its process reads (LX
+    // tcp_rcv_space_adjust), so a reader that stopped keeps the initial one.
+    c.define(
+        "tcp_rcv_window",
+        Count(65_535),
+        "LX ip-sysctl.rst tcp_rmem: default 131072 bytes, 'results in initial window of 65535'",
+    );
+    c.define(
+        "tcp_snd_buf",
+        Count(16_384),
+        "LX ip-sysctl.rst tcp_wmem: default 16K, the send buffer before autotuning",
+    );
 }
 
 /// The two endpoints of a connection, indexing its per-side state.
@@ -63,29 +85,40 @@ impl Keepalive {
     };
 }
 
-/// One direction's send queue: data held while the path is down.
+/// One direction's send queue: data held while the path is down or the
+/// receiver's window is shut.
 #[derive(Clone, Debug)]
 pub struct Pipe<I> {
     pub held: VecDeque<I>,
-    /// Next retransmission (or the abort, after `tcp_retries2`).
+    /// The bytes of `held`.
+    pub bytes: u64,
+    /// Next retransmission or window probe (or the abort, after
+    /// `tcp_retries2` unanswered).
     pub retry_at: Option<Micros>,
+    /// Unanswered in a row: an answered window probe starts over.
     pub retries: u64,
+    /// Sent since the timer started: each doubles the wait for the next.
+    pub backoff: u64,
 }
 
 impl<I> Default for Pipe<I> {
     fn default() -> Self {
         Pipe {
             held: VecDeque::new(),
+            bytes: 0,
             retry_at: None,
             retries: 0,
+            backoff: 0,
         }
     }
 }
 
 /// What crosses a connection: application data resets a load balancer's
-/// idle timer; a FIN does not.
+/// idle timer; a FIN does not. `size` is what it takes of the receiver's
+/// buffer.
 pub trait Segment {
     fn is_data(&self) -> bool;
+    fn size(&self) -> u64;
 }
 
 /// What a stream profile sends when its items need no more telling apart
@@ -101,6 +134,11 @@ pub enum Frame {
 impl Segment for Frame {
     fn is_data(&self) -> bool {
         true
+    }
+    /// The profiles that send frames model no reader that stops reading,
+    /// so nothing of theirs is counted against a window.
+    fn size(&self) -> u64 {
+        0
     }
 }
 
@@ -123,6 +161,9 @@ pub enum Retransmit<I> {
     Flushed(Micros, VecDeque<I>),
     /// Still dead: the next retransmission is one RTO later.
     Backoff,
+    /// The peer's kernel answered a window probe and its window is still
+    /// zero: the connection stays, the next probe is one RTO later.
+    WindowShut,
 }
 
 /// What a keep-alive probe found.
@@ -188,6 +229,9 @@ pub struct Conn<A, I> {
     pub established: bool,
     /// Indexed by sending endpoint.
     pub pipes: [Pipe<I>; 2],
+    /// Bytes in each endpoint's receive buffer that its process has not
+    /// read (it stopped reading), by receiving endpoint.
+    pub unread: [u64; 2],
     /// Last segment (data, ACK or probe answer) each endpoint received.
     pub last_rx: [Micros; 2],
     pub probes: [u64; 2],
@@ -208,6 +252,7 @@ impl<A, I> Conn<A, I> {
             open: [true, false],
             established: false,
             pipes: [Pipe::default(), Pipe::default()],
+            unread: [0; 2],
             last_rx: [now; 2],
             probes: [0; 2],
             lb_last_data: now,
@@ -289,6 +334,10 @@ pub struct Net<A, I> {
     pub rto_max: Micros,
     pub retries2: u64,
     pub syn_retries: u64,
+    /// The receive window a reader's buffer offers, and the send buffer a
+    /// writer fills before its writes block.
+    pub rcv_window: u64,
+    pub snd_buf: u64,
     pub client_ka: Keepalive,
     pub server_ka: Keepalive,
     /// A load balancer's idle timeout and what it does on expiry.
@@ -336,6 +385,12 @@ impl<A, I> Net<A, I> {
             rto_max: c.duration("tcp_rto_max").max(Micros(1)),
             retries2: c.count("tcp_retries2"),
             syn_retries: c.count("tcp_syn_retries").min(30),
+            rcv_window: c
+                .value("tcp_rcv_window")
+                .map_or(u64::MAX, |_| c.count("tcp_rcv_window")),
+            snd_buf: c
+                .value("tcp_snd_buf")
+                .map_or(u64::MAX, |_| c.count("tcp_snd_buf")),
             client_ka,
             server_ka,
             lb,
@@ -363,6 +418,7 @@ impl<A, I> Net<A, I> {
         let c = &mut self.conns[conn];
         c.open = [false; 2];
         c.pipes = [Pipe::default(), Pipe::default()];
+        c.unread = [0; 2];
     }
 
     /// Whether the path itself carries packets at `t` (no blackhole, no
@@ -477,15 +533,43 @@ impl<A, I> Net<A, I> {
         )
     }
 
+    /// Whether the receiver `to` still offers window: its process reads,
+    /// or what it left unread is under a window's worth.
+    #[inline]
+    pub fn window_open(&self, conn: usize, to: usize) -> bool {
+        self.conns[conn].unread[to] < self.rcv_window
+    }
+
+    /// Bytes `from`'s socket holds that its peer has not taken: what waits
+    /// for the path or the window, and what overran the last window.
+    pub fn unacked_bytes(&self, conn: usize, from: usize) -> u64 {
+        let c = &self.conns[conn];
+        c.pipes[from]
+            .bytes
+            .saturating_add(c.unread[1 - from].saturating_sub(self.rcv_window))
+    }
+
+    /// Whether `from`'s socket holds anything unacknowledged (SIOCOUTQ > 0).
+    pub fn outq_busy(&self, conn: usize, from: usize) -> bool {
+        !self.conns[conn].pipes[from].held.is_empty() || self.unacked_bytes(conn, from) > 0
+    }
+
+    /// Whether `from`'s writes block (EAGAIN): its send buffer is full of
+    /// what the peer has not taken.
+    pub fn write_blocked(&self, conn: usize, from: usize) -> bool {
+        self.unacked_bytes(conn, from) >= self.snd_buf
+    }
+
     /// `from` sends `item` at `now`: it arrives after the latency, or the
-    /// path is down (or older data waits) and it is held for retransmission.
-    /// A load balancer's idle timer is reset by data it forwards.
+    /// path is down, the receiver's window shut or older data waits, and it
+    /// is held for retransmission (or the window probe). A load balancer's
+    /// idle timer is reset by data it forwards.
     #[inline]
     pub fn send(&mut self, now: Micros, conn: usize, from: usize, item: I) -> Sent<I>
     where
         I: Segment,
     {
-        let up = self.path_up(now, conn);
+        let up = self.path_up(now, conn) && self.window_open(conn, 1 - from);
         if up && item.is_data() {
             self.conns[conn].lb_last_data = now;
         }
@@ -494,13 +578,49 @@ impl<A, I> Net<A, I> {
         }
         let first_rto = self.rto(1);
         let p = &mut self.conns[conn].pipes[from];
+        p.bytes = p.bytes.saturating_add(item.size());
         p.held.push_back(item);
         let first = p.retry_at.is_none();
         if first {
             p.retry_at = Some(Micros(now.0.saturating_add(first_rto.0)));
             p.retries = 0;
+            p.backoff = 0;
         }
         Sent::Held { first }
+    }
+
+    /// What reached endpoint `e` stays in its receive buffer: its process
+    /// is not reading. The window shrinks by it.
+    pub fn left_unread(&mut self, conn: usize, e: usize, bytes: u64) {
+        let c = &mut self.conns[conn];
+        c.unread[e] = c.unread[e].saturating_add(bytes);
+    }
+
+    /// Endpoint `e`'s process reads everything buffered: its window opens
+    /// and the update reaches the peer, whose held data goes out then, if
+    /// the path carries it.
+    pub fn read_all(&mut self, now: Micros, conn: usize, e: usize) -> Option<(Micros, VecDeque<I>)>
+    where
+        I: Segment,
+    {
+        self.conns[conn].unread[e] = 0;
+        let from = 1 - e;
+        if self.conns[conn].pipes[from].held.is_empty() || !self.path_up(now, conn) {
+            return None;
+        }
+        Some(self.flush(now, conn, from))
+    }
+
+    fn flush(&mut self, now: Micros, conn: usize, from: usize) -> (Micros, VecDeque<I>)
+    where
+        I: Segment,
+    {
+        let held = std::mem::take(&mut self.conns[conn].pipes[from].held);
+        self.conns[conn].pipes[from] = Pipe::default();
+        if held.iter().any(Segment::is_data) {
+            self.conns[conn].lb_last_data = now;
+        }
+        (self.arrival(now), held)
     }
 
     /// Sends `item`; when it gets through at once, its ACK comes back and
@@ -535,8 +655,10 @@ impl<A, I> Net<A, I> {
         c.probes = [0; 2];
     }
 
-    /// `from`'s retransmission timer fired: give up after `tcp_retries2`,
-    /// send everything held if the path is back, or back off.
+    /// `from`'s retransmission (or window-probe) timer fired: give up after
+    /// `tcp_retries2` unanswered, send everything held if the path is back
+    /// and the window open, or back off; a peer whose kernel answers with
+    /// a shut window keeps the connection (RFC 1122 4.2.2.17).
     pub fn retransmit(&mut self, now: Micros, conn: usize, from: usize) -> Retransmit<I>
     where
         I: Segment,
@@ -546,18 +668,21 @@ impl<A, I> Net<A, I> {
             self.conns[conn].pipes[from] = Pipe::default();
             return Retransmit::GaveUp;
         }
-        if self.path_up(now, conn) {
-            let held = std::mem::take(&mut self.conns[conn].pipes[from].held);
-            self.conns[conn].pipes[from] = Pipe::default();
-            if held.iter().any(Segment::is_data) {
-                self.conns[conn].lb_last_data = now;
-            }
-            return Retransmit::Flushed(self.arrival(now), held);
+        let next = self.rto(p.backoff + 2);
+        let answered = self.path_up(now, conn);
+        if answered && self.window_open(conn, 1 - from) {
+            let (at, held) = self.flush(now, conn, from);
+            return Retransmit::Flushed(at, held);
         }
-        let next = self.rto(p.retries + 2);
         let p = &mut self.conns[conn].pipes[from];
-        p.retries += 1;
+        p.backoff += 1;
         p.retry_at = Some(Micros(now.0.saturating_add(next.0)));
+        if answered {
+            p.retries = 0;
+            self.delivered(now, conn);
+            return Retransmit::WindowShut;
+        }
+        p.retries += 1;
         Retransmit::Backoff
     }
 
@@ -649,10 +774,18 @@ mod tests {
     enum Seg {
         Data(u8),
         Fin,
+        /// Application data of this many kilobytes.
+        Kb(u64),
     }
     impl Segment for Seg {
         fn is_data(&self) -> bool {
-            matches!(self, Seg::Data(_))
+            !matches!(self, Seg::Fin)
+        }
+        fn size(&self) -> u64 {
+            match self {
+                Seg::Kb(k) => k * 1000,
+                _ => 0,
+            }
         }
     }
 
@@ -677,6 +810,8 @@ mod tests {
             rto_max: s(120),
             retries2: 15,
             syn_retries: 6,
+            rcv_window: 65_535,
+            snd_buf: 16_384,
             client_ka: ka,
             server_ka: ka,
             lb: Some((s(60), LbExpiry::Rst)),
@@ -726,7 +861,7 @@ mod tests {
             match n.retransmit(t, 0, CLIENT) {
                 Retransmit::Backoff => backoffs += 1,
                 Retransmit::GaveUp => break,
-                Retransmit::Flushed(..) => panic!("the path is dead until 2000 s"),
+                r => panic!("the path is dead until 2000 s: {r:?}"),
             }
             t = n.conns[0].pipes[CLIENT].retry_at.unwrap();
         }
@@ -809,5 +944,91 @@ mod tests {
         assert_eq!(n.lb_expire(0), Some((s(60), LbExpiry::Rst)));
         assert!(!n.path_up(s(100), 0));
         assert_eq!(n.lb_due(&n.conns[0]), None);
+    }
+
+    /// A client that stops reading while the server sends 10 kB a second,
+    /// the path clear.
+    fn stalled_reader() -> Net<(), Seg> {
+        let mut n = net();
+        n.blackholes.clear();
+        n.lb = None;
+        n
+    }
+
+    /// Sends 10 kB from the server every second from 1 s to `until`; what
+    /// arrives at the stalled client stays unread.
+    fn flood(n: &mut Net<(), Seg>, until: u64) -> Vec<u64> {
+        let mut held_at = Vec::new();
+        for t in 1..=until {
+            match n.send(s(t), 0, SERVER, Seg::Kb(10)) {
+                Sent::Arrives(..) => {
+                    n.delivered(s(t), 0);
+                    n.left_unread(0, CLIENT, 10_000);
+                }
+                Sent::Held { .. } => held_at.push(t),
+            }
+        }
+        held_at
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_shuts_its_window_and_blocks_the_writer() {
+        let mut n = stalled_reader();
+        let held = flood(&mut n, 10);
+        // 7 × 10 kB fill the 65,535-byte window; what follows waits.
+        assert_eq!(held, vec![8, 9, 10]);
+        assert_eq!(n.conns[0].unread[CLIENT], 70_000);
+        assert!(!n.window_open(0, CLIENT));
+        // 4,465 bytes overran the window, 30 kB wait: past the 16 KiB
+        // send buffer, so the server's writes block.
+        assert_eq!(n.unacked_bytes(0, SERVER), 34_465);
+        assert!(n.outq_busy(0, SERVER) && n.write_blocked(0, SERVER));
+        assert!(!n.outq_busy(0, CLIENT), "the reverse direction is free");
+        // The sender's keep-alive waits behind the queued data.
+        assert_eq!(n.keepalive_due(&n.conns[0], SERVER), None);
+    }
+
+    #[test]
+    fn a_shut_window_probed_and_answered_never_ends_the_connection() {
+        let mut n = stalled_reader();
+        flood(&mut n, 10);
+        // Far past the 924.6 s give-up: every probe is answered.
+        let mut t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        let (mut probes, mut last) = (0, t);
+        while t < s(10_000) {
+            assert_eq!(n.retransmit(t, 0, SERVER), Retransmit::WindowShut);
+            probes += 1;
+            last = t;
+            t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        }
+        assert_eq!(n.conns[0].pipes[SERVER].retries, 0);
+        // The probes back off to one every `tcp_rto_max`.
+        assert!(probes > 15);
+        assert_eq!(t.0 - last.0, s(120).0);
+        // The reader reads: its window opens and the held data follows.
+        let (at, held) = n.read_all(s(10_000), 0, CLIENT).expect("the path is clear");
+        assert_eq!((at, held.len()), (Micros(s(10_000).0 + 5_000), 3));
+        assert!(!n.write_blocked(0, SERVER));
+        assert_eq!(n.conns[0].pipes[SERVER].retry_at, None);
+    }
+
+    #[test]
+    fn a_shut_window_across_a_dead_path_gives_up_after_tcp_retries2_probes() {
+        let mut n = stalled_reader();
+        flood(&mut n, 10);
+        n.blackholes = vec![(s(20), s(100_000))];
+        let mut t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        let mut unanswered = 0;
+        loop {
+            match n.retransmit(t, 0, SERVER) {
+                Retransmit::WindowShut => assert_eq!(unanswered, 0, "answered after the cut"),
+                Retransmit::Backoff => unanswered += 1,
+                Retransmit::GaveUp => break,
+                Retransmit::Flushed(..) => panic!("the window is shut"),
+            }
+            t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        }
+        assert_eq!(unanswered, 15);
+        assert!(t > s(20) && t < s(20 + 15 * 120));
     }
 }

@@ -93,6 +93,12 @@ impl Segment for Item {
     fn is_data(&self) -> bool {
         matches!(self, Item::Msg(_))
     }
+    fn size(&self) -> u64 {
+        match self {
+            Item::Msg(m) => m.wire_bytes(),
+            Item::Fin => 0,
+        }
+    }
 }
 
 /// What a SPICE connection of the model carries; the network holds it
@@ -241,6 +247,9 @@ pub struct Sim {
     client_conn: Vec<Option<usize>>,
     client_stalled: Option<Option<Micros>>,
     backlog: VecDeque<(usize, Item)>,
+    /// Server channels that may send what waited (an ACK came, or the
+    /// socket takes writes again).
+    writable: Vec<usize>,
     script: Vec<ScriptEvent>,
     rec: Recorder,
     stats: Vec<ChannelStats>,
@@ -367,6 +376,7 @@ impl Sim {
             client_conn: vec![None; n],
             client_stalled: None,
             backlog: VecDeque::new(),
+            writable: Vec::new(),
             script: timeline.events.clone(),
             rec: Recorder {
                 major: Vec::new(),
@@ -562,13 +572,14 @@ impl Sim {
             ScriptEvent::UserActive { .. } if self.client_stalled.is_none() => {
                 self.client.handle_user_input(self.now);
             }
-            ScriptEvent::ServerData { channel, .. } => {
+            ScriptEvent::ServerData { channel, bytes, .. } => {
+                let bytes = bytes.map_or(0, |b| u32::try_from(b.0).unwrap_or(u32::MAX));
                 if self.server_running
                     && let Some(idx) = (0..self.server_conn.len()).rev().find(|&s| {
                         self.server.channel_kind(s) == Some(channel) && self.server.is_open(s)
                     })
                 {
-                    self.server.handle_app_data(self.now, idx);
+                    self.server.handle_app_data(self.now, idx, bytes);
                 }
             }
             _ => {}
@@ -596,10 +607,31 @@ impl Sim {
         }
         self.client_stalled = None;
         self.note("client", "client reads again".into(), Basis::Model);
+        let mut read = Vec::new();
         while let Some((conn, item)) = self.backlog.pop_front() {
+            if !read.contains(&conn) {
+                read.push(conn);
+            }
             self.client_receives(conn, item);
             self.drain();
         }
+        // The windows open: what the server held for them follows.
+        for conn in read {
+            if let Some((at, held)) = self.net.read_all(self.now, conn, CLIENT) {
+                for item in held {
+                    self.queue.push(
+                        at,
+                        Ev::Deliver {
+                            conn,
+                            to: CLIENT,
+                            item,
+                        },
+                    );
+                }
+            }
+            self.sync_server_socket(conn);
+        }
+        self.drain();
     }
 
     // ---- outputs ----
@@ -616,8 +648,31 @@ impl Sim {
                 self.client_output(o);
             }
             if !any {
-                break;
+                // One waiting message per turn, so each write finds the
+                // socket as the one before left it.
+                match self.writable.last() {
+                    Some(&s) if self.server.send_queued(self.now, s) => {}
+                    Some(_) => {
+                        self.writable.pop();
+                    }
+                    None => break,
+                }
             }
+        }
+    }
+
+    /// Tells the server what its socket on `conn` holds; a socket that takes
+    /// writes again lets what waited go.
+    fn sync_server_socket(&mut self, conn: usize) {
+        let Some(s) = self.net.conns[conn].app.server_ch else {
+            return;
+        };
+        let was_blocked = self.server.is_blocked(s);
+        let busy = self.net.outq_busy(conn, SERVER);
+        let blocked = self.net.write_blocked(conn, SERVER);
+        self.server.set_socket_state(s, busy, blocked);
+        if was_blocked && !blocked && self.server.has_queued(s) && !self.writable.contains(&s) {
+            self.writable.push(s);
         }
     }
 
@@ -848,12 +903,9 @@ impl Sim {
                     item,
                 },
             ),
-            Sent::Held { first } => {
-                if first
-                    && from == SERVER
-                    && let Some(s) = self.net.conns[conn].app.server_ch
-                {
-                    self.server.set_socket_busy(s, true);
+            Sent::Held { .. } => {
+                if from == SERVER {
+                    self.sync_server_socket(conn);
                 }
             }
         }
@@ -882,15 +934,32 @@ impl Sim {
             let Some(s) = self.net.conns[conn].app.server_ch else {
                 return;
             };
+            if let Item::Msg(_) = item
+                && !self.server.is_reading(s)
+            {
+                // A wedged loop reads nothing: it stays in the buffer.
+                self.net.left_unread(conn, SERVER, item.size());
+                return;
+            }
             match item {
-                Item::Msg(m) => self.server.handle_message(self.now, s, m),
+                Item::Msg(m) => {
+                    self.server.handle_message(self.now, s, m);
+                    if m == SpiceMsg::Ack
+                        && self.server.has_queued(s)
+                        && !self.writable.contains(&s)
+                    {
+                        self.writable.push(s);
+                    }
+                }
                 Item::Fin => {
                     self.net.conns[conn].open[SERVER] = false;
                     self.server.handle_peer_closed(s);
                 }
             }
         } else if self.client_stalled.is_some() {
+            self.net.left_unread(conn, CLIENT, item.size());
             self.backlog.push_back((conn, item));
+            self.sync_server_socket(conn);
         } else {
             self.client_receives(conn, item);
         }
@@ -1114,10 +1183,8 @@ impl Sim {
                 self.abort(conn, from, ClosedHow::RetransmissionTimeout);
             }
             Retransmit::Flushed(at, held) => {
-                if from == SERVER
-                    && let Some(s) = self.net.conns[conn].app.server_ch
-                {
-                    self.server.set_socket_busy(s, false);
+                if from == SERVER {
+                    self.sync_server_socket(conn);
                 }
                 for item in held {
                     self.queue.push(
@@ -1131,6 +1198,16 @@ impl Sim {
                 }
             }
             Retransmit::Backoff => {}
+            Retransmit::WindowShut => {
+                self.minor(
+                    "network",
+                    Minor::Text(format!(
+                        "{}'s window probe on {} answered: the window stays shut",
+                        if from == CLIENT { "client" } else { "server" },
+                        self.net.conns[conn].app.kind.as_str()
+                    )),
+                );
+            }
         }
     }
 

@@ -40,6 +40,49 @@ impl Serialize for Dur {
     }
 }
 
+/// A byte count written as a size (`"64KiB"`, `"10kB"`) or a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Bytes(pub u64);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a byte count: 4096, \"10kB\" or \"64KiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Bytes, E> {
+                Ok(Bytes(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Bytes, E> {
+                u64::try_from(n)
+                    .map(Bytes)
+                    .map_err(|_| E::custom(format!("{n} is not a byte count: it is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Bytes, E> {
+                crate::model::size::parse_size(t)
+                    .map(Bytes)
+                    .map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "integer"],
+            "description": "A byte count: 4096, \"10kB\" (decimal), \"64KiB\" (binary)"
+        })
+    }
+}
+
 /// The SPICE channels a session can open (protocol-facts §1.10).
 #[derive(
     Clone,
@@ -185,12 +228,15 @@ pub enum ScriptEvent {
         at: Dur,
     },
     /// The server sends application data (display updates, audio...) on
-    /// `channel` every `every`.
+    /// `channel` every `every`, `bytes` each (without it only the headers
+    /// count, and no receive window fills).
     ServerData {
         channel: ChannelKind,
         from: Dur,
         to: Dur,
         every: Dur,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes: Option<Bytes>,
     },
     /// The server stops reading and writing `channel` (all channels when
     /// omitted): a wedged server loop. The kernel still ACKs.
@@ -277,6 +323,7 @@ struct RawEvent {
     every: Option<Dur>,
     until: Option<Dur>,
     channel: Option<ChannelKind>,
+    bytes: Option<Bytes>,
 }
 
 impl<'de> Deserialize<'de> for ScriptEvent {
@@ -296,7 +343,7 @@ impl RawEvent {
         };
         let allowed: &[&str] = match kind {
             N::UserActive => &["from", "to", "every"],
-            N::ServerData => &["from", "to", "every", "channel"],
+            N::ServerData => &["from", "to", "every", "channel", "bytes"],
             N::ServerStopsAnswering | N::ServerStopsPinging | N::HalfOpen => &["at", "channel"],
             N::ClientStalls => &["at", "until"],
             N::Blackhole => &["from", "to"],
@@ -314,6 +361,7 @@ impl RawEvent {
             ("every", self.every.is_some()),
             ("until", self.until.is_some()),
             ("channel", self.channel.is_some()),
+            ("bytes", self.bytes.is_some()),
         ];
         for (field, is) in present {
             if is && !allowed.contains(&field) {
@@ -340,6 +388,7 @@ impl RawEvent {
                 from: need(self.from, "from")?,
                 to: need(self.to, "to")?,
                 every: need(self.every, "every")?,
+                bytes: self.bytes,
             },
             N::ServerStopsAnswering => ScriptEvent::ServerStopsAnswering {
                 at: need(self.at, "at")?,
@@ -745,5 +794,36 @@ to = "10m30s"
         let text = "horizon = \"1h\"\n[[event]]\nkind = \"server_stops_pinging\"\nat = \"1s\"\nchannel = \"dispaly\"\n";
         let e = Timeline::parse(text, "bad.toml").unwrap_err();
         assert_eq!((e.line, e.field.as_deref()), (5, Some("channel")), "{e}");
+    }
+
+    #[test]
+    fn server_data_sizes_are_sizes_and_bad_ones_are_located() {
+        let data = |bytes: &str| {
+            format!(
+                "horizon = \"1h\"\n[[event]]\nkind = \"server_data\"\nchannel = \"display\"\nfrom = \"1s\"\nto = \"2s\"\nevery = \"1s\"\nbytes = {bytes}\n"
+            )
+        };
+        for (text, want) in [("\"20kB\"", 20_000), ("\"64KiB\"", 65_536), ("4096", 4096)] {
+            let t = Timeline::parse(&data(text), "t.toml").expect(text);
+            assert!(
+                matches!(t.events[0], ScriptEvent::ServerData { bytes: Some(Bytes(b)), .. } if b == want),
+                "{text}: {:?}",
+                t.events[0]
+            );
+        }
+        for bad in ["-1", "\"4 furlongs\"", "true"] {
+            let e = Timeline::parse(&data(bad), "t.toml").unwrap_err();
+            assert_eq!(
+                (e.line, e.field.as_deref()),
+                (8, Some("bytes")),
+                "{bad}: {e}"
+            );
+        }
+        let e = Timeline::parse(
+            "horizon = \"1h\"\n[[event]]\nkind = \"keystroke\"\nat = \"1s\"\nbytes = 5\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("unknown field `bytes`"), "{e}");
     }
 }

@@ -59,7 +59,8 @@ impl KeepaliveKind {
     pub fn msg(self) -> SpiceMsg {
         match self {
             KeepaliveKind::SpuriousPong => SpiceMsg::Pong { id: 0 },
-            KeepaliveKind::KeyModifiers => SpiceMsg::Data,
+            // KEY_MODIFIERS: a u16 (§1.13).
+            KeepaliveKind::KeyModifiers => SpiceMsg::Data { bytes: 2 },
             // No such message type exists; whatever number is used, the
             // server's parser does not know it.
             KeepaliveKind::ClientPing => SpiceMsg::Unknown { code: 0 },
@@ -349,7 +350,8 @@ impl SpiceClient {
             .iter()
             .position(|c| c.kind == ChannelKind::Inputs && c.open)
         {
-            self.send(now, i, SpiceMsg::Data);
+            // KEY_DOWN: a u32 scancode (§1.13).
+            self.send(now, i, SpiceMsg::Data { bytes: 4 });
         }
     }
 
@@ -574,7 +576,7 @@ mod tests {
         c.handle_timeout(s(16));
         assert!(drain(&mut c).contains(&ClientOutput::Send {
             channel: 1,
-            msg: SpiceMsg::Data
+            msg: SpiceMsg::Data { bytes: 2 }
         }));
         assert_eq!(c.poll_timeout(), Some(s(31)));
         c.handle_timeout(s(31));

@@ -11,7 +11,7 @@ use crate::timeline::synthetic::{ChannelKind, ServerBehaviour};
 use std::cell::Cell;
 use std::collections::VecDeque;
 
-/// A SPICE message as the model needs it: which one, not its bytes.
+/// A SPICE message as the model needs it: which one, and how large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpiceMsg {
     /// S→C PING; `net_test` marks the main-channel bandwidth test.
@@ -31,13 +31,33 @@ pub enum SpiceMsg {
     },
     Ack,
     /// Channel-specific application data (display updates, keystrokes,
-    /// KEY_MODIFIERS, agent data...).
-    Data,
+    /// KEY_MODIFIERS, agent data...) with its body's size.
+    Data {
+        bytes: u32,
+    },
     /// A client message type the server's parser does not know, such as a
     /// client→server PING, which SPICE does not have (§1.12).
     Unknown {
         code: u16,
     },
+}
+
+impl SpiceMsg {
+    /// Bytes on the wire: the 6-byte mini header and the body (§1.14,
+    /// §1.15; the net test's third PING carries 256,000 bytes).
+    pub fn wire_bytes(&self) -> u64 {
+        const HEADER: u64 = 6;
+        HEADER
+            + match *self {
+                // u32 id + u64 timestamp.
+                SpiceMsg::Ping { id } if id == NET_TEST_IDS[2] => 12 + NET_TEST_BYTES,
+                SpiceMsg::Ping { .. } | SpiceMsg::Pong { .. } => 12,
+                SpiceMsg::SetAck { .. } => 8,
+                SpiceMsg::AckSync { .. } => 4,
+                SpiceMsg::Ack | SpiceMsg::Unknown { .. } => 0,
+                SpiceMsg::Data { bytes } => u64::from(bytes),
+            }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,10 +141,13 @@ struct Channel {
     last_received: Micros,
     /// SET_ACK flow control: (generation, messages in flight).
     ack: Option<(u32, u32)>,
-    /// Application messages waiting for the ACK window to open.
-    queued: u32,
+    /// Application messages waiting for the ACK window to open or the
+    /// socket to take writes: runs of (body bytes, how many).
+    queued: VecDeque<(u32, u32)>,
     /// The socket holds unsent or unacknowledged bytes (SIOCOUTQ > 0).
     socket_busy: bool,
+    /// A write would block (EAGAIN): the send buffer is full.
+    socket_blocked: bool,
     wedged: bool,
     pinging: bool,
 }
@@ -144,6 +167,8 @@ pub struct SpiceServer {
 
 /// Ids of the three net-test PINGs on main (§1.14).
 const NET_TEST_IDS: [u64; 3] = [1, 2, 3];
+/// `NET_TEST_BYTES`: the third net-test PING's payload (§1.14).
+const NET_TEST_BYTES: u64 = 250 * 1024;
 
 impl SpiceServer {
     pub fn new(cfg: ServerConfig) -> SpiceServer {
@@ -189,8 +214,9 @@ impl SpiceServer {
             sent_since_tick: false,
             last_received: now,
             ack: None,
-            queued: 0,
+            queued: VecDeque::new(),
             socket_busy: false,
+            socket_blocked: false,
             wedged: false,
             pinging: true,
         });
@@ -257,22 +283,57 @@ impl SpiceServer {
         }
     }
 
-    /// The application has data for the client on `channel`.
-    pub fn handle_app_data(&mut self, now: Micros, channel: usize) {
+    /// Whether the channel's next message must wait: for the client's ACK
+    /// or for its socket to take writes again.
+    fn must_wait(&self, idx: usize) -> bool {
+        self.channels[idx].socket_blocked || self.waiting_for_ack(idx)
+    }
+
+    /// The application has `bytes` of data for the client on `channel`.
+    pub fn handle_app_data(&mut self, now: Micros, channel: usize, bytes: u32) {
         let Some(c) = self.channels.get(channel) else {
             return;
         };
         if !c.open || c.wedged {
             return;
         }
-        if self.waiting_for_ack(channel) {
-            self.channels[channel].queued = self.channels[channel].queued.saturating_add(1);
+        if self.must_wait(channel) {
+            let q = &mut self.channels[channel].queued;
+            match q.back_mut() {
+                Some((b, n)) if *b == bytes => *n = n.saturating_add(1),
+                _ => q.push_back((bytes, 1)),
+            }
             return;
         }
         self.channels[channel].ping_at = None;
-        self.send(channel, SpiceMsg::Data);
+        self.send(channel, SpiceMsg::Data { bytes });
         self.rearm_after_send(now, channel);
         self.refresh(channel);
+    }
+
+    /// Sends the oldest waiting message if nothing stops it; false when
+    /// nothing went.
+    pub fn send_queued(&mut self, now: Micros, channel: usize) -> bool {
+        let Some(c) = self.channels.get(channel) else {
+            return false;
+        };
+        if !c.open || c.wedged || self.must_wait(channel) {
+            return false;
+        }
+        let q = &mut self.channels[channel].queued;
+        let Some((bytes, n)) = q.front_mut() else {
+            return false;
+        };
+        let bytes = *bytes;
+        *n -= 1;
+        if *n == 0 {
+            q.pop_front();
+        }
+        self.channels[channel].ping_at = None;
+        self.send(channel, SpiceMsg::Data { bytes });
+        self.rearm_after_send(now, channel);
+        self.refresh(channel);
+        true
     }
 
     pub fn handle_message(&mut self, now: Micros, channel: usize, msg: SpiceMsg) {
@@ -327,12 +388,10 @@ impl SpiceServer {
                 if let Some((_, in_flight)) = &mut c.ack {
                     *in_flight = in_flight.saturating_sub(window);
                 }
-                while self.channels[channel].queued > 0 && !self.waiting_for_ack(channel) {
-                    self.channels[channel].queued -= 1;
-                    self.send(channel, SpiceMsg::Data);
-                }
+                // The caller sends what waited ([`Self::send_queued`]),
+                // one at a time, so each write can find the socket full.
             }
-            SpiceMsg::Data => {}
+            SpiceMsg::Data { .. } => {}
             SpiceMsg::Unknown { code } => self.close(channel, ServerClose::UnknownMessage(code)),
             // Server-to-client messages coming from a client are messages
             // the client parser does not know either.
@@ -358,12 +417,33 @@ impl SpiceServer {
         self.refresh(channel);
     }
 
-    /// The server's socket for `channel` holds unsent or unacked bytes.
-    pub fn set_socket_busy(&mut self, channel: usize, busy: bool) {
+    /// What the server's socket for `channel` holds: unsent or unacked
+    /// bytes (`busy`), or a full send buffer (`blocked`).
+    pub fn set_socket_state(&mut self, channel: usize, busy: bool, blocked: bool) {
         // No deadline depends on it: the timers read it when they fire.
         if let Some(c) = self.channels.get_mut(channel) {
             c.socket_busy = busy;
+            c.socket_blocked = blocked;
         }
+    }
+
+    /// Whether `channel`'s loop reads what arrives.
+    pub fn is_reading(&self, channel: usize) -> bool {
+        self.channels
+            .get(channel)
+            .is_some_and(|c| c.open && !c.wedged)
+    }
+
+    /// Whether `channel`'s socket refuses writes (EAGAIN).
+    pub fn is_blocked(&self, channel: usize) -> bool {
+        self.channels.get(channel).is_some_and(|c| c.socket_blocked)
+    }
+
+    /// Whether `channel` has messages waiting to be sent.
+    pub fn has_queued(&self, channel: usize) -> bool {
+        self.channels
+            .get(channel)
+            .is_some_and(|c| !c.queued.is_empty())
     }
 
     pub fn wedge(&mut self, channel: Option<ChannelKind>) {
@@ -531,7 +611,9 @@ impl SpiceServer {
     }
 
     fn connectivity_tick(&mut self, now: Micros, idx: usize) {
-        let blocked = self.channels[idx].socket_busy || self.waiting_for_ack(idx);
+        // BLOCKED is a write that would block or the ACK wait, not bytes
+        // merely unacknowledged (SS red-channel-client.cpp:638-731).
+        let blocked = self.must_wait(idx);
         let c = &mut self.channels[idx];
         let dead = match c.monitor_state {
             Monitor::Connected => false,
@@ -758,7 +840,7 @@ mod tests {
                     matches!(
                         o,
                         ServerOutput::Send {
-                            msg: SpiceMsg::Data,
+                            msg: SpiceMsg::Data { .. },
                             ..
                         }
                     )
@@ -767,12 +849,24 @@ mod tests {
         };
         count(&mut s);
         for i in 0..100 {
-            s.handle_app_data(Micros(i), d);
+            s.handle_app_data(Micros(i), d, 1000);
         }
         // SET_ACK counted as one in flight: 40 - 1 data messages go out.
         assert_eq!(count(&mut s), 40);
         s.handle_message(Micros(200), d, SpiceMsg::Ack);
-        assert_eq!(count(&mut s), 20);
+        assert!(s.has_queued(d));
+        // What waited goes out one write at a time, 20 before the wait.
+        let mut sent = 0;
+        while s.send_queued(Micros(200), d) {
+            sent += count(&mut s);
+        }
+        assert_eq!(sent, 20);
+        // A full send buffer stops it as the ACK wait does.
+        s.handle_message(Micros(300), d, SpiceMsg::Ack);
+        s.set_socket_state(d, true, true);
+        assert!(!s.send_queued(Micros(300), d));
+        s.set_socket_state(d, true, false);
+        assert!(s.send_queued(Micros(300), d));
     }
 
     #[test]
