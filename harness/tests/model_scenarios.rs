@@ -487,3 +487,42 @@ at = "5m"
     // with nothing written since disconnects, within 60 s of that.
     assert!(at > 309.0 && at <= 369.1, "{at}\n{text}");
 }
+
+#[test]
+fn a_relay_that_holds_is_a_stopped_peer_to_each_end_and_a_blackhole_is_not() {
+    // Nothing crosses from 100 s to 400 s. Across a dead path spice-gtk's
+    // keep-alive (30 s + 3 × 15 s) finds the idle inputs channel gone. A
+    // relay that takes the bytes and holds them answers those probes, so
+    // the client waits; the server hears no PONG, its connectivity timer
+    // drops the client, and the client sees that close when the hold ends.
+    let span = |kind: &str| {
+        run(
+            &format!(
+                "horizon = \"30m\"\n[[event]]\nkind = \"{kind}\"\nfrom = \"100s\"\nto = \"400s\"\n"
+            ),
+            "spice-gtk",
+            &[],
+        )
+    };
+    let keepalive_gave_up = |v: &Verdict| {
+        v.channels
+            .iter()
+            .any(|c| c.last_closed_by.as_deref() == Some("tcp.keepalive_timeout"))
+    };
+    let dead = span("blackhole");
+    assert!(keepalive_gave_up(&dead), "{}", dead.to_text());
+    let held = span("relay_holds");
+    assert_eq!(held.outcome, Outcome::Disconnected, "{}", held.to_text());
+    assert_eq!(held.cause.as_deref(), Some("server.connectivity_timeout"));
+    assert_eq!(held.channel.as_deref(), Some("main"));
+    let at = held.at.unwrap();
+    assert!(at > 130.0 && at <= 175.1, "{at}");
+    let main = held.channels.iter().find(|c| c.channel == "main").unwrap();
+    assert_eq!(main.last_closed_by.as_deref(), Some("tcp.fin_from_server"));
+    assert!(
+        (main.last_closed_at.unwrap() - 400.0).abs() < 0.1,
+        "{:?}",
+        main.last_closed_at
+    );
+    assert!(!keepalive_gave_up(&held), "{}", held.to_text());
+}

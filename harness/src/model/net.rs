@@ -48,9 +48,11 @@ pub fn define_tcp(c: &mut Constants) {
         Count(6),
         "LX ip-sysctl.rst tcp_syn_retries",
     );
-    // Neither side of these peers sets SO_RCVBUF or SO_SNDBUF, and a
-    // receive buffer grows only while its process reads (LX
-    // tcp_rcv_space_adjust), so a reader that stopped keeps the initial one.
+    // No peer modelled sets SO_RCVBUF or SO_SNDBUF (spice-server's
+    // net-utils.c sets keep-alive, TCP_NODELAY and O_NONBLOCK; spice-gtk
+    // keep-alive only, protocol-facts §1.17), and a receive buffer grows
+    // only while its process reads (LX tcp_rcv_space_adjust), so a reader
+    // that stopped keeps the initial one.
     c.define(
         "tcp_rcv_window",
         Count(65_535),
@@ -344,6 +346,9 @@ pub struct Net<A, I> {
     pub lb: Option<(Micros, LbExpiry)>,
     /// Spans in which nothing crosses the path.
     pub blackholes: Vec<(Micros, Micros)>,
+    /// Spans in which a relay takes everything and forwards it only at
+    /// their end: senders see it acknowledged and their probes answered.
+    pub holds: Vec<(Micros, Micros)>,
     /// From then on every peer is gone without a word.
     pub half_open_all: Option<Micros>,
     pub conns: Conns<A, I>,
@@ -357,10 +362,12 @@ impl<A, I> Net<A, I> {
     /// keep-alive each side sets on its sockets.
     pub fn new(c: &Constants, t: &Timeline, client_ka: Keepalive, server_ka: Keepalive) -> Self {
         let mut blackholes = Vec::new();
+        let mut holds = Vec::new();
         let mut half_open_all = None::<Micros>;
         for e in &t.events {
             match e {
                 ScriptEvent::Blackhole { from, to } => blackholes.push((from.0, to.0)),
+                ScriptEvent::RelayHolds { from, to } => holds.push((from.0, to.0)),
                 ScriptEvent::HalfOpen { at, channel: None } => {
                     half_open_all = Some(half_open_all.map_or(at.0, |h| h.min(at.0)))
                 }
@@ -395,10 +402,21 @@ impl<A, I> Net<A, I> {
             server_ka,
             lb,
             blackholes,
+            holds,
             half_open_all,
             conns: Conns::default(),
             live: Vec::new(),
         }
+    }
+
+    /// When the relay holding what is sent at `t` lets it go, if one is.
+    #[inline]
+    pub fn held_until(&self, t: Micros) -> Option<Micros> {
+        self.holds
+            .iter()
+            .filter(|&&(a, b)| a <= t && t < b)
+            .map(|&(_, b)| b)
+            .max()
     }
 
     /// A connection already past its handshake at `now` (the profiles
@@ -574,6 +592,13 @@ impl<A, I> Net<A, I> {
             self.conns[conn].lb_last_data = now;
         }
         if up && self.conns[conn].pipes[from].held.is_empty() {
+            if let Some(end) = self.held_until(now) {
+                // The relay's kernel ACKs it now; it goes on at the end.
+                let c = &mut self.conns[conn];
+                c.last_rx[from] = now;
+                c.probes[from] = 0;
+                return Sent::Arrives(self.arrival(end), item);
+            }
             return Sent::Arrives(self.arrival(now), item);
         }
         let first_rto = self.rto(1);
@@ -693,7 +718,8 @@ impl<A, I> Net<A, I> {
     pub fn keepalive_probe(&mut self, now: Micros, conn: usize, e: usize) -> Probe {
         let ka = self.keepalive_for(e);
         if self.path_up(now, conn) {
-            if !self.conns[conn].open[1 - e] {
+            // A holding relay's own socket answers, whatever the far end did.
+            if !self.conns[conn].open[1 - e] && self.held_until(now).is_none() {
                 return Probe::PeerClosed;
             }
             let c = &mut self.conns[conn];
@@ -816,6 +842,7 @@ mod tests {
             server_ka: ka,
             lb: Some((s(60), LbExpiry::Rst)),
             blackholes: vec![(s(10), s(2000))],
+            holds: Vec::new(),
             half_open_all: None,
             conns: Conns::default(),
             live: Vec::new(),
@@ -1030,5 +1057,33 @@ mod tests {
         }
         assert_eq!(unanswered, 15);
         assert!(t > s(20) && t < s(20 + 15 * 120));
+    }
+
+    #[test]
+    fn a_holding_relay_acks_answers_probes_and_forwards_at_the_end() {
+        let mut n = net();
+        n.blackholes.clear();
+        n.lb = None;
+        n.holds = vec![(s(10), s(200))];
+        // Taken at 20 s (the sender's keep-alive starts over), on at 200 s.
+        assert_eq!(
+            n.send(s(20), 0, SERVER, Seg::Data(1)),
+            Sent::Arrives(ms(200_005), Seg::Data(1))
+        );
+        assert_eq!(n.conns[0].last_rx[SERVER], s(20));
+        assert_eq!(n.conns[0].pipes[SERVER].retry_at, None);
+        // The client's probes are answered all through, by the relay even
+        // once the server's socket is closed.
+        n.conns[0].open[SERVER] = false;
+        let mut t = n.keepalive_due(&n.conns[0], CLIENT).unwrap();
+        while t < s(200) {
+            assert_eq!(n.keepalive_probe(t, 0, CLIENT), Probe::Answered);
+            t = n.keepalive_due(&n.conns[0], CLIENT).unwrap();
+        }
+        assert_eq!(n.keepalive_probe(t, 0, CLIENT), Probe::PeerClosed);
+        assert_eq!(
+            n.send(s(300), 0, CLIENT, Seg::Fin),
+            Sent::Arrives(ms(300_005), Seg::Fin)
+        );
     }
 }

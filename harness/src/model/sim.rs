@@ -335,7 +335,9 @@ impl Sim {
                     queue.push(from.0, Ev::Recurring(i, 0));
                     continue;
                 }
-                ScriptEvent::Blackhole { from, .. } => from.0,
+                ScriptEvent::Blackhole { from, .. } | ScriptEvent::RelayHolds { from, .. } => {
+                    from.0
+                }
                 ScriptEvent::Keystroke { at }
                 | ScriptEvent::ServerStopsAnswering { at, .. }
                 | ScriptEvent::ServerStopsPinging { at, .. }
@@ -511,6 +513,10 @@ impl Sim {
             ScriptEvent::Blackhole { to, .. } => {
                 format!("network blackhole until {}", format_duration(to.0))
             }
+            ScriptEvent::RelayHolds { to, .. } => format!(
+                "a relay holds everything both ways until {}, acknowledging it",
+                format_duration(to.0)
+            ),
             ScriptEvent::HalfOpen { channel, .. } => {
                 for &k in &self.net.live {
                     let c = &mut self.net.conns[k];

@@ -270,6 +270,14 @@ pub enum ScriptEvent {
         from: Dur,
         to: Dur,
     },
+    /// A relay between client and server (a proxy, a stalled middlebox)
+    /// takes every byte both ways and forwards nothing from..to, then
+    /// forwards what it held. Its kernel acknowledges and answers
+    /// keep-alive probes, so to each end the other looks stopped, not gone.
+    RelayHolds {
+        from: Dur,
+        to: Dur,
+    },
     /// From `at`, the peer is gone without a trace: writes succeed into the
     /// send buffer and nothing arrives, on `channel` or on all.
     HalfOpen {
@@ -307,6 +315,7 @@ enum EventName {
     ServerKilled,
     ServerRestarted,
     Blackhole,
+    RelayHolds,
     HalfOpen,
     UserClose,
     ServerCloses,
@@ -346,7 +355,7 @@ impl RawEvent {
             N::ServerData => &["from", "to", "every", "channel", "bytes"],
             N::ServerStopsAnswering | N::ServerStopsPinging | N::HalfOpen => &["at", "channel"],
             N::ClientStalls => &["at", "until"],
-            N::Blackhole => &["from", "to"],
+            N::Blackhole | N::RelayHolds => &["from", "to"],
             N::Keystroke
             | N::ServerKilled
             | N::ServerRestarted
@@ -412,6 +421,10 @@ impl RawEvent {
                 from: need(self.from, "from")?,
                 to: need(self.to, "to")?,
             },
+            N::RelayHolds => ScriptEvent::RelayHolds {
+                from: need(self.from, "from")?,
+                to: need(self.to, "to")?,
+            },
             N::HalfOpen => ScriptEvent::HalfOpen {
                 at: need(self.at, "at")?,
                 channel: self.channel,
@@ -441,6 +454,7 @@ impl ScriptEvent {
             ScriptEvent::ServerKilled { .. } => "server_killed",
             ScriptEvent::ServerRestarted { .. } => "server_restarted",
             ScriptEvent::Blackhole { .. } => "blackhole",
+            ScriptEvent::RelayHolds { .. } => "relay_holds",
             ScriptEvent::HalfOpen { .. } => "half_open",
             ScriptEvent::UserClose { .. } => "user_close",
             ScriptEvent::ServerCloses { .. } => "server_closes",
@@ -666,14 +680,17 @@ impl Timeline {
                     }
                     Some((from, to))
                 }
-                ScriptEvent::Blackhole { from, to } => Some((from, to)),
+                ScriptEvent::Blackhole { from, to } | ScriptEvent::RelayHolds { from, to } => {
+                    Some((from, to))
+                }
                 ScriptEvent::ClientStalls { at, until: Some(u) } => Some((at, u)),
                 _ => None,
             };
             let (start, start_field) = match ev {
                 ScriptEvent::UserActive { from, .. }
                 | ScriptEvent::ServerData { from, .. }
-                | ScriptEvent::Blackhole { from, .. } => (from, "from"),
+                | ScriptEvent::Blackhole { from, .. }
+                | ScriptEvent::RelayHolds { from, .. } => (from, "from"),
                 ScriptEvent::Keystroke { at }
                 | ScriptEvent::ServerStopsAnswering { at, .. }
                 | ScriptEvent::ServerStopsPinging { at, .. }

@@ -12,12 +12,15 @@ use std::collections::BTreeMap;
 /// never re-typed: display and main are pinged every `ping` seconds, every
 /// other channel every `long_ping`; main's connectivity timer ticks every
 /// `connectivity_tick` and drops a client with a ping round outstanding at
-/// two ticks.
+/// two ticks. `client_keepalive` is how long after the last segment the
+/// client's socket aborts when its keep-alive probes go unanswered (idle +
+/// interval × count), if it sets keep-alive.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpiceTimers {
     pub ping: f64,
     pub long_ping: f64,
     pub connectivity_tick: f64,
+    pub client_keepalive: Option<f64>,
 }
 
 impl SpiceTimers {
@@ -36,10 +39,17 @@ impl SpiceTimers {
             Some(crate::model::constants::Value::Duration(d)) => d.as_secs_f64(),
             _ => f64::NAN,
         };
+        let idle = secs("client_tcp_keepalive_idle");
+        let probes = match c.value("client_tcp_keepalive_count") {
+            Some(crate::model::constants::Value::Count(n)) => *n as f64,
+            _ => f64::NAN,
+        };
+        let keepalive = idle + secs("client_tcp_keepalive_interval") * probes;
         SpiceTimers {
             ping: secs("ping_interval"),
             long_ping: secs("long_ping_interval"),
             connectivity_tick: secs("connectivity_timeout"),
+            client_keepalive: (idle > 0.0 && keepalive.is_finite()).then_some(keepalive),
         }
     }
 
@@ -321,6 +331,9 @@ pub struct EnvFacts {
     pub server_killed: Option<f64>,
     pub server_back: Option<f64>,
     pub network_dead: Option<(f64, Option<f64>)>,
+    /// Something between took every byte both ways and forwarded nothing
+    /// from..to, acknowledging it (a stalled relay).
+    pub relay_hold: Option<(f64, f64)>,
     /// When the server process stopped answering (its kernel still ACKing).
     pub server_stall: Option<f64>,
     /// The server ended the session on purpose and went on listening.
@@ -363,6 +376,7 @@ impl EnvFacts {
                 self.server_killed.is_some() && self.server_back.is_some(),
             ),
             ("network_dead", "blackhole", self.network_dead.is_some()),
+            ("relay_hold", "relay_holds", self.relay_hold.is_some()),
             (
                 "server_stall",
                 "server_stops_answering",
@@ -678,6 +692,13 @@ pub fn diagnose(
     {
         env.network_dead = None;
     }
+    // A hold is the environment only of the ending it explains.
+    if explanations.first().is_none_or(|e| {
+        (e.cause.as_str(), e.origin.as_deref())
+            != ("server.connectivity_timeout", Some("network.outage"))
+    }) {
+        env.relay_hold = None;
+    }
     // An idle timeout that only fit the quiet spell, while something else
     // explains the ending, is a guess about the path, not part of it.
     if explanations
@@ -774,7 +795,7 @@ pub fn diagnose(
         };
         let leading = format!("the leading explanation, {}: {}", top.cause, top.summary);
         match (top.cause.as_str(), top.origin.as_deref()) {
-            ("network.outage", _) if env.network_dead.is_none() => {
+            ("network.outage", _) if env.network_dead.is_none() && env.relay_hold.is_none() => {
                 env.network_dead = end_at.map(|at| (at, None));
                 env.cite("network_dead", leading);
             }
@@ -1343,27 +1364,77 @@ fn spice_rules(
             t(from + 2.0 * timers.connectivity_tick + timers.ping),
             t(to)
         ));
-        candidates.push(Candidate {
-            cause: "network.outage",
-            origin: None,
-            summary: format!(
-                "traffic stopped both ways at ≈{} and resumed only with the close",
-                t(from)
-            ),
-            supports,
-            against: vec![],
-            fits: true,
-            decisive: false,
+        // A dead path stops keep-alive probes too: the client's socket
+        // aborts `client_keepalive` after main's last segment (LX
+        // tcp_keepalive_timer) and answers what comes later with a RST. A
+        // client that outlived that and closed main with a FIN had its
+        // probes answered: something between took the bytes and held them.
+        let main_outlived = timers.client_keepalive.filter(|&budget| {
+            to - from > budget + 1.0
+                && s.generations.last().is_some_and(|g| {
+                    g.channels.iter().any(|c| {
+                        c.name == "main"
+                            && c.closes
+                                .iter()
+                                .any(|x| x.by == "client" && x.how == "fin" && x.at >= to)
+                    })
+                })
         });
-        env.network_dead = Some((from, Some(to)));
-        env.cite(
-            "network_dead",
-            format!(
-                "traffic stopped both ways at ≈{} and resumed only with the close at {}",
-                t(from),
-                t(to)
-            ),
-        );
+        if let Some(budget) = main_outlived {
+            supports.push(format!(
+                "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
+                t(from + budget)
+            ));
+            // Held, the server's PINGs went unanswered as across a dead
+            // path, and its close was held with the rest.
+            candidates.push(Candidate {
+                cause: "server.connectivity_timeout",
+                origin: Some("network.outage"),
+                summary: format!(
+                    "something between took every byte both ways from ≈{} and forwarded nothing; the server's connectivity timer dropped the client it could no longer hear, and its close was held with the rest until {}",
+                    t(from),
+                    t(to)
+                ),
+                supports,
+                against: vec![],
+                fits: true,
+                decisive: false,
+            });
+        } else {
+            candidates.push(Candidate {
+                cause: "network.outage",
+                origin: None,
+                summary: format!(
+                    "traffic stopped both ways at ≈{} and resumed only with the close",
+                    t(from)
+                ),
+                supports,
+                against: vec![],
+                fits: true,
+                decisive: false,
+            });
+        }
+        if main_outlived.is_some() {
+            env.relay_hold = Some((from, to));
+            env.cite(
+                "relay_hold",
+                format!(
+                    "nothing crossed both ways from ≈{} to the close at {}, yet the client's keep-alive never gave up: the bytes were held",
+                    t(from),
+                    t(to)
+                ),
+            );
+        } else {
+            env.network_dead = Some((from, Some(to)));
+            env.cite(
+                "network_dead",
+                format!(
+                    "traffic stopped both ways at ≈{} and resumed only with the close at {}",
+                    t(from),
+                    t(to)
+                ),
+            );
+        }
     }
 
     // The seed-002 belief: idle channels are dropped after a quiet spell.

@@ -79,6 +79,12 @@ pub fn extract(s: &Session, env: &EnvFacts, channels: &[String]) -> Timeline {
             to: since_start(to.unwrap_or(env.end + HORIZON_AFTER_END)),
         });
     }
+    if let Some((from, to)) = env.relay_hold {
+        events.push(ScriptEvent::RelayHolds {
+            from: since_start(from),
+            to: since_start(to),
+        });
+    }
     if let Some(at) = env.server_stall {
         events.push(ScriptEvent::ServerStopsAnswering {
             at: since_start(at),
@@ -207,6 +213,10 @@ pub struct WhatIf {
     /// When the first successful reconnect came up.
     pub recovered_at: Option<f64>,
     pub summary: String,
+    /// When the client's own connection on `channel` saw the end: later
+    /// than `at` when something between held the close.
+    #[serde(skip)]
+    pub client_saw_at: Option<f64>,
     #[serde(skip)]
     pub verdict: Option<Verdict>,
 }
@@ -215,6 +225,12 @@ pub struct WhatIf {
 /// session's model zero) onto the input's by `offset` seconds.
 fn summarize(run: String, v: Verdict, offset: f64) -> WhatIf {
     let at = v.at.map(|a| a + offset);
+    let client_saw_at = v
+        .channels
+        .iter()
+        .find(|c| Some(&c.channel) == v.channel.as_ref())
+        .and_then(|c| c.last_closed_at)
+        .map(|a| a + offset);
     let recovered_at = v
         .reconnects
         .iter()
@@ -255,6 +271,7 @@ fn summarize(run: String, v: Verdict, offset: f64) -> WhatIf {
         sessions: v.sessions,
         recovered_at,
         summary,
+        client_saw_at,
         verdict: Some(v),
     }
 }
@@ -282,6 +299,7 @@ pub fn run_all(
                 channel: None,
                 sessions: 0,
                 recovered_at: None,
+                client_saw_at: None,
                 summary: e,
                 verdict: None,
             }),
@@ -394,8 +412,18 @@ pub fn reproduction(
     } else {
         1.0
     };
+    // The capture dates the end when it crossed the capture point: the
+    // model's cause, or the client's own connection seeing it, which comes
+    // later when something between held the close.
+    let off = |r: f64| {
+        [run.at, run.client_saw_at]
+            .into_iter()
+            .flatten()
+            .map(|m| (r - m).abs())
+            .fold(f64::INFINITY, f64::min)
+    };
     match (d.at, run.at) {
-        (Some(r), Some(m)) if (r - m).abs() > tolerance => differences.push(format!(
+        (Some(r), Some(m)) if off(r) > tolerance => differences.push(format!(
             "time: recorded T+{r:.3}, model T+{m:.3} (more than {tolerance:.0} s apart)"
         )),
         (Some(r), None) => differences.push(format!(
