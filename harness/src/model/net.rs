@@ -65,6 +65,12 @@ pub fn define_tcp(c: &mut Constants) {
     );
 }
 
+/// The spans (from, to) under way at `t`.
+#[inline]
+fn covering(spans: &[(Micros, Micros)], t: Micros) -> impl Iterator<Item = &(Micros, Micros)> {
+    spans.iter().filter(move |&&(a, b)| a <= t && t < b)
+}
+
 /// The two endpoints of a connection, indexing its per-side state.
 pub const CLIENT: usize = 0;
 pub const SERVER: usize = 1;
@@ -412,11 +418,7 @@ impl<A, I> Net<A, I> {
     /// When the relay holding what is sent at `t` lets it go, if one is.
     #[inline]
     pub fn held_until(&self, t: Micros) -> Option<Micros> {
-        self.holds
-            .iter()
-            .filter(|&&(a, b)| a <= t && t < b)
-            .map(|&(_, b)| b)
-            .max()
+        covering(&self.holds, t).map(|&(_, b)| b).max()
     }
 
     /// A connection already past its handshake at `now` (the profiles
@@ -443,16 +445,13 @@ impl<A, I> Net<A, I> {
     /// vanished peer), whatever became of one connection's flow.
     #[inline]
     pub fn path_clear(&self, t: Micros) -> bool {
-        self.half_open_all.is_none_or(|h| t < h)
-            && !self.blackholes.iter().any(|&(a, b)| a <= t && t < b)
+        self.half_open_all.is_none_or(|h| t < h) && covering(&self.blackholes, t).next().is_none()
     }
 
     /// When the outage under way at `t` began: its blackhole's start, or
     /// when the peers vanished.
     pub fn outage_start(&self, t: Micros) -> Option<Micros> {
-        self.blackholes
-            .iter()
-            .filter(|&&(a, b)| a <= t && t < b)
+        covering(&self.blackholes, t)
             .map(|&(a, _)| a)
             .min()
             .or(self.half_open_all.filter(|&h| h <= t))
