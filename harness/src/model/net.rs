@@ -591,15 +591,39 @@ impl<A, I> Net<A, I> {
             self.conns[conn].lb_last_data = now;
         }
         if up && self.conns[conn].pipes[from].held.is_empty() {
-            if let Some(end) = self.held_until(now) {
-                // The relay's kernel ACKs it now; it goes on at the end.
-                let c = &mut self.conns[conn];
-                c.last_rx[from] = now;
-                c.probes[from] = 0;
-                return Sent::Arrives(self.arrival(end), item);
+            if !self.holds.is_empty()
+                && let Some(end) = self.held_until(now)
+            {
+                return self.taken_by_relay(now, end, conn, from, item);
             }
             return Sent::Arrives(self.arrival(now), item);
         }
+        self.hold(now, conn, from, item)
+    }
+
+    /// A holding relay's kernel ACKs `item` now; it goes on at `end`.
+    #[cold]
+    fn taken_by_relay(
+        &mut self,
+        now: Micros,
+        end: Micros,
+        conn: usize,
+        from: usize,
+        item: I,
+    ) -> Sent<I> {
+        let c = &mut self.conns[conn];
+        c.last_rx[from] = now;
+        c.probes[from] = 0;
+        Sent::Arrives(self.arrival(end), item)
+    }
+
+    /// `item` waits in `from`'s socket for the path or the window; kept
+    /// out of line so the hot send path stays small.
+    #[cold]
+    fn hold(&mut self, now: Micros, conn: usize, from: usize, item: I) -> Sent<I>
+    where
+        I: Segment,
+    {
         let first_rto = self.rto(1);
         let p = &mut self.conns[conn].pipes[from];
         p.bytes = p.bytes.saturating_add(item.size());
