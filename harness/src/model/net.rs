@@ -172,6 +172,8 @@ pub enum Retransmit<I> {
     /// The peer's kernel answered a window probe and its window is still
     /// zero: the connection stays, the next probe is one RTO later.
     WindowShut,
+    /// The window probe found the peer's socket closed: RST.
+    PeerReset,
 }
 
 /// What a keep-alive probe found.
@@ -718,9 +720,16 @@ impl<A, I> Net<A, I> {
         }
         let next = self.rto(p.backoff + 2);
         let answered = self.path_up(now, conn);
-        if answered && self.window_open(conn, 1 - from) {
+        let to = 1 - from;
+        if answered && self.window_open(conn, to) {
             let (at, held) = self.flush(now, conn, from);
             return Retransmit::Flushed(at, held);
+        }
+        if answered && !self.conns[conn].open[to] {
+            // The window never opens for a closed socket: the probe meets
+            // its kernel's RST.
+            self.conns[conn].pipes[from] = Pipe::default();
+            return Retransmit::PeerReset;
         }
         let p = &mut self.conns[conn].pipes[from];
         p.backoff += 1;
@@ -1074,7 +1083,7 @@ mod tests {
                 Retransmit::WindowShut => assert_eq!(unanswered, 0, "answered after the cut"),
                 Retransmit::Backoff => unanswered += 1,
                 Retransmit::GaveUp => break,
-                Retransmit::Flushed(..) => panic!("the window is shut"),
+                r => panic!("the window is shut: {r:?}"),
             }
             t = n.conns[0].pipes[SERVER].retry_at.unwrap();
         }
@@ -1108,5 +1117,16 @@ mod tests {
             n.send(s(300), 0, CLIENT, Seg::Fin),
             Sent::Arrives(ms(300_005), Seg::Fin)
         );
+    }
+
+    #[test]
+    fn a_window_probe_to_a_closed_reader_meets_a_reset() {
+        let mut n = stalled_reader();
+        flood(&mut n, 10);
+        let t = n.conns[0].pipes[SERVER].retry_at.unwrap();
+        n.conns[0].open[CLIENT] = false;
+        assert_eq!(n.retransmit(t, 0, SERVER), Retransmit::PeerReset);
+        assert!(n.conns[0].pipes[SERVER].held.is_empty());
+        assert_eq!(n.conns[0].pipes[SERVER].retry_at, None);
     }
 }

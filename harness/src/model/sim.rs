@@ -602,6 +602,7 @@ impl Sim {
         self.server_running = false;
         self.server = SpiceServer::new(self.server_cfg);
         self.server_conn.clear();
+        self.writable.clear();
     }
 
     fn end_stall(&mut self) {
@@ -1207,6 +1208,7 @@ impl Sim {
                 }
             }
             Retransmit::Backoff => {}
+            Retransmit::PeerReset => self.abort(conn, from, ClosedHow::Reset),
             Retransmit::WindowShut => {
                 self.minor(
                     "network",
