@@ -416,7 +416,7 @@ fn display_rx(v: &Verdict) -> u64 {
 }
 
 #[test]
-fn a_short_stall_shuts_the_window_and_loses_nothing() {
+fn a_short_stall_held_by_flow_control_loses_nothing() {
     // Flow control, not loss: while the client reads nothing its kernel
     // takes a window's worth, the server's socket fills and its writes
     // wait; once the client reads, every update still arrives.

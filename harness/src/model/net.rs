@@ -400,12 +400,8 @@ impl<A, I> Net<A, I> {
             rto_max: c.duration("tcp_rto_max").max(Micros(1)),
             retries2: c.count("tcp_retries2"),
             syn_retries: c.count("tcp_syn_retries").min(30),
-            rcv_window: c
-                .value("tcp_rcv_window")
-                .map_or(u64::MAX, |_| c.count("tcp_rcv_window")),
-            snd_buf: c
-                .value("tcp_snd_buf")
-                .map_or(u64::MAX, |_| c.count("tcp_snd_buf")),
+            rcv_window: c.count("tcp_rcv_window"),
+            snd_buf: c.count("tcp_snd_buf"),
             client_ka,
             server_ka,
             lb,
@@ -593,9 +589,7 @@ impl<A, I> Net<A, I> {
             self.conns[conn].lb_last_data = now;
         }
         if up && self.conns[conn].pipes[from].held.is_empty() {
-            if !self.holds.is_empty()
-                && let Some(end) = self.held_until(now)
-            {
+            if let Some(end) = self.held_until(now) {
                 return self.taken_by_relay(now, end, conn, from, item);
             }
             return Sent::Arrives(self.arrival(now), item);

@@ -668,11 +668,15 @@ impl Sim {
         }
     }
 
+    /// Server channel `s` may send what waited, if anything did.
+    fn wake_writer(&mut self, s: usize) {
+        if self.server.has_queued(s) && !self.writable.contains(&s) {
+            self.writable.push(s);
+        }
+    }
+
     /// Tells the server what its socket on `conn` holds; a socket that takes
-    /// writes again lets what waited go. Kept out of line: only held data
-    /// or a reader that stopped reach it, and inlined it costs the hot
-    /// send path its inlined queue push (10 % of an idle day).
-    #[inline(never)]
+    /// writes again lets what waited go.
     fn sync_server_socket(&mut self, conn: usize) {
         let Some(s) = self.net.conns[conn].app.server_ch else {
             return;
@@ -681,8 +685,8 @@ impl Sim {
         let busy = self.net.outq_busy(conn, SERVER);
         let blocked = self.net.write_blocked(conn, SERVER);
         self.server.set_socket_state(s, busy, blocked);
-        if was_blocked && !blocked && self.server.has_queued(s) && !self.writable.contains(&s) {
-            self.writable.push(s);
+        if was_blocked && !blocked {
+            self.wake_writer(s);
         }
     }
 
@@ -954,11 +958,8 @@ impl Sim {
             match item {
                 Item::Msg(m) => {
                     self.server.handle_message(self.now, s, m);
-                    if m == SpiceMsg::Ack
-                        && self.server.has_queued(s)
-                        && !self.writable.contains(&s)
-                    {
-                        self.writable.push(s);
+                    if m == SpiceMsg::Ack {
+                        self.wake_writer(s);
                     }
                 }
                 Item::Fin => {

@@ -1380,40 +1380,42 @@ fn spice_rules(
                     })
                 })
         });
-        if let Some(budget) = main_outlived {
-            supports.push(format!(
-                "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
-                t(from + budget)
-            ));
-            // Held, the server's PINGs went unanswered as across a dead
-            // path, and its close was held with the rest.
-            candidates.push(Candidate {
-                cause: "server.connectivity_timeout",
-                origin: Some("network.outage"),
-                summary: format!(
-                    "something between took every byte both ways from ≈{} and forwarded nothing; the server's connectivity timer dropped the client it could no longer hear, and its close was held with the rest until {}",
-                    t(from),
-                    t(to)
-                ),
-                supports,
-                against: vec![],
-                fits: true,
-                decisive: false,
-            });
-        } else {
-            candidates.push(Candidate {
-                cause: "network.outage",
-                origin: None,
-                summary: format!(
+        // Held, the server's PINGs went unanswered as across a dead path,
+        // and its close was held with the rest.
+        let (cause, origin, summary) = match main_outlived {
+            Some(budget) => {
+                supports.push(format!(
+                    "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
+                    t(from + budget)
+                ));
+                (
+                    "server.connectivity_timeout",
+                    Some("network.outage"),
+                    format!(
+                        "something between took every byte both ways from ≈{} and forwarded nothing; the server's connectivity timer dropped the client it could no longer hear, and its close was held with the rest until {}",
+                        t(from),
+                        t(to)
+                    ),
+                )
+            }
+            None => (
+                "network.outage",
+                None,
+                format!(
                     "traffic stopped both ways at ≈{} and resumed only with the close",
                     t(from)
                 ),
-                supports,
-                against: vec![],
-                fits: true,
-                decisive: false,
-            });
-        }
+            ),
+        };
+        candidates.push(Candidate {
+            cause,
+            origin,
+            summary,
+            supports,
+            against: vec![],
+            fits: true,
+            decisive: false,
+        });
         if main_outlived.is_some() {
             env.relay_hold = Some((from, to));
             env.cite(

@@ -305,10 +305,16 @@ impl SpiceServer {
             }
             return;
         }
-        self.channels[channel].ping_at = None;
-        self.send(channel, SpiceMsg::Data { bytes });
-        self.rearm_after_send(now, channel);
-        self.refresh(channel);
+        self.send_data(now, channel, bytes);
+    }
+
+    /// Writes one application message: it cancels the ping timer, which
+    /// re-arms once the pipe drains.
+    fn send_data(&mut self, now: Micros, idx: usize, bytes: u32) {
+        self.channels[idx].ping_at = None;
+        self.send(idx, SpiceMsg::Data { bytes });
+        self.rearm_after_send(now, idx);
+        self.refresh(idx);
     }
 
     /// Sends the oldest waiting message if nothing stops it; false when
@@ -329,10 +335,7 @@ impl SpiceServer {
         if *n == 0 {
             q.pop_front();
         }
-        self.channels[channel].ping_at = None;
-        self.send(channel, SpiceMsg::Data { bytes });
-        self.rearm_after_send(now, channel);
-        self.refresh(channel);
+        self.send_data(now, channel, bytes);
         true
     }
 
