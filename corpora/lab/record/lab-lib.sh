@@ -25,7 +25,11 @@ lab_init() {
     lab_name=$1
     shift
     if [ -z "${LAB_IN_NETNS:-}" ]; then
-        exec env LAB_IN_NETNS=1 unshare -n "$0" "$@"
+        # A session of its own: when the shell that started a recording
+        # exits first, the kernel sends SIGHUP and SIGCONT to a process
+        # group left orphaned with a stopped member, which thawed a
+        # SIGSTOPped relay 16 s into its freeze.
+        exec env LAB_IN_NETNS=1 setsid -w unshare -n "$0" "$@"
     fi
     ip link set lo up
     cap="$lab_dir/$lab_name.pcap"
