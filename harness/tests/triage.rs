@@ -748,6 +748,61 @@ fn live_proxy_recordings_name_the_injected_faults() {
     assert!(r.reproduced, "{:?}", r.differences);
 }
 
+/// haproxy SIGSTOPped between remote-viewer and QEMU: both kernels ACK, so
+/// the server's PINGs sit in haproxy's buffer and its connectivity timer
+/// drops the client (upstream leg, T+60.016); the client leg sees nothing
+/// until haproxy resumes and passes the close on with everything it held
+/// (T+63.071). Both legs name the held relay (origin network.outage), not a
+/// frozen client, and the model, given the hold, reproduces the ending.
+#[test]
+fn a_frozen_relay_is_a_hold_on_both_legs() {
+    let tr = run("corpora/lab/spice-haproxy-frozen.pcap");
+    let front = &tr.sessions[tr.primary.unwrap()];
+    assert_eq!(
+        (
+            front.diagnosis.cause.as_deref(),
+            front.diagnosis.origin.as_deref(),
+            front.diagnosis.at.map(|a| (a * 1000.0).round() / 1000.0)
+        ),
+        (
+            Some("server.connectivity_timeout"),
+            Some("network.outage"),
+            Some(63.071)
+        )
+    );
+    let top = &front.diagnosis.explanations[0];
+    assert!(
+        top.supports.iter().any(|x| x.starts_with("relay.held:")),
+        "{:?}",
+        top.supports
+    );
+    let env = front.environment.as_ref().unwrap();
+    let [tether::timeline::synthetic::ScriptEvent::RelayHolds { from, to }] = &env.events[..]
+    else {
+        panic!("{:?}", env.events)
+    };
+    // From the last bytes haproxy forwarded (display, T+11.663) to the
+    // close it passed on.
+    assert_eq!(
+        (from.0.0 / 1000, to.0.0 / 1000),
+        (11_663, 63_071),
+        "{from:?}..{to:?}"
+    );
+    let r = front.reproduction.as_ref().expect("a reproduction check");
+    assert!(r.reproduced, "{:?}", r.differences);
+    let legs = tr.legs_of(front);
+    let [leg] = &legs[..] else {
+        panic!("one upstream leg, found {}", legs.len())
+    };
+    assert_eq!(
+        (
+            leg.diagnosis.cause.as_deref(),
+            leg.diagnosis.origin.as_deref()
+        ),
+        (Some("server.connectivity_timeout"), Some("network.outage"))
+    );
+}
+
 /// Seed 002's K1 shape from the zip alone: ryll stopped reading main at
 /// T+100 (a client-side deadlock), so it never counted the PINGs it did not
 /// read and its own counters show PINGs == PONGs; display kept receiving

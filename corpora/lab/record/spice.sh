@@ -17,6 +17,10 @@
 #   wrong-ticket         only the wrong password
 #   haproxy-idle         remote-viewer -> haproxy (timeout client/server 10s)
 #                        -> qemu, left idle for 20 s; both legs captured
+#   haproxy-frozen       remote-viewer -> haproxy (mode tcp, timeouts 1 h) -> qemu;
+#                        haproxy SIGSTOPped until the server drops the client
+#                        (both kernels keep ACKing: a relay that holds), then
+#                        SIGCONT; the user closes the disconnected viewer
 #
 # "The user closes the window" is a real close: x-close.py sends the
 # window manager's WM_DELETE_WINDOW message to remote-viewer's window (the
@@ -94,11 +98,11 @@ tt() { lab_t "$(awk -v a="$1" -v o="${2:-0}" -v s="$lab_start" 'BEGIN { t = a + 
 spice_uri="spice://127.0.0.1:$port"
 filter="tcp port $port"
 case $case_ in
-latency | haproxy-idle) spice_uri="spice://127.0.0.1:$front" ;;
+latency | haproxy-idle | haproxy-frozen) spice_uri="spice://127.0.0.1:$front" ;;
 esac
 case $case_ in
 latency) filter="tcp port $front" ;;
-haproxy-idle) filter="tcp port $port or tcp port $front" ;;
+haproxy-idle | haproxy-frozen) filter="tcp port $port or tcp port $front" ;;
 esac
 
 ticket=",disable-ticketing=on"
@@ -366,6 +370,64 @@ EOF
         "at = [$(tt "$t_conn" 10), $(tt "$t_conn" 12)]" "channel = \"$chan\"" 'closed_by = "both"' \
         'attempts = []' \
         "note = \"back leg (haproxy to qemu :$port), the same session seen from the server side\""
+    ;;
+
+haproxy-frozen)
+    cat >"$tmp/haproxy.cfg" <<EOF
+global
+    log stdout format raw local0 info
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend spice
+    bind 127.0.0.1:$front
+    default_backend qemu
+backend qemu
+    server qemu 127.0.0.1:$port
+EOF
+    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
+    haproxy_pid=$!
+    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
+    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
+    lab_action "remote-viewer connects to $spice_uri (haproxy, mode tcp, timeout client/server 1h, to $port)"
+    start_rv "$spice_uri"
+    sleep 12
+    n0=$(n_server_est $port)
+    lab_action "haproxy (pid $haproxy_pid) sent SIGSTOP: its kernel still ACKs both legs, nothing is forwarded"
+    t_stop=$(lab_now)
+    kill -STOP "$haproxy_pid"
+    t_drop=""
+    for _ in $(seq 2000); do   # up to 200 s
+        if [ "$(n_server_est $port)" -lt "$n0" ]; then t_drop=$(lab_now); break; fi
+        sleep 0.1
+    done
+    [ -n "$t_drop" ] && lab_action "the server closed its side ($(n_server_est $port) of $n0 channels left established)"
+    sleep 3
+    lab_action "haproxy (pid $haproxy_pid) sent SIGCONT"
+    t_cont=$(lab_now)
+    kill -CONT "$haproxy_pid"
+    sleep 5
+    user_close "$rv" "(the user dismisses the disconnected viewer)"
+    sleep 1
+    lab_stop_capture
+    cat "$tmp/haproxy.log" >&2
+    [ -n "$t_drop" ] || { echo "the server never dropped the client" >&2; t_drop=$t_cont; }
+    main_front=$(tshark -r "$cap" -Y "tcp.dstport==$front && tcp.flags.syn==1 && tcp.flags.ack==0" -T fields -e tcp.srcport 2>/dev/null | head -1)
+    main_back=$(tshark -r "$cap" -Y "tcp.dstport==$port && tcp.flags.syn==1 && tcp.flags.ack==0" -T fields -e tcp.srcport 2>/dev/null | head -1)
+    session 'client = "127.0.0.1"' "port = $main_front" 'outcome = "disconnected"' 'cause = "server.connectivity_timeout"' \
+        'origin = "network.outage"' 'channel = "main"' \
+        "at = [$(tt "$t_cont" -0.1), $(tt "$t_cont" 1)]" 'closed_by = "server"' \
+        'attempts = []' \
+        "note = \"front leg (remote-viewer to haproxy :$front). haproxy frozen from $(lab_t "$t_stop"): the server's connectivity timer dropped the client at $(lab_t "$t_drop") behind it; this leg sees the FINs when haproxy resumes at $(lab_t "$t_cont")\""
+    session 'client = "127.0.0.1"' "port = $main_back" 'outcome = "disconnected"' 'cause = "server.connectivity_timeout"' \
+        'origin = "network.outage"' 'channel = "main"' \
+        "at = [$(tt "$t_drop" -0.6), $(tt "$t_drop" 0.2)]" 'closed_by = "server"' \
+        'attempts = []' \
+        "note = \"back leg (haproxy to qemu :$port): the main channel's connectivity timer fired with haproxy frozen, and the server closed every channel\""
     ;;
 
 *)

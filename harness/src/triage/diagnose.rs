@@ -818,7 +818,26 @@ pub fn diagnose(
             // (a frozen process's kernel still would, RFC 9293 §3.8.6.1), so
             // what stopped at the client's last sign is the path.
             ("server.connectivity_timeout", Some("network.outage")) => {
-                if let Some((from, _)) = env.client_stall.take() {
+                // A relay that held the traffic, seen on its client leg.
+                let held = ending
+                    .as_ref()
+                    .filter(|e| e.cause == top.cause && e.origin == Some("network.outage"))
+                    .and_then(|e| super::evidence::passed_on(g, legs, e.at))
+                    .and_then(|(_, held)| held);
+                if let Some((from, to)) = held
+                    && env.relay_hold.is_none()
+                {
+                    env.client_stall = None;
+                    env.relay_hold = Some((from, to));
+                    env.cite(
+                        "relay_hold",
+                        format!(
+                            "the relay forwarded nothing to the client from {} until it passed the server's close on at {}: {leading}",
+                            t(from),
+                            t(to)
+                        ),
+                    );
+                } else if let Some((from, _)) = env.client_stall.take() {
                     env.network_dead = Some((from, None));
                     let dead = top
                         .supports

@@ -105,6 +105,48 @@ pub fn silence(c: &Channel, side: usize, from: f64, to: f64) -> Silence {
 
 /// The last segment carrying new payload either way, as TCP saw it (a
 /// decoder may date a message by the segment that completed it).
+/// The upstream close a server-side close of the client leg at `end` passed
+/// on, and the spell the relay held the traffic when it passed it on late.
+/// A relay passes a close on as it reads it (within milliseconds in every
+/// lab recording); one passed on seconds later was held with the rest.
+pub fn passed_on<'a>(
+    g: &Generation,
+    legs: &'a [LegClose],
+    end: f64,
+) -> Option<(&'a LegClose, Option<(f64, f64)>)> {
+    legs.iter()
+        .filter(|l| l.by == "server" && l.at <= end + SAME_INSTANT)
+        .filter_map(|l| {
+            if end - l.at <= 2.0 {
+                Some((l, None))
+            } else {
+                relay_held(g, l.at, end).map(|held| (l, Some(held)))
+            }
+        })
+        .min_by(|a, b| a.0.at.total_cmp(&b.0.at))
+}
+
+/// The spell a relay held a generation's traffic, when it did: from the
+/// last bytes it forwarded to the client on any channel to `end`, with
+/// nothing forwarded after `since` and the client's window open all along
+/// (a client that stopped reading shuts its window, RFC 9293 §3.8.6.2; the
+/// relay then has bytes it cannot send, which is not holding). A relay
+/// forwards what it reads at once, so silence on every channel across an
+/// upstream close means it was not reading.
+fn relay_held(g: &Generation, since: f64, end: f64) -> Option<(f64, f64)> {
+    let mut from = f64::NEG_INFINITY;
+    for c in &g.channels {
+        let quiet = c.longest_s2c_silence_from?;
+        let covers = quiet <= since && quiet + c.longest_s2c_silence >= end - SAME_INSTANT;
+        let window_open = c.tcp[0].last_zero_window.is_none_or(|z| z < quiet);
+        if !covers || !window_open {
+            return None;
+        }
+        from = from.max(quiet);
+    }
+    from.is_finite().then_some((from, end))
+}
+
 pub fn last_payload(c: &Channel) -> f64 {
     [c.tcp[0].last_payload, c.tcp[1].last_payload]
         .into_iter()
@@ -290,20 +332,29 @@ pub fn ending(
     // The real server ended the upstream leg first and the relay passed the
     // close on: the leg's own ending is the session's.
     if by == "server"
-        && let Some(leg) = legs
-            .iter()
-            .filter(|l| l.by == "server" && l.at <= end + SAME_INSTANT && end - l.at <= 2.0)
-            .min_by(|a, b| a.at.total_cmp(&b.at))
+        && let Some((leg, held)) = passed_on(g, legs, end)
         && let Some(e) = &leg.ending
     {
         because.push(format!(
             "relay.passes_on: the server behind the relay ({}) closed the upstream leg first ({}) at T+{:.3}",
             leg.server, leg.how, leg.at
         ));
+        // The upstream leg's client is the relay: a relay that held
+        // everything is what stopped between the two peers, not the client
+        // behind it.
+        let mut origin = e.origin;
+        if let Some((from, _)) = held {
+            because.push(format!(
+                "relay.held: the relay forwarded nothing to the client from T+{from:.3} until it passed that close on at T+{end:.3}, and the client's window stayed open: the relay took every byte and held it, the close with the rest"
+            ));
+            if origin.is_some_and(|o| o.starts_with("client.")) {
+                origin = Some("network.outage");
+            }
+        }
         because.extend(e.because.iter().cloned());
         return Some(Ending {
             cause: e.cause,
-            origin: e.origin,
+            origin,
             closed_by: "server",
             at: end,
             channel,

@@ -846,6 +846,36 @@ fn link_relay_evidence(sessions: &[Session], diagnoses: &mut [Diagnosis]) {
             leg.origin = None;
             leg.closed_by = Some("both");
         }
+        // The leg's client is the relay: when the client leg shows the relay
+        // held everything, what stopped reading this leg is the relay, and
+        // the leg ended as its front did.
+        let front_held = diagnoses[j].explanations.first().is_some_and(|e| {
+            e.origin.as_deref() == Some("network.outage")
+                && e.supports.iter().any(|x| x.starts_with("relay.held:"))
+        });
+        if front_held
+            && diagnoses[i].cause == diagnoses[j].cause
+            && diagnoses[i]
+                .origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("client."))
+        {
+            let held = "relay.held: the client leg shows the relay held every byte both ways: the client that stopped on this leg is the relay, and nothing past it stopped (origin network.outage, as diagnosed on the client leg)";
+            let leg = &mut diagnoses[i];
+            leg.inferences.push(diagnose::Evidence {
+                at: leg.at,
+                channel: None,
+                text: held.into(),
+                source: "rule",
+            });
+            leg.origin = Some("network.outage".into());
+            if let Some(top) = leg.explanations.first_mut()
+                && leg.cause.as_deref() == Some(top.cause.as_str())
+            {
+                top.origin = leg.origin.clone();
+                top.supports.push(held.into());
+            }
+        }
         let front = &mut diagnoses[j];
         let near = front.at.is_some_and(|e| (e - at).abs() <= 0.05);
         front.observations.push(diagnose::Evidence {
