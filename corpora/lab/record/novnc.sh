@@ -22,6 +22,8 @@
 #   client-frozen     640x480 xclock -update 1; every Chromium process SIGSTOPped
 #                     20 s, SIGCONT, then the tab is closed (Page.close)
 #   server-frozen     xclock; Xvnc SIGSTOPped 20 s, SIGCONT, tab closed later
+#   relay-frozen      xclock; websockify and its per-connection child SIGSTOPped
+#                     20 s (both kernels still ACK and buffer), SIGCONT, tab closed
 #   blackhole         websockify --heartbeat 5; iptables DROP (INPUT chain, so the
 #                     capture still sees what is sent) on port 6080 both ways
 #                     for 90 s, removed; tab closed once traffic flows again
@@ -42,7 +44,7 @@ geometry=320x240
 hb=""
 reconnect=""
 case $case in
-user-close | server-killed | server-frozen) ;;
+user-close | server-killed | server-frozen | relay-frozen) ;;
 server-killed-reconnect) reconnect="&reconnect=1&reconnect_delay=2000" ;;
 haproxy-idle-reconnect)
     front=$lb
@@ -117,7 +119,9 @@ done
 export DISPLAY=$display
 xsetroot -solid '#336699'
 case $case in
-user-close | relay-killed | relay-restarted | server-killed* | client-frozen | server-frozen)
+user-close | relay-killed | relay-restarted | server-killed* | client-frozen | server-frozen | relay-frozen)
+    # Without it the case records an idle screen, silently another case.
+    command -v xclock >/dev/null || { echo "xclock is needed (Debian x11-apps)" >&2; exit 1; }
     lab_bg xclock -update 1 -geometry "$geometry+0+0" >"$tmp/xclock.log" 2>&1
     ;;
 esac
@@ -364,6 +368,32 @@ at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
 closed_by = \"client\"
 attempts = []
 note = \"Xvnc was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop"); nobody timed out, updates resumed after SIGCONT, and the session ended when the tab was closed\""
+    ;;
+relay-frozen)
+    sleep 5
+    stopped=("$websockify_pid" $(pgrep -P "$websockify_pid" || true))
+    act "SIGSTOP websockify and its children (${stopped[*]})"
+    t_stop=$last
+    kill -STOP "${stopped[@]}"
+    sleep 20
+    act "SIGCONT websockify"
+    kill -CONT "${stopped[@]}"
+    stopped=()
+    sleep 6
+    act "tab closed through DevTools (Page.close): the user closes"
+    t_close=$last
+    cdp close >&2
+    sleep 2
+    lab_stop_capture
+    sessions="[[sessions]]
+client = \"127.0.0.1\"
+port = $(front_port)
+outcome = \"disconnected\"
+cause = \"client.closed\"
+at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
+closed_by = \"client\"
+attempts = []
+note = \"websockify was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop"): both legs' kernels kept ACKing into its buffers; nobody timed out, updates resumed after SIGCONT, and the session ended when the tab was closed\""
     ;;
 blackhole)
     sleep 5
