@@ -153,6 +153,22 @@ fn keepalive_probes_are_counted_apart() {
     assert_eq!(client.retransmissions, 0);
     assert_eq!(client.last_payload, ms(100));
     assert_eq!(server.last_ack_advance, ms(101));
+    // The first probe's ACK answered it; the second is still out.
+    assert_eq!(client.last_keepalive_answered, ms(45_001));
+}
+
+/// A probe answered by a RST met a closed socket, not a live one holding
+/// the connection (RFC 9293 §3.10.7.1); one never answered is not answered.
+#[test]
+fn a_reset_does_not_answer_a_keepalive_probe() {
+    let mut s = handshake();
+    s.push(seg(100, true, C_ISN + 1, S_ISN + 1, "AP", b"hello"));
+    s.push(seg(101, false, S_ISN + 1, C_ISN + 6, "A", b""));
+    s.push(seg(45_000, true, C_ISN + 5, S_ISN + 1, "A", b""));
+    s.push(seg(45_001, false, S_ISN + 1, 0, "R", b""));
+    let [client, _] = run(&s);
+    assert_eq!(client.keepalives, 1);
+    assert_eq!(client.last_keepalive_answered, None);
 }
 
 /// Who closed: each side's first FIN and RST, as sent.

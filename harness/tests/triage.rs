@@ -801,6 +801,48 @@ fn a_frozen_relay_is_a_hold_on_both_legs() {
         ),
         (Some("server.connectivity_timeout"), Some("network.outage"))
     );
+
+    // The viewer's leg alone, as a user there captures it: spice-gtk's
+    // keep-alive probes answered inside the silence (a dead path answers
+    // none) and the server's close at its end tell the same story.
+    let tr = run("corpora/lab/spice-haproxy-frozen-client-leg.pcap");
+    let st = &tr.sessions[tr.primary.unwrap()];
+    assert_eq!(
+        (
+            st.diagnosis.cause.as_deref(),
+            st.diagnosis.origin.as_deref()
+        ),
+        (Some("server.connectivity_timeout"), Some("network.outage"))
+    );
+    let top = &st.diagnosis.explanations[0];
+    assert!(
+        top.supports
+            .iter()
+            .any(|x| x.starts_with("tcp.keepalive_answered:")),
+        "{:?}",
+        top.supports
+    );
+    let lb = st
+        .diagnosis
+        .explanations
+        .iter()
+        .find(|e| e.cause == "lb.idle_timeout")
+        .expect("the idle cut is weighed");
+    assert!(
+        lb.against.iter().any(|x| x.starts_with("main carried")),
+        "{:?}",
+        lb.against
+    );
+    let env = st.environment.as_ref().unwrap();
+    assert!(
+        matches!(
+            env.events[..],
+            [tether::timeline::synthetic::ScriptEvent::RelayHolds { .. }]
+        ),
+        "{:?}",
+        env.events
+    );
+    assert!(st.reproduction.as_ref().is_some_and(|r| r.reproduced));
 }
 
 /// Seed 002's K1 shape from the zip alone: ryll stopped reading main at

@@ -264,6 +264,12 @@ pub struct TcpSide {
     /// (RFC 9293 §3.8.4).
     pub keepalives: u32,
     pub last_keepalive: Option<Micros>,
+    /// The last probe the peer's kernel answered with an ACK (RFC 9293
+    /// §3.8.4): something on the path holds the connection open, which a
+    /// dead path does not.
+    pub last_keepalive_answered: Option<Micros>,
+    /// A probe not answered yet.
+    probe_out: Option<Micros>,
     /// Segments advertising a zero receive window.
     pub zero_windows: u32,
     pub first_zero_window: Option<Micros>,
@@ -774,6 +780,9 @@ fn note_tcp_evidence(
 ) {
     let ts = seg.ts;
     let peer = dir.reverse();
+    if seg.ack_flag && !seg.rst && summary.tcp[peer.index()].probe_out.take().is_some() {
+        summary.tcp[peer.index()].last_keepalive_answered = Some(ts);
+    }
     if seg.ack_flag
         && let Some(acked) = conn.halves[peer.index()].offset_of(seg.ack)
         && acked >= 0
@@ -820,6 +829,7 @@ fn note_tcp_evidence(
     if keepalive {
         side.keepalives += 1;
         side.last_keepalive = Some(ts);
+        side.probe_out = Some(ts);
         return;
     }
     if seg.fin {

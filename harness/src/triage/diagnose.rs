@@ -818,15 +818,15 @@ pub fn diagnose(
             // (a frozen process's kernel still would, RFC 9293 §3.8.6.1), so
             // what stopped at the client's last sign is the path.
             ("server.connectivity_timeout", Some("network.outage")) => {
-                // A relay that held the traffic, seen on its client leg.
+                // A relay that held the traffic, seen on both of its legs:
+                // the last bytes it forwarded date the hold better than
+                // main's silence, which began before the hold did.
                 let held = ending
                     .as_ref()
                     .filter(|e| e.cause == top.cause && e.origin == Some("network.outage"))
                     .and_then(|e| super::evidence::passed_on(g, legs, e.at))
                     .and_then(|(_, held)| held);
-                if let Some((from, to)) = held
-                    && env.relay_hold.is_none()
-                {
+                if let Some((from, to)) = held {
                     env.client_stall = None;
                     env.relay_hold = Some((from, to));
                     env.cite(
@@ -1399,25 +1399,64 @@ fn spice_rules(
                     })
                 })
         });
+        // A probe answered inside the spell says so directly: a dead path
+        // answers none (RFC 9293 §3.8.4). With the server's close at its
+        // end, after the timer could first fire, the server was running
+        // and its timer dropped the client whose bytes were held.
+        let gen_channels = || {
+            s.generations
+                .last()
+                .into_iter()
+                .flat_map(|g| g.channels.iter())
+        };
+        let probe_answered = gen_channels()
+            .filter_map(|c| c.tcp[0].last_keepalive_answered)
+            .filter(|&a| a > from && a < to)
+            .max_by(f64::total_cmp);
+        let server_closed_main = gen_channels().any(|c| {
+            c.name == "main"
+                && c.closes
+                    .first()
+                    .is_some_and(|x| x.by == "server" && (x.at - to).abs() <= 1.0)
+        });
+        let held_by_probe =
+            probe_answered.filter(|_| server_closed_main && to - from >= timers.connectivity_tick);
         // Held, the server's PINGs went unanswered as across a dead path,
         // and its close was held with the rest.
-        let (cause, origin, summary) = match main_outlived {
-            Some(budget) => {
-                supports.push(format!(
-                    "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
-                    t(from + budget)
-                ));
+        let held = main_outlived.is_some() || held_by_probe.is_some();
+        // What was held began with the last bytes any channel carried
+        // before it (main's own silence may have begun earlier).
+        let hold_from = gen_channels()
+            .filter_map(|c| {
+                let quiet = c.longest_s2c_silence_from?;
+                (quiet + c.longest_s2c_silence >= to - 1.0).then_some(quiet)
+            })
+            .fold(from, f64::max);
+        let (cause, origin, summary) = match held {
+            true => {
+                if let Some(budget) = main_outlived {
+                    supports.push(format!(
+                        "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
+                        t(from + budget)
+                    ));
+                }
+                if let Some(a) = held_by_probe {
+                    supports.push(format!(
+                        "tcp.keepalive_answered: the client's keep-alive probe was answered at {} while nothing else crossed, so the path held the connection open and took the bytes; the server's close came at the spell's end",
+                        t(a)
+                    ));
+                }
                 (
                     "server.connectivity_timeout",
                     Some("network.outage"),
                     format!(
                         "something between took every byte both ways from ≈{} and forwarded nothing; the server's connectivity timer dropped the client it could no longer hear, and its close was held with the rest until {}",
-                        t(from),
+                        t(hold_from),
                         t(to)
                     ),
                 )
             }
-            None => (
+            false => (
                 "network.outage",
                 None,
                 format!(
@@ -1435,13 +1474,13 @@ fn spice_rules(
             fits: true,
             decisive: false,
         });
-        if main_outlived.is_some() {
-            env.relay_hold = Some((from, to));
+        if held {
+            env.relay_hold = Some((hold_from, to));
             env.cite(
                 "relay_hold",
                 format!(
                     "nothing crossed both ways from ≈{} to the close at {}, yet the client's keep-alive never gave up: the bytes were held",
-                    t(from),
+                    t(hold_from),
                     t(to)
                 ),
             );
@@ -1803,6 +1842,20 @@ fn generic_rules(
         let mut against = Vec::new();
         if pings {
             against.push("pings crossed during the quiet spell".into());
+        }
+        // A SPICE session ends with main (spice-server drops any other
+        // channel alone), so a cut that ended it cut main; main that
+        // carried the server's bytes with the close was not idle.
+        let main_busy = first_closes
+            .iter()
+            .find(|(m, _)| m.name == "main")
+            .and_then(|(m, _)| m.last_s2c)
+            .filter(|&l| l >= x.at - 1.0 && l <= x.at + SAME_INSTANT);
+        if let Some(l) = main_busy {
+            against.push(format!(
+                "main carried the server's bytes at {}, with the close: the connection the session ends with was not idle",
+                t(l)
+            ));
         }
         candidates.push(Candidate {
             cause: "lb.idle_timeout",

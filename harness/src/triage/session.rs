@@ -159,6 +159,8 @@ pub struct TcpFacts {
     pub keepalives: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_keepalive: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_keepalive_answered: Option<f64>,
     pub zero_windows: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_zero_window: Option<f64>,
@@ -189,6 +191,7 @@ impl TcpFacts {
             last_retransmission: r(t.last_retransmission),
             keepalives: t.keepalives,
             last_keepalive: r(t.last_keepalive),
+            last_keepalive_answered: r(t.last_keepalive_answered),
             zero_windows: t.zero_windows,
             first_zero_window: r(t.first_zero_window),
             last_zero_window: r(t.last_zero_window),
