@@ -187,6 +187,42 @@ front_port() {
         -T fields -e tcp.srcport 2>/dev/null | head -1
 }
 
+# The truth of a session the user ended by closing the tab at $t_close.
+closed_by_user() {
+    sessions="[[sessions]]
+client = \"127.0.0.1\"
+port = $(front_port)
+outcome = \"disconnected\"
+cause = \"client.closed\"
+at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
+closed_by = \"client\"
+attempts = []
+note = \"$1\""
+}
+
+# Freezes the processes given (SIGSTOP) 20 s from 5 s into the session,
+# thaws them, and has the user close the tab 6 s later; sets $t_stop and
+# $t_close and ends the capture.
+freeze_then_close() {
+    local what=$1
+    shift
+    sleep 5
+    stopped=("$@")
+    act "SIGSTOP $what (${stopped[*]})"
+    t_stop=$last
+    kill -STOP "${stopped[@]}"
+    sleep 20
+    act "SIGCONT $what"
+    kill -CONT "${stopped[@]}"
+    stopped=()
+    sleep 6
+    act "tab closed through DevTools (Page.close): the user closes"
+    t_close=$last
+    cdp close >&2
+    sleep 2
+    lab_stop_capture
+}
+
 peers=("noVNC 1.3.0 (Debian 1:1.3.0-1, vnc.html) in headless Chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
     "websockify 0.10.0 (Debian 0.10.0+dfsg1-4+b1)${hb:+ $hb}"
     "Xvnc TigerVNC 1.12.0 (Debian 1.12.0+dfsg-8)")
@@ -199,15 +235,7 @@ user-close)
     cdp disconnect >&2
     sleep 2
     lab_stop_capture
-    sessions="[[sessions]]
-client = \"127.0.0.1\"
-port = $(front_port)
-outcome = \"disconnected\"
-cause = \"client.closed\"
-at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
-closed_by = \"client\"
-attempts = []
-note = \"noVNC's own disconnect (UI.disconnect): the browser sends a WebSocket close, websockify echoes it and closes the Xvnc leg\""
+    closed_by_user "noVNC's own disconnect (UI.disconnect): the browser sends a WebSocket close, websockify echoes it and closes the Xvnc leg"
     ;;
 relay-killed)
     sleep 6
@@ -333,67 +361,15 @@ client-frozen)
     cdp close >&2
     sleep 2
     lab_stop_capture
-    sessions="[[sessions]]
-client = \"127.0.0.1\"
-port = $(front_port)
-outcome = \"disconnected\"
-cause = \"client.closed\"
-at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
-closed_by = \"client\"
-attempts = []
-note = \"the browser was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop") while xclock changed the 640x480 screen every second; the session survived it and ended when the tab was closed\""
+    closed_by_user "the browser was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop") while xclock changed the 640x480 screen every second; the session survived it and ended when the tab was closed"
     ;;
 server-frozen)
-    sleep 5
-    stopped=("$xvnc_pid")
-    act "SIGSTOP Xvnc (pid $xvnc_pid)"
-    t_stop=$last
-    kill -STOP "$xvnc_pid"
-    sleep 20
-    act "SIGCONT Xvnc"
-    kill -CONT "$xvnc_pid"
-    stopped=()
-    sleep 6
-    act "tab closed through DevTools (Page.close): the user closes"
-    t_close=$last
-    cdp close >&2
-    sleep 2
-    lab_stop_capture
-    sessions="[[sessions]]
-client = \"127.0.0.1\"
-port = $(front_port)
-outcome = \"disconnected\"
-cause = \"client.closed\"
-at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
-closed_by = \"client\"
-attempts = []
-note = \"Xvnc was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop"); nobody timed out, updates resumed after SIGCONT, and the session ended when the tab was closed\""
+    freeze_then_close Xvnc "$xvnc_pid"
+    closed_by_user "Xvnc was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop"); nobody timed out, updates resumed after SIGCONT, and the session ended when the tab was closed"
     ;;
 relay-frozen)
-    sleep 5
-    stopped=("$websockify_pid" $(pgrep -P "$websockify_pid" || true))
-    act "SIGSTOP websockify and its children (${stopped[*]})"
-    t_stop=$last
-    kill -STOP "${stopped[@]}"
-    sleep 20
-    act "SIGCONT websockify"
-    kill -CONT "${stopped[@]}"
-    stopped=()
-    sleep 6
-    act "tab closed through DevTools (Page.close): the user closes"
-    t_close=$last
-    cdp close >&2
-    sleep 2
-    lab_stop_capture
-    sessions="[[sessions]]
-client = \"127.0.0.1\"
-port = $(front_port)
-outcome = \"disconnected\"
-cause = \"client.closed\"
-at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
-closed_by = \"client\"
-attempts = []
-note = \"websockify was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop"): both legs' kernels kept ACKing into its buffers; nobody timed out, updates resumed after SIGCONT, and the session ended when the tab was closed\""
+    freeze_then_close "websockify and its children" "$websockify_pid" $(pgrep -P "$websockify_pid" || true)
+    closed_by_user "websockify was frozen (SIGSTOP) 20 s from $(lab_t "$t_stop"): both legs' kernels kept ACKing into its buffers; nobody timed out, updates resumed after SIGCONT, and the session ended when the tab was closed"
     ;;
 blackhole)
     sleep 5
@@ -412,15 +388,7 @@ blackhole)
     cdp close >&2
     sleep 2
     lab_stop_capture
-    sessions="[[sessions]]
-client = \"127.0.0.1\"
-port = $(front_port)
-outcome = \"disconnected\"
-cause = \"client.closed\"
-at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
-closed_by = \"client\"
-attempts = []
-note = \"blackhole on the browser leg from $(lab_t "$t_drop") to $(lab_t "$t_undrop"): websockify's heartbeat pings are retransmitted with backoff and get through after the DROP is removed; the session survives and ends when the tab is closed\""
+    closed_by_user "blackhole on the browser leg from $(lab_t "$t_drop") to $(lab_t "$t_undrop"): websockify's heartbeat pings are retransmitted with backoff and get through after the DROP is removed; the session survives and ends when the tab is closed"
     ;;
 heartbeat-latency)
     sleep 60
@@ -429,15 +397,7 @@ heartbeat-latency)
     cdp close >&2
     sleep 2
     lab_stop_capture
-    sessions="[[sessions]]
-client = \"127.0.0.1\"
-port = $(front_port)
-outcome = \"disconnected\"
-cause = \"client.closed\"
-at = [$(w "$t_close" -0.05), $(w "$t_close" 1.0)]
-closed_by = \"client\"
-attempts = []
-note = \"60 s idle with websockify pings every 5 s answered by pongs: open all along until the tab was closed\""
+    closed_by_user "60 s idle with websockify pings every 5 s answered by pongs: open all along until the tab was closed"
     ;;
 esac
 

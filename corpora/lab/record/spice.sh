@@ -95,6 +95,43 @@ n_client_live() { ss -Htn state established state close-wait "( dport = :$1 )" |
 # Capture seconds of an epoch time plus an offset (not before the first frame).
 tt() { lab_t "$(awk -v a="$1" -v o="${2:-0}" -v s="$lab_start" 'BEGIN { t = a + o; if (t < s) t = s; printf "%.6f", t }')"; }
 
+# Waits up to $1 tenths of a second for the server to close one of the $n0
+# channels established before; sets $t_drop (empty when it never did).
+wait_server_drop() {
+    t_drop=""
+    for _ in $(seq "$1"); do
+        if [ "$(n_server_est $port)" -lt "$n0" ]; then t_drop=$(lab_now); break; fi
+        sleep 0.1
+    done
+    [ -n "$t_drop" ] && lab_action "the server closed its side ($(n_server_est $port) of $n0 channels left established)"
+    return 0
+}
+
+# haproxy in TCP mode from $front to QEMU, with client/server timeout $1;
+# sets $haproxy_pid.
+start_haproxy() {
+    cat >"$tmp/haproxy.cfg" <<EOF
+global
+    log stdout format raw local0 info
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client $1
+    timeout server $1
+frontend spice
+    bind 127.0.0.1:$front
+    default_backend qemu
+backend qemu
+    server qemu 127.0.0.1:$port
+EOF
+    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
+    haproxy_pid=$!
+    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
+    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
+}
+
 spice_uri="spice://127.0.0.1:$port"
 filter="tcp port $port"
 case $case_ in
@@ -211,12 +248,7 @@ client-frozen-long)
     lab_action "remote-viewer (pid $rv) sent SIGSTOP (frozen until the server drops it)"
     t_stop=$(lab_now)
     kill -STOP "$rv"
-    t_drop=""
-    for _ in $(seq 1200); do   # up to 120 s
-        if [ "$(n_server_est $port)" -lt "$n0" ]; then t_drop=$(lab_now); break; fi
-        sleep 0.1
-    done
-    [ -n "$t_drop" ] && lab_action "the server closed its side ($(n_server_est $port) of $n0 channels left established)"
+    wait_server_drop 1200   # up to 120 s
     sleep 3
     lab_action "remote-viewer (pid $rv) sent SIGCONT"
     kill -CONT "$rv"
@@ -318,25 +350,7 @@ wrong-ticket-retry | wrong-ticket)
     ;;
 
 haproxy-idle)
-    cat >"$tmp/haproxy.cfg" <<EOF
-global
-    log stdout format raw local0 info
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 5s
-    timeout client 10s
-    timeout server 10s
-frontend spice
-    bind 127.0.0.1:$front
-    default_backend qemu
-backend qemu
-    server qemu 127.0.0.1:$port
-EOF
-    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
-    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
-    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
+    start_haproxy 10s
     lab_action "remote-viewer connects to $spice_uri (haproxy, mode tcp, timeout client/server 10s, to $port); nobody touches it"
     t_conn=$(lab_now)
     start_rv "$spice_uri"
@@ -373,26 +387,7 @@ EOF
     ;;
 
 haproxy-frozen)
-    cat >"$tmp/haproxy.cfg" <<EOF
-global
-    log stdout format raw local0 info
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-frontend spice
-    bind 127.0.0.1:$front
-    default_backend qemu
-backend qemu
-    server qemu 127.0.0.1:$port
-EOF
-    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
-    haproxy_pid=$!
-    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
-    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
+    start_haproxy 1h
     lab_action "remote-viewer connects to $spice_uri (haproxy, mode tcp, timeout client/server 1h, to $port)"
     start_rv "$spice_uri"
     sleep 12
@@ -400,12 +395,7 @@ EOF
     lab_action "haproxy (pid $haproxy_pid) sent SIGSTOP: its kernel still ACKs both legs, nothing is forwarded"
     t_stop=$(lab_now)
     kill -STOP "$haproxy_pid"
-    t_drop=""
-    for _ in $(seq 2000); do   # up to 200 s
-        if [ "$(n_server_est $port)" -lt "$n0" ]; then t_drop=$(lab_now); break; fi
-        sleep 0.1
-    done
-    [ -n "$t_drop" ] && lab_action "the server closed its side ($(n_server_est $port) of $n0 channels left established)"
+    wait_server_drop 2000   # up to 200 s
     sleep 3
     lab_action "haproxy (pid $haproxy_pid) sent SIGCONT"
     t_cont=$(lab_now)
