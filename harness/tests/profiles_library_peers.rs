@@ -297,7 +297,32 @@ fn spice_html5_is_dropped_by_the_servers_connectivity_timer_when_it_freezes() {
     let v = run(frozen, "spice-html5@as-packaged", &[]);
     // PINGs at 15 and 30 s: the second is left unanswered, closed 45 s on.
     assert_eq!((v.outcome, v.at), (Outcome::Disconnected, Some(75.0)));
-    assert_eq!(v.cause.as_deref(), Some("server.closed"));
+    // spice-server's connectivity timer, named as for every SPICE client.
+    assert_eq!(v.cause.as_deref(), Some("server.connectivity_timeout"));
+}
+
+/// A relay that takes every frame and forwards nothing (websockify
+/// SIGSTOPped; its kernel still ACKs): the PING at 15 s is answered only
+/// at the hold's end. A 20 s hold ends before the server's 45 s wait; a
+/// long one does not, and the server's close, held too, reaches the client
+/// when the hold ends.
+#[test]
+fn spice_html5_behind_a_relay_that_holds() {
+    let hold =
+        |to: &str| format!("[[event]]\nkind = \"relay_holds\"\nfrom = \"10s\"\nto = \"{to}\"\n");
+    let short = run(&hold("30s"), "spice-html5@as-packaged", &[]);
+    assert_eq!(short.outcome, Outcome::Survived, "{:?}", short.chain);
+    let long = run(&hold("200s"), "spice-html5@as-packaged", &[]);
+    assert_eq!(
+        (long.outcome, long.at, long.cause.as_deref()),
+        (
+            Outcome::Disconnected,
+            Some(60.0),
+            Some("server.connectivity_timeout")
+        )
+    );
+    let main = long.channels.iter().find(|c| c.channel == "main").unwrap();
+    assert_eq!(main.last_closed_at, Some(200.0));
 }
 
 #[test]

@@ -316,7 +316,8 @@ fn the_recorded_clients_run_is_checked_against_the_recording_first() {
     let top = &st.diagnosis.explanations[0];
     assert_eq!(top.origin.as_deref(), Some("network.outage"));
     assert!(
-        top.summary.starts_with("the path to the client died"),
+        top.summary
+            .starts_with("the path to the client stopped delivering"),
         "{}",
         top.summary
     );

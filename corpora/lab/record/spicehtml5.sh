@@ -11,6 +11,9 @@
 #                  (about:blank, through DevTools): the user leaves the page
 #   server-killed  SIGKILL QEMU at ~T+15
 #   relay-killed   SIGKILL websockify and its per-connection children at ~T+15
+#   relay-frozen   SIGSTOP websockify and its children at ~T+15 until the
+#                  server drops the client (both kernels keep ACKing), then
+#                  SIGCONT
 #
 # usage: record/spicehtml5.sh CASE   (root: unshare, tcpdump)
 set -euo pipefail
@@ -20,6 +23,7 @@ case=${1:?case}
 lab_init "spicehtml5-$case" "$@"
 
 spice=5930 ws=5959 http=5980 devtools=9222
+origin=""
 tmp=$(mktemp -d)
 trap 'lab_cleanup; rm -rf "$tmp"' EXIT
 
@@ -85,6 +89,26 @@ relay-killed)
     d1=0 d2=0.5
     note="no WebSocket close frame: the relay's kernel closes both legs of every channel (FIN, or RST where unread bytes were pending)"
     ;;
+relay-frozen)
+    n0=$(ss -Htn state established "( sport = :$spice )" | wc -l)
+    stopped=("$wsfy" $(pgrep -P "$wsfy" || true))
+    lab_action "SIGSTOP websockify and its children (${stopped[*]}): its kernel still ACKs both legs, nothing is forwarded"
+    kill -STOP "${stopped[@]}"
+    t_drop=""
+    for _ in $(seq 2000); do   # up to 200 s
+        if [ "$(ss -Htn state established "( sport = :$spice )" | wc -l)" -lt "$n0" ]; then t_drop=$(lab_now); break; fi
+        sleep 0.1
+    done
+    [ -n "$t_drop" ] && lab_action "the server closed its side of the channels"
+    sleep 3
+    t_act=$(lab_now)
+    lab_action "SIGCONT websockify"
+    kill -CONT "${stopped[@]}"
+    sleep 5
+    cause=server.connectivity_timeout closed_by=server origin=network.outage
+    d1=-0.1 d2=1
+    note="websockify frozen: the server's connectivity timer dropped the client behind it; the browser leg sees the close when websockify resumes"
+    ;;
 *)
     echo "unknown case $case" >&2
     exit 2
@@ -97,13 +121,16 @@ echo "--- websockify log" >&2
 tail -20 "$tmp/websockify.log" >&2 || true
 
 at=$(win "$t_act" "$d1" "$d2")
+[ -n "${t_drop:-}" ] && note+=" (the server dropped it at $(lab_t "$t_drop"))"
 port1=$(tshark -r "$cap" -Y "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.dstport==$ws" \
     -T fields -e tcp.srcport 2>/dev/null | head -1)
 sessions="[[sessions]]
 client = \"127.0.0.1\"
 port = $port1
 outcome = \"disconnected\"
-cause = \"$cause\"
+cause = \"$cause\"${origin:+
+origin = \"$origin\"
+channel = \"main\"}
 closed_by = \"$closed_by\"
 at = $at
 attempts = []

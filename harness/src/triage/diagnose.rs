@@ -423,8 +423,9 @@ fn obs(at: Option<f64>, channel: Option<&str>, text: String, source: &'static st
 /// What an ending decided by the layered evidence says, in words.
 fn decided_summary(cause: &str, origin: Option<&str>) -> String {
     match (cause, origin) {
-        ("server.connectivity_timeout", Some("network.outage")) => "the path to the client died; \
-            the server's connectivity timer dropped the client it could no longer hear"
+        ("server.connectivity_timeout", Some("network.outage")) => "the path to the client \
+            stopped delivering (it died, or something between held every byte); the server's \
+            connectivity timer dropped the client it could no longer hear"
             .to_string(),
         (cause, _) => format!("the evidence from every layer decides it: {cause}"),
     }

@@ -96,6 +96,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         // websockify pings but never acts on a missing pong.
         server_ping: (heartbeat > 0).then_some((heartbeat, 0)),
         server_ping_first: 0,
+        server_ping_cause: "server.closed",
         keepalive: Some(super::chromium::keepalive(c)),
     };
     ws_peer::run(knobs, c, variant, t, input)

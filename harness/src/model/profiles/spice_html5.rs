@@ -65,6 +65,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         client_ping: None,
         server_ping: Knobs::pings(c, "ping_interval", "connectivity_close_after"),
         server_ping_first: 0,
+        server_ping_cause: "server.connectivity_timeout",
         keepalive: Some(super::chromium::keepalive(c)),
     };
     ws_peer::run(knobs, c, variant, t, input)

@@ -78,6 +78,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         client_ping: None,
         server_ping: None,
         server_ping_first: 0,
+        server_ping_cause: "server.closed",
         keepalive: (idle > 0).then(|| {
             (
                 idle,

@@ -108,6 +108,7 @@ fn run(c: &Constants, variant: &Variant, t: &Timeline, input: &str) -> Verdict {
         client_ping: Knobs::pings(c, "client_ping_interval", "client_ping_timeout"),
         server_ping: Knobs::pings(c, "server_ping_interval", "server_ping_timeout"),
         server_ping_first: c.duration("server_ping_first").0,
+        server_ping_cause: "server.closed",
         keepalive: None,
     };
     ws_peer::run(knobs, c, variant, t, input)

@@ -48,6 +48,9 @@ pub struct Knobs {
     /// interval after the connect). A server with one heartbeat timer for
     /// every client pings each at that timer's phase.
     pub server_ping_first: u64,
+    /// What the verdict calls the server's close when its ping goes
+    /// unanswered: its own liveness timer, by that timer's name.
+    pub server_ping_cause: &'static str,
     /// TCP keep-alive on the client's socket: idle, interval, probes.
     pub keepalive: Option<(u64, u64, u64)>,
 }
@@ -85,6 +88,9 @@ enum Timer {
     ClientPongDeadline,
     ServerPing,
     ServerPongDeadline,
+    /// The answer to a ping a relay held arrives at the hold's end.
+    ClientPongHeld,
+    ServerPongHeld,
     Retry,
 }
 
@@ -94,6 +100,8 @@ impl TimerName for Timer {
         Timer::ClientPongDeadline,
         Timer::ServerPing,
         Timer::ServerPongDeadline,
+        Timer::ClientPongHeld,
+        Timer::ServerPongHeld,
         Timer::Retry,
     ];
     fn index(self) -> usize {
@@ -216,6 +224,9 @@ pub fn run(k: Knobs, c: &Constants, variant: &Variant, t: &Timeline, input: &str
                     until: until.map(|u| u.0.0),
                 },
             ),
+            // The network takes and holds every frame (net.rs); the pings
+            // below learn of it through `held_until`.
+            ScriptEvent::RelayHolds { .. } => continue,
             // Display traffic keeps nothing alive that this model times.
             ScriptEvent::UserActive { .. }
             | ScriptEvent::Keystroke { .. }
@@ -360,7 +371,13 @@ impl Run<'_> {
         self.stream = Stream::Closed;
         self.stop_stream_timers();
         self.close_conn();
-        self.summary.last_closed_at = Some(secs(Micros(self.now)));
+        // A close from the far side that a relay holds reaches the client
+        // at the hold's end.
+        let seen = match actor {
+            "client" => self.now,
+            _ => self.held_until().unwrap_or(self.now),
+        };
+        self.summary.last_closed_at = Some(secs(Micros(seen)));
         self.summary.last_closed_by = Some(cause.into());
         let loss = match self.net.outage_start(Micros(self.now)) {
             Some(from) => (from.0, "network.outage".to_string()),
@@ -454,6 +471,12 @@ impl Run<'_> {
             Timer::ClientPongDeadline => self.client_ping_deadline(),
             Timer::ServerPing => self.server_ping(),
             Timer::ServerPongDeadline => self.server_ping_deadline(),
+            Timer::ClientPongHeld => {
+                if self.stream == Stream::Connected && self.server_answers() {
+                    self.pong_to_client();
+                }
+            }
+            Timer::ServerPongHeld => self.server_pong_held(),
             Timer::Retry => self.retry(),
         }
     }
@@ -470,7 +493,12 @@ impl Run<'_> {
             return;
         }
         self.client_ping_sent = self.now;
-        if self.send(CLIENT, Frame::Ping) && self.server_answers() {
+        if let Some(end) = self.held_until() {
+            if timeout > 0 {
+                self.arm(Timer::ClientPongDeadline, timeout);
+            }
+            self.arm(Timer::ClientPongHeld, end - self.now);
+        } else if self.send(CLIENT, Frame::Ping) && self.server_answers() {
             self.pong_to_client();
         } else if timeout > 0 {
             self.arm(Timer::ClientPongDeadline, timeout);
@@ -513,6 +541,16 @@ impl Run<'_> {
         if self.server_frozen || !self.server_up {
             return;
         }
+        // A relay took the ping and holds it: any answer comes at the
+        // hold's end, which the server's deadline may not wait for.
+        if let Some(end) = self.held_until() {
+            self.server_ping_sent = self.now;
+            if timeout > 0 {
+                self.arm(Timer::ServerPongDeadline, timeout);
+            }
+            self.arm(Timer::ServerPongHeld, end - self.now);
+            return;
+        }
         // The server's own retransmission into a dead path is not timed:
         // it gives up only after the client's timers here have run.
         let answered = self.path_up()
@@ -531,15 +569,42 @@ impl Run<'_> {
         }
     }
 
+    /// The hold ended: the client answers the held ping, unless frozen.
+    fn server_pong_held(&mut self) {
+        let Some((interval, timeout)) = self.k.server_ping else {
+            return;
+        };
+        if self.stream != Stream::Connected {
+            return;
+        }
+        if !self.client_frozen() {
+            self.timers.stop(Timer::ServerPongDeadline);
+            self.summary.pings_received += 1;
+            self.summary.pongs_sent += 1;
+            self.arm(Timer::ServerPing, interval);
+        } else if timeout == 0 {
+            self.arm(Timer::ServerPing, interval);
+        }
+    }
+
+    /// The end of a relay's hold covering now, if one does.
+    fn held_until(&self) -> Option<u64> {
+        self.net
+            .held_until(Micros(self.now))
+            .map(|end| end.0)
+            .filter(|&end| end > self.now)
+    }
+
     fn server_ping_deadline(&mut self) {
         if self.stream != Stream::Connected {
             return;
         }
         let what = format!(
-            "no pong to the server's ping sent at T+{:.3}: the server closes (1011)",
-            secs(Micros(self.server_ping_sent))
+            "no pong to the server's ping sent at T+{:.3}: the server closes ({})",
+            secs(Micros(self.server_ping_sent)),
+            self.k.server_ping_cause
         );
-        self.closed("server.closed", what, "server");
+        self.closed(self.k.server_ping_cause, what, "server");
     }
 
     /// The network's timers: the load balancer's idle cut, the client
