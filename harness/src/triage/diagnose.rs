@@ -1433,38 +1433,37 @@ fn spice_rules(
                 (quiet + c.longest_s2c_silence >= to - 1.0).then_some(quiet)
             })
             .fold(from, f64::max);
-        let (cause, origin, summary) = match held {
-            true => {
-                if let Some(budget) = main_outlived {
-                    supports.push(format!(
-                        "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
-                        t(from + budget)
-                    ));
-                }
-                if let Some(a) = held_by_probe {
-                    supports.push(format!(
-                        "tcp.keepalive_answered: the client's keep-alive probe was answered at {} while nothing else crossed, so the path held the connection open and took the bytes; the server's close came at the spell's end",
-                        t(a)
-                    ));
-                }
-                (
-                    "server.connectivity_timeout",
-                    Some("network.outage"),
-                    format!(
-                        "something between took every byte both ways from ≈{} and forwarded nothing; the server's connectivity timer dropped the client it could no longer hear, and its close was held with the rest until {}",
-                        t(hold_from),
-                        t(to)
-                    ),
-                )
+        let (cause, origin, summary) = if held {
+            if let Some(budget) = main_outlived {
+                supports.push(format!(
+                    "the client's main socket outlived its keep-alive ({budget:.0} s after the last segment, at {}) and answered the close with a FIN: its probes were answered, so the bytes were taken and held, not lost",
+                    t(from + budget)
+                ));
             }
-            false => (
+            if let Some(a) = held_by_probe {
+                supports.push(format!(
+                    "tcp.keepalive_answered: the client's keep-alive probe was answered at {} while nothing else crossed, so the path held the connection open and took the bytes; the server's close came at the spell's end",
+                    t(a)
+                ));
+            }
+            (
+                "server.connectivity_timeout",
+                Some("network.outage"),
+                format!(
+                    "something between took every byte both ways from ≈{} and forwarded nothing; the server's connectivity timer dropped the client it could no longer hear, and its close was held with the rest until {}",
+                    t(hold_from),
+                    t(to)
+                ),
+            )
+        } else {
+            (
                 "network.outage",
                 None,
                 format!(
                     "traffic stopped both ways at ≈{} and resumed only with the close",
                     t(from)
                 ),
-            ),
+            )
         };
         candidates.push(Candidate {
             cause,

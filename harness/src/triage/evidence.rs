@@ -103,8 +103,6 @@ pub fn silence(c: &Channel, side: usize, from: f64, to: f64) -> Silence {
     Silence::Unknown
 }
 
-/// The last segment carrying new payload either way, as TCP saw it (a
-/// decoder may date a message by the segment that completed it).
 /// The upstream close a server-side close of the client leg at `end` passed
 /// on, and the spell the relay held the traffic when it passed it on late.
 /// A relay passes a close on as it reads it (within milliseconds in every
@@ -147,6 +145,8 @@ fn relay_held(g: &Generation, since: f64, end: f64) -> Option<(f64, f64)> {
     from.is_finite().then_some((from, end))
 }
 
+/// The last segment carrying new payload either way, as TCP saw it (a
+/// decoder may date a message by the segment that completed it).
 pub fn last_payload(c: &Channel) -> f64 {
     [c.tcp[0].last_payload, c.tcp[1].last_payload]
         .into_iter()
