@@ -137,14 +137,21 @@ fn stall_ends_with_the_acknowledgement() {
     );
 }
 
-/// Keep-alive probes (one byte below the next sequence number, RFC 9293
-/// §3.8.4) are not retransmissions; their answers advance nothing.
-#[test]
-fn keepalive_probes_are_counted_apart() {
+/// The client sends 5 bytes, the server ACKs them, and after 45 s idle the
+/// client's kernel probes (one byte below the next sequence number).
+fn idle_then_probed() -> Vec<Seg> {
     let mut s = handshake();
     s.push(seg(100, true, C_ISN + 1, S_ISN + 1, "AP", b"hello"));
     s.push(seg(101, false, S_ISN + 1, C_ISN + 6, "A", b""));
     s.push(seg(45_000, true, C_ISN + 5, S_ISN + 1, "A", b""));
+    s
+}
+
+/// Keep-alive probes (one byte below the next sequence number, RFC 9293
+/// §3.8.4) are not retransmissions; their answers advance nothing.
+#[test]
+fn keepalive_probes_are_counted_apart() {
+    let mut s = idle_then_probed();
     s.push(seg(45_001, false, S_ISN + 1, C_ISN + 6, "A", b""));
     s.push(seg(90_000, true, C_ISN + 5, S_ISN + 1, "A", b"o"));
     let [client, server] = run(&s);
@@ -161,10 +168,7 @@ fn keepalive_probes_are_counted_apart() {
 /// the connection (RFC 9293 §3.10.7.1); one never answered is not answered.
 #[test]
 fn a_reset_does_not_answer_a_keepalive_probe() {
-    let mut s = handshake();
-    s.push(seg(100, true, C_ISN + 1, S_ISN + 1, "AP", b"hello"));
-    s.push(seg(101, false, S_ISN + 1, C_ISN + 6, "A", b""));
-    s.push(seg(45_000, true, C_ISN + 5, S_ISN + 1, "A", b""));
+    let mut s = idle_then_probed();
     s.push(seg(45_001, false, S_ISN + 1, 0, "R", b""));
     let [client, _] = run(&s);
     assert_eq!(client.keepalives, 1);

@@ -736,12 +736,15 @@ fn live_proxy_recordings_name_the_injected_faults() {
         .find(|e| e.cause == "server.killed")
         .unwrap();
     assert!(killed.rank > 1 && !killed.against.is_empty());
+    assert_held_and_reproduced(st);
+}
+
+/// The environment extracted is one relay hold, and the recorded client's
+/// run in it ends as the recording did.
+fn assert_held_and_reproduced(st: &tether::triage::SessionTriage) {
     let env = st.environment.as_ref().unwrap();
     assert!(
-        matches!(
-            env.events[..],
-            [tether::timeline::synthetic::ScriptEvent::RelayHolds { .. }]
-        ),
+        matches!(env.events[..], [ScriptEvent::RelayHolds { .. }]),
         "{:?}",
         env.events
     );
@@ -778,8 +781,7 @@ fn a_frozen_relay_is_a_hold_on_both_legs() {
         top.supports
     );
     let env = front.environment.as_ref().unwrap();
-    let [tether::timeline::synthetic::ScriptEvent::RelayHolds { from, to }] = &env.events[..]
-    else {
+    let [ScriptEvent::RelayHolds { from, to }] = &env.events[..] else {
         panic!("{:?}", env.events)
     };
     // From the last bytes haproxy forwarded (display, T+11.663) to the
@@ -834,16 +836,7 @@ fn a_frozen_relay_is_a_hold_on_both_legs() {
         "{:?}",
         lb.against
     );
-    let env = st.environment.as_ref().unwrap();
-    assert!(
-        matches!(
-            env.events[..],
-            [tether::timeline::synthetic::ScriptEvent::RelayHolds { .. }]
-        ),
-        "{:?}",
-        env.events
-    );
-    assert!(st.reproduction.as_ref().is_some_and(|r| r.reproduced));
+    assert_held_and_reproduced(st);
 }
 
 /// Seed 002's K1 shape from the zip alone: ryll stopped reading main at

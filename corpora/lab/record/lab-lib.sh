@@ -9,6 +9,10 @@
 #   lab_truth FAULT PEERS... writes $truth: header, actions, then the
 #                            [[sessions]] tables the script put in $sessions
 #   lab_t EPOCH              capture seconds of an epoch time (after stop)
+#   lab_haproxy_tcp FRONT BACK TIMEOUT
+#                            haproxy in TCP mode from 127.0.0.1:FRONT to
+#                            127.0.0.1:BACK, client/server timeout TIMEOUT,
+#                            logging to $tmp/haproxy.log; sets $haproxy_pid
 #
 # Recordings land in corpora/lab, or in $LAB_OUT when set.
 #
@@ -104,4 +108,28 @@ lab_truth() {
         printf '%s\n' "$sessions"
     } >"$truth"
     ls -l "$cap" "$truth" >&2
+}
+
+lab_haproxy_tcp() {
+    local front=$1 back=$2 timeout=$3
+    cat >"$tmp/haproxy.cfg" <<EOF
+global
+    log stdout format raw local0 info
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client $timeout
+    timeout server $timeout
+frontend spice
+    bind 127.0.0.1:$front
+    default_backend qemu
+backend qemu
+    server qemu 127.0.0.1:$back
+EOF
+    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
+    haproxy_pid=$!
+    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
+    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
 }

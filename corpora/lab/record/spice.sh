@@ -107,30 +107,6 @@ wait_server_drop() {
     return 0
 }
 
-# haproxy in TCP mode from $front to QEMU, with client/server timeout $1;
-# sets $haproxy_pid.
-start_haproxy() {
-    cat >"$tmp/haproxy.cfg" <<EOF
-global
-    log stdout format raw local0 info
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 5s
-    timeout client $1
-    timeout server $1
-frontend spice
-    bind 127.0.0.1:$front
-    default_backend qemu
-backend qemu
-    server qemu 127.0.0.1:$port
-EOF
-    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
-    haproxy_pid=$!
-    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
-    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
-}
 
 spice_uri="spice://127.0.0.1:$port"
 filter="tcp port $port"
@@ -350,7 +326,7 @@ wrong-ticket-retry | wrong-ticket)
     ;;
 
 haproxy-idle)
-    start_haproxy 10s
+    lab_haproxy_tcp "$front" "$port" 10s
     lab_action "remote-viewer connects to $spice_uri (haproxy, mode tcp, timeout client/server 10s, to $port); nobody touches it"
     t_conn=$(lab_now)
     start_rv "$spice_uri"
@@ -387,7 +363,7 @@ haproxy-idle)
     ;;
 
 haproxy-frozen)
-    start_haproxy 1h
+    lab_haproxy_tcp "$front" "$port" 1h
     lab_action "remote-viewer connects to $spice_uri (haproxy, mode tcp, timeout client/server 1h, to $port)"
     start_rv "$spice_uri"
     sleep 12

@@ -231,25 +231,7 @@ wrong-ticket-twice)
     ;;
 
 haproxy-idle)
-    cat >"$tmp/haproxy.cfg" <<EOF
-global
-    log stdout format raw local0 info
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 5s
-    timeout client 20s
-    timeout server 20s
-frontend spice
-    bind 127.0.0.1:$front
-    default_backend qemu
-backend qemu
-    server qemu 127.0.0.1:$port
-EOF
-    lab_bg haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1
-    for _ in $(seq 50); do ss -Htln "( sport = :$front )" | grep -q . && break; sleep 0.1; done
-    peers+=("haproxy $(haproxy -v | head -1 | awk '{print $3}')")
+    lab_haproxy_tcp "$front" "$port" 20s
     lab_action "spicy connects to $target (haproxy, mode tcp, timeout client/server 20s, to $port); nobody touches it"
     t_conn=$(lab_now)
     start_spicy $spice_port
